@@ -1,0 +1,489 @@
+"""Load and validate ``network.toml``: the network, its members, their channels, the seminars.
+
+Validation is eager and strict: an unknown key, a missing field or a wrong type stops the
+run with one line naming the file, the line and the key. Secrets never live here: an SMTP
+channel names the *environment variable* that holds its password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mailer.errors import ConfigError
+
+DEFAULT_CONFIG = "network.toml"
+CONFIG_ENV = "MAILER_NETWORK"
+STATE_DIR = ".mailer"
+
+_SLUG = r"^[a-z0-9][a-z0-9-]*$"
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SECRET_KEYS = {"password", "passwd", "secret", "client_secret", "token", "api_key"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _colour(value: str) -> str:
+    if not _HEX_COLOUR.match(value):
+        raise ValueError(f"{value!r} is not a colour like '#1f5f8b'")
+    return value.lower()
+
+
+def _web_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s<>\"]+$", value):
+        raise ValueError(f"{value!r} is not an http(s) address")
+    return value
+
+
+Colour = Annotated[str, Field(description="hex colour #rrggbb")]
+
+
+class Colours(_Model):
+    primary: str = "#1f5f8b"
+    accent: str = "#e8a33d"
+    text: str = "#1a1a1a"
+    background: str = "#f4f4f2"
+
+    _check = field_validator("primary", "accent", "text", "background")(_colour)
+
+
+class NetworkInfo(_Model):
+    id: str = Field(pattern=_SLUG)
+    name: str
+    language: Literal["sv", "en"] = "sv"
+    timezone: str = "Europe/Stockholm"
+    website: str | None = None
+    logo: str | None = None
+    logo_width: int = 160
+    logo_height: int = 48
+    colours: Colours = Colours()
+    list_domain: str = Field(description="domain part of the List-Id header")
+    unsubscribe_url: str | None = None
+    postal_address: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use e.g. 'Europe/Stockholm')") from None
+        return value
+
+    _urls = field_validator("website", "logo", "unsubscribe_url")(
+        lambda v: None if v is None else _web_url(v)
+    )
+
+
+class Coordinator(_Model):
+    member: str
+    name: str
+    email: str
+    phone: str | None = None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _ChannelBase(_Model):
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    rate_per_minute: float | None = Field(default=None, gt=0)
+
+
+class SmtpChannel(_ChannelBase):
+    type: Literal["smtp"]
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _plain_only_locally(self) -> SmtpChannel:
+        if self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                f"security = 'none' is only allowed for localhost, not {self.host!r}; "
+                "use 'starttls' or 'tls'"
+            )
+        if self.username and not self.password_env:
+            raise ValueError("username is set but password_env is not")
+        return self
+
+    def password(self) -> str | None:
+        """The password from the environment, or None when the channel needs none."""
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if not value:
+            raise ConfigError(
+                f"the password for {self.host} is not set",
+                hint=f"export {self.password_env}=... before sending",
+            )
+        return value
+
+
+class MaildirChannel(_ChannelBase):
+    type: Literal["maildir"]
+    path: str
+
+
+Channel = Annotated[SmtpChannel | MaildirChannel, Field(discriminator="type")]
+
+
+class ColumnMap(_Model):
+    """Per-member column names for lists whose headers the aliases don't cover."""
+
+    email: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    organisation: str | None = None
+    title: str | None = None
+    language: str | None = None
+    segment: str | None = None
+    tags: str | None = None
+
+
+Segment = Literal["public", "management", "business"]
+
+
+class Member(_Model):
+    id: str = Field(pattern=_SLUG)
+    name: str
+    short_name: str | None = None
+    domains: list[str] = []
+    lists: list[str] = []
+    sheet: str | None = None
+    columns: ColumnMap = ColumnMap()
+    default_language: Literal["sv", "en"] | None = None
+    default_segment: Segment = "public"
+    logo: str | None = None
+    logo_width: int = 140
+    logo_height: int = 40
+    colour: str | None = None
+    signature: str = ""
+    channel: Channel
+
+    _colour = field_validator("colour")(lambda v: None if v is None else _colour(v))
+    _logo = field_validator("logo")(lambda v: None if v is None else _web_url(v))
+
+    @field_validator("domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower() for d in value]
+
+
+class Speaker(_Model):
+    name: str
+    role: str = ""
+    organisation: str = ""
+    topic: str = ""
+
+
+class Video(_Model):
+    title: str
+    url: str
+    thumbnail: str | None = None
+
+    _urls = field_validator("url", "thumbnail")(lambda v: None if v is None else _web_url(v))
+
+
+class Link(_Model):
+    title: str
+    url: str
+
+    _url = field_validator("url")(_web_url)
+
+
+class Attendance(_Model):
+    people: int = Field(ge=0)
+    organisations: int = Field(ge=0)
+    text: str | None = None
+
+
+class Seminar(_Model):
+    number: int = Field(ge=1)
+    title: str
+    theme: str
+    description: str
+    date: dt.date
+    start: dt.time = dt.time(8, 0)
+    end: dt.time = dt.time(10, 0)
+    place: str
+    address: str
+    breakfast: str = ""
+    programme: list[Speaker] = []
+    registration_url: str | None = None
+    registration_deadline: dt.date | None = None
+    # After the event:
+    summary_file: str | None = None
+    videos: list[Video] = []
+    links: list[Link] = []
+    attendance: Attendance | None = None
+
+    _reg = field_validator("registration_url")(lambda v: None if v is None else _web_url(v))
+
+    @model_validator(mode="after")
+    def _times(self) -> Seminar:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    @property
+    def held(self) -> bool:
+        return self.summary_file is not None or bool(self.videos) or self.attendance is not None
+
+
+class Series(_Model):
+    title: str
+
+
+class Network(_Model):
+    network: NetworkInfo
+    coordinator: Coordinator
+    series: Series
+    members: list[Member]
+    seminars: list[Seminar] = []
+
+    _root: Path = PrivateAttr(default=Path("."))
+    _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
+
+    @model_validator(mode="after")
+    def _references(self) -> Network:
+        ids = [m.id for m in self.members]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"member ids must be unique: {_dupes(ids)}")
+        if self.coordinator.member not in ids:
+            raise ValueError(
+                f"coordinator.member {self.coordinator.member!r} is not a member "
+                f"(members: {', '.join(ids)})"
+            )
+        numbers = [s.number for s in self.seminars]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"seminar numbers must be unique: {_dupes(numbers)}")
+        return self
+
+    # -- paths -----------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The workspace folder: where network.toml lives; relative paths start here."""
+        return self._root
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def state_dir(self) -> Path:
+        return self._root / STATE_DIR
+
+    def resolve(self, relative: str) -> Path:
+        return (self._root / relative).resolve()
+
+    # -- look-ups --------------------------------------------------------------
+
+    def member(self, member_id: str) -> Member:
+        for m in self.members:
+            if m.id == member_id:
+                return m
+        raise ConfigError(
+            f"unknown organisation {member_id!r}",
+            path=self._path,
+            hint=f"known: {', '.join(m.id for m in self.members)}",
+        )
+
+    def seminar(self, number: int) -> Seminar:
+        for s in self.seminars:
+            if s.number == number:
+                return s
+        known = ", ".join(str(s.number) for s in self.seminars) or "none"
+        raise ConfigError(f"there is no seminar {number}", path=self._path, hint=f"known: {known}")
+
+    def next_seminar(self, after: Seminar) -> Seminar | None:
+        later = [s for s in self.seminars if s.date > after.date]
+        return min(later, key=lambda s: s.date) if later else None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.network.timezone)
+
+
+def _dupes(values: Iterable[object]) -> str:
+    seen: set[object] = set()
+    dupes = []
+    for v in values:
+        if v in seen:
+            dupes.append(str(v))
+        seen.add(v)
+    return ", ".join(dupes)
+
+
+def find_config(explicit: Path | str | None = None) -> Path:
+    """The config to use: ``--network``, else ``$MAILER_NETWORK``, else ``./network.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path(DEFAULT_CONFIG)
+
+
+def load_network(path: Path | str | None = None) -> Network:
+    """Read and validate a network.toml; raise ConfigError with file and line on any problem."""
+    path = find_config(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "no such file",
+            path=path,
+            hint="run 'mailer init DIR' to create a workspace, or pass --network PATH",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", path=path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
+
+    secret = _find_secret(data)
+    if secret:
+        raise ConfigError(
+            f"{'.'.join(map(str, secret))} holds a secret in clear text",
+            path=path,
+            line=locate_key(text, secret),
+            hint="remove it; put the password in an environment variable and name it "
+            "with password_env",
+        )
+    try:
+        network = Network.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, path, text) from None
+    network._root = path.parent.resolve()
+    network._path = path
+    return network
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def _find_secret(data: object, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key.lower() in _SECRET_KEYS and isinstance(value, str):
+                return (*loc, key)
+            found = _find_secret(value, (*loc, key))
+            if found:
+                return found
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found = _find_secret(value, (*loc, i))
+            if found:
+                return found
+    return None
+
+
+def _config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("smtp", "maildir")))
+    key = _format_loc(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key {key!r}"
+        hint = "check the spelling; see the bundled network.toml for every key"
+    elif kind == "missing":
+        message = f"missing {key!r}"
+        hint = "add it"
+    else:
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        message = f"{key}: {msg}" if key else msg
+        if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
+            message += f" (got {err['input']!r})"
+        hint = None
+    return ConfigError(message, path=path, line=locate_key(text, loc), hint=hint)
+
+
+def _format_loc(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+(?:\s*\.\s*[A-Za-z0-9_\-\"']+)*)\s*=")
+
+
+def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
+    """Best-effort line number of a key path such as ``members[2].channel.port``.
+
+    tomllib gives no positions, so walk the table headers counting array-of-tables
+    entries, and return the line of the longest prefix of ``loc`` that is found.
+    """
+    target = tuple(loc)
+    best: tuple[int, int] | None = None  # (matched length, line)
+    counters: dict[tuple[str | int, ...], int] = {}
+    current: tuple[str | int, ...] = ()
+
+    def consider(path: tuple[str | int, ...], lineno: int) -> None:
+        nonlocal best
+        n = 0
+        while n < len(path) and n < len(target) and path[n] == target[n]:
+            n += 1
+        if n == len(path) and n > 0 and (best is None or n > best[0]):
+            best = (n, lineno)
+
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            names = [p.strip().strip("\"'") for p in header.group(2).split(".")]
+            path: tuple[str | int, ...] = ()
+            for i, name in enumerate(names):
+                path = (*path, name)
+                is_last = i == len(names) - 1
+                if is_last and header.group(1) == "[[":
+                    index = counters.get(path, -1) + 1
+                    counters[path] = index
+                    # A new parent entry resets the counters of its children.
+                    for k in [k for k in counters if len(k) > len(path) and k[: len(path)] == path]:
+                        del counters[k]
+                    path = (*path, index)
+                elif path in counters:
+                    path = (*path, counters[path])
+            current = path
+            consider(current, lineno)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            parts = tuple(p.strip().strip("\"'") for p in key.group(1).split("."))
+            consider((*current, *parts), lineno)
+    return best[1] if best else None

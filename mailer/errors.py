@@ -1,0 +1,88 @@
+"""The mailer's errors.
+
+Every error the library raises on purpose derives from :class:`MailerError`, whose
+``str()`` is one readable line: ``path:line: what is wrong (how to fix it)``. The CLI
+prints that line and exits with :attr:`MailerError.exit_code`; nothing else is shown.
+
+    MailerError                      bad input; exit code 2
+    ├── ConfigError                  network.toml or a channel file
+    ├── ListError                    a recipient list that cannot be read at all
+    ├── TemplateError                a template that does not parse or render
+    ├── StateError                   the state folder (journal, suppression list)
+    └── DeliveryError                something went wrong talking to a mail server
+        ├── TransientError           4xx, dropped connection, timeout: try again later
+        ├── RecipientRefusedError    5xx for one recipient: record it, go on
+        └── ChannelError             fatal for one channel: auth, TLS, unreachable
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MailerError(Exception):
+    """Base class; carries where the problem is and how to fix it."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
+        text = f"{where}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        # One line, always: a value quoted from bad input must not break it.
+        return " ".join(text.split())
+
+
+class ConfigError(MailerError):
+    """The network configuration (or a channel file) is invalid."""
+
+
+class ListError(MailerError):
+    """A recipient list cannot be read at all (as opposed to one bad row)."""
+
+
+class TemplateError(MailerError):
+    """A mail template fails to parse or render."""
+
+
+class StateError(MailerError):
+    """The state folder cannot be used."""
+
+
+class DeliveryError(MailerError):
+    """A mail server (or the local Maildir) did not take a message."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, smtp_code: int | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.smtp_code = smtp_code
+
+
+class TransientError(DeliveryError):
+    """Worth retrying later: 4xx replies, dropped connections, timeouts."""
+
+
+class RecipientRefusedError(DeliveryError):
+    """The server refused this one recipient for good (5xx)."""
+
+
+class ChannelError(DeliveryError):
+    """This channel cannot send at all: wrong password, TLS failure, host unreachable."""
