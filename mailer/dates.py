@@ -1,0 +1,39 @@
+"""Dates and times as people read them, in Swedish or English (Babel)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_time
+
+_LOCALES = {"sv": "sv_SE", "en": "en_GB"}
+
+
+def long_date(day: dt.date, language: str) -> str:
+    """'tisdag 16 mars 2027' / 'Tuesday 16 March 2027'."""
+    return format_date(day, "EEEE d MMMM y", locale=_LOCALES[language])
+
+
+def short_date(day: dt.date, language: str) -> str:
+    """'9 mars' / '9 March'."""
+    return format_date(day, "d MMMM", locale=_LOCALES[language])
+
+
+def time_span(day: dt.date, start: dt.time, end: dt.time, zone: ZoneInfo, language: str) -> str:
+    """'kl. 08.00–10.00' / '8:00–10:00 AM CET' (the zone's abbreviation on that day)."""
+    begin = dt.datetime.combine(day, start, tzinfo=zone)
+    finish = dt.datetime.combine(day, end, tzinfo=zone)
+    if language == "sv":
+        return f"kl. {format_time(begin, 'HH.mm', locale='sv_SE')}–" \
+               f"{format_time(finish, 'HH.mm', locale='sv_SE')}"
+    same_half = (begin.hour < 12) == (finish.hour < 12)
+    first = format_time(begin, "h:mm" if same_half else "h:mm a", locale="en_GB")
+    last = format_time(finish, "h:mm a", locale="en_US")
+    return f"{first}–{last} {begin.tzname()}"
+
+
+def when(day: dt.date, start: dt.time, end: dt.time, zone: ZoneInfo, language: str) -> str:
+    """'tisdag 16 mars 2027 kl. 08.00–10.00' / 'Tuesday 16 March 2027, 8:00–10:00 AM CET'."""
+    sep = " " if language == "sv" else ", "
+    return f"{long_date(day, language)}{sep}{time_span(day, start, end, zone, language)}"

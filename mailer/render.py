@@ -1,0 +1,289 @@
+"""Render the network's Jinja2 templates into finished mail bodies.
+
+Premailer costs ~25 ms a call, so CSS is inlined once per *variant* (mail kind, seminar,
+language, sending member), never per person. A variant is rendered with placeholders
+(``%%person.name%%``) where personal values go; after inlining, the HTML is split at the
+placeholders and each person's values are joined in, HTML-escaped. Because the variant is
+rendered once for everybody, a template cannot branch on a personal value: doing so is a
+template error that says so (use ``person.greeting``, which is computed per person).
+
+Templates run in Jinja2's sandbox with StrictUndefined: a member's template cannot reach
+Python internals, and a misspelt variable is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from mailer import dates
+from mailer.config import Member, Network, Seminar
+from mailer.errors import TemplateError
+from mailer.recipients import Person
+
+KINDS = ("invitation", "summary")
+PERSON_FIELDS = ("name", "first_name", "greeting", "email", "organisation", "title",
+                 "unsubscribe_url", "listed_by")
+MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
+_SLOT = re.compile(r"%%person\.([a-z_]+)%%")
+
+
+class _PersonalCondition(Exception):
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+
+class _Slot(str):
+    """A placeholder for one personal value; refuses to be used as a condition."""
+
+    field: str
+
+    def __new__(cls, field: str) -> _Slot:
+        slot = super().__new__(cls, f"%%person.{field}%%")
+        slot.field = field
+        return slot
+
+    def __bool__(self) -> bool:
+        raise _PersonalCondition(self.field)
+
+
+class _PersonSlots:
+    def __getattr__(self, name: str) -> _Slot:
+        if name not in PERSON_FIELDS:
+            raise AttributeError(name)
+        return _Slot(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One kind x seminar x language x member, rendered once and inlined once."""
+
+    kind: str
+    seminar: int
+    language: str
+    member: str
+    subject: str
+    preheader: str
+    html: tuple[str, ...]  # static pieces and field names, alternating (split by _SLOT)
+    text: tuple[str, ...]
+
+    def fill_html(self, values: Mapping[str, str]) -> str:
+        return _fill(self.html, {k: html.escape(v, quote=True) for k, v in values.items()})
+
+    def fill_text(self, values: Mapping[str, str]) -> str:
+        return _fill(self.text, values)
+
+    @property
+    def html_size(self) -> int:
+        return sum(len(p.encode()) for p in self.html[::2])
+
+
+def _fill(pieces: tuple[str, ...], values: Mapping[str, str]) -> str:
+    out = list(pieces)
+    for i in range(1, len(out), 2):
+        out[i] = values[out[i]]
+    return "".join(out)
+
+
+def _markdown(text: str) -> Markup:
+    from markdown_it import MarkdownIt
+
+    # html=False: raw HTML in a summary file is shown as text, never passed through.
+    return Markup(MarkdownIt("commonmark", {"html": False}).render(text))
+
+
+class Renderer:
+    """Renders variants for one network; caches them, since a mailing reuses a few."""
+
+    def __init__(self, network: Network, templates: Path | None = None) -> None:
+        self.network = network
+        self.templates = templates or network.root / "templates"
+        if not self.templates.is_dir():
+            raise TemplateError("no templates folder", path=self.templates,
+                                hint="run 'mailer init' or copy the bundled templates/")
+        loader = jinja2.FileSystemLoader(str(self.templates))
+        common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined,
+                                  "keep_trailing_newline": True}
+        self._html_env = SandboxedEnvironment(autoescape=True, **common)
+        self._text_env = SandboxedEnvironment(autoescape=False, trim_blocks=True,
+                                              lstrip_blocks=True, **common)
+        for env in (self._html_env, self._text_env):
+            env.filters["markdown"] = _markdown
+        self._strings = self._load_strings()
+        self._cache: dict[tuple[str, int, str, str], Variant] = {}
+
+    def _load_strings(self) -> dict[str, dict[str, Any]]:
+        path = self.templates / "strings.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TemplateError("no strings.toml beside the templates", path=path) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise TemplateError(f"not valid TOML: {exc}", path=path) from None
+        for lang in ("sv", "en"):
+            if lang not in data:
+                raise TemplateError(f"no [{lang}] table", path=path,
+                                    hint="every string must exist in Swedish and English")
+        missing = set(data["sv"]) ^ set(data["en"])
+        if missing:
+            raise TemplateError(
+                f"strings not in both languages: {', '.join(sorted(missing))}", path=path)
+        return data
+
+    def strings(self, language: str) -> dict[str, Any]:
+        return self._strings[language]
+
+    # -- variants --------------------------------------------------------------
+
+    def variant(self, kind: str, seminar: Seminar, language: str, member: Member) -> Variant:
+        key = (kind, seminar.number, language, member.id)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = self._render_variant(kind, seminar, language, member)
+        return cached
+
+    def context(self, kind: str, seminar: Seminar, language: str, member: Member) -> dict[str, Any]:
+        net = self.network
+        tz = net.tz
+        nxt = net.next_seminar(seminar)
+        summary = ""
+        if seminar.summary_file:
+            path = net.resolve(seminar.summary_file)
+            try:
+                summary = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise TemplateError(f"cannot read the summary: {exc.strerror}", path=path) from None
+        return {
+            "kind": kind,
+            "lang": language,
+            "t": self._strings[language],
+            "network": net.network,
+            "series": net.series,
+            "coordinator": net.coordinator,
+            "member": member,
+            "colour": member.colour or net.network.colours.primary,
+            "seminar": seminar,
+            "when": {
+                "date": dates.long_date(seminar.date, language),
+                "time": dates.time_span(seminar.date, seminar.start, seminar.end, tz, language),
+                "full": dates.when(seminar.date, seminar.start, seminar.end, tz, language),
+                "deadline": dates.short_date(seminar.registration_deadline, language)
+                if seminar.registration_deadline else "",
+            },
+            "next_seminar": nxt,
+            "next_when": dates.when(nxt.date, nxt.start, nxt.end, tz, language) if nxt else "",
+            "summary": summary,
+            "person": _PersonSlots(),
+        }
+
+    def _render_variant(self, kind: str, seminar: Seminar, language: str,
+                        member: Member) -> Variant:
+        ctx = self.context(kind, seminar, language, member)
+        text_module = self._module(self._text_env, f"{kind}.txt", ctx)
+        subject = " ".join(str(getattr(text_module, "subject", "")).split())
+        preheader = " ".join(str(getattr(text_module, "preheader", "")).split())
+        if not subject:
+            raise TemplateError("the template sets no subject", path=self.templates / f"{kind}.txt",
+                                hint="add {% set subject %}...{% endset %} at the top")
+        if _SLOT.search(subject):
+            raise TemplateError("the subject cannot hold personal values",
+                                path=self.templates / f"{kind}.txt")
+        text = str(text_module)
+        html_out = str(self._module(self._html_env, f"{kind}.html",
+                                    {**ctx, "subject": subject, "preheader": preheader}))
+        inlined = inline_css(html_out)
+        if len(inlined.encode()) > MAX_HTML_BYTES:
+            raise TemplateError(
+                f"the HTML is {len(inlined.encode()) // 1000} KB; Gmail clips mail over ~102 KB",
+                path=self.templates / f"{kind}.html", hint="shorten the text or the CSS")
+        return Variant(kind, seminar.number, language, member.id, subject, preheader,
+                       tuple(_SLOT.split(inlined)), tuple(_SLOT.split(text)))
+
+    def _module(self, env: SandboxedEnvironment, name: str, ctx: dict[str, Any]) -> Any:
+        path = self.templates / name
+        try:
+            template = env.get_template(name)
+            return template.make_module(ctx)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"syntax error: {exc.message}",
+                                path=exc.filename or path, line=exc.lineno) from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(f"template not found: {exc.name}", path=self.templates,
+                                hint="every mail kind needs a .html and a .txt template") from None
+        except _PersonalCondition as exc:
+            raise TemplateError(
+                f"person.{exc.field} is used in a condition, but templates are rendered once "
+                "for everybody", path=path, line=_template_line(exc),
+                hint="use person.greeting, or show the value without a condition") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"not allowed in a template: {exc}", path=path,
+                                line=_template_line(exc)) from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"undefined variable: {exc.message}", path=path,
+                                line=_template_line(exc)) from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template error: {exc}", path=path,
+                                line=_template_line(exc)) from None
+
+    # -- people ----------------------------------------------------------------
+
+    def personal_values(self, person: Person, member: Member, language: str,
+                        unsubscribe_url: str) -> dict[str, str]:
+        t = self._strings[language]
+        first = person.first_name
+        greeting = (t["greeting_named"].format(name=first) if first else t["greeting"])
+        return {
+            "name": person.name,
+            "first_name": first,
+            "greeting": greeting,
+            "email": person.email,
+            "organisation": person.organisation,
+            "title": person.title,
+            "unsubscribe_url": unsubscribe_url,
+            "listed_by": member.name,
+        }
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line of the innermost frame that belongs to a template."""
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith((".html", ".txt")):
+            # Jinja maps template lines in its debug machinery; fall back to the frame's own.
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+_premailer_quiet = False
+
+
+def inline_css(document: str) -> str:
+    """Move the <style> rules onto the elements (what Outlook and Gmail need)."""
+    global _premailer_quiet
+    import premailer
+
+    if not _premailer_quiet:
+        logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+        _premailer_quiet = True
+    return str(premailer.Premailer(
+        document,
+        strip_important=False,  # keep !important in the @media rules that stay in <style>
+        keep_style_tags=False,
+        remove_classes=False,
+        disable_validation=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform())
