@@ -1,0 +1,175 @@
+"""The journal: one SQLite row per (mailing, person), written before and after each send.
+
+``sending`` is recorded (and committed) before the SMTP transaction starts and replaced by
+the outcome when the server answers, so a crash at any moment leaves a true record: a row
+still in ``sending`` is *uncertain*: the server may or may not have taken it. Message
+bodies are never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailer.errors import StateError
+
+STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
+FILENAME = "journal.sqlite3"
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE deliveries (
+            mailing     TEXT NOT NULL,
+            email       TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            state       TEXT NOT NULL CHECK (state IN
+                          ('queued','sending','sent','deferred','failed','suppressed')),
+            message_id  TEXT,
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            last_reply  TEXT,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            sent_at     TEXT,
+            PRIMARY KEY (mailing, email)
+        )""")
+    db.execute("CREATE INDEX deliveries_state ON deliveries (mailing, member, state)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    mailing: str
+    email: str
+    member: str
+    state: str
+    message_id: str | None
+    attempts: int
+    last_reply: str | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def private_dir(path: Path) -> Path:
+    """Create the state folder readable by its owner only: it holds personal data."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+class Journal:
+    """The SQLite journal in the state folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        private_dir(path.parent)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; only an OS crash could lose
+            # the last commits, which then replay as 'sending' (uncertain), never as lost.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"cannot open the journal: {exc}", path=path,
+                             hint="move the file aside to start a fresh journal") from None
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> Journal:
+        return cls(state_dir / FILENAME)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations "
+                        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        for step in MIGRATIONS:
+            name = step.__name__.lstrip("_")
+            if name in done:
+                continue
+            with self._tx() as db:
+                step(db)
+                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
+
+    # -- reading ---------------------------------------------------------------
+
+    def get(self, mailing: str, email: str) -> Delivery | None:
+        row = self.db.execute("SELECT * FROM deliveries WHERE mailing=? AND email=?",
+                              (mailing, email)).fetchone()
+        return Delivery(**row) if row else None
+
+    def deliveries(self, mailing: str) -> dict[str, Delivery]:
+        rows = self.db.execute("SELECT * FROM deliveries WHERE mailing=?", (mailing,))
+        return {r["email"]: Delivery(**r) for r in rows}
+
+    def mailings(self) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT mailing FROM deliveries GROUP BY mailing ORDER BY MIN(created_at)")]
+
+    def counts(self, mailing: str) -> dict[str, dict[str, int]]:
+        """member -> state -> count."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.db.execute("SELECT member, state, COUNT(*) FROM deliveries "
+                                 "WHERE mailing=? GROUP BY member, state", (mailing,)):
+            out.setdefault(r[0], {})[r[1]] = r[2]
+        return out
+
+    # -- writing ---------------------------------------------------------------
+
+    def start(self, mailing: str, email: str, member: str, message_id: str) -> None:
+        """Record 'sending' before the SMTP transaction begins."""
+        now = _now()
+        with self._tx() as db:
+            db.execute("""
+                INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
+                                        created_at, updated_at)
+                VALUES (?, ?, ?, 'sending', ?, 1, ?, ?)
+                ON CONFLICT (mailing, email) DO UPDATE SET
+                    member=excluded.member, state='sending', message_id=excluded.message_id,
+                    attempts=attempts + 1, updated_at=excluded.updated_at
+                """, (mailing, email, member, message_id, now, now))
+
+    def finish(self, mailing: str, email: str, state: str, reply: str | None) -> None:
+        """Record the server's answer."""
+        if state not in STATES:
+            raise ValueError(state)
+        now = _now()
+        with self._tx() as db:
+            db.execute("""
+                UPDATE deliveries SET state=?, last_reply=?, updated_at=?,
+                       sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END
+                WHERE mailing=? AND email=?""",
+                (state, reply, now, state, now, mailing, email))

@@ -1,0 +1,115 @@
+"""Build the MIME message for one person with the standard library's ``email`` package.
+
+Every header value from data goes through ``email.headerregistry``, so a CR or LF in a
+name cannot add a header, and non-ASCII names are RFC 2047 encoded by the library.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import urllib.parse
+from dataclasses import dataclass
+from email import policy as email_policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+import idna
+
+from mailer.config import Member, Network
+from mailer.errors import ConfigError
+from mailer.recipients import Person, clean_text
+from mailer.render import Variant
+
+# 998 is the SMTP line limit; at 78 the library rewrites long List-Unsubscribe URLs into
+# encoded words (invalid for that header) and spends most of its time folding names.
+POLICY = email_policy.SMTP.clone(max_line_length=998)
+POLICY_UTF8 = email_policy.SMTPUTF8.clone(max_line_length=998)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A finished message and its envelope: what a channel hands to the server."""
+
+    sender: str  # envelope MAIL FROM
+    recipient: str  # envelope RCPT TO
+    message_id: str
+    data: bytes
+    smtputf8: bool = False
+
+
+def parse_mailbox(value: str, *, where: str) -> Address:
+    """'Name <local@domain>' from the config as an Address; ConfigError when unusable."""
+    name, addr = parseaddr(value)
+    if "@" not in addr or any(c in value for c in "\r\n"):
+        raise ConfigError(f"{where}: {value!r} is not an address like 'Name <a@b.example>'")
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
+
+
+def ascii_address(email: str) -> tuple[str, bool]:
+    """The address with its domain in IDNA form; True when the local part needs SMTPUTF8."""
+    local, _, domain = email.rpartition("@")
+    try:
+        ascii_domain = domain if domain.isascii() else idna.encode(domain, uts46=True).decode()
+    except idna.IDNAError:
+        ascii_domain = domain.encode("idna").decode()
+    return f"{local}@{ascii_domain}", not local.isascii()
+
+
+def new_message_id(mailing: str, domain: str) -> str:
+    """A unique Message-ID at the sender's domain; the mailing name helps people debug."""
+    return f"<{mailing}.{secrets.token_hex(10)}@{domain}>"
+
+
+def unsubscribe_mailto(member: Member) -> str:
+    address = parseaddr(member.channel.reply_to or member.channel.from_)[1]
+    return f"mailto:{address}?subject={urllib.parse.quote('unsubscribe')}"
+
+
+def build_message(
+    variant: Variant,
+    values: dict[str, str],
+    *,
+    person: Person,
+    member: Member,
+    network: Network,
+    message_id: str,
+    date: dt.datetime | None = None,
+    unsubscribe_url: str | None = None,
+) -> Outgoing:
+    """The complete message for one person, ready for SMTP."""
+    channel = member.channel
+    sender = parse_mailbox(channel.from_, where=f"members.{member.id}.channel.from")
+    to_addr, needs_utf8 = ascii_address(person.email)
+    local, _, domain = to_addr.rpartition("@")
+
+    msg = EmailMessage(policy=POLICY_UTF8 if needs_utf8 else POLICY)
+    msg["From"] = sender
+    if channel.reply_to:
+        msg["Reply-To"] = parse_mailbox(channel.reply_to,
+                                        where=f"members.{member.id}.channel.reply_to")
+    msg["To"] = Address(display_name=clean_text(person.name), username=local, domain=domain)
+    msg["Subject"] = clean_text(variant.subject, limit=250)
+    msg["Date"] = format_datetime(date or dt.datetime.now(network.tz))
+    msg["Message-ID"] = message_id
+    msg["List-Id"] = f"{clean_text(network.network.name)} " \
+                     f"<{network.network.id}.{network.network.list_domain}>"
+    mailto = unsubscribe_mailto(member)
+    if unsubscribe_url:
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    else:
+        msg["List-Unsubscribe"] = f"<{mailto}>"
+    # Keep out-of-office replies from flooding the member's mailbox.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Precedence"] = "bulk"
+    msg.set_content(variant.fill_text(values), subtype="plain", charset="utf-8",
+                    cte="quoted-printable")
+    msg.add_alternative(variant.fill_html(values), subtype="html", charset="utf-8",
+                        cte="quoted-printable")
+    envelope_from = f"{sender.username}@{sender.domain}"
+    return Outgoing(sender=envelope_from, recipient=to_addr, message_id=message_id,
+                    data=msg.as_bytes(), smtputf8=needs_utf8)
