@@ -315,10 +315,12 @@ def _results_table(results: list[ChannelResult], title: str) -> None:
     for r in results:
         table.add_row(r.member.short_name or r.member.name, str(r.sent), str(r.skipped),
                       str(r.uncertain), str(len(r.deferred)), str(len(r.failed)),
-                      str(r.not_attempted), r.error or "")
+                      str(r.not_attempted), "channel stopped" if r.error else "")
     console = _console()
     console.print(table)
     for r in results:
+        if r.error:
+            console.print(f"channel  {r.error}", markup=False)
         for email, reply in r.failed:
             console.print(f"failed   {email}: {reply}", markup=False)
         for email, reply in r.deferred:
