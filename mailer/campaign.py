@@ -99,8 +99,10 @@ def mailing_for(network: Network, kind: str, number: int) -> Mailing:
     seminar = network.seminar(number)
     if kind == "summary" and not seminar.held:
         raise ConfigError(
-            f"seminar {number} has no summary yet", path=network.path,
-            hint="add summary_file, videos or attendance to the seminar first")
+            f"seminar {number} has no summary yet",
+            path=network.path,
+            hint="add summary_file, videos or attendance to the seminar first",
+        )
     return Mailing(kind, seminar)
 
 
@@ -149,13 +151,18 @@ class MessageFactory:
         self.renderer = renderer or Renderer(network)
 
     def build(self, person: Person, member: Member, message_id: str | None = None) -> Outgoing:
-        variant = self.renderer.variant(self.mailing.kind, self.mailing.seminar,
-                                        person.language, member)
+        variant = self.renderer.variant(
+            self.mailing.kind, self.mailing.seminar, person.language, member
+        )
         unsubscribe = unsubscribe_mailto(member)
         values = self.renderer.personal_values(person, member, person.language, unsubscribe)
         domain = parseaddr(member.channel.from_)[1].rpartition("@")[2] or "localhost"
         return build_message(
-            variant, values, person=person, member=member, network=self.network,
+            variant,
+            values,
+            person=person,
+            member=member,
+            network=self.network,
             message_id=message_id or new_message_id(self.mailing.id, domain),
         )
 
@@ -173,8 +180,7 @@ async def send_plan(
 ) -> list[ChannelResult]:
     """Send every channel's share concurrently; one channel's failure never stops another."""
     tasks = [
-        _send_channel(c, factory, journal, via=via, on_progress=on_progress)
-        for c in plan.channels
+        _send_channel(c, factory, journal, via=via, on_progress=on_progress) for c in plan.channels
     ]
     return list(await asyncio.gather(*tasks))
 
@@ -189,8 +195,9 @@ async def _send_channel(
 ) -> ChannelResult:
     member = plan.member
     mailing = factory.mailing.id
-    result = ChannelResult(member=member, skipped=len(plan.already_sent),
-                           uncertain=len(plan.uncertain))
+    result = ChannelResult(
+        member=member, skipped=len(plan.already_sent), uncertain=len(plan.uncertain)
+    )
     if not plan.to_send:
         return result
     try:
@@ -211,8 +218,7 @@ async def _send_channel(
                     await asyncio.sleep(delay)
                 next_slot = max(next_slot, loop.time()) + interval
             previous = journal.get(mailing, person.email)
-            message = factory.build(person, member,
-                                    previous.message_id if previous else None)
+            message = factory.build(person, member, previous.message_id if previous else None)
             outcome = await _deliver(transport, message, journal, mailing, person, member, result)
             if on_progress:
                 on_progress(member.id, person.email, outcome)

@@ -7,7 +7,7 @@ person, for good) or ChannelError (this channel cannot send at all).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import mailbox
 import os
 import ssl
@@ -69,8 +69,9 @@ class MaildirTransport(Transport):
         try:
             key = self._box.add(message.data)
         except OSError as exc:
-            raise ChannelError(f"cannot write to the Maildir: {exc.strerror}",
-                               path=self.path) from None
+            raise ChannelError(
+                f"cannot write to the Maildir: {exc.strerror}", path=self.path
+            ) from None
         return f"stored as {key}"
 
 
@@ -86,8 +87,10 @@ class SmtpSettings:
     cafile: str | None = None
 
     def __repr__(self) -> str:  # never show the password, not even in a traceback
-        return (f"SmtpSettings(host={self.host!r}, port={self.port}, "
-                f"security={self.security!r}, username={self.username!r}, password='***')")
+        return (
+            f"SmtpSettings(host={self.host!r}, port={self.port}, "
+            f"security={self.security!r}, username={self.username!r}, password='***')"
+        )
 
 
 class SmtpTransport(Transport):
@@ -108,7 +111,7 @@ class SmtpTransport(Transport):
             hostname=s.host,
             port=s.port,
             use_tls=s.security == "tls",
-            start_tls=True if s.security == "starttls" else False,
+            start_tls=s.security == "starttls",
             tls_context=context,
             validate_certs=s.validate_certs,
             timeout=s.timeout,
@@ -122,21 +125,26 @@ class SmtpTransport(Transport):
             await client.connect()
             if s.username:
                 if s.security == "none" and not _is_loopback(s.host):
-                    raise ChannelError(f"{self.label}: refusing to log in over an "
-                                       "unencrypted connection")
+                    raise ChannelError(
+                        f"{self.label}: refusing to log in over an unencrypted connection"
+                    )
                 await client.login(s.username, s.password or "")
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _quietly_close(client)
             raise ChannelError(
                 f"{self.label}: the server refused the login for {s.username!r} "
                 f"({exc.code} {_reply(exc.message)})",
-                smtp_code=exc.code, hint="check the username and the password variable") from None
+                smtp_code=exc.code,
+                hint="check the username and the password variable",
+            ) from None
         except aiosmtplib.SMTPConnectTimeoutError:
-            raise ChannelError(f"{self.label}: no answer from {s.host}:{s.port} within "
-                               f"{s.timeout:g} s") from None
+            raise ChannelError(
+                f"{self.label}: no answer from {s.host}:{s.port} within {s.timeout:g} s"
+            ) from None
         except aiosmtplib.SMTPConnectError as exc:
-            raise ChannelError(f"{self.label}: cannot connect to {s.host}:{s.port}: "
-                               f"{_reply(str(exc))}") from None
+            raise ChannelError(
+                f"{self.label}: cannot connect to {s.host}:{s.port}: {_reply(str(exc))}"
+            ) from None
         except aiosmtplib.SMTPException as exc:
             await _quietly_close(client)
             raise ChannelError(f"{self.label}: {_reply(str(exc))}") from None
@@ -150,8 +158,10 @@ class SmtpTransport(Transport):
             await self.open()
         assert self._smtp is not None
         try:
-            errors, reply = await self._smtp.sendmail(
-                message.sender, [message.recipient], message.data,
+            _, reply = await self._smtp.sendmail(
+                message.sender,
+                [message.recipient],
+                message.data,
                 mail_options=["SMTPUTF8"] if message.smtputf8 else None,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -191,15 +201,14 @@ class SmtpTransport(Transport):
             client, self._smtp = self._smtp, None
             try:
                 await client.quit()
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
 
 
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:
-    try:
+    # Closing a broken connection must never raise.
+    with contextlib.suppress(Exception):
         client.close()
-    except Exception:  # noqa: BLE001 - closing a broken connection must never raise
-        pass
 
 
 def _reply(text: str) -> str:
@@ -222,12 +231,16 @@ def parse_via(url: str) -> SmtpSettings:
         raise ConfigError("--via takes no credentials: it is for a local test server")
     security: Literal["tls", "none"] = "tls" if parts.scheme == "smtps" else "none"
     if security == "none" and not _is_loopback(parts.hostname):
-        raise ConfigError(f"--via {url!r}: plain SMTP is only allowed to localhost",
-                          hint="use smtps:// for another host")
+        raise ConfigError(
+            f"--via {url!r}: plain SMTP is only allowed to localhost",
+            hint="use smtps:// for another host",
+        )
     return SmtpSettings(host=parts.hostname, port=parts.port, security=security)
 
 
-def transport_for(member: Member, network: Network, *, via: SmtpSettings | None = None) -> Transport:
+def transport_for(
+    member: Member, network: Network, *, via: SmtpSettings | None = None
+) -> Transport:
     """The transport for a member's channel (or the --via server, keeping the member's From)."""
     label = member.short_name or member.name
     if via is not None:
@@ -237,8 +250,13 @@ def transport_for(member: Member, network: Network, *, via: SmtpSettings | None 
         return MaildirTransport(network.resolve(channel.path))
     assert isinstance(channel, SmtpChannel)
     return SmtpTransport(
-        SmtpSettings(host=channel.host, port=channel.port, security=channel.security,
-                     username=channel.username, password=channel.password(),
-                     timeout=channel.timeout),
+        SmtpSettings(
+            host=channel.host,
+            port=channel.port,
+            security=channel.security,
+            username=channel.username,
+            password=channel.password(),
+            timeout=channel.timeout,
+        ),
         label=label,
     )

@@ -25,8 +25,10 @@ def time_span(day: dt.date, start: dt.time, end: dt.time, zone: ZoneInfo, langua
     begin = dt.datetime.combine(day, start, tzinfo=zone)
     finish = dt.datetime.combine(day, end, tzinfo=zone)
     if language == "sv":
-        return f"kl. {format_time(begin, 'HH.mm', locale='sv_SE')}–" \
-               f"{format_time(finish, 'HH.mm', locale='sv_SE')}"
+        return (
+            f"kl. {format_time(begin, 'HH.mm', locale='sv_SE')}–"
+            f"{format_time(finish, 'HH.mm', locale='sv_SE')}"
+        )
     same_half = (begin.hour < 12) == (finish.hour < 12)
     first = format_time(begin, "h:mm" if same_half else "h:mm a", locale="en_GB")
     last = format_time(finish, "h:mm a", locale="en_US")

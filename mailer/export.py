@@ -8,8 +8,17 @@ from pathlib import Path
 
 from mailer.recipients import Person
 
-COLUMNS = ("email", "name", "organisation", "title", "language", "segment", "tags",
-           "sender", "listed_by")
+COLUMNS = (
+    "email",
+    "name",
+    "organisation",
+    "title",
+    "language",
+    "segment",
+    "tags",
+    "sender",
+    "listed_by",
+)
 
 
 def spreadsheet_safe(value: str) -> str:
@@ -24,8 +33,21 @@ def write_merged_csv(people: Iterable[Person], path: Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for p in people:
-            writer.writerow([spreadsheet_safe(v) for v in (
-                p.email, p.name, p.organisation, p.title, p.language, p.segment,
-                ",".join(p.tags), p.sender, ",".join(p.listed_by))])
+            writer.writerow(
+                [
+                    spreadsheet_safe(v)
+                    for v in (
+                        p.email,
+                        p.name,
+                        p.organisation,
+                        p.title,
+                        p.language,
+                        p.segment,
+                        ",".join(p.tags),
+                        p.sender,
+                        ",".join(p.listed_by),
+                    )
+                ]
+            )
             count += 1
     return count

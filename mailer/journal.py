@@ -86,8 +86,11 @@ class Journal:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"cannot open the journal: {exc}", path=path,
-                             hint="move the file aside to start a fresh journal") from None
+            raise StateError(
+                f"cannot open the journal: {exc}",
+                path=path,
+                hint="move the file aside to start a fresh journal",
+            ) from None
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Journal:
@@ -113,8 +116,10 @@ class Journal:
         self.db.execute("COMMIT")
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS migrations "
-                        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
         done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
         for step in MIGRATIONS:
             name = step.__name__.lstrip("_")
@@ -127,8 +132,9 @@ class Journal:
     # -- reading ---------------------------------------------------------------
 
     def get(self, mailing: str, email: str) -> Delivery | None:
-        row = self.db.execute("SELECT * FROM deliveries WHERE mailing=? AND email=?",
-                              (mailing, email)).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM deliveries WHERE mailing=? AND email=?", (mailing, email)
+        ).fetchone()
         return Delivery(**row) if row else None
 
     def deliveries(self, mailing: str) -> dict[str, Delivery]:
@@ -136,14 +142,20 @@ class Journal:
         return {r["email"]: Delivery(**r) for r in rows}
 
     def mailings(self) -> list[str]:
-        return [r[0] for r in self.db.execute(
-            "SELECT mailing FROM deliveries GROUP BY mailing ORDER BY MIN(created_at)")]
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT mailing FROM deliveries GROUP BY mailing ORDER BY MIN(created_at)"
+            )
+        ]
 
     def counts(self, mailing: str) -> dict[str, dict[str, int]]:
         """member -> state -> count."""
         out: dict[str, dict[str, int]] = {}
-        for r in self.db.execute("SELECT member, state, COUNT(*) FROM deliveries "
-                                 "WHERE mailing=? GROUP BY member, state", (mailing,)):
+        for r in self.db.execute(
+            "SELECT member, state, COUNT(*) FROM deliveries WHERE mailing=? GROUP BY member, state",
+            (mailing,),
+        ):
             out.setdefault(r[0], {})[r[1]] = r[2]
         return out
 
@@ -153,14 +165,17 @@ class Journal:
         """Record 'sending' before the SMTP transaction begins."""
         now = _now()
         with self._tx() as db:
-            db.execute("""
+            db.execute(
+                """
                 INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
                                         created_at, updated_at)
                 VALUES (?, ?, ?, 'sending', ?, 1, ?, ?)
                 ON CONFLICT (mailing, email) DO UPDATE SET
                     member=excluded.member, state='sending', message_id=excluded.message_id,
                     attempts=attempts + 1, updated_at=excluded.updated_at
-                """, (mailing, email, member, message_id, now, now))
+                """,
+                (mailing, email, member, message_id, now, now),
+            )
 
     def finish(self, mailing: str, email: str, state: str, reply: str | None) -> None:
         """Record the server's answer."""
@@ -168,8 +183,10 @@ class Journal:
             raise ValueError(state)
         now = _now()
         with self._tx() as db:
-            db.execute("""
+            db.execute(
+                """
                 UPDATE deliveries SET state=?, last_reply=?, updated_at=?,
                        sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END
                 WHERE mailing=? AND email=?""",
-                (state, reply, now, state, now, mailing, email))
+                (state, reply, now, state, now, mailing, email),
+            )

@@ -18,22 +18,69 @@ from pathlib import Path
 
 from mailer.errors import ListError
 
-FIELDS = ("email", "name", "first_name", "last_name", "organisation", "title", "language",
-          "segment", "tags")
+FIELDS = (
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "organisation",
+    "title",
+    "language",
+    "segment",
+    "tags",
+)
 
 # Header aliases, compared after folding case and dropping everything but letters and
 # digits ("E-postadress " -> "epostadress"). docs/guide.md prints this table.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "email": ("email", "emailaddress", "emailadress", "epost", "epostadress", "mejl",
-              "mejladress", "mail", "mailadress", "emejl", "epostadr"),
-    "name": ("namn", "name", "fullname", "fulltnamn", "fullstandigtnamn", "kontaktperson",
-             "displayname", "visningsnamn"),
+    "email": (
+        "email",
+        "emailaddress",
+        "emailadress",
+        "epost",
+        "epostadress",
+        "mejl",
+        "mejladress",
+        "mail",
+        "mailadress",
+        "emejl",
+        "epostadr",
+    ),
+    "name": (
+        "namn",
+        "name",
+        "fullname",
+        "fulltnamn",
+        "fullstandigtnamn",
+        "kontaktperson",
+        "displayname",
+        "visningsnamn",
+    ),
     "first_name": ("fornamn", "firstname", "givenname", "tilltalsnamn"),
     "last_name": ("efternamn", "lastname", "surname", "familyname"),
-    "organisation": ("organisation", "organization", "org", "myndighet", "foretag", "company",
-                     "forvaltning", "arbetsgivare", "employer", "bolag"),
-    "title": ("titel", "title", "roll", "role", "befattning", "position", "jobtitle",
-              "yrkestitel", "tjanst"),
+    "organisation": (
+        "organisation",
+        "organization",
+        "org",
+        "myndighet",
+        "foretag",
+        "company",
+        "forvaltning",
+        "arbetsgivare",
+        "employer",
+        "bolag",
+    ),
+    "title": (
+        "titel",
+        "title",
+        "roll",
+        "role",
+        "befattning",
+        "position",
+        "jobtitle",
+        "yrkestitel",
+        "tjanst",
+    ),
     "language": ("sprak", "language", "lang", "spraak"),
     "segment": ("segment", "malgrupp", "audience", "kategori", "category"),
     "tags": ("taggar", "tags", "tag", "etiketter", "etikett"),
@@ -76,7 +123,8 @@ def read_list(
     suffix = path.suffix.lower()
     if suffix == ".xls":
         raise ListError(
-            "old Excel format (.xls) is not supported", path=path,
+            "old Excel format (.xls) is not supported",
+            path=path,
             hint="open it in Excel and save it as .xlsx or CSV (UTF-8)",
         )
     try:
@@ -101,7 +149,8 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
             return data.decode("utf-16"), "utf-16"
         raise ListError(
-            "this is not a text file (it looks binary)", path=path,
+            "this is not a text file (it looks binary)",
+            path=path,
             hint="export the list as CSV or .xlsx",
         )
     if data.startswith(b"\xef\xbb\xbf"):
@@ -132,7 +181,8 @@ def _read_csv(path: Path, data: bytes, columns: Mapping[str, str | None] | None)
     text, encoding = _decode(path, data)
     if _looks_binary(text):
         raise ListError(
-            "this is not a text file (it looks binary)", path=path,
+            "this is not a text file (it looks binary)",
+            path=path,
             hint="export the list as CSV or .xlsx",
         )
     delimiter = _sniff_delimiter(text)
@@ -163,9 +213,7 @@ def _map_rows(
     start_line: int,
     columns: Mapping[str, str | None] | None,
 ) -> ListFile:
-    return _map_numbered(
-        result, ((start_line + i, row) for i, row in enumerate(table)), columns
-    )
+    return _map_numbered(result, ((start_line + i, row) for i, row in enumerate(table)), columns)
 
 
 def _map_numbered(
@@ -174,11 +222,10 @@ def _map_numbered(
     columns: Mapping[str, str | None] | None,
 ) -> ListFile:
     path = result.path
-    for header_line, header in rows:
-        if any(cell.strip() for cell in header):
-            break
-    else:
+    first = next(((n, row) for n, row in rows if any(cell.strip() for cell in row)), None)
+    if first is None:
         raise ListError("the file has no rows", path=path, hint="export the list again")
+    header_line, header = first
     index = _header_index(path, header_line, header, columns)
     result.columns = {name: header[i].strip() for name, i in index.items()}
     width = len(header)
@@ -196,29 +243,36 @@ def _header_index(
 ) -> dict[str, int]:
     folded = [fold_header(h) for h in header]
     index: dict[str, int] = {}
-    explicit = {k: v for k, v in (columns or {}).items() if v}
+    explicit: dict[str, str] = {k: v for k, v in (columns or {}).items() if v}
     for name, wanted in explicit.items():
         key = fold_header(wanted)
         if key not in folded:
             raise ListError(
                 f"the column {wanted!r} set for {name} in network.toml is not in the file",
-                path=path, line=line, hint=f"columns found: {_found(header)}",
+                path=path,
+                line=line,
+                hint=f"columns found: {_found(header)}",
             )
         index[name] = folded.index(key)
     for i, key in enumerate(folded):
-        name = _ALIAS_TO_FIELD.get(key)
-        if name is None or name in explicit:
+        alias = _ALIAS_TO_FIELD.get(key)
+        if alias is None or alias in explicit:
             continue
+        name = alias
         if name in index:
             raise ListError(
                 f"two columns mean {name}: {header[index[name]].strip()!r} and "
                 f"{header[i].strip()!r}",
-                path=path, line=line, hint="remove or rename one of them",
+                path=path,
+                line=line,
+                hint="remove or rename one of them",
             )
         index[name] = i
     if "email" not in index:
         raise ListError(
-            "no e-mail column", path=path, line=line,
+            "no e-mail column",
+            path=path,
+            line=line,
             hint=f"columns found: {_found(header)}; accepted names: e-post, e-postadress, "
             "epost, mejl, mail, email, e-mail (or set columns.email for the member in "
             "network.toml)",

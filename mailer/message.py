@@ -88,14 +88,16 @@ def build_message(
     msg = EmailMessage(policy=POLICY_UTF8 if needs_utf8 else POLICY)
     msg["From"] = sender
     if channel.reply_to:
-        msg["Reply-To"] = parse_mailbox(channel.reply_to,
-                                        where=f"members.{member.id}.channel.reply_to")
+        msg["Reply-To"] = parse_mailbox(
+            channel.reply_to, where=f"members.{member.id}.channel.reply_to"
+        )
     msg["To"] = Address(display_name=clean_text(person.name), username=local, domain=domain)
     msg["Subject"] = clean_text(variant.subject, limit=250)
     msg["Date"] = format_datetime(date or dt.datetime.now(network.tz))
     msg["Message-ID"] = message_id
-    msg["List-Id"] = f"{clean_text(network.network.name)} " \
-                     f"<{network.network.id}.{network.network.list_domain}>"
+    msg["List-Id"] = (
+        f"{clean_text(network.network.name)} <{network.network.id}.{network.network.list_domain}>"
+    )
     mailto = unsubscribe_mailto(member)
     if unsubscribe_url:
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
@@ -106,10 +108,17 @@ def build_message(
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "bulk"
-    msg.set_content(variant.fill_text(values), subtype="plain", charset="utf-8",
-                    cte="quoted-printable")
-    msg.add_alternative(variant.fill_html(values), subtype="html", charset="utf-8",
-                        cte="quoted-printable")
+    msg.set_content(
+        variant.fill_text(values), subtype="plain", charset="utf-8", cte="quoted-printable"
+    )
+    msg.add_alternative(
+        variant.fill_html(values), subtype="html", charset="utf-8", cte="quoted-printable"
+    )
     envelope_from = f"{sender.username}@{sender.domain}"
-    return Outgoing(sender=envelope_from, recipient=to_addr, message_id=message_id,
-                    data=msg.as_bytes(), smtputf8=needs_utf8)
+    return Outgoing(
+        sender=envelope_from,
+        recipient=to_addr,
+        message_id=message_id,
+        data=msg.as_bytes(),
+        smtputf8=needs_utf8,
+    )

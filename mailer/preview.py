@@ -13,8 +13,17 @@ from mailer.errors import MailerError
 from mailer.message import Outgoing
 from mailer.recipients import AddressError, Person, normalise_address
 
-SHOWN_HEADERS = ("From", "Reply-To", "To", "Subject", "Date", "Message-ID", "List-Id",
-                 "List-Unsubscribe", "Auto-Submitted")
+SHOWN_HEADERS = (
+    "From",
+    "Reply-To",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "Auto-Submitted",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +45,21 @@ def find_person(people: Sequence[Person], address: str | None) -> Person:
     for person in people:
         if person.email == wanted:
             return person
-    raise MailerError(f"{address} is not on any member's list",
-                      hint="see 'mailer recipients merge --out merged.csv'")
+    raise MailerError(
+        f"{address} is not on any member's list",
+        hint="see 'mailer recipients merge --out merged.csv'",
+    )
 
 
 def describe(message: Outgoing, member: Member) -> View:
     """The message as text for the terminal, and its HTML part."""
     parsed = email.message_from_bytes(message.data, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
-    lines = [f"Channel:  {member.name} ({member.channel.type})",
-             f"Envelope: MAIL FROM:<{message.sender}> RCPT TO:<{message.recipient}>", ""]
+    lines = [
+        f"Channel:  {member.name} ({member.channel.type})",
+        f"Envelope: MAIL FROM:<{message.sender}> RCPT TO:<{message.recipient}>",
+        "",
+    ]
     for name in SHOWN_HEADERS:
         value = parsed.get(name)
         if value is not None:
@@ -57,16 +71,25 @@ def describe(message: Outgoing, member: Member) -> View:
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        if part.get_content_disposition() == "attachment" or ctype not in ("text/plain",
-                                                                            "text/html"):
-            attachments.append(f"{part.get_filename() or '(unnamed)'} ({ctype}, "
-                               f"{len(part.get_payload(decode=True) or b'')} bytes)")
+        if part.get_content_disposition() == "attachment" or ctype not in (
+            "text/plain",
+            "text/html",
+        ):
+            attachments.append(
+                f"{part.get_filename() or '(unnamed)'} ({ctype}, "
+                f"{len(part.get_payload(decode=True) or b'')} bytes)"
+            )
         elif ctype == "text/plain" and not text_part:
             text_part = str(part.get_content())
         elif ctype == "text/html" and not html_text:
             html_text = str(part.get_content())
-    lines += ["", "-- text part " + "-" * 60, text_part.rstrip(), "-" * 73,
-              f"HTML part: {len(html_text.encode()):,} bytes (CSS inlined)",
-              f"Attachments: {', '.join(attachments) if attachments else 'none'}",
-              f"Message size: {len(message.data):,} bytes"]
+    lines += [
+        "",
+        "-- text part " + "-" * 60,
+        text_part.rstrip(),
+        "-" * 73,
+        f"HTML part: {len(html_text.encode()):,} bytes (CSS inlined)",
+        f"Attachments: {', '.join(attachments) if attachments else 'none'}",
+        f"Message size: {len(message.data):,} bytes",
+    ]
     return View(text="\n".join(lines), html=html_text)

@@ -25,15 +25,49 @@ from email_validator import EmailNotValidError, validate_email
 from mailer.config import Member, Network
 from mailer.lists import ListFile, RawRow, read_list
 
-LANGUAGES = {"sv": "sv", "svenska": "sv", "swedish": "sv", "se": "sv",
-             "en": "en", "engelska": "en", "english": "en", "eng": "en"}
-SEGMENTS = {"public": "public", "offentlig": "public", "offentlig sektor": "public",
-            "management": "management", "ledning": "management", "chef": "management",
-            "business": "business", "företag": "business", "smf": "business",
-            "sme": "business", "small firm": "business"}
-ROLE_LOCALPARTS = {"info", "registrator", "kontakt", "contact", "admin", "reception",
-                   "kansli", "office", "support", "noreply", "no-reply", "postmaster",
-                   "webmaster", "kommun", "kundtjanst", "growth", "sales", "hello"}
+LANGUAGES = {
+    "sv": "sv",
+    "svenska": "sv",
+    "swedish": "sv",
+    "se": "sv",
+    "en": "en",
+    "engelska": "en",
+    "english": "en",
+    "eng": "en",
+}
+SEGMENTS = {
+    "public": "public",
+    "offentlig": "public",
+    "offentlig sektor": "public",
+    "management": "management",
+    "ledning": "management",
+    "chef": "management",
+    "business": "business",
+    "företag": "business",
+    "smf": "business",
+    "sme": "business",
+    "small firm": "business",
+}
+ROLE_LOCALPARTS = {
+    "info",
+    "registrator",
+    "kontakt",
+    "contact",
+    "admin",
+    "reception",
+    "kansli",
+    "office",
+    "support",
+    "noreply",
+    "no-reply",
+    "postmaster",
+    "webmaster",
+    "kommun",
+    "kundtjanst",
+    "growth",
+    "sales",
+    "hello",
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
@@ -175,8 +209,15 @@ def _person_fields(row: RawRow, member: Member | None) -> dict[str, str]:
         "title": clean_text(v.get("title", "")),
         "language": language or (member.default_language if member else None) or "",
         "segment": segment or (member.default_segment if member else "public"),
-        "tags": ",".join(sorted({clean_text(t).casefold() for t in
-                                 re.split(r"[,;|]", v.get("tags", "")) if t.strip()})),
+        "tags": ",".join(
+            sorted(
+                {
+                    clean_text(t).casefold()
+                    for t in re.split(r"[,;|]", v.get("tags", ""))
+                    if t.strip()
+                }
+            )
+        ),
     }
 
 
@@ -210,8 +251,11 @@ def validate_file(
         report.valid += 1
         local = email.split("@", 1)[0]
         if local in ROLE_LOCALPARTS:
-            report.warnings.append(RowProblem(
-                listing.path, row.line, email, "role address: kept, but no person reads it"))
+            report.warnings.append(
+                RowProblem(
+                    listing.path, row.line, email, "role address: kept, but no person reads it"
+                )
+            )
         fields = _person_fields(row, member)
         if email in people:
             report.duplicates_in_file += 1
@@ -234,9 +278,7 @@ def merge(
     for member in network.members:
         for relative in member.lists:
             path = network.resolve(relative)
-            listing = read_list(
-                path, columns=member.columns.model_dump(), sheet=member.sheet
-            )
+            listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
             listing.path = Path(relative)
             report = ListReport(member=member.id, path=Path(relative))
             people = validate_file(listing, report, member, check_dns=check_dns)

@@ -32,8 +32,16 @@ from mailer.errors import TemplateError
 from mailer.recipients import Person
 
 KINDS = ("invitation", "summary")
-PERSON_FIELDS = ("name", "first_name", "greeting", "email", "organisation", "title",
-                 "unsubscribe_url", "listed_by")
+PERSON_FIELDS = (
+    "name",
+    "first_name",
+    "greeting",
+    "email",
+    "organisation",
+    "title",
+    "unsubscribe_url",
+    "listed_by",
+)
 MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
 _SLOT = re.compile(r"%%person\.([a-z_]+)%%")
 
@@ -109,14 +117,21 @@ class Renderer:
         self.network = network
         self.templates = templates or network.root / "templates"
         if not self.templates.is_dir():
-            raise TemplateError("no templates folder", path=self.templates,
-                                hint="run 'mailer init' or copy the bundled templates/")
+            raise TemplateError(
+                "no templates folder",
+                path=self.templates,
+                hint="run 'mailer init' or copy the bundled templates/",
+            )
         loader = jinja2.FileSystemLoader(str(self.templates))
-        common: dict[str, Any] = {"loader": loader, "undefined": jinja2.StrictUndefined,
-                                  "keep_trailing_newline": True}
+        common: dict[str, Any] = {
+            "loader": loader,
+            "undefined": jinja2.StrictUndefined,
+            "keep_trailing_newline": True,
+        }
         self._html_env = SandboxedEnvironment(autoescape=True, **common)
-        self._text_env = SandboxedEnvironment(autoescape=False, trim_blocks=True,
-                                              lstrip_blocks=True, **common)
+        self._text_env = SandboxedEnvironment(
+            autoescape=False, trim_blocks=True, lstrip_blocks=True, **common
+        )
         for env in (self._html_env, self._text_env):
             env.filters["markdown"] = _markdown
         self._strings = self._load_strings()
@@ -132,12 +147,16 @@ class Renderer:
             raise TemplateError(f"not valid TOML: {exc}", path=path) from None
         for lang in ("sv", "en"):
             if lang not in data:
-                raise TemplateError(f"no [{lang}] table", path=path,
-                                    hint="every string must exist in Swedish and English")
+                raise TemplateError(
+                    f"no [{lang}] table",
+                    path=path,
+                    hint="every string must exist in Swedish and English",
+                )
         missing = set(data["sv"]) ^ set(data["en"])
         if missing:
             raise TemplateError(
-                f"strings not in both languages: {', '.join(sorted(missing))}", path=path)
+                f"strings not in both languages: {', '.join(sorted(missing))}", path=path
+            )
         return data
 
     def strings(self, language: str) -> dict[str, Any]:
@@ -178,7 +197,8 @@ class Renderer:
                 "time": dates.time_span(seminar.date, seminar.start, seminar.end, tz, language),
                 "full": dates.when(seminar.date, seminar.start, seminar.end, tz, language),
                 "deadline": dates.short_date(seminar.registration_deadline, language)
-                if seminar.registration_deadline else "",
+                if seminar.registration_deadline
+                else "",
             },
             "next_seminar": nxt,
             "next_when": dates.when(nxt.date, nxt.start, nxt.end, tz, language) if nxt else "",
@@ -186,28 +206,46 @@ class Renderer:
             "person": _PersonSlots(),
         }
 
-    def _render_variant(self, kind: str, seminar: Seminar, language: str,
-                        member: Member) -> Variant:
+    def _render_variant(
+        self, kind: str, seminar: Seminar, language: str, member: Member
+    ) -> Variant:
         ctx = self.context(kind, seminar, language, member)
         text_module = self._module(self._text_env, f"{kind}.txt", ctx)
         subject = " ".join(str(getattr(text_module, "subject", "")).split())
         preheader = " ".join(str(getattr(text_module, "preheader", "")).split())
         if not subject:
-            raise TemplateError("the template sets no subject", path=self.templates / f"{kind}.txt",
-                                hint="add {% set subject %}...{% endset %} at the top")
+            raise TemplateError(
+                "the template sets no subject",
+                path=self.templates / f"{kind}.txt",
+                hint="add {% set subject %}...{% endset %} at the top",
+            )
         if _SLOT.search(subject):
-            raise TemplateError("the subject cannot hold personal values",
-                                path=self.templates / f"{kind}.txt")
+            raise TemplateError(
+                "the subject cannot hold personal values", path=self.templates / f"{kind}.txt"
+            )
         text = str(text_module)
-        html_out = str(self._module(self._html_env, f"{kind}.html",
-                                    {**ctx, "subject": subject, "preheader": preheader}))
+        html_out = str(
+            self._module(
+                self._html_env, f"{kind}.html", {**ctx, "subject": subject, "preheader": preheader}
+            )
+        )
         inlined = inline_css(html_out)
         if len(inlined.encode()) > MAX_HTML_BYTES:
             raise TemplateError(
                 f"the HTML is {len(inlined.encode()) // 1000} KB; Gmail clips mail over ~102 KB",
-                path=self.templates / f"{kind}.html", hint="shorten the text or the CSS")
-        return Variant(kind, seminar.number, language, member.id, subject, preheader,
-                       tuple(_SLOT.split(inlined)), tuple(_SLOT.split(text)))
+                path=self.templates / f"{kind}.html",
+                hint="shorten the text or the CSS",
+            )
+        return Variant(
+            kind,
+            seminar.number,
+            language,
+            member.id,
+            subject,
+            preheader,
+            tuple(_SLOT.split(inlined)),
+            tuple(_SLOT.split(text)),
+        )
 
     def _module(self, env: SandboxedEnvironment, name: str, ctx: dict[str, Any]) -> Any:
         path = self.templates / name
@@ -215,33 +253,44 @@ class Renderer:
             template = env.get_template(name)
             return template.make_module(ctx)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"syntax error: {exc.message}",
-                                path=exc.filename or path, line=exc.lineno) from None
+            raise TemplateError(
+                f"syntax error: {exc.message}", path=exc.filename or path, line=exc.lineno
+            ) from None
         except jinja2.TemplateNotFound as exc:
-            raise TemplateError(f"template not found: {exc.name}", path=self.templates,
-                                hint="every mail kind needs a .html and a .txt template") from None
+            raise TemplateError(
+                f"template not found: {exc.name}",
+                path=self.templates,
+                hint="every mail kind needs a .html and a .txt template",
+            ) from None
         except _PersonalCondition as exc:
             raise TemplateError(
                 f"person.{exc.field} is used in a condition, but templates are rendered once "
-                "for everybody", path=path, line=_template_line(exc),
-                hint="use person.greeting, or show the value without a condition") from None
+                "for everybody",
+                path=path,
+                line=_template_line(exc),
+                hint="use person.greeting, or show the value without a condition",
+            ) from None
         except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(f"not allowed in a template: {exc}", path=path,
-                                line=_template_line(exc)) from None
+            raise TemplateError(
+                f"not allowed in a template: {exc}", path=path, line=_template_line(exc)
+            ) from None
         except jinja2.UndefinedError as exc:
-            raise TemplateError(f"undefined variable: {exc.message}", path=path,
-                                line=_template_line(exc)) from None
+            raise TemplateError(
+                f"undefined variable: {exc.message}", path=path, line=_template_line(exc)
+            ) from None
         except jinja2.TemplateError as exc:
-            raise TemplateError(f"template error: {exc}", path=path,
-                                line=_template_line(exc)) from None
+            raise TemplateError(
+                f"template error: {exc}", path=path, line=_template_line(exc)
+            ) from None
 
     # -- people ----------------------------------------------------------------
 
-    def personal_values(self, person: Person, member: Member, language: str,
-                        unsubscribe_url: str) -> dict[str, str]:
+    def personal_values(
+        self, person: Person, member: Member, language: str, unsubscribe_url: str
+    ) -> dict[str, str]:
         t = self._strings[language]
         first = person.first_name
-        greeting = (t["greeting_named"].format(name=first) if first else t["greeting"])
+        greeting = t["greeting_named"].format(name=first) if first else t["greeting"]
         return {
             "name": person.name,
             "first_name": first,
@@ -278,12 +327,14 @@ def inline_css(document: str) -> str:
     if not _premailer_quiet:
         logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
         _premailer_quiet = True
-    return str(premailer.Premailer(
-        document,
-        strip_important=False,  # keep !important in the @media rules that stay in <style>
-        keep_style_tags=False,
-        remove_classes=False,
-        disable_validation=True,
-        allow_network=False,
-        cssutils_logging_level=logging.CRITICAL,
-    ).transform())
+    return str(
+        premailer.Premailer(
+            document,
+            strip_important=False,  # keep !important in the @media rules that stay in <style>
+            keep_style_tags=False,
+            remove_classes=False,
+            disable_validation=True,
+            allow_network=False,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform()
+    )

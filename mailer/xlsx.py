@@ -31,7 +31,8 @@ def read_xlsx_rows(path: Path, data: bytes, *, sheet: str | None) -> tuple[list[
     if data.startswith(_OLE_MAGIC):
         raise ListError(
             "this Excel file is password-protected or in the old .xls format",
-            path=path, hint="remove the password, or save it as .xlsx or CSV",
+            path=path,
+            hint="remove the password, or save it as .xlsx or CSV",
         )
     import openpyxl
 
@@ -39,14 +40,16 @@ def read_xlsx_rows(path: Path, data: bytes, *, sheet: str | None) -> tuple[list[
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise ListError(
-            f"not a readable .xlsx file ({exc.__class__.__name__})", path=path,
+            f"not a readable .xlsx file ({exc.__class__.__name__})",
+            path=path,
             hint="open it in Excel and save it again as .xlsx or CSV",
         ) from None
     try:
         if sheet is not None:
             if sheet not in book.sheetnames:
                 raise ListError(
-                    f"no sheet named {sheet!r}", path=path,
+                    f"no sheet named {sheet!r}",
+                    path=path,
                     hint=f"sheets: {', '.join(book.sheetnames)}",
                 )
             ws = book[sheet]

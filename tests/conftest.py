@@ -53,16 +53,22 @@ class RecordingHandler:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if address.lower() in self.refuse:
             return self.refuse[address.lower()]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                      bytes(envelope.original_content or envelope.content)))
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                bytes(envelope.original_content or envelope.content),
+            )
+        )
         return "250 2.0.0 Message accepted"
 
     def recipients(self) -> list[str]:
@@ -93,8 +99,13 @@ class SmtpServer:
 def smtp_server() -> Iterator[SmtpServer]:
     handler = RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port,
-                            server_hostname="smtp.test-server.example", enable_SMTPUTF8=True)
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname="smtp.test-server.example",
+        enable_SMTPUTF8=True,
+    )
     controller.start()
     try:
         yield SmtpServer(handler, port)
@@ -108,7 +119,11 @@ def cli(workspace: Path) -> Any:
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, ["--network", str(workspace / "network.toml"), *args],
-                             input=input, catch_exceptions=False)
+        return runner.invoke(
+            main,
+            ["--network", str(workspace / "network.toml"), *args],
+            input=input,
+            catch_exceptions=False,
+        )
 
     return run

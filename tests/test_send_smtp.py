@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import SmtpServer
-
 from mailer.config import load_network
 from mailer.recipients import merge
 
@@ -47,8 +45,9 @@ def test_swedish_text_and_greeting_decode(cli, smtp_server):
     cli("send", "invitation", "2", "--via", smtp_server.url, "--yes")
     by_rcpt = {m.rcpt_tos[0]: m.message for m in smtp_server.received}
     asa = by_rcpt["asa.bjork@lansstyrelsen-varmland.example"]
-    assert asa["Subject"] == ("Inbjudan: Öppna data – innovationer – frukostseminarium "
-                              "tisdag 16 mars 2027")
+    assert asa["Subject"] == (
+        "Inbjudan: Öppna data – innovationer – frukostseminarium tisdag 16 mars 2027"
+    )
     assert str(asa["To"]) == "Åsa Björk <asa.bjork@lansstyrelsen-varmland.example>"
     text = asa.get_body(("plain",)).get_content()
     assert text.startswith("Hej Åsa,")

@@ -1,0 +1,360 @@
+"""Commands that build and send mail: preview, send, status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mailer.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_TEMPFAIL,
+    Failure,
+    State,
+    console,
+    pass_state,
+    reports_errors,
+)
+
+if TYPE_CHECKING:
+    from mailer.campaign import ChannelResult, Plan
+
+
+KIND = click.Choice(["invitation", "summary"])
+
+
+@click.command()
+@click.argument("kind", type=KIND)
+@click.argument("seminar", type=int)
+@click.option(
+    "--to",
+    "address",
+    metavar="ADDRESS",
+    help="Preview the message for this person (default: the first one).",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the HTML part to this file, for a browser.",
+)
+@pass_state
+@reports_errors
+def preview(
+    state: State, kind: str, seminar: int, address: str | None, html_file: Path | None
+) -> None:
+    """Show what would leave for one person: channel, headers, text, attachments."""
+    from mailer.campaign import MessageFactory, mailing_for
+    from mailer.preview import describe, find_person
+    from mailer.recipients import merge
+
+    network = state.network
+    mailing = mailing_for(network, kind, seminar)
+    person = find_person(merge(network).people, address)
+    member = network.member(person.sender)
+    message = MessageFactory(network, mailing).build(person, member)
+    view = describe(message, member)
+    console().print(view.text, markup=False)
+    if html_file:
+        html_file.write_text(view.html, encoding="utf-8")
+        click.echo(f"HTML written to {html_file}")
+
+
+def _plan_table(plan: Plan, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "member",
+        "channel",
+        "people",
+        "to send",
+        "already sent",
+        "uncertain",
+        "rate",
+        "estimated time",
+    ):
+        table.add_column(col, justify="left" if col in ("member", "channel") else "right")
+    for c in plan.channels:
+        rate = f"{c.rate_per_minute:g}/min" if c.rate_per_minute else "unlimited"
+        table.add_row(
+            c.member.short_name or c.member.name,
+            "--via" if c.via else c.member.channel.type,
+            str(c.total),
+            str(len(c.to_send)),
+            str(len(c.already_sent)),
+            str(len(c.uncertain)),
+            rate,
+            _duration(c.estimated_seconds()),
+        )
+    console().print(table)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _results_table(results: list[ChannelResult], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "member",
+        "sent",
+        "skipped",
+        "uncertain",
+        "deferred",
+        "failed",
+        "not tried",
+        "problem",
+    ):
+        table.add_column(col, justify="left" if col in ("member", "problem") else "right")
+    for r in results:
+        table.add_row(
+            r.member.short_name or r.member.name,
+            str(r.sent),
+            str(r.skipped),
+            str(r.uncertain),
+            str(len(r.deferred)),
+            str(len(r.failed)),
+            str(r.not_attempted),
+            "channel stopped" if r.error else "",
+        )
+    out = console()
+    out.print(table)
+    for r in results:
+        if r.error:
+            out.print(f"channel  {r.error}", markup=False)
+        for email, reply in r.failed:
+            out.print(f"failed   {email}: {reply}", markup=False)
+        for email, reply in r.deferred:
+            out.print(f"deferred {email}: {reply}", markup=False)
+
+
+@click.command()
+@click.argument("kind", type=KIND)
+@click.argument("seminar", type=int)
+@click.option("--dry-run", is_flag=True, help="Send nothing; show the plan and one sample.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option(
+    "--via",
+    metavar="smtp://HOST:PORT",
+    help="Send every channel through this local SMTP server, keeping each "
+    "member's From (a rehearsal).",
+)
+@click.option(
+    "--org",
+    "orgs",
+    multiple=True,
+    metavar="ID",
+    help="Send only these members' share (repeatable).",
+)
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="Send again to people who already got this mailing. On purpose only.",
+)
+@click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Resend messages whose outcome a crash left unknown (same Message-ID).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; only the summary.")
+@pass_state
+@reports_errors
+def send(
+    state: State,
+    kind: str,
+    seminar: int,
+    dry_run: bool,
+    yes: bool,
+    via: str | None,
+    orgs: tuple[str, ...],
+    resend: bool,
+    resend_uncertain: bool,
+    quiet: bool,
+) -> None:
+    """Send a mailing: KIND (invitation, summary) for SEMINAR number.
+
+    Each person gets it through their sending member's channel. Running the same command
+    again resumes the mailing and never sends anyone a second copy.
+    """
+    import asyncio
+
+    from mailer.campaign import MessageFactory, mailing_for, make_plan
+    from mailer.channels import parse_via
+    from mailer.journal import Journal
+    from mailer.preview import describe
+
+    network = state.network
+    mailing = mailing_for(network, kind, seminar)
+    via_settings = parse_via(via) if via else None
+    factory = MessageFactory(network, mailing)
+    with Journal.in_state_dir(network.state_dir) as journal:
+        plan = make_plan(
+            network,
+            mailing,
+            journal,
+            orgs=orgs,
+            resend=resend,
+            resend_uncertain=resend_uncertain,
+            via=via_settings is not None,
+        )
+        out = console()
+        if not quiet or dry_run:
+            _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}")
+        if dry_run:
+            sample = next((p for c in plan.channels for p in c.to_send), None)
+            if sample is not None:
+                member = network.member(sample.sender)
+                out.print("\nSample message:", style="bold")
+                out.print(describe(factory.build(sample, member), member).text, markup=False)
+            out.print(
+                f"\nDry run: nothing was sent. To send for real: "
+                f"mailer send {kind} {seminar}" + (f" --via {via}" if via else ""),
+                markup=False,
+            )
+            return
+        if plan.to_send == 0:
+            out.print("Nothing to send: everybody on the plan already has this mailing.")
+            _exit_for_uncertain(plan)
+            return
+        if plan.needs_confirmation and not yes:
+            if not sys.stdin.isatty():
+                raise Failure(
+                    "this sends real mail through SMTP and there is no terminal to "
+                    "confirm it: add --yes",
+                    EXIT_BAD_INPUT,
+                )
+            click.confirm(f"Send {plan.to_send} messages now?", abort=True)
+        results = asyncio.run(_send_with_progress(plan, factory, journal, via_settings, quiet))
+    _results_table(results, f"Mailing {mailing.id}")
+    code = _exit_code(results)
+    if code != EXIT_OK:
+        click.echo(
+            f"To continue later, run the same command again: mailer send {kind} "
+            f"{seminar}" + (f" --via {via}" if via else ""),
+            err=True,
+        )
+    sys.exit(code)
+
+
+def _exit_for_uncertain(plan: Plan) -> None:
+    uncertain = sum(len(c.uncertain) for c in plan.channels)
+    if uncertain:
+        click.echo(
+            f"{uncertain} messages are uncertain (a run stopped while sending them); "
+            "check 'mailer status', then use --resend-uncertain to send them again.",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
+
+
+def _exit_code(results: list[ChannelResult]) -> int:
+    if any(r.failed or r.error or r.uncertain for r in results):
+        return EXIT_FAILED
+    if any(r.deferred for r in results):
+        return EXIT_TEMPFAIL
+    return EXIT_OK
+
+
+async def _send_with_progress(
+    plan: Plan, factory: Any, journal: Any, via: Any, quiet: bool
+) -> list[ChannelResult]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from mailer.campaign import send_plan
+
+    if quiet:
+        return await send_plan(plan, factory, journal, via=via)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+    ) as progress:
+        tasks = {
+            c.member.id: progress.add_task(
+                c.member.short_name or c.member.name, total=len(c.to_send)
+            )
+            for c in plan.channels
+            if c.to_send
+        }
+
+        def advance(member_id: str, email: str, outcome: str) -> None:
+            progress.advance(tasks[member_id])
+
+        return await send_plan(plan, factory, journal, via=via, on_progress=advance)
+
+
+@click.command()
+@click.argument("mailing", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_state
+@reports_errors
+def status(state: State, mailing: str | None, as_json: bool) -> None:
+    """Where mailings stand: per member and state, from the journal."""
+    from rich.table import Table
+
+    from mailer.journal import STATES, Journal
+
+    network = state.network
+    with Journal.in_state_dir(network.state_dir) as journal:
+        mailings = [mailing] if mailing else journal.mailings()
+        data = {m: journal.counts(m) for m in mailings}
+        problems = {
+            m: [
+                d
+                for d in journal.deliveries(m).values()
+                if d.state in ("failed", "sending", "deferred")
+            ]
+            for m in mailings
+        }
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    m: {
+                        "members": data[m],
+                        "problems": [
+                            {
+                                "email": d.email,
+                                "member": d.member,
+                                "state": d.state,
+                                "reply": d.last_reply,
+                            }
+                            for d in problems[m]
+                        ],
+                    }
+                    for m in mailings
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    if not mailings:
+        click.echo("No mailings yet.")
+        return
+    out = console()
+    for m in mailings:
+        table = Table(title=f"Mailing {m}", title_justify="left")
+        table.add_column("member")
+        for s in STATES:
+            table.add_column(s, justify="right")
+        for member_id, counts in sorted(data[m].items()):
+            table.add_row(member_id, *(str(counts.get(s, 0)) for s in STATES))
+        out.print(table)
+        for d in problems[m]:
+            label = "uncertain" if d.state == "sending" else d.state
+            out.print(f"{label:9} {d.email} ({d.member}): {d.last_reply or ''}", markup=False)
