@@ -150,6 +150,15 @@ class MessageFactory:
         self.mailing = mailing
         self.renderer = renderer or Renderer(network)
 
+    def prepare(self, plan: Plan) -> None:
+        """Render every variant the plan needs; raises TemplateError before anything is sent."""
+        pairs = {(p.language, c.member.id): c.member for c in plan.channels for p in c.to_send}
+        self.renderer.prepare(
+            self.mailing.kind,
+            self.mailing.seminar,
+            [(lang, member) for (lang, _), member in sorted(pairs.items())],
+        )
+
     def build(self, person: Person, member: Member, message_id: str | None = None) -> Outgoing:
         variant = self.renderer.variant(
             self.mailing.kind, self.mailing.seminar, person.language, member

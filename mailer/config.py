@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -275,21 +275,6 @@ class Network(_Model):
     _root: Path = PrivateAttr(default=Path("."))
     _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
 
-    @model_validator(mode="after")
-    def _references(self) -> Network:
-        ids = [m.id for m in self.members]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"member ids must be unique: {_dupes(ids)}")
-        if self.coordinator.member not in ids:
-            raise ValueError(
-                f"coordinator.member {self.coordinator.member!r} is not a member "
-                f"(members: {', '.join(ids)})"
-            )
-        numbers = [s.number for s in self.seminars]
-        if len(set(numbers)) != len(numbers):
-            raise ValueError(f"seminar numbers must be unique: {_dupes(numbers)}")
-        return self
-
     # -- paths -----------------------------------------------------------------
 
     @property
@@ -336,16 +321,6 @@ class Network(_Model):
         return ZoneInfo(self.network.timezone)
 
 
-def _dupes(values: Iterable[object]) -> str:
-    seen: set[object] = set()
-    dupes = []
-    for v in values:
-        if v in seen:
-            dupes.append(str(v))
-        seen.add(v)
-    return ", ".join(dupes)
-
-
 def find_config(explicit: Path | str | None = None) -> Path:
     """The config to use: ``--network``, else ``$MAILER_NETWORK``, else ``./network.toml``."""
     if explicit:
@@ -386,9 +361,38 @@ def load_network(path: Path | str | None = None) -> Network:
         network = Network.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, path, text) from None
+    _check_references(network, path, text)
     network._root = path.parent.resolve()
     network._path = path
     return network
+
+
+def _check_references(network: Network, path: Path, text: str) -> None:
+    """Cross-references pydantic cannot see: unique ids, the coordinator among the members."""
+    ids = [m.id for m in network.members]
+    for i, member_id in enumerate(ids):
+        if member_id in ids[:i]:
+            raise ConfigError(
+                f"member id {member_id!r} is used twice",
+                path=path,
+                line=locate_key(text, ("members", i, "id")),
+                hint="every member needs its own id",
+            )
+    if network.coordinator.member not in ids:
+        raise ConfigError(
+            f"coordinator.member {network.coordinator.member!r} is not a member",
+            path=path,
+            line=locate_key(text, ("coordinator", "member")),
+            hint=f"members: {', '.join(ids)}",
+        )
+    numbers = [s.number for s in network.seminars]
+    for i, number in enumerate(numbers):
+        if number in numbers[:i]:
+            raise ConfigError(
+                f"seminar number {number} is used twice",
+                path=path,
+                line=locate_key(text, ("seminars", i, "number")),
+            )
 
 
 def _line_from_message(message: str) -> int | None:
@@ -417,6 +421,7 @@ def _config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("smtp", "maildir")))
     key = _format_loc(loc)
     kind = err["type"]
+    line_loc = (*loc, "type") if kind == "union_tag_invalid" else loc
     if kind == "extra_forbidden":
         message = f"unknown key {key!r}"
         hint = "check the spelling; see the bundled network.toml for every key"
@@ -429,7 +434,7 @@ def _config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
         if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
             message += f" (got {err['input']!r})"
         hint = None
-    return ConfigError(message, path=path, line=locate_key(text, loc), hint=hint)
+    return ConfigError(message, path=path, line=locate_key(text, line_loc), hint=hint)
 
 
 def _format_loc(loc: Sequence[str | int]) -> str:

@@ -17,7 +17,7 @@ import html
 import logging
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,12 @@ class Renderer:
             cached = self._cache[key] = self._render_variant(kind, seminar, language, member)
         return cached
 
+    def prepare(self, kind: str, seminar: Seminar, pairs: Iterable[tuple[str, Member]]) -> None:
+        """Render every (language, member) variant up front, so a broken template stops the
+        run before the first message leaves rather than halfway through."""
+        for language, member in pairs:
+            self.variant(kind, seminar, language, member)
+
     def context(self, kind: str, seminar: Seminar, language: str, member: Member) -> dict[str, Any]:
         net = self.network
         tz = net.tz
@@ -251,7 +257,11 @@ class Renderer:
         path = self.templates / name
         try:
             template = env.get_template(name)
-            return template.make_module(ctx)
+            try:
+                return template.make_module(ctx)
+            except Exception:
+                # Re-raise with the traceback rewritten to template lines, for the message.
+                env.handle_exception()
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(
                 f"syntax error: {exc.message}", path=exc.filename or path, line=exc.lineno

@@ -209,6 +209,7 @@ def send(
             resend_uncertain=resend_uncertain,
             via=via_settings is not None,
         )
+        factory.prepare(plan)
         out = console()
         if not quiet or dry_run:
             _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}")

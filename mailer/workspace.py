@@ -1,0 +1,72 @@
+"""A workspace: the folder with network.toml, templates/, recipients/ and seminars/."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailer.config import Network
+from mailer.errors import ConfigError
+
+CONTENTS = ("templates", "recipients", "seminars")
+GITIGNORE = "# personal data and generated mail: never commit\n.mailer/\noutbox/\n"
+
+
+def example_workspace() -> Path:
+    """The bundled example network: inside the wheel, or the repository in a checkout."""
+    packaged = Path(__file__).parent / "example"
+    if (packaged / "network.toml").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent
+
+
+def create_workspace(directory: Path, *, force: bool = False) -> Path:
+    """Copy the example network into ``directory``; return its network.toml."""
+    source = example_workspace()
+    target = directory / "network.toml"
+    if target.exists() and not force:
+        raise ConfigError("already exists", path=target, hint="use --force to overwrite")
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "network.toml", target)
+    for folder in CONTENTS:
+        shutil.copytree(source / folder, directory / folder, dirs_exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(GITIGNORE, encoding="utf-8")
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSummary:
+    members: int
+    seminars: int
+    people: int
+    invalid_rows: int
+    sending_members: int
+    variants: int
+
+
+def check_workspace(network: Network) -> CheckSummary:
+    """Read every list and render every variant of every mail kind; raise on the first error."""
+    from mailer.campaign import MessageFactory, mailing_for
+    from mailer.recipients import merge
+
+    merged = merge(network)
+    people = merged.by_member()
+    variants = 0
+    for seminar in network.seminars:
+        kinds = ["invitation", "summary"] if seminar.held else ["invitation"]
+        for kind in kinds:
+            factory = MessageFactory(network, mailing_for(network, kind, seminar.number))
+            pairs = [(lang, m) for m in network.members for lang in ("sv", "en")]
+            factory.renderer.prepare(kind, seminar, pairs)
+            variants += len(pairs)
+    return CheckSummary(
+        members=len(network.members),
+        seminars=len(network.seminars),
+        people=len(merged.people),
+        invalid_rows=sum(len(r.invalid) for r in merged.reports),
+        sending_members=sum(1 for m in network.members if people.get(m.id)),
+        variants=variants,
+    )
