@@ -110,7 +110,26 @@ class ListFile:
     rows: list[RawRow] = field(default_factory=list)
     encoding: str = "utf-8"
     delimiter: str | None = None
+    sheet: str | None = None
+    header_line: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
+
+
+# Far beyond any member's list (100,000 people is ~10 MB): a bigger file is almost
+# certainly a whole HR or CRM export that should be filtered first.
+MAX_BYTES = 25 * 1024 * 1024
+HEADER_SEARCH_ROWS = 20  # title rows above the header that are skipped
+
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"{\\rtf", "an RTF document"),
+)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 
 
 def read_list(
@@ -120,41 +139,77 @@ def read_list(
     sheet: str | None = None,
 ) -> ListFile:
     """Read a .csv/.txt or .xlsx list; raise ListError when the file as a whole is unusable."""
-    suffix = path.suffix.lower()
-    if suffix == ".xls":
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ListError(
+                f"the file is {size / 1024 / 1024:.0f} MB; lists up to "
+                f"{MAX_BYTES // 1024 // 1024} MB are read",
+                path=path,
+                hint="export only the people to invite, and only the columns the mailer uses",
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ListError("no such file", path=path, hint="check the path") from None
+    except IsADirectoryError:
+        raise ListError("this is a folder, not a file", path=path) from None
+    except OSError as exc:
+        raise ListError(f"cannot read the file: {exc.strerror}", path=path) from None
+    if not data.strip():
+        raise ListError("the file is empty", path=path, hint="export the list again")
+    if data.startswith(_OLE_MAGIC):
+        if _ENCRYPTED in data:
+            raise ListError(
+                "this Excel file is password-protected",
+                path=path,
+                hint="open it in Excel, remove the password (File > Info > Protect "
+                "Workbook) and save it again",
+            )
         raise ListError(
             "old Excel format (.xls) is not supported",
             path=path,
             hint="open it in Excel and save it as .xlsx or CSV (UTF-8)",
         )
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ListError("no such file", path=path, hint="check the path in network.toml") from None
-    except OSError as exc:
-        raise ListError(f"cannot read the file: {exc.strerror}", path=path) from None
-    if not data.strip():
-        raise ListError("the file is empty", path=path, hint="export the list again")
-    if suffix in (".xlsx", ".xlsm") or data[:4] == b"PK\x03\x04" or data[:4] == b"\xd0\xcf\x11\xe0":
+    if path.suffix.lower() == ".xls":
+        raise ListError(
+            "old Excel format (.xls) is not supported",
+            path=path,
+            hint="open it in Excel and save it as .xlsx or CSV (UTF-8)",
+        )
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise ListError(
+                f"this is {what}, not a list",
+                path=path,
+                hint="export the list as CSV or .xlsx",
+            )
+    if data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
         from mailer.xlsx import read_xlsx_rows  # openpyxl is slow to import: only when needed
 
-        table, start_line = read_xlsx_rows(path, data, sheet=sheet)
-        result = ListFile(path=path, encoding="xlsx")
-        return _map_rows(result, iter(table), start_line, columns)
+        table, start_line, sheet_name = read_xlsx_rows(path, data, sheet=sheet)
+        result = ListFile(path=path, encoding="xlsx", sheet=sheet_name)
+        numbered = ((start_line + i, row) for i, row in enumerate(table))
+        return _map_numbered(result, numbered, columns)
     return _read_csv(path, data, columns)
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:
-    if b"\x00" in data[:4096]:
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
             return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    if b"\x00" in data[:4096]:
         raise ListError(
             "this is not a text file (it looks binary)",
             path=path,
             hint="export the list as CSV or .xlsx",
         )
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            pass  # a BOM before Windows-1252 text: seen from tools that add one blindly
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -166,15 +221,32 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def _sniff_delimiter(text: str) -> str:
-    header = text.split("\n", 1)[0]
-    sample = text[:16384]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        counts = {d: header.count(d) for d in ",;\t"}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the most rows of one width (> 1)."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    best, best_score = ",", (0, 0, 0)
+    for preference, delimiter in enumerate((",", "\t", ";")):
+        widths: dict[int, int] = {}
+        try:
+            reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+            for n, row in enumerate(reader):
+                if n >= 50:
+                    break
+                if any(cell.strip() for cell in row):
+                    widths[len(row)] = widths.get(len(row), 0) + 1
+        except csv.Error:
+            continue
+        if not widths:
+            continue
+        width = max(widths, key=lambda w: (widths[w], w))
+        if width < 2:
+            continue  # splits nothing: a one-column list reads the same with any of them
+        score = (widths[width], width, preference)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 def _read_csv(path: Path, data: bytes, columns: Mapping[str, str | None] | None) -> ListFile:
@@ -185,18 +257,31 @@ def _read_csv(path: Path, data: bytes, columns: Mapping[str, str | None] | None)
             path=path,
             hint="export the list as CSV or .xlsx",
         )
-    delimiter = _sniff_delimiter(text)
+    delimiter = sniff_delimiter(text)
     result = ListFile(path=path, encoding=encoding, delimiter=delimiter)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    stream = io.StringIO(text, newline="")
+    # strict: an unterminated quote must be an error, not a name that eats the rest.
+    reader = csv.reader(stream, delimiter=delimiter, strict=True)
 
     def numbered() -> Iterator[tuple[int, list[str]]]:
+        line = 1
         try:
             for row in reader:
-                # reader.line_num is the line where the row *ended*: fine for one-line rows,
-                # and a row with an embedded newline is reported at its last line.
-                yield reader.line_num, row
+                # A row is reported at the line where it starts, even when a quoted
+                # field inside it holds line breaks.
+                yield line, row
+                line = reader.line_num + 1
         except csv.Error as exc:
-            raise ListError(f"broken CSV: {exc}", path=path, line=reader.line_num) from None
+            if "end of data" in str(exc):
+                raise ListError(
+                    "broken CSV: a quoted field that starts here is never closed",
+                    path=path,
+                    line=line,
+                    hint='check the quotes (") on this line',
+                ) from None
+            raise ListError(
+                f"broken CSV: {exc}", path=path, line=reader.line_num or line
+            ) from None
 
     return _map_numbered(result, numbered(), columns)
 
@@ -207,43 +292,75 @@ def _looks_binary(text: str) -> bool:
     return bad > max(8, len(sample) // 50)
 
 
-def _map_rows(
-    result: ListFile,
-    table: Iterator[list[str]],
-    start_line: int,
-    columns: Mapping[str, str | None] | None,
-) -> ListFile:
-    return _map_numbered(result, ((start_line + i, row) for i, row in enumerate(table)), columns)
-
-
 def _map_numbered(
     result: ListFile,
     rows: Iterator[tuple[int, list[str]]],
     columns: Mapping[str, str | None] | None,
 ) -> ListFile:
     path = result.path
-    first = next(((n, row) for n, row in rows if any(cell.strip() for cell in row)), None)
-    if first is None:
-        raise ListError("the file has no rows", path=path, hint="export the list again")
-    header_line, header = first
-    index = _header_index(path, header_line, header, columns)
-    result.columns = {name: header[i].strip() for name, i in index.items()}
-    width = len(header)
+    # The header is the first row that names an address column; title rows above it (a
+    # heading, a date, an empty row) are skipped.
+    seen: list[tuple[int, list[str]]] = []
+    found: tuple[int, list[str], dict[str, int]] | None = None
     for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue
+        seen.append((line, row))
+        index = _header_index(path, line, row, columns, strict=False)
+        if index is not None:
+            found = (line, row, index)
+            break
+        if len(seen) >= HEADER_SEARCH_ROWS:
+            break
+    if not seen:
+        raise ListError("the file has no rows", path=path, hint="export the list again")
+    if found is None:
+        line, row = seen[0]
+        _header_index(path, line, row, columns, strict=True)  # raises with the details
+        raise AssertionError("unreachable")
+    header_line, header, index = found
+    result.header_line = header_line
+    result.columns = {name: header[i].strip() for name, i in index.items()}
+    width = max(index.values()) + 1
+    items = list(index.items())
+    append = result.rows.append
+    for line, row in rows:
         if len(row) < width:
+            if not any(cell.strip() for cell in row):
+                continue
             row = row + [""] * (width - len(row))
-        result.rows.append(RawRow(line=line, values={f: row[i] for f, i in index.items()}))
+        values = {f: row[i] for f, i in items}
+        if not any(v.strip() for v in values.values()):
+            continue
+        append(RawRow(line=line, values=values))
+    if not result.rows:
+        raise ListError(
+            "only a header row, no people",
+            path=path,
+            line=header_line,
+            hint="export the list again, with its rows",
+        )
     return result
 
 
 def _header_index(
-    path: Path, line: int, header: list[str], columns: Mapping[str, str | None] | None
-) -> dict[str, int]:
+    path: Path,
+    line: int,
+    header: list[str],
+    columns: Mapping[str, str | None] | None,
+    *,
+    strict: bool,
+) -> dict[str, int] | None:
+    """Field -> column index for a header row; None (or ListError when strict) if unusable."""
     folded = [fold_header(h) for h in header]
     index: dict[str, int] = {}
     explicit: dict[str, str] = {k: v for k, v in (columns or {}).items() if v}
+    if "email" in explicit:
+        has_email = fold_header(explicit["email"]) in folded
+    else:
+        has_email = any(_ALIAS_TO_FIELD.get(k) == "email" for k in folded)
+    if not has_email and not strict:
+        return None
     for name, wanted in explicit.items():
         key = fold_header(wanted)
         if key not in folded:
@@ -260,9 +377,10 @@ def _header_index(
             continue
         name = alias
         if name in index:
+            first = index[name]
             raise ListError(
-                f"two columns mean {name}: {header[index[name]].strip()!r} and "
-                f"{header[i].strip()!r}",
+                f"two columns mean {name}: {header[first].strip()!r} (column "
+                f"{_column_name(first)}) and {header[i].strip()!r} (column {_column_name(i)})",
                 path=path,
                 line=line,
                 hint="remove or rename one of them",
@@ -278,6 +396,16 @@ def _header_index(
             "network.toml)",
         )
     return index
+
+
+def _column_name(index: int) -> str:
+    """0 -> 'A', 27 -> 'AB': how a spreadsheet names the column."""
+    name = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        name = chr(65 + rem) + name
+    return name
 
 
 def _found(header: list[str]) -> str:

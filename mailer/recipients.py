@@ -96,13 +96,32 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
+    """One row's problem: ``code`` keys :data:`TEXTS`; ``args`` fill its blanks."""
+
     path: Path
     line: int
     value: str
-    reason: str
+    code: str
+    detail: str = ""
+    args: tuple[str, ...] = ()
+
+    def reason(self, language: str = "en") -> str:
+        return say(self.code, language, *self.args)
+
+    def text(self, language: str = "en") -> str:
+        return f"{self.path}:{self.line}: {self.value!r}: {self.reason(language)}"
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.value!r}: {self.reason}"
+        return self.text()
+
+    def as_dict(self, language: str) -> dict[str, object]:
+        return {
+            "line": self.line,
+            "value": self.value,
+            "code": self.code,
+            "reason": self.reason(language),
+            "detail": self.detail,
+        }
 
 
 @dataclass(slots=True)
@@ -113,6 +132,9 @@ class ListReport:
     path: Path
     encoding: str = ""
     delimiter: str | None = None
+    sheet: str | None = None
+    header_line: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     valid: int = 0
     invalid: list[RowProblem] = field(default_factory=list)
@@ -122,30 +144,31 @@ class ListReport:
     suppressed: int = 0
     final: int = 0  # people this file's member sends to
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, language: str = "en") -> dict[str, object]:
         return {
             "member": self.member,
             "path": str(self.path),
             "encoding": self.encoding,
             "delimiter": self.delimiter,
+            "sheet": self.sheet,
+            "header_line": self.header_line,
+            "columns": self.columns,
             "rows": self.rows,
             "valid": self.valid,
             "invalid": len(self.invalid),
-            "invalid_rows": [
-                {"line": p.line, "value": p.value, "reason": p.reason} for p in self.invalid
-            ],
-            "warnings": [
-                {"line": p.line, "value": p.value, "reason": p.reason} for p in self.warnings
-            ],
             "duplicates_in_file": self.duplicates_in_file,
             "duplicates_of_others": self.duplicates_of_others,
             "suppressed": self.suppressed,
             "final": self.final,
+            "invalid_rows": [p.as_dict(language) for p in self.invalid],
+            "warnings": [p.as_dict(language) for p in self.warnings],
         }
 
 
 @dataclass(slots=True)
 class Conflict:
+    """Two members' lists disagree on a field; the sending member's value was kept."""
+
     email: str
     field: str
     kept: str
@@ -153,12 +176,34 @@ class Conflict:
     kept_from: str
     dropped_from: str
 
+    def text(self, language: str = "en") -> str:
+        if language == "sv":
+            return (
+                f"{self.email}: {self.field} {self.kept!r} (från {self.kept_from}, avsändaren) "
+                f"behölls framför {self.dropped!r} (från {self.dropped_from})"
+            )
+        return (
+            f"{self.email}: {self.field} {self.kept!r} (from {self.kept_from}, the sender) "
+            f"kept over {self.dropped!r} (from {self.dropped_from})"
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "email": self.email,
+            "field": self.field,
+            "kept": self.kept,
+            "kept_from": self.kept_from,
+            "dropped": self.dropped,
+            "dropped_from": self.dropped_from,
+        }
+
 
 @dataclass(slots=True)
 class Merge:
     people: list[Person]
     reports: list[ListReport]
     conflicts: list[Conflict]
+    suppressed: int = 0  # distinct people left out because they are on the opt-out list
 
     def by_member(self) -> dict[str, list[Person]]:
         out: dict[str, list[Person]] = {}
@@ -167,8 +212,132 @@ class Merge:
         return out
 
 
+# Reasons and warnings, in the network's language. Keys are stable codes (also in --json).
+TEXTS: dict[str, dict[str, str]] = {
+    "empty": {"sv": "tom adress", "en": "empty address"},
+    "control": {"sv": "innehåller styrtecken", "en": "contains control characters"},
+    "no_at": {"sv": "saknar @", "en": "no @ in the address"},
+    "two_at": {"sv": "mer än ett @", "en": "more than one @"},
+    "no_local": {"sv": "inget före @", "en": "nothing before the @"},
+    "no_domain": {"sv": "inget efter @", "en": "nothing after the @"},
+    "space": {"sv": "innehåller mellanslag", "en": "contains a space"},
+    "display_name": {
+        "sv": "innehåller namn och <>: ange bara adressen",
+        "en": "has a name and <>: give the address only",
+    },
+    "bad_local": {"sv": "ogiltiga tecken före @", "en": "invalid characters before the @"},
+    "double_dot": {"sv": "två punkter i rad", "en": "two dots in a row"},
+    "edge_dot": {
+        "sv": "punkt först eller sist i en del",
+        "en": "a dot at the start or end of a part",
+    },
+    "bad_domain": {"sv": "ogiltig domän", "en": "invalid domain"},
+    "domain_no_dot": {"sv": "ogiltig domän: saknar punkt", "en": "invalid domain: no dot"},
+    "reserved_domain": {
+        "sv": "ogiltig domän: reserverat namn som inte tar emot e-post",
+        "en": "invalid domain: a reserved name that takes no mail",
+    },
+    "no_mail_domain": {
+        "sv": "ogiltig domän: tar inte emot e-post (DNS)",
+        "en": "invalid domain: it takes no mail (DNS)",
+    },
+    "too_long": {"sv": "adressen är för lång", "en": "the address is too long"},
+    "invalid": {"sv": "ogiltig adress", "en": "invalid address"},
+    # warnings: the row is kept
+    "role": {
+        "sv": "rolladress (behålls, men läses kanske inte av en person)",
+        "en": "role address (kept, but perhaps no person reads it)",
+    },
+    "typo": {"sv": "möjligt stavfel i domänen, menade du {0}?", "en": "a typo? did you mean {0}?"},
+    "cleaned": {
+        "sv": "radbrytning eller styrtecken i {0} ersattes med mellanslag",
+        "en": "line break or control character in {0} replaced by a space",
+    },
+}
+
+
+def say(code: str, language: str, *args: object) -> str:
+    """The text for a reason or warning code in 'sv' or 'en'."""
+    texts = TEXTS.get(code)
+    if texts is None:
+        return code
+    return texts.get(language, texts["en"]).format(*args)
+
+
 class AddressError(ValueError):
-    """An address that cannot be mailed; the message is the reason for the report."""
+    """An address that cannot be mailed; ``code`` keys :data:`TEXTS`, ``detail`` says more."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(say(code, "en") + (f" ({detail})" if detail else ""))
+        self.code = code
+        self.detail = detail
+
+
+# email-validator's messages (English only) mapped to our codes, first match wins.
+_VALIDATOR_CODES = (
+    ("must have an @-sign", "no_at"),
+    ("something before the @-sign", "no_local"),
+    ("something after the @-sign", "no_domain"),
+    ("display name", "display_name"),
+    ("too long", "too_long"),
+    ("two periods in a row", "double_dot"),
+    ("special-use or reserved", "reserved_domain"),
+    ("should have a period", "domain_no_dot"),
+    ("does not exist", "no_mail_domain"),
+    ("does not accept email", "no_mail_domain"),
+    ("not accept email", "no_mail_domain"),
+    ("SPACE", "space"),
+    ("before the @-sign", "bad_local"),
+    ("start with a period", "edge_dot"),
+    ("end with a period", "edge_dot"),
+    ("after the @-sign", "bad_domain"),
+    ("domain", "bad_domain"),
+)
+
+
+def _code_for(message: str) -> str:
+    for needle, code in _VALIDATOR_CODES:
+        if needle in message:
+            return code
+    return "invalid"
+
+
+# The common case, checked cheaply: an ASCII dot-atom local part (RFC 5322 atext) is
+# accepted by email-validator as is, and the domain is validated once per domain.
+# Anything else (quotes, Unicode local parts, extreme lengths) takes the full path, and
+# a property test checks that both paths agree on every input.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_FAST_LOCAL = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
+_MAX_ADDRESS = 254  # bytes, email-validator's EMAIL_MAX_LENGTH
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> tuple[str, str] | EmailNotValidError:
+    """(normalised, IDNA ASCII) forms of a domain, or the validator's error."""
+    try:
+        result = validate_email("a@" + domain, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return exc
+    return result.domain, result.ascii_domain
+
+
+def _validate_fast(value: str) -> str | None:
+    """The normalised address via the cheap path, or None when it does not apply."""
+    local, _, domain = value.partition("@")
+    if len(local) > 64 or len(domain) > 240 or not _FAST_LOCAL.fullmatch(local):
+        return None
+    checked = _domain(domain)
+    if isinstance(checked, EmailNotValidError):
+        raise checked
+    normalised, ascii_domain = checked
+    longest = max(len(domain.encode()), len(normalised.encode()), len(ascii_domain))
+    if len(local) + 1 + longest > _MAX_ADDRESS:
+        return None
+    return f"{local}@{normalised}"
+
+
+def _validate_full(value: str, check_dns: bool) -> str:
+    return validate_email(value, check_deliverability=check_dns).normalized
 
 
 @lru_cache(maxsize=65536)
@@ -176,49 +345,121 @@ def normalise_address(raw: str, *, check_dns: bool = False) -> str:
     """The canonical, case-folded form of an address, or AddressError with the reason."""
     value = raw.strip().strip("<>").strip()
     if not value:
-        raise AddressError("empty address")
+        raise AddressError("empty")
     if _CONTROL.search(value):
-        raise AddressError("contains control characters")
+        raise AddressError("control")
     if "@" not in value:
-        raise AddressError("no @ in the address")
+        raise AddressError("no_at")
+    if value.count("@") > 1 and not value.startswith('"'):
+        raise AddressError("two_at")
     try:
-        result = validate_email(value, check_deliverability=check_dns)
+        normalised = None if check_dns else _validate_fast(value)
+        if normalised is None:
+            normalised = _validate_full(value, check_dns)
     except EmailNotValidError as exc:
-        raise AddressError(str(exc).rstrip(".")) from None
-    local, _, domain = result.normalized.rpartition("@")
-    return f"{local.casefold()}@{domain.lower()}"
+        message = str(exc).rstrip(".")
+        raise AddressError(_code_for(message), message) from None
+    local, _, domain = normalised.rpartition("@")
+    # lower(), not casefold(): casefold would turn a real "ß" into "ss", another mailbox.
+    return f"{local.lower()}@{domain.lower()}"
 
 
 def clean_text(value: str, *, limit: int = 200) -> str:
     """A one-line, printable version of a free-text field (names, organisations)."""
+    if value.isascii() and value.isprintable() and "  " not in value:
+        return value.strip()[:limit]  # the common case, without the work below
     value = unicodedata.normalize("NFC", value)
     value = _CONTROL.sub(" ", value)
     return " ".join(value.split())[:limit]
 
 
-def _person_fields(row: RawRow, member: Member | None) -> dict[str, str]:
+# Domains people mistype most, plus every member's own: a near miss gets a warning.
+COMMON_DOMAINS = (
+    "gmail.com",
+    "hotmail.com",
+    "hotmail.se",
+    "outlook.com",
+    "outlook.se",
+    "live.se",
+    "live.com",
+    "yahoo.com",
+    "yahoo.se",
+    "icloud.com",
+    "me.com",
+    "msn.com",
+    "telia.com",
+    "bredband.net",
+    "comhem.se",
+    "spray.se",
+    "bahnhof.se",
+    "protonmail.com",
+)
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance, stopping past ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = ca != cb
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+@lru_cache(maxsize=4096)
+def likely_typo(domain: str, known: tuple[str, ...]) -> str | None:
+    """The known domain this one is probably a typo of, or None."""
+    if domain in known or any(domain.endswith("." + k) for k in known):
+        return None
+    for candidate in known:
+        limit = 2 if min(len(domain), len(candidate)) >= 10 else 1
+        if _distance(domain, candidate, limit) <= limit:
+            return candidate
+    return None
+
+
+def _person_fields(row: RawRow, member: Member | None) -> tuple[dict[str, str], list[str]]:
+    """The person's fields from a row, and the names of fields that had to be cleaned."""
     v = row.values
-    name = clean_text(v.get("name", ""))
+    cleaned: list[str] = []
+
+    def text(key: str) -> str:
+        raw = v.get(key, "")
+        if not raw:
+            return ""
+        out = clean_text(raw)
+        if _CONTROL.search(raw):
+            cleaned.append(key)
+        return out
+
+    name = text("name")
     if not name:
-        name = clean_text(f"{v.get('first_name', '')} {v.get('last_name', '')}")
+        name = " ".join(x for x in (text("first_name"), text("last_name")) if x)
     language = LANGUAGES.get(v.get("language", "").strip().casefold(), "")
     segment = SEGMENTS.get(v.get("segment", "").strip().casefold(), "")
-    return {
+    tags = v.get("tags", "")
+    fields = {
         "name": name,
-        "organisation": clean_text(v.get("organisation", "")) or (member.name if member else ""),
-        "title": clean_text(v.get("title", "")),
+        "organisation": text("organisation") or (member.name if member else ""),
+        "title": text("title"),
         "language": language or (member.default_language if member else None) or "",
         "segment": segment or (member.default_segment if member else "public"),
         "tags": ",".join(
-            sorted(
-                {
-                    clean_text(t).casefold()
-                    for t in re.split(r"[,;|]", v.get("tags", ""))
-                    if t.strip()
-                }
-            )
-        ),
+            sorted({clean_text(t).casefold() for t in re.split(r"[,;|]", tags) if t.strip()})
+        )
+        if tags
+        else "",
     }
+    return fields, cleaned
 
 
 def _fullness(fields: Mapping[str, str]) -> tuple[int, tuple[str, ...]]:
@@ -234,29 +475,39 @@ class _Entry:
 
 
 def validate_file(
-    listing: ListFile, report: ListReport, member: Member | None, *, check_dns: bool = False
+    listing: ListFile,
+    report: ListReport,
+    member: Member | None,
+    *,
+    check_dns: bool = False,
+    known_domains: tuple[str, ...] = COMMON_DOMAINS,
 ) -> dict[str, dict[str, str]]:
     """The valid people of one file by address; invalid rows and warnings go to the report."""
     people: dict[str, dict[str, str]] = {}
     report.encoding = listing.encoding
     report.delimiter = listing.delimiter
+    report.sheet = listing.sheet
+    report.header_line = listing.header_line
+    report.columns = dict(listing.columns)
+    path = report.path
     for row in listing.rows:
         report.rows += 1
         raw = row.values.get("email", "")
         try:
             email = normalise_address(raw, check_dns=check_dns)
         except AddressError as exc:
-            report.invalid.append(RowProblem(listing.path, row.line, clean_text(raw), str(exc)))
+            report.invalid.append(RowProblem(path, row.line, clean_text(raw), exc.code, exc.detail))
             continue
         report.valid += 1
-        local = email.split("@", 1)[0]
+        local, _, domain = email.partition("@")
         if local in ROLE_LOCALPARTS:
-            report.warnings.append(
-                RowProblem(
-                    listing.path, row.line, email, "role address: kept, but no person reads it"
-                )
-            )
-        fields = _person_fields(row, member)
+            report.warnings.append(RowProblem(path, row.line, email, "role"))
+        typo = likely_typo(domain, known_domains)
+        if typo:
+            report.warnings.append(RowProblem(path, row.line, email, "typo", args=(typo,)))
+        fields, cleaned = _person_fields(row, member)
+        for key in cleaned:
+            report.warnings.append(RowProblem(path, row.line, email, "cleaned", args=(key,)))
         if email in people:
             report.duplicates_in_file += 1
             if _fullness(fields) >= _fullness(people[email]):
@@ -271,21 +522,31 @@ def merge(
     suppressed: Callable[[str], bool] | None = None,
     check_dns: bool = False,
 ) -> Merge:
-    """Read every member's lists and merge them; unreadable files raise ListError."""
+    """Read every member's lists and merge them; unreadable files raise ListError.
+
+    ``suppressed`` says whether a normalised address is on the opt-out list; such people
+    are left out whoever lists them.
+    """
     entries: dict[str, _Entry] = {}
     reports: list[ListReport] = []
     file_people: list[tuple[ListReport, set[str]]] = []
+    known = tuple(
+        dict.fromkeys([*(d for m in network.members for d in m.domains), *COMMON_DOMAINS])
+    )
     for member in network.members:
         for relative in member.lists:
             path = network.resolve(relative)
             listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
-            listing.path = Path(relative)
             report = ListReport(member=member.id, path=Path(relative))
-            people = validate_file(listing, report, member, check_dns=check_dns)
+            people = validate_file(
+                listing, report, member, check_dns=check_dns, known_domains=known
+            )
             reports.append(report)
             file_people.append((report, set(people)))
             for email, fields in people.items():
-                entry = entries.setdefault(email, _Entry(email, {}, []))
+                entry = entries.get(email)
+                if entry is None:
+                    entry = entries[email] = _Entry(email, {}, [])
                 if member.id not in entry.fields:
                     entry.listed_by.append(member.id)
                     entry.fields[member.id] = fields
@@ -313,7 +574,12 @@ def merge(
                 report.final += 1
             else:
                 report.duplicates_of_others += 1
-    return Merge(people=people_out, reports=reports, conflicts=conflicts)
+    return Merge(
+        people=people_out,
+        reports=reports,
+        conflicts=conflicts,
+        suppressed=len(suppressed_set),
+    )
 
 
 def choose_sender(email: str, listed_by: Sequence[str], members: Mapping[str, Member]) -> str:
@@ -353,11 +619,13 @@ def _combine(
     )
 
 
-def check_files(paths: Iterable[Path], *, check_dns: bool = False) -> list[ListReport]:
+def check_files(
+    paths: Iterable[Path], *, check_dns: bool = False, sheet: str | None = None
+) -> list[ListReport]:
     """Validate lists on their own, with no network.toml: what a member runs before sending."""
     reports = []
     for path in paths:
-        listing = read_list(path)
+        listing = read_list(path, sheet=sheet)
         report = ListReport(member=None, path=path)
         people = validate_file(listing, report, None, check_dns=check_dns)
         report.final = len(people)

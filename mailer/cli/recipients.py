@@ -12,21 +12,27 @@ import click
 from mailer.cli._common import EXIT_FAILED, State, console, pass_state, reports_errors
 
 if TYPE_CHECKING:
-    from mailer.recipients import ListReport
+    from mailer.recipients import Conflict, ListReport
 
+SHOWN = 10  # invalid rows and warnings listed per file; --json has them all
 
-@click.group()
-def recipients() -> None:
-    """Check and merge the member organisations' recipient lists."""
-
-
-def _report_table(reports: list[ListReport], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for col in (
+LABELS = {
+    "sv": (
+        "lista",
+        "kodning",
+        "avgr.",
+        "rader",
+        "giltiga",
+        "ogiltiga",
+        "dubbl. i filen",
+        "dubbl. i andras",
+        "spärrade",
+        "slutligt",
+    ),
+    "en": (
         "list",
         "encoding",
+        "delim.",
         "rows",
         "valid",
         "invalid",
@@ -34,12 +40,60 @@ def _report_table(reports: list[ListReport], title: str) -> None:
         "dup. of others",
         "suppressed",
         "final",
-    ):
-        table.add_column(col, justify="left" if col in ("list", "encoding") else "right")
+    ),
+}
+_WORDS = {
+    "sv": {
+        "invalid": "ogiltig",
+        "warning": "varning",
+        "conflict": "konflikt",
+        "more": "… och {0} till i {1}",
+        "people": "{0} personer; var och en får e-post från en medlem.",
+        "suppressed": "{0} personer på spärrlistan lämnades utanför.",
+        "written": "Den sammanslagna listan skrevs till {0}",
+        "check": "Kontroll av listor",
+        "lists": "{0}: medlemmarnas listor",
+    },
+    "en": {
+        "invalid": "invalid",
+        "warning": "warning",
+        "conflict": "conflict",
+        "more": "… and {0} more in {1}",
+        "people": "{0} people; each gets mail from one member.",
+        "suppressed": "{0} people on the opt-out list were left out.",
+        "written": "Merged list written to {0}",
+        "check": "List check",
+        "lists": "{0}: member lists",
+    },
+}
+_DELIMITERS = {",": ",", ";": ";", "\t": "tab", None: ""}
+
+
+def _word(language: str, key: str, *args: object) -> str:
+    return _WORDS.get(language, _WORDS["en"])[key].format(*args)
+
+
+@click.group()
+def recipients() -> None:
+    """Check and merge the member organisations' recipient lists."""
+
+
+def _report_table(reports: list[ListReport], title: str, language: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, col in enumerate(LABELS.get(language, LABELS["en"])):
+        table.add_column(
+            col,
+            justify="left" if i < 3 else "right",
+            min_width=max((len(str(r.path)) for r in reports), default=4) if i == 0 else None,
+        )
     for r in reports:
+        encoding = r.encoding if r.sheet is None else f"xlsx: {r.sheet}"
         table.add_row(
             str(r.path),
-            r.encoding,
+            encoding,
+            _DELIMITERS.get(r.delimiter, r.delimiter or ""),
             str(r.rows),
             str(r.valid),
             str(len(r.invalid)),
@@ -51,12 +105,23 @@ def _report_table(reports: list[ListReport], title: str) -> None:
     out = console()
     out.print(table)
     for r in reports:
-        for problem in r.invalid[:10]:
-            out.print(f"[red]invalid[/red] {problem}", markup=True)
-        if len(r.invalid) > 10:
-            out.print(f"  … and {len(r.invalid) - 10} more in {r.path}")
-        for warning in r.warnings[:10]:
-            out.print(f"[yellow]warning[/yellow] {warning}", markup=True)
+        for problem in r.invalid[:SHOWN]:
+            out.print(f"[red]{_word(language, 'invalid')}[/red] ", end="", markup=True)
+            out.print(problem.text(language), markup=False)
+        if len(r.invalid) > SHOWN:
+            out.print(_word(language, "more", len(r.invalid) - SHOWN, r.path), markup=False)
+        for warning in r.warnings[:SHOWN]:
+            out.print(f"[yellow]{_word(language, 'warning')}[/yellow] ", end="", markup=True)
+            out.print(warning.text(language), markup=False)
+        if len(r.warnings) > SHOWN:
+            out.print(_word(language, "more", len(r.warnings) - SHOWN, r.path), markup=False)
+
+
+def _conflicts(conflicts: list[Conflict], language: str) -> None:
+    term = console()
+    for c in conflicts:
+        term.print(f"[yellow]{_word(language, 'conflict')}[/yellow] ", end="", markup=True)
+        term.print(c.text(language), markup=False)
 
 
 @recipients.command("merge")
@@ -64,17 +129,23 @@ def _report_table(reports: list[ListReport], title: str) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the merged list as CSV to this file.",
+    help="Write the merged list as CSV to this file (formula-safe for spreadsheets).",
 )
+@click.option("--check-dns", is_flag=True, help="Also look up each domain's mail servers.")
 @pass_state
 @reports_errors
-def recipients_merge(state: State, as_json: bool, out: Path | None) -> None:
-    """Merge every member's list: one row per person, with one sending member each."""
+def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: bool) -> None:
+    """Merge every member's list: one row per person, with one sending member each.
+
+    People on the network's opt-out list (mailer unsubscribe) are left out, whoever
+    lists them.
+    """
     from mailer.export import write_merged_csv
-    from mailer.recipients import merge
+    from mailer.suppression import merge_without_suppressed
 
     network = state.network
-    merged = merge(network)
+    language = network.network.language
+    merged = merge_without_suppressed(network, check_dns=check_dns)
     by_member = merged.by_member()
     if out:
         write_merged_csv(merged.people, out)
@@ -83,55 +154,69 @@ def recipients_merge(state: State, as_json: bool, out: Path | None) -> None:
             json.dumps(
                 {
                     "people": len(merged.people),
-                    "lists": [r.as_dict() for r in merged.reports],
+                    "suppressed": merged.suppressed,
+                    "lists": [r.as_dict(language) for r in merged.reports],
                     "senders": {m.id: len(by_member.get(m.id, [])) for m in network.members},
-                    "conflicts": [
-                        {
-                            "email": c.email,
-                            "field": c.field,
-                            "kept": c.kept,
-                            "kept_from": c.kept_from,
-                            "dropped": c.dropped,
-                            "dropped_from": c.dropped_from,
-                        }
-                        for c in merged.conflicts
-                    ],
+                    "conflicts": [c.as_dict() for c in merged.conflicts],
                 },
                 ensure_ascii=False,
                 indent=2,
             )
         )
         return
-    _report_table(merged.reports, f"{network.network.name}: member lists")
+    _report_table(merged.reports, _word(language, "lists", network.network.name), language)
+    _conflicts(merged.conflicts, language)
     term = console()
-    for c in merged.conflicts:
-        term.print(
-            f"[yellow]conflict[/yellow] {c.email}: {c.field} {c.kept!r} "
-            f"(from {c.kept_from}, the sender) kept over {c.dropped!r} "
-            f"(from {c.dropped_from})",
-            markup=True,
-        )
-    term.print(f"{len(merged.people)} people; each gets mail from one member.")
+    term.print(_word(language, "people", len(merged.people)), markup=False)
+    if merged.suppressed:
+        term.print(_word(language, "suppressed", merged.suppressed), markup=False)
     if out:
-        term.print(f"Merged list written to {out}")
+        term.print(_word(language, "written", out), markup=False)
+
+
+def _check_language(state: State, chosen: str | None) -> str:
+    """--language, else the network's when there is a network.toml, else Swedish."""
+    if chosen:
+        return chosen
+    from mailer.errors import MailerError
+
+    try:
+        return state.network.network.language
+    except MailerError:
+        return "sv"
 
 
 @recipients.command("check")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--check-dns", is_flag=True, help="Also look up each domain's mail servers.")
+@click.option("--sheet", metavar="NAME", help="For .xlsx files: the sheet (default: the first).")
+@click.option(
+    "--language",
+    type=click.Choice(["sv", "en"]),
+    help="Language of the report (default: the network's, else sv).",
+)
+@pass_state
 @reports_errors
-def recipients_check(files: tuple[Path, ...], as_json: bool, check_dns: bool) -> None:
+def recipients_check(
+    state: State,
+    files: tuple[Path, ...],
+    as_json: bool,
+    check_dns: bool,
+    sheet: str | None,
+    language: str | None,
+) -> None:
     """Check list FILES before forwarding them; needs no network.toml.
 
     Exits with 1 when a row is invalid, 2 when a file cannot be read at all.
     """
     from mailer.recipients import check_files
 
-    reports = check_files(files, check_dns=check_dns)
+    lang = _check_language(state, language)
+    reports = check_files(files, check_dns=check_dns, sheet=sheet)
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in reports], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([r.as_dict(lang) for r in reports], ensure_ascii=False, indent=2))
     else:
-        _report_table(reports, "List check")
+        _report_table(reports, _word(lang, "check"), lang)
     if any(r.invalid for r in reports):
         sys.exit(EXIT_FAILED)

@@ -1,0 +1,251 @@
+"""Reading lists as members really send them: the corpus in tests/corpus, plus generated files."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from mailer.errors import ListError
+from mailer.lists import MAX_BYTES, read_list, sniff_delimiter
+from mailer.recipients import ListReport, check_files, validate_file
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def people(path: Path, **kwargs: object) -> dict[str, dict[str, str]]:
+    listing = read_list(path, **kwargs)  # type: ignore[arg-type]
+    return validate_file(listing, ListReport(member=None, path=path), None)
+
+
+def test_excel_on_swedish_windows_with_a_title_row():
+    listing = read_list(CORPUS / "excel-sv-windows1252.csv")
+    assert (listing.encoding, listing.delimiter, listing.header_line) == ("windows-1252", ";", 3)
+    found = people(CORPUS / "excel-sv-windows1252.csv")
+    assert found["bjorn.angstrom@karlstad.example"]["name"] == "Björn Ångström"
+    assert found["asa.ostlund@karlstad.example"]["name"] == "Åsa Östlund"
+    assert found["linnea.ek@karlstad.example"]["organisation"] == "Kultur; fritid"
+    assert [r.line for r in listing.rows] == [4, 5, 6]
+
+
+def test_utf8_bom_tabs_and_optional_fields():
+    listing = read_list(CORPUS / "utf8-bom-tab.csv")
+    assert (listing.encoding, listing.delimiter) == ("utf-8-sig", "\t")
+    found = people(CORPUS / "utf8-bom-tab.csv")
+    per = found["per.holm@kau.example"]
+    assert (per["language"], per["segment"], per["tags"]) == ("en", "management", "gis,öppna data")
+    assert found["maria.rossi@kau.example"]["segment"] == "business"
+
+
+def test_quoted_fields_with_line_breaks_and_delimiters():
+    listing = read_list(CORPUS / "quoted-newlines.csv")
+    assert [r.line for r in listing.rows] == [2, 4]  # a row is reported where it starts
+    assert listing.rows[0].values["name"] == "Berg, Anna"
+
+
+def test_control_characters_are_cleaned_and_reported():
+    path = CORPUS / "control-characters.csv"
+    report = ListReport(member=None, path=path)
+    found = validate_file(read_list(path), report, None)
+    assert found["anna.berg@msb.example"]["name"] == "Anna Berg"
+    assert found["anna.berg@msb.example"]["title"] == "Chef"
+    assert [(w.line, w.code, w.args) for w in report.warnings] == [
+        (2, "cleaned", ("name",)),
+        (2, "cleaned", ("title",)),
+    ]
+    assert "radbrytning eller styrtecken i name" in report.warnings[0].text("sv")
+
+
+def test_bad_addresses_each_have_a_reason_in_swedish_and_english():
+    path = CORPUS / "bad-addresses.csv"
+    (report,) = check_files([path])
+    assert [(p.line, p.code) for p in report.invalid] == [
+        (2, "no_at"),
+        (3, "two_at"),
+        (4, "domain_no_dot"),
+        (5, "reserved_domain"),
+        (6, "space"),
+        (9, "empty"),
+    ]
+    assert report.invalid[0].text("sv").endswith("'anna.berg.msb.example': saknar @")
+    assert report.invalid[0].text("en").endswith("no @ in the address")
+    assert report.invalid[3].reason("sv").startswith("ogiltig domän")
+    assert [(w.line, w.code) for w in report.warnings] == [(7, "typo"), (8, "role")]
+    assert report.warnings[0].reason("en") == "a typo? did you mean gmail.com?"
+    assert (report.rows, report.valid, report.final) == (9, 3, 3)
+
+
+def test_custom_columns_from_network_toml():
+    found = people(
+        CORPUS / "crm-export.csv",
+        columns={"email": "Primär e-post", "name": "Visningsnamn", "segment": "Kundkategori"},
+    )
+    assert found["anna.berg@msb.example"]["name"] == "Anna Berg"
+    assert found["anna.berg@msb.example"]["segment"] == "management"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.csv", "empty.csv: the file is empty"),
+        ("blank-lines.csv", "blank-lines.csv: the file is empty"),
+        ("header-only.csv", "header-only.csv:1: only a header row, no people"),
+        (
+            "no-email-column.csv",
+            "no-email-column.csv:1: no e-mail column (columns found: 'Namn', 'Telefon', "
+            "'Organisation'; accepted names: e-post, e-postadress",
+        ),
+        (
+            "duplicate-columns.csv",
+            "duplicate-columns.csv:1: two columns mean email: 'E-post' (column A) and "
+            "'e-post' (column C)",
+        ),
+        (
+            "crm-export.csv",
+            "crm-export.csv:1: no e-mail column (columns found: 'Kontakt-ID', 'Primär e-post'",
+        ),
+        ("broken-quote.csv", "broken-quote.csv:2: broken CSV: a quoted field that starts here"),
+    ],
+)
+def test_unreadable_corpus_files(name: str, message: str, cli):
+    with pytest.raises(ListError) as caught:
+        read_list(CORPUS / name)
+    assert message in str(caught.value)
+    result = cli("recipients", "check", str(CORPUS / name))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+    assert message in line
+
+
+# -- generated files: binary, big, Excel ---------------------------------------------------
+
+
+def _xlsx(tmp_path: Path, name: str, build) -> Path:  # type: ignore[no-untyped-def]
+    book = openpyxl.Workbook()
+    build(book)
+    path = tmp_path / name
+    book.save(path)
+    return path
+
+
+def _png() -> bytes:
+    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(200)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("photo.csv", _png(), "this is a PNG image, not a list"),
+        ("scan.csv", b"\xff\xd8\xff\xe0" + os.urandom(300), "this is a JPEG image"),
+        ("random.csv", bytes(range(256)) * 20, "not a text file (it looks binary)"),
+        ("list.pdf.csv", b"%PDF-1.7\n" + os.urandom(100), "this is a PDF document"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "old Excel format (.xls)"),
+        ("renamed.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "old Excel format"),
+        ("broken.xlsx", b"PK\x03\x04" + os.urandom(100), "not a readable .xlsx file"),
+    ],
+)
+def test_binary_files(tmp_path: Path, name: str, data: bytes, message: str, cli):
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = cli("recipients", "check", str(path))
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {path}: ") and message in line
+
+
+def test_a_zip_that_is_no_workbook(tmp_path: Path):
+    path = tmp_path / "list.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("hello.txt", "hej")
+    with pytest.raises(ListError, match=r"not a readable \.xlsx file"):
+        read_list(path)
+
+
+def test_password_protected_xlsx(tmp_path: Path, cli):
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    plain = _xlsx(tmp_path, "plain.xlsx", lambda b: b.active.append(["E-post"]))
+    protected = tmp_path / "skyddad.xlsx"
+    with plain.open("rb") as source, protected.open("wb") as out:
+        OOXMLFile(source).encrypt("hemligt", out)
+    result = cli("recipients", "check", str(protected))
+    assert result.exit_code == 2
+    assert "this Excel file is password-protected" in result.stderr
+    assert "remove the password" in result.stderr
+
+
+def test_a_50_mb_list_is_refused_before_it_is_read(tmp_path: Path, cli):
+    path = tmp_path / "hela-hr-exporten.csv"
+    row = b"anna.berg@msb.example;Anna Berg;MSB;" + b"x" * 60 + b"\n"
+    with path.open("wb") as out:
+        out.write(b"E-post;Namn;Organisation;Anteckning\n")
+        out.write(row * (50 * 1024 * 1024 // len(row) + 1))
+    assert path.stat().st_size > MAX_BYTES
+    result = cli("recipients", "check", str(path))
+    assert result.exit_code == 2
+    assert "the file is 50 MB; lists up to 25 MB are read" in result.stderr
+
+
+def test_xlsx_title_rows_named_sheet_merged_and_empty_cells(tmp_path: Path):
+    def build(book: openpyxl.Workbook) -> None:
+        book.active.title = "Info"
+        book.active.append(["Den här fliken är inte listan"])
+        ws = book.create_sheet("Deltagare")
+        ws.append(["Inbjudna till frukostseminarium"])
+        ws.merge_cells("A1:D1")
+        ws.append([])
+        ws.append(["E-post", "Förnamn", "Efternamn", "Myndighet"])
+        ws.append(["asa.ostlund@karlstad.example", "Åsa", "Östlund", "Karlstads kommun"])
+        ws.append(["bjorn.angstrom@karlstad.example", "Björn", None, None])
+        ws.append([None, None, None, None])
+        ws.append(["per.holm@kau.example", "Per", "Holm", "Karlstads universitet"])
+        ws.merge_cells("D4:D5")  # "Karlstads kommun" for both
+
+    path = _xlsx(tmp_path, "deltagare.xlsx", build)
+    listing = read_list(path, sheet="deltagare")
+    assert (listing.encoding, listing.sheet, listing.header_line) == ("xlsx", "Deltagare", 3)
+    assert [r.line for r in listing.rows] == [4, 5, 7]
+    found = people(path, sheet="Deltagare")
+    assert found["bjorn.angstrom@karlstad.example"] == {
+        "name": "Björn",
+        "organisation": "Karlstads kommun",
+        "title": "",
+        "language": "",
+        "segment": "public",
+        "tags": "",
+    }
+    assert found["asa.ostlund@karlstad.example"]["name"] == "Åsa Östlund"
+    with pytest.raises(ListError, match=r"no sheet named 'Medlemmar' \(sheets: Info, Deltagare"):
+        read_list(path, sheet="Medlemmar")
+    with pytest.raises(ListError, match="no e-mail column"):
+        read_list(path)  # the first sheet is not the list
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [
+        ("a,b,c\n1,2,3\n", ","),
+        ("a;b;c\n1;2;3\n", ";"),
+        ("a\tb\tc\n1\t2\t3\n", "\t"),
+        ('email;name\nx@example.org;"Berg, Anna"\ny@example.org;"Ek, Per"\n', ";"),
+        ("email\nx@example.org\n", ","),
+    ],
+)
+def test_delimiter_detection(text: str, delimiter: str):
+    assert sniff_delimiter(text) == delimiter
+
+
+def test_xlsx_as_merge_input(tmp_path: Path):
+    book = io.BytesIO()
+    wb = openpyxl.Workbook()
+    wb.active.append(["Mejl", "Namn"])
+    wb.active.append(["anna.berg@msb.example", "Anna Berg"])
+    wb.save(book)
+    path = tmp_path / "lista.xlsx"
+    path.write_bytes(book.getvalue())
+    assert list(people(path)) == ["anna.berg@msb.example"]
