@@ -20,6 +20,7 @@ from mailer.journal import Journal
 from mailer.message import Outgoing, build_message, new_message_id, unsubscribe_mailto
 from mailer.recipients import Merge, Person, merge
 from mailer.render import KINDS, Renderer
+from mailer.suppression import suppressed_checker
 
 RETRIES = 3  # transient failures per message before it is deferred to a later run
 BACKOFF = 0.5  # seconds, doubled on each retry, with jitter
@@ -118,7 +119,9 @@ def make_plan(
     via: bool = False,
 ) -> Plan:
     """Who gets this mailing in this run, per channel, given what the journal says."""
-    merged = merged or merge(network)
+    # The opt-out list wins over every list, also over a merge the caller made without it.
+    is_suppressed = suppressed_checker(network.state_dir)
+    merged = merged or merge(network, suppressed=is_suppressed)
     wanted = set(orgs)
     for org in wanted:
         network.member(org)  # raises on an unknown id
@@ -130,6 +133,8 @@ def make_plan(
             continue
         plan = ChannelPlan(member=member, via=via)
         for person in by_member.get(member.id, []):
+            if is_suppressed(person.email):
+                continue
             previous = done.get(person.email)
             state = previous.state if previous else None
             if state == "sent" and not resend:

@@ -1,0 +1,173 @@
+"""Commands for the network-wide opt-out list: unsubscribe, suppressed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from mailer.cli._common import EXIT_FAILED, Failure, State, console, pass_state, reports_errors
+
+# 'forgotten' is set by `mailer person forget`, which also drops the address itself.
+REASON = click.Choice(["unsubscribed", "bounced", "other"])
+
+
+def _file_addresses(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, raw address) from a list with an e-mail column, or one address per line."""
+    from mailer.errors import ListError
+    from mailer.lists import read_list
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = None
+    except OSError as exc:
+        raise ListError(f"cannot read the file: {exc.strerror}", path=path) from None
+    first = next((line for line in (text or "").splitlines() if line.strip()), "")
+    if text is not None and "@" in first:
+        # A plain list: an address per line; anything after a delimiter is a comment.
+        for number, line in enumerate(text.splitlines(), 1):
+            value = line.replace(";", ",").replace("\t", ",").split(",", 1)[0].strip()
+            if value:
+                yield number, value
+        return
+    for row in read_list(path).rows:
+        yield row.line, row.values.get("email", "")
+
+
+@click.command()
+@click.argument("addresses", nargs=-1, metavar="ADDRESS...")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read addresses from this file: a list with an e-mail column, or one per line.",
+)
+@click.option(
+    "--reason", type=REASON, default="unsubscribed", show_default=True, help="Why, for the record."
+)
+@click.option("--note", default="", help="A short note kept with each entry (e.g. a ticket).")
+@pass_state
+@reports_errors
+def unsubscribe(
+    state: State, addresses: tuple[str, ...], files: tuple[Path, ...], reason: str, note: str
+) -> None:
+    """Put ADDRESS... on the network's opt-out list: never mailed again, by any member.
+
+    The list is in the state folder (.mailer/suppression.sqlite3) and wins over every
+    member's list, also when a member forwards the person again later. Exits with 1 when
+    some values were not addresses (the others are added).
+    """
+    from mailer.recipients import AddressError, normalise_address
+    from mailer.suppression import Suppression
+
+    if not addresses and not files:
+        raise click.UsageError("give one or more addresses, or --file FILE")
+    network = state.network
+    sv = network.network.language == "sv"
+    raw: list[tuple[str, str]] = [("", a) for a in addresses]  # (where, value)
+    for path in files:
+        raw.extend((f"{path}:{line}: ", value) for line, value in _file_addresses(path))
+    valid: list[str] = []
+    err = console(stderr=True)
+    bad = 0
+    for where, value in raw:
+        try:
+            valid.append(normalise_address(value))
+        except AddressError as exc:
+            bad += 1
+            err.print(
+                f"{where}{value!r}: {_reason(exc.code, sv)}",
+                markup=False,
+            )
+    if not valid and bad:
+        raise Failure(
+            "inga giltiga adresser; inget lades till"
+            if sv
+            else "no valid addresses; nothing was added",
+            2,
+        )
+    with Suppression.in_state_dir(network.state_dir) as suppression:
+        added = suppression.add_many(valid, reason=reason, note=note)
+        total = len(suppression)
+    again = len(set(valid)) - added
+    if sv:
+        click.echo(
+            f"{added} tillagda på spärrlistan ({reason}); {again} fanns redan där. "
+            f"Spärrlistan har nu {total} adresser: {suppression.path}"
+        )
+    else:
+        click.echo(
+            f"{added} added to the opt-out list ({reason}); {again} already on it. "
+            f"The list now holds {total}: {suppression.path}"
+        )
+    if bad:
+        sys.exit(EXIT_FAILED)
+
+
+def _reason(code: str, sv: bool) -> str:
+    from mailer.recipients import say
+
+    return say(code, "sv" if sv else "en")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@pass_state
+@reports_errors
+def suppressed(state: State, as_json: bool) -> None:
+    """List the network's opt-out list: address, reason, date added.
+
+    People who asked to be forgotten are shown without their address: only a salted
+    hash of it is kept, which still stops any mail to them.
+    """
+    from mailer.suppression import FILENAME, Entry, Suppression
+
+    network = state.network
+    sv = network.network.language == "sv"
+    entries: list[Entry] = []
+    if (network.state_dir / FILENAME).exists():
+        with Suppression.in_state_dir(network.state_dir) as suppression:
+            entries = suppression.entries()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {"email": e.email, "reason": e.reason, "note": e.note, "added_at": e.added_at}
+                    for e in entries
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    from rich.table import Table
+
+    forgotten = "(glömd)" if sv else "(forgotten)"
+    table = Table(
+        title="Spärrlista" if sv else "Opt-out list",
+        title_justify="left",
+    )
+    for col in (
+        ("adress", "orsak", "tillagd", "anteckning")
+        if sv
+        else (
+            "address",
+            "reason",
+            "added",
+            "note",
+        )
+    ):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.email or forgotten, e.reason, e.added_at[:10], e.note)
+    out = console()
+    if entries:
+        out.print(table)
+    out.print(
+        f"{len(entries)} adresser spärrade." if sv else f"{len(entries)} addresses suppressed."
+    )

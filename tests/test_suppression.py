@@ -1,0 +1,106 @@
+"""The network-wide opt-out list: it wins over every member's list, always."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from mailer.config import load_network
+from mailer.suppression import FILENAME, Suppression, merge_without_suppressed
+
+
+def test_unsubscribed_person_is_left_out_of_every_list(cli, workspace: Path):
+    # Maja is on MSB's list and (in capitals) on Elsäkerhetsverket's.
+    result = cli("unsubscribe", "Maja.Lund@MSB.example", "--note", "svar på inbjudan")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "1 tillagda" in result.output
+
+    merged = merge_without_suppressed(load_network(workspace / "network.toml"))
+    assert "maja.lund@msb.example" not in {p.email for p in merged.people}
+    assert merged.suppressed == 1
+    by_path = {str(r.path): r for r in merged.reports}
+    assert by_path["recipients/msb.csv"].suppressed == 1
+    assert by_path["recipients/elsakerhetsverket.csv"].suppressed == 1
+
+    report = json.loads(cli("recipients", "merge", "--json").output)
+    assert report["suppressed"] == 1
+
+    listing = json.loads(cli("suppressed", "--json").output)
+    assert [(e["email"], e["reason"], e["note"]) for e in listing] == [
+        ("maja.lund@msb.example", "unsubscribed", "svar på inbjudan")
+    ]
+    assert listing[0]["added_at"][:4].isdigit()
+
+
+def test_state_folder_and_file_are_private(cli, workspace: Path):
+    cli("unsubscribe", "johan.berg@msb.example")
+    state = workspace / ".mailer"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / FILENAME).stat().st_mode) == 0o600
+
+
+def test_unsubscribing_twice_keeps_the_first_date(cli, workspace: Path):
+    cli("unsubscribe", "johan.berg@msb.example", "--reason", "bounced")
+    result = cli("unsubscribe", "JOHAN.BERG@msb.example")
+    assert "0 tillagda" in result.output and "1 fanns redan" in result.output
+    (entry,) = json.loads(cli("suppressed", "--json").output)
+    assert entry["reason"] == "bounced"
+
+
+def test_unsubscribe_from_files(cli, workspace: Path, tmp_path: Path):
+    plain = tmp_path / "avregistrerade.txt"
+    plain.write_text("johan.berg@msb.example\nsara.nystrom@konsumentverket.example ; via telefon\n")
+    listed = tmp_path / "studsar.csv"
+    listed.write_text("Namn;E-post\nPer Holm;per.holm@kau.example\nX;inte-en-adress\n")
+    result = cli("unsubscribe", "--file", str(plain), "--file", str(listed))
+    assert result.exit_code == 1  # one value was not an address; the rest were added
+    assert f"{listed}:3: 'inte-en-adress': saknar @" in result.stderr
+    assert "3 tillagda" in result.output
+    emails = {e["email"] for e in json.loads(cli("suppressed", "--json").output)}
+    assert emails == {
+        "johan.berg@msb.example",
+        "sara.nystrom@konsumentverket.example",
+        "per.holm@kau.example",
+    }
+
+
+def test_nothing_valid_is_bad_input(cli):
+    result = cli("unsubscribe", "nobody")
+    assert result.exit_code == 2
+    assert "'nobody': saknar @" in result.stderr
+    assert "inget lades till" in result.stderr
+    assert cli("unsubscribe").exit_code == 2  # neither addresses nor --file
+
+
+def test_forgotten_person_stays_blocked_without_their_address(workspace: Path):
+    state = workspace / ".mailer"
+    with Suppression.in_state_dir(state) as suppression:
+        suppression.add("per.holm@kau.example", reason="unsubscribed")
+        suppression.forget("per.holm@kau.example")
+        suppression.forget("james.okafor@kau.example")  # never listed before
+        entries = suppression.entries()
+        assert {e.email for e in entries} == {None}
+        assert {e.reason for e in entries} == {"forgotten"}
+        assert "per.holm@kau.example" in suppression
+    raw = (state / FILENAME).read_bytes()
+    assert b"per.holm" not in raw and b"okafor" not in raw
+    merged = merge_without_suppressed(load_network(workspace / "network.toml"))
+    emails = {p.email for p in merged.people}
+    assert "per.holm@kau.example" not in emails and "james.okafor@kau.example" not in emails
+
+
+def test_salt_is_per_workspace(tmp_path: Path):
+    with Suppression(tmp_path / "a" / FILENAME) as a, Suppression(tmp_path / "b" / FILENAME) as b:
+        assert a.digest("x@example.org") != b.digest("x@example.org")
+        assert a.digest("x@example.org") == a.digest("x@example.org")
+
+
+def test_unsubscribed_person_gets_no_later_mailing(cli, workspace: Path, smtp_server):
+    cli("unsubscribe", "maja.lund@msb.example", "hanna.persson@fr-karlstad.dom.example")
+    result = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    arrived = set(smtp_server.handler.recipients())
+    assert arrived  # the others did get it
+    assert "maja.lund@msb.example" not in arrived
+    assert "hanna.persson@fr-karlstad.dom.example" not in arrived
