@@ -279,9 +279,7 @@ def _read_csv(path: Path, data: bytes, columns: Mapping[str, str | None] | None)
                     line=line,
                     hint='check the quotes (") on this line',
                 ) from None
-            raise ListError(
-                f"broken CSV: {exc}", path=path, line=reader.line_num or line
-            ) from None
+            raise ListError(f"broken CSV: {exc}", path=path, line=reader.line_num or line) from None
 
     return _map_numbered(result, numbered(), columns)
 
