@@ -8,22 +8,37 @@ died are *uncertain* and skipped unless asked, everybody else is sent once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
+import logging
 import random
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from typing import Literal
 
-from mailer.channels import SmtpSettings, Transport, transport_for
+from mailer.channels import SmtpSettings, Transport, transport_factory
 from mailer.config import Member, Network, Seminar, SmtpChannel
-from mailer.errors import ChannelError, ConfigError, RecipientRefusedError, TransientError
+from mailer.errors import (
+    ChannelError,
+    ConfigError,
+    RecipientRefusedError,
+    TooManyConnectionsError,
+    TransientError,
+)
 from mailer.journal import Journal
 from mailer.message import Outgoing, build_message, new_message_id, unsubscribe_mailto
+from mailer.ratelimit import DAY, Clock, DailyQuota, Estimate, TokenBucket, estimate
 from mailer.recipients import Merge, Person, merge
 from mailer.render import KINDS, Renderer
 from mailer.suppression import suppressed_checker
 
-RETRIES = 3  # transient failures per message before it is deferred to a later run
-BACKOFF = 0.5  # seconds, doubled on each retry, with jitter
+# Every SMTP outcome, one line each (no bodies, no secrets); the CLI writes it to a file
+# in the state folder.
+log = logging.getLogger("mailer.delivery")
+MAX_BACKOFF = 300.0  # seconds: a retry never waits longer than this
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +51,28 @@ class Mailing:
         return f"{self.kind}-{self.seminar.number}"
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How a channel may send: from its config in network.toml."""
+
+    rate: float | None = None  # messages per second; None: as fast as the server takes them
+    per_day: int | None = None  # recipients per rolling 24 hours
+    connections: int = 1
+    retries: int = 3
+    backoff: float = 1.0
+
+    @classmethod
+    def of(cls, member: Member) -> Limits:
+        c = member.channel
+        return cls(c.rate, c.recipients_per_day, c.max_connections, c.retries, c.retry_backoff)
+
+    def describe_rate(self) -> str:
+        if self.rate is None:
+            return "unlimited"
+        per_minute = self.rate * 60
+        return f"{per_minute:g}/min" if per_minute < 600 else f"{self.rate:g}/s"
+
+
 @dataclass(slots=True)
 class ChannelPlan:
     """One member's share of a mailing."""
@@ -44,23 +81,48 @@ class ChannelPlan:
     to_send: list[Person] = field(default_factory=list)
     already_sent: list[Person] = field(default_factory=list)
     uncertain: list[Person] = field(default_factory=list)
+    failed: list[Person] = field(default_factory=list)  # refused for good in an earlier run
+    suppressed: list[Person] = field(default_factory=list)
+    message_ids: dict[str, str] = field(default_factory=dict)  # reused on a retry
+    quota_used: int = 0  # recipients this channel sent in the last 24 hours, any mailing
     via: bool = False
 
     @property
     def total(self) -> int:
-        return len(self.to_send) + len(self.already_sent) + len(self.uncertain)
+        return (
+            len(self.to_send)
+            + len(self.already_sent)
+            + len(self.uncertain)
+            + len(self.failed)
+            + len(self.suppressed)
+        )
 
     @property
     def is_smtp(self) -> bool:
         return self.via or isinstance(self.member.channel, SmtpChannel)
 
     @property
+    def limits(self) -> Limits:
+        return Limits.of(self.member)
+
+    @property
     def rate_per_minute(self) -> float | None:
-        return self.member.channel.rate_per_minute
+        rate = self.limits.rate
+        return rate * 60 if rate else None
+
+    def estimate(self, now: dt.datetime | None = None) -> Estimate:
+        limits = self.limits
+        return estimate(
+            len(self.to_send),
+            rate=limits.rate,
+            per_day=limits.per_day,
+            used_today=self.quota_used,
+            now=now or dt.datetime.now(dt.UTC),
+            unlimited_rate=100.0,
+        )
 
     def estimated_seconds(self) -> float:
-        rate = self.rate_per_minute
-        return len(self.to_send) * 60 / rate if rate else len(self.to_send) * 0.01
+        return self.estimate().seconds
 
 
 @dataclass(slots=True)
@@ -72,6 +134,10 @@ class Plan:
     @property
     def to_send(self) -> int:
         return sum(len(c.to_send) for c in self.channels)
+
+    @property
+    def uncertain(self) -> int:
+        return sum(len(c.uncertain) for c in self.channels)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -86,12 +152,19 @@ class ChannelResult:
     uncertain: int = 0
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # the channel stopped: why
+    quota: str | None = None  # the daily quota stopped it: what to expect
+    interrupted: bool = False  # Ctrl-C
     not_attempted: int = 0
 
     @property
     def ok(self) -> bool:
         return not (self.failed or self.error or self.uncertain or self.deferred)
+
+    @property
+    def work_left(self) -> bool:
+        """Something a later run will send (deferred, quota, Ctrl-C)."""
+        return bool(self.deferred or self.quota or (self.interrupted and self.not_attempted))
 
 
 def mailing_for(network: Network, kind: str, number: int) -> Mailing:
@@ -116,12 +189,21 @@ def make_plan(
     orgs: Iterable[str] = (),
     resend: bool = False,
     resend_uncertain: bool = False,
+    retry_failed: bool = False,
     via: bool = False,
+    now: dt.datetime | None = None,
 ) -> Plan:
-    """Who gets this mailing in this run, per channel, given what the journal says."""
+    """Who gets this mailing in this run, per channel, given what the journal says.
+
+    Sent: skipped (unless ``resend``). Sending: a run died mid-transaction, so the message
+    may have arrived: uncertain, skipped unless ``resend_uncertain``. Failed: refused for
+    good, skipped unless ``retry_failed``. Queued or deferred (or new): sent now. A retry
+    keeps the message's Message-ID, so receiving systems can drop a duplicate.
+    """
     # The opt-out list wins over every list, also over a merge the caller made without it.
     is_suppressed = suppressed_checker(network.state_dir)
     merged = merged or merge(network, suppressed=is_suppressed)
+    now = now or dt.datetime.now(dt.UTC)
     wanted = set(orgs)
     for org in wanted:
         network.member(org)  # raises on an unknown id
@@ -132,17 +214,28 @@ def make_plan(
         if wanted and member.id not in wanted:
             continue
         plan = ChannelPlan(member=member, via=via)
+        if member.channel.recipients_per_day:
+            plan.quota_used = journal.used_since(member.id, now - DAY)
         for person in by_member.get(member.id, []):
             if is_suppressed(person.email):
                 continue
             previous = done.get(person.email)
             state = previous.state if previous else None
+            if state == "suppressed":
+                plan.suppressed.append(person)
+                continue
             if state == "sent" and not resend:
                 plan.already_sent.append(person)
-            elif state == "sending" and not (resend or resend_uncertain):
+                continue
+            if state == "sending" and not (resend or resend_uncertain):
                 plan.uncertain.append(person)
-            else:
-                plan.to_send.append(person)
+                continue
+            if state == "failed" and not (resend or retry_failed):
+                plan.failed.append(person)
+                continue
+            plan.to_send.append(person)
+            if previous and previous.message_id and state != "sent":
+                plan.message_ids[person.email] = previous.message_id
         channels.append(plan)
     return Plan(mailing=mailing, channels=channels, merge=merged)
 
@@ -182,6 +275,7 @@ class MessageFactory:
 
 
 ProgressCallback = Callable[[str, str, str], None]  # (member id, email, outcome)
+HardBounceCallback = Callable[[str, Member, str], None]  # (email, member, server reply)
 
 
 async def send_plan(
@@ -191,89 +285,225 @@ async def send_plan(
     *,
     via: SmtpSettings | None = None,
     on_progress: ProgressCallback | None = None,
+    on_hard_bounce: HardBounceCallback | None = None,
+    stop: asyncio.Event | None = None,
+    clock: Clock = time.monotonic,
 ) -> list[ChannelResult]:
-    """Send every channel's share concurrently; one channel's failure never stops another."""
-    tasks = [
-        _send_channel(c, factory, journal, via=via, on_progress=on_progress) for c in plan.channels
-    ]
-    return list(await asyncio.gather(*tasks))
+    """Send every channel's share concurrently; one channel's failure never stops another.
 
-
-async def _send_channel(
-    plan: ChannelPlan,
-    factory: MessageFactory,
-    journal: Journal,
-    *,
-    via: SmtpSettings | None,
-    on_progress: ProgressCallback | None,
-) -> ChannelResult:
-    member = plan.member
-    mailing = factory.mailing.id
-    result = ChannelResult(
-        member=member, skipped=len(plan.already_sent), uncertain=len(plan.uncertain)
+    Setting ``stop`` (Ctrl-C) lets the transactions in flight finish and be recorded, then
+    returns; whatever was not sent stays queued for the next run.
+    """
+    journal.enqueue(
+        plan.mailing.id, ((p.email, c.member.id) for c in plan.channels for p in c.to_send)
     )
-    if not plan.to_send:
-        return result
-    try:
-        transport = transport_for(member, factory.network, via=via)
-        await transport.open()
-    except (ChannelError, ConfigError) as exc:
-        result.error = str(exc)
-        result.not_attempted = len(plan.to_send)
-        return result
-    interval = 60 / plan.rate_per_minute if plan.rate_per_minute else 0.0
-    loop = asyncio.get_running_loop()
-    next_slot = loop.time()
-    try:
-        for index, person in enumerate(plan.to_send):
-            if interval:
-                delay = next_slot - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                next_slot = max(next_slot, loop.time()) + interval
-            previous = journal.get(mailing, person.email)
-            message = factory.build(person, member, previous.message_id if previous else None)
-            outcome = await _deliver(transport, message, journal, mailing, person, member, result)
-            if on_progress:
-                on_progress(member.id, person.email, outcome)
-            if outcome == "channel-error":
-                result.not_attempted = len(plan.to_send) - index - 1
-                break
-    finally:
-        await transport.close()
-    return result
+    runs = [
+        _ChannelRun(c, factory, journal, via, on_progress, on_hard_bounce, stop, clock)
+        for c in plan.channels
+    ]
+    return list(await asyncio.gather(*(r.run() for r in runs)))
 
 
-async def _deliver(
-    transport: Transport,
-    message: Outgoing,
-    journal: Journal,
-    mailing: str,
-    person: Person,
-    member: Member,
-    result: ChannelResult,
-) -> str:
-    journal.start(mailing, person.email, member.id, message.message_id)
-    for attempt in range(RETRIES):
+Outcome = Literal["sent", "failed", "deferred", "not-started"]
+
+
+class _ChannelRun:
+    """One channel's share: several connections (workers) drawing on one queue, one rate
+    limit and one daily quota."""
+
+    def __init__(
+        self,
+        plan: ChannelPlan,
+        factory: MessageFactory,
+        journal: Journal,
+        via: SmtpSettings | None,
+        on_progress: ProgressCallback | None,
+        on_hard_bounce: HardBounceCallback | None,
+        stop: asyncio.Event | None,
+        clock: Clock,
+    ) -> None:
+        self.plan = plan
+        self.member = plan.member
+        self.factory = factory
+        self.journal = journal
+        self.via = via
+        self.mailing = factory.mailing.id
+        self.on_progress = on_progress
+        self.on_hard_bounce = on_hard_bounce
+        self.stop = stop
+        self.limits = plan.limits
+        self.queue: deque[Person] = deque(plan.to_send)
+        self.bucket = TokenBucket(self.limits.rate, clock=clock) if self.limits.rate else None
+        self.quota = (
+            DailyQuota(self.limits.per_day, plan.quota_used) if self.limits.per_day else None
+        )
+        self.result = ChannelResult(
+            member=plan.member, skipped=len(plan.already_sent), uncertain=len(plan.uncertain)
+        )
+        self.active = 0  # connections (workers) running
+        self.allowed = self.limits.connections  # lowered when the server says 432 4.3.2
+        self.channel = ""
+
+    @property
+    def halted(self) -> bool:
+        return bool(
+            self.result.error or self.result.quota or (self.stop is not None and self.stop.is_set())
+        )
+
+    async def run(self) -> ChannelResult:
+        result = self.result
+        if not self.queue:
+            return result
         try:
-            reply = await transport.send(message)
-        except TransientError as exc:
-            if attempt + 1 < RETRIES:
-                await asyncio.sleep(BACKOFF * 2**attempt * (0.5 + random.random()))
-                continue
-            journal.finish(mailing, person.email, "deferred", str(exc))
-            result.deferred.append((person.email, str(exc)))
-            return "deferred"
-        except RecipientRefusedError as exc:
-            journal.finish(mailing, person.email, "failed", str(exc))
-            result.failed.append((person.email, str(exc)))
-            return "failed"
-        except ChannelError as exc:
-            # Nothing was handed over: the row goes back to the queue for a later run.
-            journal.finish(mailing, person.email, "queued", str(exc))
+            make = transport_factory(self.member, self.factory.network, via=self.via)
+            first = make()
+        except (ChannelError, ConfigError) as exc:
             result.error = str(exc)
-            return "channel-error"
-        journal.finish(mailing, person.email, "sent", reply)
-        result.sent += 1
-        return "sent"
-    raise AssertionError("unreachable")
+            result.not_attempted = len(self.queue)
+            return result
+        self.channel = first.description
+        count = min(self.limits.connections, len(self.queue))
+        transports = [first, *(make() for _ in range(count - 1))]
+        self.active = count
+        await asyncio.gather(*(self._worker(t) for t in transports))
+        left = [p.email for p in self.queue]
+        result.not_attempted = len(left)
+        if result.quota and left:
+            self.journal.defer(self.mailing, left, result.quota)
+        if self.stop is not None and self.stop.is_set():
+            result.interrupted = True
+        return result
+
+    async def _worker(self, transport: Transport) -> None:
+        try:
+            while self.queue and not self.halted and self.active <= self.allowed:
+                person = self.queue.popleft()
+                if self.quota is not None and not self.quota.take():
+                    self.queue.appendleft(person)
+                    self._quota_reached()
+                    break
+                outcome = await self._deliver(transport, person)
+                if outcome == "not-started":
+                    self.queue.appendleft(person)
+                    if self.quota is not None:
+                        self.quota.give_back()
+                    continue
+                if self.on_progress:
+                    self.on_progress(self.member.id, person.email, outcome)
+        finally:
+            self.active -= 1
+            await transport.close()
+
+    def _quota_reached(self) -> None:
+        assert self.quota is not None
+        when = self.journal.oldest_since(self.member.id, dt.datetime.now(dt.UTC) - DAY)
+        after = f"; more can go after {when + DAY:%Y-%m-%d %H:%M} UTC" if when else ""
+        self.result.quota = (
+            f"daily quota of {self.quota.limit} recipients reached{after}: "
+            "run the same command again then"
+        )
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or wake early on Ctrl-C; True when the run is stopping."""
+        if seconds > 0:
+            if self.stop is None:
+                await asyncio.sleep(seconds)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), seconds)
+        return self.halted
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with jitter, so several connections do not retry in lockstep.
+        delay: float = min(MAX_BACKOFF, self.limits.backoff * 2**attempt)
+        return delay * random.uniform(0.5, 1.5)
+
+    async def _connect(self, transport: Transport) -> Literal["open", "stop", "retire"]:
+        """Open the connection, retrying while the server is away; ChannelError when it
+        stays away or cannot work as configured."""
+        retries = self.limits.retries
+        for attempt in range(retries + 1):
+            try:
+                await transport.open()
+                return "open"
+            except TooManyConnectionsError as exc:
+                self._fewer_connections(exc)
+                if self.active > self.allowed:
+                    return "retire"
+                last: TransientError = exc
+            except TransientError as exc:
+                last = exc
+            log.info("%s\t%s\t-\tconnect\t%d\t%s", self.mailing, self.member.id, attempt + 1, last)
+            if attempt < retries and await self._pause(self._backoff(attempt)):
+                return "stop"
+        raise ChannelError(f"{last.message} (gave up after {retries + 1} tries)")
+
+    def _fewer_connections(self, exc: TransientError) -> None:
+        self.allowed = max(1, min(self.allowed, self.active) - 1)
+        log.info(
+            "%s\t%s\t-\tfewer-connections\t%d\t%s", self.mailing, self.member.id, self.allowed, exc
+        )
+
+    def _record(self, person: Person, state: str, reply: str, attempt: int) -> None:
+        self.journal.finish(self.mailing, person.email, state, reply)
+        log.info(
+            "%s\t%s\t%s\t%s\t%d\t%s",
+            self.mailing,
+            self.member.id,
+            person.email,
+            state,
+            attempt,
+            reply,
+        )
+
+    async def _deliver(self, transport: Transport, person: Person) -> Outcome:
+        result = self.result
+        message = self.factory.build(person, self.member, self.plan.message_ids.get(person.email))
+        self.plan.message_ids[person.email] = message.message_id
+        retries = self.limits.retries
+        for attempt in range(retries + 1):
+            if self.bucket is not None:
+                while not self.bucket.take():
+                    if await self._pause(self.bucket.delay()):
+                        return "not-started"
+            if not transport.is_open:
+                try:
+                    state = await self._connect(transport)
+                except ChannelError as exc:
+                    self._stop_channel(exc)
+                    return "not-started"
+                if state != "open":
+                    return "not-started"
+            self.journal.start(
+                self.mailing, person.email, self.member.id, message.message_id, self.channel
+            )
+            try:
+                reply = await transport.send(message)
+            except TransientError as exc:
+                self._record(person, "deferred", str(exc), attempt + 1)
+                if isinstance(exc, TooManyConnectionsError):
+                    self._fewer_connections(exc)
+                if attempt == retries or await self._pause(self._backoff(attempt)):
+                    result.deferred.append((person.email, str(exc)))
+                    return "deferred"
+                continue
+            except RecipientRefusedError as exc:
+                self._record(person, "failed", str(exc), attempt + 1)
+                result.failed.append((person.email, str(exc)))
+                if exc.hard_bounce and self.on_hard_bounce is not None:
+                    self.on_hard_bounce(person.email, self.member, str(exc))
+                return "failed"
+            except ChannelError as exc:
+                # Refused before the message was handed over: back to the queue.
+                self._record(person, "queued", str(exc), attempt + 1)
+                self._stop_channel(exc)
+                return "not-started"
+            self._record(person, "sent", reply, attempt + 1)
+            result.sent += 1
+            return "sent"
+        raise AssertionError("unreachable")
+
+    def _stop_channel(self, exc: ChannelError) -> None:
+        if not self.result.error:
+            self.result.error = str(exc)
+            log.info("%s\t%s\t-\tchannel-stopped\t-\t%s", self.mailing, self.member.id, exc)

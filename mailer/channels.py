@@ -12,6 +12,7 @@ import mailbox
 import os
 import ssl
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,14 @@ from urllib.parse import urlsplit
 import aiosmtplib
 
 from mailer.config import MaildirChannel, Member, Network, SmtpChannel, _is_loopback
-from mailer.errors import ChannelError, ConfigError, RecipientRefusedError, TransientError
+from mailer.errors import (
+    ChannelError,
+    ConfigError,
+    DeliveryError,
+    RecipientRefusedError,
+    TooManyConnectionsError,
+    TransientError,
+)
 from mailer.message import Outgoing
 
 LOCAL_HOSTNAME = "mailer.localhost"  # saves a host-name look-up on every connection
@@ -30,6 +38,11 @@ class Transport(ABC):
     """One connection's worth of sending for one channel."""
 
     description: str
+
+    @property
+    def is_open(self) -> bool:
+        """Whether send() can go ahead without open()."""
+        return True
 
     async def open(self) -> None:  # noqa: B027 - optional for transports with no session
         """Connect (and log in); raise ChannelError when that is impossible."""
@@ -57,6 +70,10 @@ class MaildirTransport(Transport):
         self.description = f"maildir {path}"
         self._box: mailbox.Maildir | None = None
 
+    @property
+    def is_open(self) -> bool:
+        return self._box is not None
+
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +92,9 @@ class MaildirTransport(Transport):
         return f"stored as {key}"
 
 
+TokenSource = Callable[[], Awaitable[str]]
+
+
 @dataclass(frozen=True, slots=True)
 class SmtpSettings:
     host: str
@@ -82,7 +102,10 @@ class SmtpSettings:
     security: Literal["tls", "starttls", "none"]
     username: str | None = None
     password: str | None = None
-    timeout: float = 30.0
+    token_source: TokenSource | None = None  # OAuth2 (XOAUTH2) instead of a password
+    timeout: float = 30.0  # each command
+    connect_timeout: float = 15.0
+    data_timeout: float = 120.0
     validate_certs: bool = True
     cafile: str | None = None
 
@@ -94,13 +117,21 @@ class SmtpSettings:
 
 
 class SmtpTransport(Transport):
-    """One aiosmtplib connection, reused for many messages."""
+    """One aiosmtplib connection, reused for many messages.
+
+    One connection carries one transaction at a time; a channel that sends over several
+    connections makes several transports.
+    """
 
     def __init__(self, settings: SmtpSettings, *, label: str) -> None:
         self.settings = settings
         self.label = label
         self.description = f"smtp {settings.host}:{settings.port} ({settings.security})"
         self._smtp: aiosmtplib.SMTP | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._smtp is not None and self._smtp.is_connected
 
     def _client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -119,88 +150,155 @@ class SmtpTransport(Transport):
         )
 
     async def open(self) -> None:
+        """Connect and log in. TransientError when the server is away or busy (worth
+        another try); ChannelError when this channel cannot work as configured."""
         s = self.settings
+        where = f"{s.host}:{s.port}"
         client = self._client()
         try:
-            await client.connect()
-            if s.username:
-                if s.security == "none" and not _is_loopback(s.host):
-                    raise ChannelError(
-                        f"{self.label}: refusing to log in over an unencrypted connection"
-                    )
-                await client.login(s.username, s.password or "")
-        except aiosmtplib.SMTPAuthenticationError as exc:
+            await client.connect(timeout=s.connect_timeout)
+        except aiosmtplib.SMTPConnectTimeoutError:
+            raise TransientError(
+                f"{self.label}: no answer from {where} within {s.connect_timeout:g} s"
+            ) from None
+        except aiosmtplib.SMTPConnectResponseError as exc:
+            await _quietly_close(client)
+            raise self._refusal(exc.code, exc.message, "greeting") from None
+        except aiosmtplib.SMTPConnectError as exc:
+            raise TransientError(
+                f"{self.label}: cannot connect to {where}: {_reply(str(exc))}"
+            ) from None
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            await _quietly_close(client)
+            raise TransientError(f"{self.label}: {where} hung up while greeting: {exc}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await _quietly_close(client)
+            raise self._refusal(exc.code, exc.message, "greeting") from None
+        except ssl.SSLError as exc:
             await _quietly_close(client)
             raise ChannelError(
-                f"{self.label}: the server refused the login for {s.username!r} "
-                f"({exc.code} {_reply(exc.message)})",
-                smtp_code=exc.code,
-                hint="check the username and the password variable",
-            ) from None
-        except aiosmtplib.SMTPConnectTimeoutError:
-            raise ChannelError(
-                f"{self.label}: no answer from {s.host}:{s.port} within {s.timeout:g} s"
-            ) from None
-        except aiosmtplib.SMTPConnectError as exc:
-            raise ChannelError(
-                f"{self.label}: cannot connect to {s.host}:{s.port}: {_reply(str(exc))}"
+                f"{self.label}: TLS with {where} failed: {exc.reason or exc}",
+                hint="check the host, port and security setting",
             ) from None
         except aiosmtplib.SMTPException as exc:
+            # Typically: STARTTLS required but not offered.
             await _quietly_close(client)
-            raise ChannelError(f"{self.label}: {_reply(str(exc))}") from None
-        except (OSError, ssl.SSLError) as exc:
+            raise ChannelError(f"{self.label}: {where}: {_reply(str(exc))}") from None
+        except OSError as exc:
             await _quietly_close(client)
-            raise ChannelError(f"{self.label}: {s.host}:{s.port}: {exc}") from None
+            raise TransientError(f"{self.label}: cannot connect to {where}: {exc}") from None
+        try:
+            await self._login(client)
+        except BaseException:
+            await _quietly_close(client)
+            raise
         self._smtp = client
 
-    async def send(self, message: Outgoing) -> str:
-        if self._smtp is None or not self._smtp.is_connected:
-            await self.open()
-        assert self._smtp is not None
+    async def _login(self, client: aiosmtplib.SMTP) -> None:
+        s = self.settings
+        if not s.username:
+            return
+        if s.security == "none" and not _is_loopback(s.host):
+            raise ChannelError(f"{self.label}: refusing to log in over an unencrypted connection")
         try:
-            _, reply = await self._smtp.sendmail(
-                message.sender,
-                [message.recipient],
-                message.data,
-                mail_options=["SMTPUTF8"] if message.smtputf8 else None,
+            if s.token_source is not None:
+                await client.ehlo()
+                if "xoauth2" not in client.server_auth_methods:
+                    raise ChannelError(
+                        f"{self.label}: {s.host} does not offer XOAUTH2 login",
+                        hint="use auth = 'password' for this server",
+                    )
+                await client.auth_xoauth2(s.username, await s.token_source())
+            else:
+                await client.login(s.username, s.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise self._refusal(exc.code, exc.message, "login") from None
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            raise TransientError(f"{self.label}: {s.host} hung up during login: {exc}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise self._refusal(exc.code, exc.message, "login") from None
+        except aiosmtplib.SMTPException as exc:
+            raise ChannelError(f"{self.label}: cannot log in: {_reply(str(exc))}") from None
+
+    def _refusal(self, code: int, message: str, phase: str) -> DeliveryError:
+        """A refusal at greeting or login: busy (try later) or wrong for this channel."""
+        error = classify(code, message)
+        if isinstance(error, (TransientError, ChannelError)):
+            error.message = f"{self.label}: {error.message}"
+            return error
+        if phase == "login":
+            return ChannelError(
+                f"{self.label}: the server refused the login for "
+                f"{self.settings.username!r} ({code} {_reply(message)})",
+                smtp_code=code,
+                hint="check the username and the password variable",
             )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusal = exc.recipients[0]
-            raise _classify(refusal.code, refusal.message) from None
+        return ChannelError(f"{self.label}: the server refused us ({code} {_reply(message)})")
+
+    async def send(self, message: Outgoing) -> str:
+        """One transaction: MAIL, RCPT, DATA; the server's final reply."""
+        if not self.is_open:
+            await self.open()
+        smtp = self._smtp
+        assert smtp is not None
+        s = self.settings
+        phase = "mail"
+        try:
+            await smtp.mail(
+                message.sender,
+                options=["SMTPUTF8"] if message.smtputf8 else None,
+                timeout=s.timeout,
+            )
+            phase = "rcpt"
+            await smtp.rcpt(message.recipient, timeout=s.timeout)
+            phase = "data"
+            response = await smtp.data(message.data, timeout=s.data_timeout)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset_after_error(exc.code)
-            raise _classify(exc.code, exc.message) from None
-        except aiosmtplib.SMTPServerDisconnected as exc:
-            self._smtp = None
-            raise TransientError(f"the server closed the connection: {exc}") from None
-        except aiosmtplib.SMTPTimeoutError as exc:
-            await _quietly_close(self._smtp)
-            self._smtp = None
-            raise TransientError(f"timed out: {exc}") from None
+            error = classify(exc.code, exc.message)
+            if phase == "mail" and isinstance(error, RecipientRefusedError):
+                # A refused sender refuses everybody: the channel is misconfigured.
+                error = ChannelError(
+                    f"{self.label}: the server refused the sender {message.sender} "
+                    f"({error.message})",
+                    smtp_code=exc.code,
+                    hint="check the channel's from address and the mailbox's send-as rights",
+                )
+            raise error from None
+        except aiosmtplib.SMTPTimeoutError:
+            await self._drop()
+            raise TransientError(f"timed out waiting for the server ({phase.upper()})") from None
+        except aiosmtplib.SMTPServerDisconnected:
+            await self._drop()
+            raise TransientError(
+                f"the server closed the connection during {phase.upper()}"
+            ) from None
         except (OSError, aiosmtplib.SMTPException) as exc:
+            await self._drop()
+            raise TransientError(f"{exc.__class__.__name__}: {_reply(str(exc))}") from None
+        return f"{response.code} {_reply(response.message)}"
+
+    async def _drop(self) -> None:
+        if self._smtp is not None:
             await _quietly_close(self._smtp)
             self._smtp = None
-            raise TransientError(f"{exc.__class__.__name__}: {exc}") from None
-        return _reply(reply)
 
     async def _reset_after_error(self, code: int) -> None:
         if self._smtp is None:
             return
-        if code == 421 or not self._smtp.is_connected:
-            await _quietly_close(self._smtp)
-            self._smtp = None
+        if code in (421, 432) or not self._smtp.is_connected:
+            await self._drop()
             return
         try:
-            await self._smtp.rset()
+            await self._smtp.rset(timeout=self.settings.timeout)
         except (aiosmtplib.SMTPException, OSError):
-            await _quietly_close(self._smtp)
-            self._smtp = None
+            await self._drop()
 
     async def close(self) -> None:
         if self._smtp is not None:
             client, self._smtp = self._smtp, None
             try:
-                await client.quit()
+                await client.quit(timeout=min(self.settings.timeout, 5))
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
 
@@ -215,10 +313,22 @@ def _reply(text: str) -> str:
     return " ".join(str(text).split())[:300]
 
 
-def _classify(code: int, message: str) -> TransientError | RecipientRefusedError:
+def classify(code: int, message: str) -> DeliveryError:
+    """Which of the three failure classes an SMTP reply belongs to."""
     text = f"{code} {_reply(message)}"
+    if "5.7.30" in text or "5.7.139" in text:
+        return ChannelError(
+            f"basic authentication is switched off for this mailbox ({text})",
+            smtp_code=code,
+            hint="switch the channel to OAuth2: auth = 'oauth2' with tenant_id, client_id "
+            "and client_secret_env",
+        )
+    if code == 432 or "4.3.2" in text:
+        return TooManyConnectionsError(text, smtp_code=code)
     if 400 <= code < 500:
         return TransientError(text, smtp_code=code)
+    if code in (530, 534, 535, 538):  # authentication required or refused
+        return ChannelError(text, smtp_code=code)
     return RecipientRefusedError(text, smtp_code=code)
 
 
@@ -242,21 +352,41 @@ def transport_for(
     member: Member, network: Network, *, via: SmtpSettings | None = None
 ) -> Transport:
     """The transport for a member's channel (or the --via server, keeping the member's From)."""
+    return transport_factory(member, network, via=via)()
+
+
+def transport_factory(
+    member: Member, network: Network, *, via: SmtpSettings | None = None
+) -> Callable[[], Transport]:
+    """Makes one transport per connection of a member's channel; secrets are read once,
+    and the connections share one OAuth2 token cache."""
     label = member.short_name or member.name
     if via is not None:
-        return SmtpTransport(via, label=label)
+        return lambda: SmtpTransport(via, label=label)
     channel = member.channel
     if isinstance(channel, MaildirChannel):
-        return MaildirTransport(network.resolve(channel.path))
+        path = network.resolve(channel.path)
+        return lambda: MaildirTransport(path)
     assert isinstance(channel, SmtpChannel)
-    return SmtpTransport(
-        SmtpSettings(
-            host=channel.host,
-            port=channel.port,
-            security=channel.security,
-            username=channel.username,
-            password=channel.password(),
-            timeout=channel.timeout,
-        ),
-        label=label,
+    settings = smtp_settings(channel, label=label)
+    return lambda: SmtpTransport(settings, label=label)
+
+
+def smtp_settings(channel: SmtpChannel, *, label: str) -> SmtpSettings:
+    """Settings for a channel's connections; reads its secret from the environment once."""
+    token_source = None
+    if channel.auth == "oauth2":
+        from mailer.oauth import TokenSource
+
+        token_source = TokenSource.for_channel(channel, label=label)
+    return SmtpSettings(
+        host=channel.host,
+        port=channel.port,
+        security=channel.security,
+        username=channel.username,
+        password=channel.password(),
+        token_source=token_source,
+        timeout=channel.timeout,
+        connect_timeout=channel.connect_timeout,
+        data_timeout=channel.data_timeout,
     )

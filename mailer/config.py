@@ -35,6 +35,7 @@ STATE_DIR = ".mailer"
 
 _SLUG = r"^[a-z0-9][a-z0-9-]*$"
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _SECRET_KEYS = {"password", "passwd", "secret", "client_secret", "token", "api_key"}
 
 
@@ -113,17 +114,72 @@ def _is_loopback(host: str) -> bool:
 class _ChannelBase(_Model):
     from_: str = Field(alias="from")
     reply_to: str | None = None
+    # Limits of the sending mailbox. A rate is given per minute or per second (not both);
+    # the sender never exceeds it over any window of that length.
     rate_per_minute: float | None = Field(default=None, gt=0)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    recipients_per_day: int | None = Field(default=None, gt=0)  # rolling 24 hours
+    max_connections: int = Field(default=1, ge=1, le=64)
+    retries: int = Field(default=3, ge=0, le=20)  # transient failures per message, then deferred
+    retry_backoff: float = Field(default=1.0, ge=0, le=600)  # seconds, doubled per retry
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> _ChannelBase:
+        if self.rate_per_minute is not None and self.rate_per_second is not None:
+            raise ValueError("give rate_per_minute or rate_per_second, not both")
+        return self
+
+    @property
+    def rate(self) -> float | None:
+        """Messages per second, or None for unlimited."""
+        if self.rate_per_second is not None:
+            return self.rate_per_second
+        if self.rate_per_minute is not None:
+            return self.rate_per_minute / 60
+        return None
+
+
+# Exchange Online's limits per mailbox: 30 messages a minute, 10,000 recipients in any
+# 24 hours, at most 3 concurrent SMTP connections (a 4th gets 432 4.3.2).
+PRESETS: dict[str, dict[str, object]] = {
+    "microsoft365": {
+        "host": "smtp.office365.com",
+        "port": 587,
+        "security": "starttls",
+        "rate_per_minute": 30,
+        "recipients_per_day": 10_000,
+        "max_connections": 3,
+    },
+}
 
 
 class SmtpChannel(_ChannelBase):
     type: Literal["smtp"]
+    preset: Literal["microsoft365"] | None = None
     host: str
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["tls", "starttls", "none"] = "starttls"
+    max_connections: int = Field(default=4, ge=1, le=64)
+    auth: Literal["password", "oauth2"] = "password"
     username: str | None = None
-    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    timeout: float = Field(default=30.0, gt=0)
+    password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    # OAuth2 (XOAUTH2) with the client-credentials flow of an Entra ID app registration.
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    authority: str = "https://login.microsoftonline.com"
+    oauth_scope: str = "https://outlook.office365.com/.default"
+    # None of these may be infinite: a silent server must not hang a mailing.
+    timeout: float = Field(default=30.0, gt=0, le=3600)  # each SMTP command
+    connect_timeout: float = Field(default=15.0, gt=0, le=3600)
+    data_timeout: float = Field(default=120.0, gt=0, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            return {**PRESETS[data["preset"]], **data}
+        return data
 
     @model_validator(mode="after")
     def _plain_only_locally(self) -> SmtpChannel:
@@ -132,21 +188,35 @@ class SmtpChannel(_ChannelBase):
                 f"security = 'none' is only allowed for localhost, not {self.host!r}; "
                 "use 'starttls' or 'tls'"
             )
-        if self.username and not self.password_env:
+        if self.auth == "password" and self.username and not self.password_env:
             raise ValueError("username is set but password_env is not")
+        if self.auth == "oauth2":
+            missing = [
+                k
+                for k in ("username", "tenant_id", "client_id", "client_secret_env")
+                if not getattr(self, k)
+            ]
+            if missing:
+                raise ValueError(f"auth = 'oauth2' needs {', '.join(missing)}")
         return self
 
     def password(self) -> str | None:
         """The password from the environment, or None when the channel needs none."""
-        if not self.password_env:
+        if self.auth != "password" or not self.password_env:
             return None
-        value = os.environ.get(self.password_env)
-        if not value:
-            raise ConfigError(
-                f"the password for {self.host} is not set",
-                hint=f"export {self.password_env}=... before sending",
-            )
-        return value
+        return _secret(self.password_env, f"the password for {self.host}")
+
+    def client_secret(self) -> str:
+        """The OAuth2 client secret from the environment."""
+        assert self.client_secret_env is not None
+        return _secret(self.client_secret_env, f"the OAuth2 client secret for {self.host}")
+
+
+def _secret(variable: str, what: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{what} is not set", hint=f"export {variable}=... before sending")
+    return value
 
 
 class MaildirChannel(_ChannelBase):

@@ -11,12 +11,14 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     ├── StateError                   the state folder (journal, suppression list)
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
+        │   └── TooManyConnectionsError  432 4.3.2: try again over fewer connections
         ├── RecipientRefusedError    5xx for one recipient: record it, go on
         └── ChannelError             fatal for one channel: auth, TLS, unreachable
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -80,8 +82,21 @@ class TransientError(DeliveryError):
     """Worth retrying later: 4xx replies, dropped connections, timeouts."""
 
 
+class TooManyConnectionsError(TransientError):
+    """The server limits concurrent connections (Exchange Online: 432 4.3.2)."""
+
+
+# Enhanced status codes that say the address does not exist (RFC 3463; 5.1.10 is Exchange
+# Online's "recipient not found"): a hard bounce, never worth sending to again.
+_HARD_BOUNCE = re.compile(r"\b5\.1\.(?:1|2|10)\b")
+
+
 class RecipientRefusedError(DeliveryError):
     """The server refused this one recipient for good (5xx)."""
+
+    @property
+    def hard_bounce(self) -> bool:
+        return bool(_HARD_BOUNCE.search(self.message))
 
 
 class ChannelError(DeliveryError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,13 @@ def _m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX deliveries_state ON deliveries (mailing, member, state)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+def _m002_channel(db: sqlite3.Connection) -> None:
+    # Which channel carried the message, and an index for the rolling daily quota.
+    db.execute("ALTER TABLE deliveries ADD COLUMN channel TEXT")
+    db.execute("CREATE INDEX deliveries_sent ON deliveries (member, sent_at)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_channel]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,12 @@ class Delivery:
     created_at: str
     updated_at: str
     sent_at: str | None
+    channel: str | None = None
+
+    @property
+    def uncertain(self) -> bool:
+        """A run stopped while this message was with the server: it may have arrived."""
+        return self.state == "sending"
 
 
 def _now() -> str:
@@ -159,22 +171,67 @@ class Journal:
             out.setdefault(r[0], {})[r[1]] = r[2]
         return out
 
+    def used_since(self, member: str, since: dt.datetime) -> int:
+        """Recipients this member's channel took (or may have taken) since then, any mailing.
+
+        Uncertain rows count too: the server may have taken them, and a quota is a ceiling.
+        """
+        iso = since.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+        row = self.db.execute(
+            """SELECT COUNT(*) FROM deliveries WHERE member=? AND (
+                   (state='sent' AND sent_at>=?) OR (state='sending' AND updated_at>=?))""",
+            (member, iso, iso),
+        ).fetchone()
+        return int(row[0])
+
+    def oldest_since(self, member: str, since: dt.datetime) -> dt.datetime | None:
+        """The first send in the window: the quota frees a slot 24 hours after it."""
+        iso = since.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+        row = self.db.execute(
+            "SELECT MIN(sent_at) FROM deliveries WHERE member=? AND state='sent' AND sent_at>=?",
+            (member, iso),
+        ).fetchone()
+        return dt.datetime.fromisoformat(row[0]) if row and row[0] else None
+
     # -- writing ---------------------------------------------------------------
 
-    def start(self, mailing: str, email: str, member: str, message_id: str) -> None:
-        """Record 'sending' before the SMTP transaction begins."""
+    def enqueue(self, mailing: str, people: Iterable[tuple[str, str]]) -> None:
+        """Record (email, member) pairs as 'queued' unless the journal already knows them."""
+        now = _now()
+        with self._tx() as db:
+            db.executemany(
+                """INSERT INTO deliveries (mailing, email, member, state, created_at, updated_at)
+                   VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (mailing, email) DO NOTHING""",
+                [(mailing, email, member, now, now) for email, member in people],
+            )
+
+    def start(
+        self, mailing: str, email: str, member: str, message_id: str, channel: str | None = None
+    ) -> None:
+        """Record 'sending' (committed) before the SMTP transaction begins."""
         now = _now()
         with self._tx() as db:
             db.execute(
                 """
                 INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
-                                        created_at, updated_at)
-                VALUES (?, ?, ?, 'sending', ?, 1, ?, ?)
+                                        created_at, updated_at, channel)
+                VALUES (?, ?, ?, 'sending', ?, 1, ?, ?, ?)
                 ON CONFLICT (mailing, email) DO UPDATE SET
                     member=excluded.member, state='sending', message_id=excluded.message_id,
-                    attempts=attempts + 1, updated_at=excluded.updated_at
+                    attempts=attempts + 1, updated_at=excluded.updated_at,
+                    channel=excluded.channel
                 """,
-                (mailing, email, member, message_id, now, now),
+                (mailing, email, member, message_id, now, now, channel),
+            )
+
+    def defer(self, mailing: str, emails: Iterable[str], reply: str) -> None:
+        """Mark people not sent in this run as 'deferred' (quota reached, for example)."""
+        now = _now()
+        with self._tx() as db:
+            db.executemany(
+                """UPDATE deliveries SET state='deferred', last_reply=?, updated_at=?
+                   WHERE mailing=? AND email=? AND state IN ('queued', 'deferred')""",
+                [(reply, now, mailing, email) for email in emails],
             )
 
     def finish(self, mailing: str, email: str, state: str, reply: str | None) -> None:

@@ -92,7 +92,8 @@ def test_unreachable_channel_is_reported_and_others_go_on(cli, workspace, smtp_s
     # MSB's channel points at a port where nobody listens; the others stay Maildir.
     text = text.replace(
         'type = "maildir"\npath = "outbox/msb"',
-        'type = "smtp"\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\ntimeout = 2',
+        'type = "smtp"\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\ntimeout = 2\n'
+        "retries = 1\nretry_backoff = 0.01",
     )
     config.write_text(text, encoding="utf-8")
     result = cli("send", "invitation", "2", "--yes")

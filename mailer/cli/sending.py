@@ -65,7 +65,9 @@ def preview(
         click.echo(f"HTML written to {html_file}")
 
 
-def _plan_table(plan: Plan, title: str) -> None:
+def _plan_table(plan: Plan, title: str, tz: Any) -> None:
+    import datetime as dt
+
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -76,12 +78,24 @@ def _plan_table(plan: Plan, title: str) -> None:
         "to send",
         "already sent",
         "uncertain",
+        "failed",
         "rate",
+        "quota/day",
+        "connections",
         "estimated time",
+        "completes",
     ):
         table.add_column(col, justify="left" if col in ("member", "channel") else "right")
+    now = dt.datetime.now(dt.UTC)
+    today = now.astimezone(tz).date()
     for c in plan.channels:
-        rate = f"{c.rate_per_minute:g}/min" if c.rate_per_minute else "unlimited"
+        limits = c.limits
+        est = c.estimate(now)
+        quota = "-"
+        if limits.per_day:
+            quota = f"{max(0, limits.per_day - c.quota_used)} of {limits.per_day} left"
+        day = est.finishes.astimezone(tz).date()
+        completes = "-" if not c.to_send else ("today" if day == today else day.isoformat())
         table.add_row(
             c.member.short_name or c.member.name,
             "--via" if c.via else c.member.channel.type,
@@ -89,8 +103,12 @@ def _plan_table(plan: Plan, title: str) -> None:
             str(len(c.to_send)),
             str(len(c.already_sent)),
             str(len(c.uncertain)),
-            rate,
-            _duration(c.estimated_seconds()),
+            str(len(c.failed)),
+            limits.describe_rate(),
+            quota,
+            str(limits.connections),
+            _duration(est.seconds) if c.to_send else "-",
+            completes,
         )
     console().print(table)
 
@@ -119,6 +137,13 @@ def _results_table(results: list[ChannelResult], title: str) -> None:
     ):
         table.add_column(col, justify="left" if col in ("member", "problem") else "right")
     for r in results:
+        problem = ""
+        if r.error:
+            problem = "channel stopped"
+        elif r.quota:
+            problem = "daily quota reached"
+        elif r.interrupted and r.not_attempted:
+            problem = "interrupted"
         table.add_row(
             r.member.short_name or r.member.name,
             str(r.sent),
@@ -127,20 +152,32 @@ def _results_table(results: list[ChannelResult], title: str) -> None:
             str(len(r.deferred)),
             str(len(r.failed)),
             str(r.not_attempted),
-            "channel stopped" if r.error else "",
+            problem,
         )
     out = console()
     out.print(table)
     for r in results:
+        label = r.member.short_name or r.member.name
         if r.error:
             out.print(f"channel  {r.error}", markup=False)
+        if r.quota:
+            out.print(f"quota    {label}: {r.quota}", markup=False)
         for email, reply in r.failed:
             out.print(f"failed   {email}: {reply}", markup=False)
         for email, reply in r.deferred:
             out.print(f"deferred {email}: {reply}", markup=False)
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Exit codes:
+   0  everything on the plan was sent
+   1  some messages failed or a channel stopped (the summary says which), or some
+      are uncertain after a crash (see 'mailer status'; --resend-uncertain)
+   2  bad input (config, list, template, usage); nothing was sent
+  75  work left for a later run (deferred, daily quota reached, or Ctrl-C):
+      run the same command again"""
+)
 @click.argument("kind", type=KIND)
 @click.argument("seminar", type=int)
 @click.option("--dry-run", is_flag=True, help="Send nothing; show the plan and one sample.")
@@ -166,9 +203,15 @@ def _results_table(results: list[ChannelResult], title: str) -> None:
 @click.option(
     "--resend-uncertain",
     is_flag=True,
-    help="Resend messages whose outcome a crash left unknown (same Message-ID).",
+    help="Resend messages whose outcome a crash left unknown, with the same Message-ID "
+    "(so receiving systems can drop a duplicate).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars; only the summary.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Try again the people a server refused for good in an earlier run.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary.")
 @pass_state
 @reports_errors
 def send(
@@ -181,12 +224,15 @@ def send(
     orgs: tuple[str, ...],
     resend: bool,
     resend_uncertain: bool,
+    retry_failed: bool,
     quiet: bool,
 ) -> None:
     """Send a mailing: KIND (invitation, summary) for SEMINAR number.
 
-    Each person gets it through their sending member's channel. Running the same command
-    again resumes the mailing and never sends anyone a second copy.
+    Each person gets it through their sending member's channel, within the channel's
+    rate, daily quota and connection limits. Running the same command again resumes the
+    mailing and never sends anyone a second copy. Ctrl-C stops cleanly after the messages
+    in flight. Every SMTP outcome is logged in the state folder (.mailer/delivery.log).
     """
     import asyncio
 
@@ -199,6 +245,8 @@ def send(
     mailing = mailing_for(network, kind, seminar)
     via_settings = parse_via(via) if via else None
     factory = MessageFactory(network, mailing)
+    again = f"mailer send {kind} {seminar}" + (f" --via {via}" if via else "")
+    again += "".join(f" --org {o}" for o in orgs)
     with Journal.in_state_dir(network.state_dir) as journal:
         plan = make_plan(
             network,
@@ -207,23 +255,20 @@ def send(
             orgs=orgs,
             resend=resend,
             resend_uncertain=resend_uncertain,
+            retry_failed=retry_failed,
             via=via_settings is not None,
         )
         factory.prepare(plan)
         out = console()
         if not quiet or dry_run:
-            _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}")
+            _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
         if dry_run:
             sample = next((p for c in plan.channels for p in c.to_send), None)
             if sample is not None:
                 member = network.member(sample.sender)
                 out.print("\nSample message:", style="bold")
                 out.print(describe(factory.build(sample, member), member).text, markup=False)
-            out.print(
-                f"\nDry run: nothing was sent. To send for real: "
-                f"mailer send {kind} {seminar}" + (f" --via {via}" if via else ""),
-                markup=False,
-            )
+            out.print(f"\nDry run: nothing was sent. To send for real: {again}", markup=False)
             return
         if plan.to_send == 0:
             out.print("Nothing to send: everybody on the plan already has this mailing.")
@@ -237,23 +282,63 @@ def send(
                     EXIT_BAD_INPUT,
                 )
             click.confirm(f"Send {plan.to_send} messages now?", abort=True)
-        results = asyncio.run(_send_with_progress(plan, factory, journal, via_settings, quiet))
+        with _delivery_log(network.state_dir):
+            try:
+                results = asyncio.run(
+                    _send_with_progress(plan, factory, journal, via_settings, quiet)
+                )
+            except KeyboardInterrupt:
+                click.echo(
+                    "Stopped at once: messages in flight are recorded as uncertain "
+                    f"(see 'mailer status {mailing.id}'). To resume: {again}",
+                    err=True,
+                )
+                sys.exit(EXIT_TEMPFAIL)
     _results_table(results, f"Mailing {mailing.id}")
     code = _exit_code(results)
-    if code != EXIT_OK:
+    if any(r.interrupted for r in results):
+        click.echo(f"Interrupted. To resume, run the same command again: {again}", err=True)
+    elif code != EXIT_OK:
+        click.echo(f"To continue later, run the same command again: {again}", err=True)
+    if plan.uncertain:
         click.echo(
-            f"To continue later, run the same command again: mailer send {kind} "
-            f"{seminar}" + (f" --via {via}" if via else ""),
+            f"{plan.uncertain} messages are uncertain (a run stopped while sending them); "
+            "check 'mailer status', then use --resend-uncertain to send them again.",
             err=True,
         )
     sys.exit(code)
 
 
+class _delivery_log:
+    """Log every SMTP outcome to a file in the state folder while sending."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "delivery.log"
+
+    def __enter__(self) -> None:
+        import logging
+
+        from mailer.journal import private_dir
+
+        private_dir(self.path.parent)
+        self.handler = logging.FileHandler(self.path, encoding="utf-8")
+        self.handler.setFormatter(
+            logging.Formatter("%(asctime)s\t%(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        )
+        self.logger = logging.getLogger("mailer.delivery")
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False  # the file only; the terminal shows the summary
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self.handler)
+        self.handler.close()
+
+
 def _exit_for_uncertain(plan: Plan) -> None:
-    uncertain = sum(len(c.uncertain) for c in plan.channels)
-    if uncertain:
+    if plan.uncertain:
         click.echo(
-            f"{uncertain} messages are uncertain (a run stopped while sending them); "
+            f"{plan.uncertain} messages are uncertain (a run stopped while sending them); "
             "check 'mailer status', then use --resend-uncertain to send them again.",
             err=True,
         )
@@ -263,7 +348,7 @@ def _exit_for_uncertain(plan: Plan) -> None:
 def _exit_code(results: list[ChannelResult]) -> int:
     if any(r.failed or r.error or r.uncertain for r in results):
         return EXIT_FAILED
-    if any(r.deferred for r in results):
+    if any(r.work_left for r in results):
         return EXIT_TEMPFAIL
     return EXIT_OK
 
@@ -271,31 +356,75 @@ def _exit_code(results: list[ChannelResult]) -> int:
 async def _send_with_progress(
     plan: Plan, factory: Any, journal: Any, via: Any, quiet: bool
 ) -> list[ChannelResult]:
+    import asyncio
+    import signal
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from mailer.campaign import send_plan
 
-    if quiet:
-        return await send_plan(plan, factory, journal, via=via)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console(stderr=True),
-    ) as progress:
-        tasks = {
-            c.member.id: progress.add_task(
-                c.member.short_name or c.member.name, total=len(c.to_send)
-            )
-            for c in plan.channels
-            if c.to_send
-        }
+    # Ctrl-C once: finish the transactions in flight, record them, stop. Twice: at once.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
 
-        def advance(member_id: str, email: str, outcome: str) -> None:
-            progress.advance(tasks[member_id])
+    def interrupt() -> None:
+        if stop.is_set():
+            main_task.cancel()
+            return
+        stop.set()
+        click.echo(
+            "\nStopping after the messages in flight (Ctrl-C again to stop at once)...",
+            err=True,
+        )
 
-        return await send_plan(plan, factory, journal, via=via, on_progress=advance)
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        if quiet:
+            return await send_plan(plan, factory, journal, via=via, stop=stop)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            _rate_column(),
+            TimeRemainingColumn(),
+            console=console(stderr=True),
+        ) as progress:
+            tasks = {
+                c.member.id: progress.add_task(
+                    c.member.short_name or c.member.name, total=len(c.to_send)
+                )
+                for c in plan.channels
+                if c.to_send
+            }
+
+            def advance(member_id: str, email: str, outcome: str) -> None:
+                progress.advance(tasks[member_id])
+
+            return await send_plan(plan, factory, journal, via=via, on_progress=advance, stop=stop)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _rate_column_class() -> Any:
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Messages per minute, measured."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.speed
+            return Text(f"{speed * 60:.0f}/min" if speed else "-/min")
+
+    return RateColumn
+
+
+def _rate_column() -> Any:
+    return _rate_column_class()()
 
 
 @click.command()
@@ -304,7 +433,12 @@ async def _send_with_progress(
 @pass_state
 @reports_errors
 def status(state: State, mailing: str | None, as_json: bool) -> None:
-    """Where mailings stand: per member and state, from the journal."""
+    """Where mailings stand: per member and state, from the journal.
+
+    Lists the failed, deferred and uncertain messages with the server's last reply.
+    Uncertain: a run stopped while the message was with the server; it may have arrived
+    ('mailer send ... --resend-uncertain' sends it again with the same Message-ID).
+    """
     from rich.table import Table
 
     from mailer.journal import STATES, Journal
@@ -331,8 +465,12 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
                             {
                                 "email": d.email,
                                 "member": d.member,
-                                "state": d.state,
+                                "state": "uncertain" if d.uncertain else d.state,
                                 "reply": d.last_reply,
+                                "attempts": d.attempts,
+                                "message_id": d.message_id,
+                                "channel": d.channel,
+                                "updated_at": d.updated_at,
                             }
                             for d in problems[m]
                         ],

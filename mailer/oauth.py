@@ -1,0 +1,102 @@
+"""OAuth2 access tokens for SMTP (SASL XOAUTH2), from Microsoft Entra ID via MSAL.
+
+Exchange Online switches basic authentication for SMTP off (``550 5.7.30``); a channel
+with ``auth = "oauth2"`` instead logs in with a token that an app registration obtains
+with the client-credentials flow: tenant id, client id and a client secret named by an
+environment variable. MSAL keeps the token in its in-memory cache and asks for a new one
+when the cached one is close to expiry, so every new connection gets a valid token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from mailer.errors import ChannelError
+
+if TYPE_CHECKING:
+    from mailer.config import SmtpChannel
+
+
+class TokenSource:
+    """An async callable that returns a current access token for one channel."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str,
+        authority: str = "https://login.microsoftonline.com",
+        scope: str = "https://outlook.office365.com/.default",
+        label: str = "",
+    ) -> None:
+        self.authority = f"{authority.rstrip('/')}/{tenant_id}"
+        self.client_id = client_id
+        self.scope = scope
+        self.label = label
+        self._secret = client_secret
+        self._app: Any = None
+        self._lock = threading.Lock()  # the connections of one channel share the cache
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"TokenSource(authority={self.authority!r}, client_id={self.client_id!r})"
+
+    @classmethod
+    def for_channel(cls, channel: SmtpChannel, *, label: str) -> TokenSource:
+        assert channel.tenant_id and channel.client_id
+        return cls(
+            tenant_id=channel.tenant_id,
+            client_id=channel.client_id,
+            client_secret=channel.client_secret(),
+            authority=channel.authority,
+            scope=channel.oauth_scope,
+            label=label,
+        )
+
+    def token(self) -> str:
+        """Blocking: the cached token, or a new one from the token endpoint."""
+        import msal
+
+        with self._lock:
+            try:
+                if self._app is None:
+                    # Creating the app fetches the tenant's OpenID configuration.
+                    self._app = msal.ConfidentialClientApplication(
+                        self.client_id,
+                        client_credential=self._secret,
+                        authority=self.authority,
+                        instance_discovery=False,
+                        verify=os.environ.get("MAILER_CAFILE") or True,
+                        timeout=30,
+                    )
+                result = self._app.acquire_token_for_client(scopes=[self.scope])
+            except (ValueError, OSError) as exc:
+                raise ChannelError(
+                    f"{self.label}: cannot reach the OAuth2 authority {self.authority}: "
+                    f"{_first_line(str(exc))}",
+                    hint="check tenant_id and authority",
+                ) from None
+            except Exception as exc:  # requests' errors, without importing requests here
+                raise ChannelError(
+                    f"{self.label}: OAuth2 token request failed: {exc.__class__.__name__}: "
+                    f"{_first_line(str(exc))}"
+                ) from None
+        if "access_token" not in result:
+            raise ChannelError(
+                f"{self.label}: the OAuth2 authority refused the token request: "
+                f"{result.get('error', 'unknown error')}: "
+                f"{_first_line(str(result.get('error_description', '')))}",
+                hint="check client_id, the client secret variable and the app's "
+                "SMTP.SendAsApp permission",
+            )
+        return str(result["access_token"])
+
+    async def __call__(self) -> str:
+        return await asyncio.to_thread(self.token)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else ""
