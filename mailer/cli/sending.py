@@ -357,11 +357,22 @@ async def _send_with_progress(
     plan: Plan, factory: Any, journal: Any, via: Any, quiet: bool
 ) -> list[ChannelResult]:
     import asyncio
+    import functools
     import signal
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from mailer.campaign import send_plan
+    from mailer import campaign
+    from mailer.config import Member
+    from mailer.suppression import Suppression
+
+    def hard_bounce(email: str, member: Member, reply: str) -> None:
+        # An address that does not exist goes on the network's opt-out list, so no
+        # member's list brings it back.
+        with Suppression.in_state_dir(factory.network.state_dir) as suppression:
+            suppression.add(email, reason="bounced", note=f"{member.id}: {reply}")
+
+    send_plan = functools.partial(campaign.send_plan, on_hard_bounce=hard_bounce)
 
     # Ctrl-C once: finish the transactions in flight, record them, stop. Twice: at once.
     stop = asyncio.Event()
