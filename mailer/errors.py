@@ -9,6 +9,7 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     ├── ListError                    a recipient list that cannot be read at all
     ├── TemplateError                a template that does not parse or render
     ├── StateError                   the state folder (journal, suppression list)
+    ├── BundleError                  a mailing bundle or member report: damaged, altered, not ours
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
         │   └── TooManyConnectionsError  432 4.3.2: try again over fewer connections
@@ -66,6 +67,10 @@ class TemplateError(MailerError):
 
 class StateError(MailerError):
     """The state folder cannot be used."""
+
+
+class BundleError(MailerError):
+    """A mailing bundle or a member's report that must not be used: nothing is sent or merged."""
 
 
 class DeliveryError(MailerError):

@@ -47,7 +47,56 @@ def _m002_channel(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX deliveries_sent ON deliveries (member, sent_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_channel]
+def _m003_bundles(db: sqlite3.Connection) -> None:
+    # Bundles handed to members who send their share themselves, and the reports they sent
+    # back; keyed by content digests so a re-import is recognised.
+    db.execute("""
+        CREATE TABLE bundle_exports (
+            digest      TEXT PRIMARY KEY,
+            mailing     TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            people      TEXT NOT NULL,
+            exported_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX bundle_exports_mailing ON bundle_exports (mailing, member)")
+    db.execute("""
+        CREATE TABLE bundle_reports (
+            digest      TEXT PRIMARY KEY,
+            bundle      TEXT NOT NULL REFERENCES bundle_exports (digest),
+            mailing     TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            entries     INTEGER NOT NULL,
+            imported_at TEXT NOT NULL
+        )""")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_initial,
+    _m002_channel,
+    _m003_bundles,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One person's outcome learnt elsewhere: from a member's report."""
+
+    email: str
+    state: str
+    message_id: str | None
+    reply: str | None
+    sent_at: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundleExport:
+    digest: str
+    mailing: str
+    member: str
+    people: list[str]
+    exported_at: str
+    reported_at: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,4 +295,89 @@ class Journal:
                        sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END
                 WHERE mailing=? AND email=?""",
                 (state, reply, now, state, now, mailing, email),
+            )
+
+    # -- bundles (members who send their own share) ------------------------------
+
+    def add_bundle_export(self, digest: str, mailing: str, member: str, people: list[str]) -> None:
+        """Remember a bundle and queue its people under their member, unless already there."""
+        now = _now()
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO bundle_exports VALUES (?, ?, ?, ?, ?)",
+                (digest, mailing, member, "\n".join(people), now),
+            )
+            db.executemany(
+                """
+                INSERT INTO deliveries (mailing, email, member, state, created_at, updated_at)
+                VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (mailing, email) DO NOTHING
+                """,
+                [(mailing, email, member, now, now) for email in people],
+            )
+
+    def bundle_exports(self, mailing: str | None = None) -> list[BundleExport]:
+        """Every export (of one mailing), with when its member last reported."""
+        rows = self.db.execute(
+            """
+            SELECT e.*, (SELECT MAX(r.imported_at) FROM bundle_reports r
+                         WHERE r.mailing = e.mailing AND r.member = e.member) AS reported_at
+            FROM bundle_exports e WHERE ? IS NULL OR e.mailing = ?
+            ORDER BY e.exported_at""",
+            (mailing, mailing),
+        )
+        return [
+            BundleExport(
+                digest=r["digest"],
+                mailing=r["mailing"],
+                member=r["member"],
+                people=r["people"].split("\n") if r["people"] else [],
+                exported_at=r["exported_at"],
+                reported_at=r["reported_at"],
+            )
+            for r in rows
+        ]
+
+    def bundle_report_imported(self, digest: str) -> str | None:
+        """When a report with this digest was imported, or None."""
+        row = self.db.execute(
+            "SELECT imported_at FROM bundle_reports WHERE digest=?", (digest,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def add_bundle_report(
+        self, digest: str, bundle: str, mailing: str, member: str, outcomes: list[Outcome]
+    ) -> None:
+        """Merge a member's outcomes and remember the report, in one transaction."""
+        now = _now()
+        with self._tx() as db:
+            db.executemany(
+                """
+                INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
+                                        last_reply, created_at, updated_at, sent_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (mailing, email) DO UPDATE SET
+                    member=excluded.member, state=excluded.state,
+                    message_id=COALESCE(excluded.message_id, message_id),
+                    attempts=MAX(attempts, excluded.attempts), last_reply=excluded.last_reply,
+                    updated_at=excluded.updated_at, sent_at=COALESCE(excluded.sent_at, sent_at)
+                """,
+                [
+                    (
+                        mailing,
+                        o.email,
+                        member,
+                        o.state,
+                        o.message_id,
+                        o.attempts,
+                        o.reply,
+                        now,
+                        now,
+                        o.sent_at,
+                    )
+                    for o in outcomes
+                ],
+            )
+            db.execute(
+                "INSERT INTO bundle_reports VALUES (?, ?, ?, ?, ?, ?)",
+                (digest, bundle, mailing, member, len(outcomes), now),
             )

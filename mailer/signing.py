@@ -1,0 +1,168 @@
+"""The network's signing key for mailing bundles and member reports.
+
+Two kinds of key, told apart by their text, never by what a signed file claims (so a
+bundle cannot pick a weaker check than the key calls for):
+
+* **Ed25519** (recommended): the coordinator keeps the private key (PEM, PKCS#8) and gives
+  members the public key (PEM). Members can check a bundle but cannot make one.
+* **HMAC-SHA256**: one shared secret (at least 32 characters) that coordinator and members
+  all hold. Simpler to hand out; a member could forge a bundle, so prefer Ed25519.
+
+The key comes from a file (``--key-file``, env ``MAILER_BUNDLE_KEY_FILE``) or from the
+environment variable ``MAILER_BUNDLE_KEY`` holding the key text. It is never printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailer.errors import BundleError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+KEY_ENV = "MAILER_BUNDLE_KEY"
+KEY_FILE_ENV = "MAILER_BUNDLE_KEY_FILE"
+HMAC = "hmac-sha256"
+ED25519 = "ed25519"
+ALGORITHMS = (ED25519, HMAC)
+MIN_SECRET = 32
+
+
+@dataclass(frozen=True)
+class Key:
+    """A loaded key; ``repr`` never shows the secret."""
+
+    algorithm: str
+    key_id: str  # a short fingerprint, safe to print: tells keys apart in error messages
+    source: str
+    _secret: bytes | None = field(default=None, repr=False)
+    _private: Ed25519PrivateKey | None = field(default=None, repr=False)
+    _public: Ed25519PublicKey | None = field(default=None, repr=False)
+
+    @property
+    def can_sign(self) -> bool:
+        return self.algorithm == HMAC or self._private is not None
+
+    def sign(self, data: bytes) -> str:
+        if self._secret is not None:
+            return base64.b64encode(hmac.digest(self._secret, data, "sha256")).decode()
+        if self._private is None:
+            raise BundleError(
+                f"{self.source} is a public key: it can check bundles, not sign them",
+                hint="use the network's private key (mailer bundle keygen made both)",
+            )
+        return base64.b64encode(self._private.sign(data)).decode()
+
+    def verify(self, data: bytes, signature: str) -> bool:
+        try:
+            raw = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        if self._secret is not None:
+            return hmac.compare_digest(raw, hmac.digest(self._secret, data, "sha256"))
+        from cryptography.exceptions import InvalidSignature
+
+        assert self._public is not None
+        try:
+            self._public.verify(raw, data)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def _fingerprint(material: bytes) -> str:
+    return hashlib.sha256(b"mailer-key-id\0" + material).hexdigest()[:16]
+
+
+def parse_key(text: str, *, source: str) -> Key:
+    """A key from its text: an Ed25519 PEM (private or public), else an HMAC secret."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        return _parse_pem(text, source)
+    if len(text) < MIN_SECRET:
+        raise BundleError(
+            f"{source}: an HMAC key must be at least {MIN_SECRET} characters",
+            hint="make one with 'mailer bundle keygen --type hmac'",
+        )
+    secret = text.encode("utf-8")
+    return Key(HMAC, _fingerprint(secret), source, _secret=secret)
+
+
+def _parse_pem(text: str, source: str) -> Key:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    data = text.encode("ascii", "replace")
+    private: Ed25519PrivateKey | None = None
+    try:
+        if "PRIVATE KEY" in text.splitlines()[0]:
+            loaded = serialization.load_pem_private_key(data, password=None)
+            if not isinstance(loaded, Ed25519PrivateKey):
+                raise ValueError("not an Ed25519 key")
+            private = loaded
+            public = loaded.public_key()
+        else:
+            loaded_public = serialization.load_pem_public_key(data)
+            if not isinstance(loaded_public, Ed25519PublicKey):
+                raise ValueError("not an Ed25519 key")
+            public = loaded_public
+    except (ValueError, TypeError) as exc:
+        raise BundleError(
+            f"{source}: not a usable key: {exc}",
+            hint="use the files 'mailer bundle keygen' wrote (an unencrypted Ed25519 PEM)",
+        ) from None
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return Key(ED25519, _fingerprint(raw), source, _private=private, _public=public)
+
+
+def load_key(path: Path | str | None = None) -> Key:
+    """The key from ``path``, else from ``$MAILER_BUNDLE_KEY``; BundleError when there is none."""
+    if path:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BundleError(f"cannot read the key file: {exc.strerror}", path=path) from None
+        return parse_key(text, source=str(path))
+    value = os.environ.get(KEY_ENV)
+    if value:
+        return parse_key(value, source=f"${KEY_ENV}")
+    raise BundleError(
+        "no key to sign or check bundles with",
+        hint=f"pass --key-file FILE (or set {KEY_FILE_ENV}), or put the key in ${KEY_ENV}",
+    )
+
+
+def generate_key(algorithm: str = ED25519) -> tuple[str, str | None]:
+    """A new key as text: (private key or secret, public key or None)."""
+    if algorithm == HMAC:
+        return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=") + "\n", None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem
