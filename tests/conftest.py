@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,15 +22,19 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    """A fresh copy of the bundled example network; its state folder starts empty."""
-    root = tmp_path / "network"
-    root.mkdir()
+def copy_workspace(root: Path) -> Path:
+    """A copy of the example network at ``root`` (for tests that need a second one)."""
+    root.mkdir(parents=True)
     shutil.copy2(REPO / "network.toml", root / "network.toml")
     for folder in ("templates", "recipients", "seminars"):
         shutil.copytree(REPO / folder, root / folder)
     return root
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A fresh copy of the bundled example network; its state folder starts empty."""
+    return copy_workspace(tmp_path / "network")
 
 
 @dataclass
@@ -95,22 +99,46 @@ class SmtpServer:
         return self.handler.received
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(
+def _controller(handler: RecordingHandler, port: int) -> Controller:
+    return Controller(
         handler,
         hostname="127.0.0.1",
         port=port,
         server_hostname="smtp.test-server.example",
         enable_SMTPUTF8=True,
     )
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = _controller(handler, port)
     controller.start()
     try:
         yield SmtpServer(handler, port)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def make_smtp_server() -> Iterator[Callable[[], SmtpServer]]:
+    """More real SMTP servers, one per call: each member's own, say."""
+    controllers: list[Controller] = []
+
+    def make() -> SmtpServer:
+        handler = RecordingHandler()
+        port = free_port()
+        controller = _controller(handler, port)
+        controller.start()
+        controllers.append(controller)
+        return SmtpServer(handler, port)
+
+    try:
+        yield make
+    finally:
+        for controller in controllers:
+            controller.stop()
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def main(ctx: click.Context, network_path: str | None) -> None:
 
 
 # Commands live in one module per group; register them here.
-from mailer.cli import recipients, sending, suppression, workspace  # noqa: E402
+from mailer.cli import bundle, recipients, sending, suppression, workspace  # noqa: E402
 
 main.add_command(workspace.init)
 main.add_command(workspace.check)
@@ -50,3 +50,4 @@ main.add_command(sending.send)
 main.add_command(sending.status)
 main.add_command(suppression.unsubscribe)
 main.add_command(suppression.suppressed)
+main.add_command(bundle.bundle)

@@ -260,6 +260,7 @@ def send(
         )
         factory.prepare(plan)
         out = console()
+        _leave_bundled_shares(plan, journal, out)
         if not quiet or dry_run:
             _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
         if dry_run:
@@ -333,6 +334,20 @@ class _delivery_log:
     def __exit__(self, *exc: object) -> None:
         self.logger.removeHandler(self.handler)
         self.handler.close()
+
+
+def _leave_bundled_shares(plan: Plan, journal: Any, out: Any) -> None:
+    """Members who got a bundle send their share themselves: never send it from here too."""
+    bundled = {e.member for e in journal.bundle_exports(plan.mailing.id)}
+    kept = [c for c in plan.channels if c.member.id not in bundled]
+    for c in plan.channels:
+        if c.member.id in bundled:
+            out.print(
+                f"{c.member.short_name or c.member.name}: sends its own share with a bundle; "
+                "left alone here (import its report with 'mailer bundle import-report')",
+                markup=False,
+            )
+    plan.channels = kept
 
 
 def _exit_for_uncertain(plan: Plan) -> None:
@@ -458,6 +473,7 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
     with Journal.in_state_dir(network.state_dir) as journal:
         mailings = [mailing] if mailing else journal.mailings()
         data = {m: journal.counts(m) for m in mailings}
+        exports = {m: journal.bundle_exports(m) for m in mailings}
         problems = {
             m: [
                 d
@@ -485,6 +501,7 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
                             }
                             for d in problems[m]
                         ],
+                        "bundles": _bundle_states(exports[m]),
                     }
                     for m in mailings
                 },
@@ -508,3 +525,19 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
         for d in problems[m]:
             label = "uncertain" if d.state == "sending" else d.state
             out.print(f"{label:9} {d.email} ({d.member}): {d.last_reply or ''}", markup=False)
+        for member_id, info in _bundle_states(exports[m]).items():
+            if info["reported_at"]:
+                line = f"bundle    {member_id}: report imported {info['reported_at']}"
+            else:
+                line = (
+                    f"bundle    {member_id}: no report yet (bundle exported {info['exported_at']})"
+                )
+            out.print(line, markup=False)
+
+
+def _bundle_states(exports: list[Any]) -> dict[str, dict[str, str | None]]:
+    """Per bundled member: when its latest bundle left, and when it last reported."""
+    out: dict[str, dict[str, str | None]] = {}
+    for e in exports:  # oldest first, so the latest export wins
+        out[e.member] = {"exported_at": e.exported_at, "reported_at": e.reported_at}
+    return dict(sorted(out.items()))

@@ -1,0 +1,615 @@
+"""Mailing bundles end to end: coordinator and members in separate folders, real SMTP servers.
+
+The coordinator's workspace exports bundles; each member has nothing but a folder with
+its bundle, the network's public key and its CHANNEL.toml (no network.toml), and sends
+through its own aiosmtpd server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import SmtpServer, copy_workspace
+
+from mailer.cli import main
+from mailer.config import load_network
+from mailer.recipients import merge
+from mailer.signing import generate_key
+
+NETWORK_ID = "oppna-data-varmland"
+KAU = "karlstads-universitet"
+FROM = {"msb": "MSB <seminarier@msb.example>", KAU: "KAU <oppnadata@kau.example>"}
+
+
+def share(workspace: Path, member: str) -> set[str]:
+    merged = merge(load_network(workspace / "network.toml"))
+    return {p.email for p in merged.people if p.sender == member}
+
+
+def journal_rows(state_dir: Path, mailing: str = "invitation-2") -> dict[str, tuple[str, str]]:
+    db = sqlite3.connect(state_dir / "journal.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT email, member, state FROM deliveries WHERE mailing=?", (mailing,)
+        ).fetchall()
+    finally:
+        db.close()
+    return {email: (member, state) for email, member, state in rows}
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    """The network's Ed25519 key pair, and an HMAC secret for the tests that need one."""
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    private, public = generate_key("ed25519")
+    secret, _ = generate_key("hmac-sha256")
+    paths = {"private": folder / "net.key", "public": folder / "net.pub", "hmac": folder / "h"}
+    paths["private"].write_text(private)
+    paths["public"].write_text(public or "")
+    paths["hmac"].write_text(secret)
+    return paths
+
+
+def run(*args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
+    return CliRunner().invoke(
+        main, list(args), env={"MAILER_NETWORK": None, **(env or {})}, input=input
+    )
+
+
+class Member:
+    """A member's machine: a folder with its bundle, the public key and CHANNEL.toml."""
+
+    def __init__(self, root: Path, member: str, server: SmtpServer, key: Path) -> None:
+        self.root = root
+        self.member = member
+        self.server = server
+        self.key = key
+        root.mkdir(parents=True, exist_ok=True)
+        self.channel = root / "CHANNEL.toml"
+        self.channel.write_text(
+            f'network = "{NETWORK_ID}"\nmember = "{member}"\n\n[channel]\ntype = "smtp"\n'
+            f'host = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
+            f'from = "{FROM[member]}"\n',
+            encoding="utf-8",
+        )
+        self.bundle = root / f"invitation-2-{member}.zip"
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        result = run(*args, env={"MAILER_BUNDLE_KEY_FILE": str(self.key)}, input=input)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return result
+
+    def check(self, bundle: Path | None = None) -> Result:
+        return self("bundle", "check", str(bundle or self.bundle), "--channel", str(self.channel))
+
+    def send(self, bundle: Path | None = None, *extra: str) -> Result:
+        return self(
+            "bundle",
+            "send",
+            str(bundle or self.bundle),
+            "--channel",
+            str(self.channel),
+            "--yes",
+            "-q",
+            *extra,
+        )
+
+    def report(self, *extra: str) -> Path:
+        out = self.root / "report.json"
+        result = self("bundle", "report", str(self.bundle), "-o", str(out), *extra)
+        assert result.exit_code == 0, result.output
+        return out
+
+
+@pytest.fixture
+def coordinator(workspace: Path, keys: dict[str, Path]) -> Any:
+    def call(*args: str, key: Path | None = None) -> Result:
+        return run(
+            "--network",
+            str(workspace / "network.toml"),
+            *args,
+            env={"MAILER_BUNDLE_KEY_FILE": str(key or keys["private"])},
+        )
+
+    return call
+
+
+@pytest.fixture
+def members(tmp_path: Path, keys: dict[str, Path], make_smtp_server: Any) -> dict[str, Member]:
+    return {m: Member(tmp_path / m, m, make_smtp_server(), keys["public"]) for m in ("msb", KAU)}
+
+
+def export(coordinator: Any, member: Member, *extra: str) -> Result:
+    result = coordinator(
+        "bundle", "export", "invitation", "2", "--org", member.member, "-o", str(member.bundle)
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+# -- the whole round trip ------------------------------------------------------------------
+
+
+def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
+    coordinator, workspace, members, smtp_server, tmp_path, monkeypatch
+):
+    msb, kau = members["msb"], members[KAU]
+    out = coordinator(
+        "bundle", "export", "invitation", "2", "--org", "msb", "--org", KAU, "-o", str(tmp_path)
+    )
+    assert out.exit_code == 0, out.output
+    for m in (msb, kau):
+        (tmp_path / m.bundle.name).rename(m.bundle)
+
+    # The coordinator sends the rest directly; the bundled members' shares are left alone.
+    direct = coordinator("send", "invitation", "2", "--via", smtp_server.url, "--yes", "-q")
+    assert direct.exit_code == 0, direct.output
+    assert "MSB: sends its own share with a bundle" in direct.output
+    status = coordinator("status", "invitation-2")
+    assert "msb: no report yet" in status.output and f"{KAU}: no report yet" in status.output
+
+    # Each member, in its own folder with no network.toml, checks, sends and reports.
+    for m in (msb, kau):
+        monkeypatch.chdir(m.root)
+        assert not (m.root / "network.toml").exists()
+        checked = m.check()
+        assert checked.exit_code == 0, checked.output
+        assert "signature and checksums OK" in checked.output
+        assert f"People:   {len(share(workspace, m.member))}" in checked.output
+        assert "Sample message:" in checked.output
+        sent = m.send()
+        assert sent.exit_code == 0, sent.output
+        received = Counter(m.server.handler.recipients())
+        assert set(received) == share(workspace, m.member)
+        assert set(received.values()) == {1}
+        assert {r.message["From"] for r in m.server.received} == {FROM[m.member]}
+        again = m.send()
+        assert again.exit_code == 0 and "Nothing to send" in again.output
+        assert len(m.server.received) == len(received)
+        imported = coordinator("bundle", "import-report", str(m.report()))
+        assert imported.exit_code == 0, imported.output + imported.stderr
+        assert f"merged {len(received)} sent" in imported.output
+
+    # Nobody got two copies, and everybody got one.
+    everyone = Counter(
+        smtp_server.handler.recipients()
+        + msb.server.handler.recipients()
+        + kau.server.handler.recipients()
+    )
+    assert set(everyone.values()) == {1}
+    assert set(everyone) == {
+        p.email for p in merge(load_network(workspace / "network.toml")).people
+    }
+
+    # The journal holds what a direct send of the whole mailing would have.
+    other = copy_workspace(tmp_path / "direct")
+    alone = run("--network", str(other / "network.toml"), "send", "invitation", "2", "--yes", "-q")
+    assert alone.exit_code == 0, alone.output
+    assert journal_rows(workspace / ".mailer") == journal_rows(other / ".mailer")
+
+    status = coordinator("status", "invitation-2")
+    assert "no report yet" not in status.output
+    assert "msb: report imported" in status.output
+    data = json.loads(coordinator("status", "invitation-2", "--json").output)
+    assert data["invitation-2"]["members"]["msb"] == {"sent": len(share(workspace, "msb"))}
+    assert data["invitation-2"]["bundles"]["msb"]["reported_at"]
+
+
+def test_report_carries_outcomes_and_message_ids_but_no_bodies(
+    coordinator, workspace, members, monkeypatch
+):
+    msb = members["msb"]
+    export(coordinator, msb)
+    msb.server.handler.refuse["tom.walker@msb.example"] = "550 5.1.1 User unknown"
+    monkeypatch.chdir(msb.root)
+    sent = msb.send()
+    assert sent.exit_code == 1
+    assert "tom.walker@msb.example: 550 5.1.1 User unknown" in sent.output
+    report = json.loads(msb.report().read_text())
+    by_email = {p["email"]: p for p in report["people"]}
+    assert by_email["tom.walker@msb.example"]["state"] == "failed"
+    assert by_email["tom.walker@msb.example"]["reply"].startswith("550 5.1.1")
+    received = {r.rcpt_tos[0]: r.message["Message-ID"] for r in msb.server.received}
+    for email, message_id in received.items():
+        assert by_email[email]["state"] == "sent"
+        assert by_email[email]["message_id"] == message_id
+    assert set(report) == {
+        "format", "type", "tool", "network", "mailing", "member", "bundle", "created_at",
+        "people", "unsubscribed", "bounced", "signature",
+    }  # fmt: skip
+    assert "Hej" not in msb.report().read_text()
+
+    imported = coordinator("bundle", "import-report", str(msb.report()))
+    assert imported.exit_code == 0, imported.output
+    rows = journal_rows(workspace / ".mailer")
+    assert rows["tom.walker@msb.example"] == ("msb", "failed")
+    status = coordinator("status", "invitation-2")
+    assert "tom.walker@msb.example (msb): 550 5.1.1 User unknown" in status.output
+
+
+def test_dry_run_sends_nothing_and_says_how_to_send(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    result = msb("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Dry run: nothing was sent" in result.output
+    assert "mailer bundle send" in result.output
+    assert msb.server.received == []
+
+
+def test_send_without_a_terminal_asks_for_yes(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    result = msb("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "-q")
+    assert result.exit_code == 2
+    assert "add --yes" in result.stderr
+    assert msb.server.received == []
+
+
+def test_hmac_key_signs_the_report_too(coordinator, workspace, members, keys, monkeypatch):
+    msb = members["msb"]
+    msb.key = keys["hmac"]
+    result = coordinator(
+        "bundle",
+        "export",
+        "invitation",
+        "2",
+        "--org",
+        "msb",
+        "-o",
+        str(msb.bundle),
+        key=keys["hmac"],
+    )
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    path = msb.report()
+    report = json.loads(path.read_text())
+    assert report["signature"]["algorithm"] == "hmac-sha256"
+    # Altered after signing: refused.
+    report["people"][0]["state"] = "failed"
+    altered = msb.root / "altered.json"
+    altered.write_text(json.dumps(report))
+    refused = coordinator("bundle", "import-report", str(altered), key=keys["hmac"])
+    assert refused.exit_code == 2
+    assert "signature does not match" in refused.stderr
+    ok = coordinator("bundle", "import-report", str(path), key=keys["hmac"])
+    assert ok.exit_code == 0, ok.output + ok.stderr
+
+
+def test_direct_send_for_a_bundled_member_is_refused_politely(coordinator, members, smtp_server):
+    export(coordinator, members["msb"])
+    result = coordinator(
+        "send", "invitation", "2", "--org", "msb", "--via", smtp_server.url, "--yes"
+    )
+    assert result.exit_code == 0
+    assert "MSB: sends its own share with a bundle" in result.output
+    assert smtp_server.received == []
+
+
+def test_export_holds_only_that_members_people(coordinator, workspace, members):
+    msb = members["msb"]
+    export(coordinator, msb)
+    with zipfile.ZipFile(msb.bundle) as zf:
+        people = json.loads(zf.read("people.json"))
+        data = json.loads(zf.read("mailing.json"))
+        manifest = json.loads(zf.read("manifest.json"))
+    assert {p["email"] for p in people} == share(workspace, "msb")
+    assert all(p["listed_by"] == ["msb"] for p in people)
+    assert "lists" not in data["member"]
+    assert data["member"]["channel"]["type"] == "maildir"
+    assert manifest["network"]["id"] == NETWORK_ID
+    assert manifest["mailing"]["id"] == "invitation-2"
+    assert set(manifest["files"]) >= {"people.json", "mailing.json", "templates/layout.html"}
+    assert oct(msb.bundle.stat().st_mode & 0o777) == "0o600"
+
+
+def test_summary_bundle_carries_the_summary(coordinator, workspace, members, monkeypatch):
+    msb = members["msb"]
+    result = coordinator("bundle", "export", "summary", "1", "--org", "msb", "-o", str(msb.bundle))
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    body = msb.server.received[0].message.get_body(("plain",)).get_content()
+    summary = (workspace / "seminars" / "1-summary.md").read_text(encoding="utf-8")
+    first_words = summary.strip().splitlines()[-1].split()[:3]
+    assert " ".join(first_words) in " ".join(body.split())
+
+
+# -- bad bundles: one line, exit code 2, nothing sent ---------------------------------------
+
+
+def rewrite(bundle: Path, change: Any) -> None:
+    """Rebuild the zip with ``change(files)`` applied to its contents."""
+    with zipfile.ZipFile(bundle) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    change(files)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    bundle.write_bytes(buffer.getvalue())
+
+
+def add_recipient(files: dict[str, bytes]) -> None:
+    people = json.loads(files["people.json"])
+    people.append(people[0] | {"email": "intruder@elsewhere.example", "name": "Intruder"})
+    files["people.json"] = json.dumps(people).encode()
+
+
+def newer_format(files: dict[str, bytes]) -> None:
+    manifest = json.loads(files["manifest.json"])
+    files["manifest.json"] = json.dumps(manifest | {"format": 2}).encode()
+
+
+def more_people(files: dict[str, bytes]) -> None:
+    manifest = json.loads(files["manifest.json"])
+    files["manifest.json"] = json.dumps(manifest | {"people": 99}).encode()
+
+
+def extra_file(files: dict[str, bytes]) -> None:
+    files["templates/extra.html"] = b"<p>hello</p>"
+
+
+def unsigned(files: dict[str, bytes]) -> None:
+    del files["signature.json"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (add_recipient, "people.json does not match its checksum: the bundle was altered"),
+        (newer_format, "this bundle has format 2, newer than this mailer reads (1)"),
+        (more_people, "the signature does not match: the bundle was changed after it was signed"),
+        (extra_file, "holds templates/extra.html, which its manifest does not list"),
+        (unsigned, "the bundle is not signed"),
+    ],
+)
+def test_altered_bundle_is_refused_before_anything_is_sent(
+    coordinator, members, monkeypatch, change, message
+):
+    msb = members["msb"]
+    export(coordinator, msb)
+    rewrite(msb.bundle, change)
+    monkeypatch.chdir(msb.root)
+    for result in (msb.check(), msb.send()):
+        assert result.exit_code == 2
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.output
+    assert msb.server.received == []
+    assert not (msb.root / ".mailer").exists()
+
+
+def test_a_changed_byte_anywhere_is_refused(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    original = msb.bundle.read_bytes()
+    monkeypatch.chdir(msb.root)
+    # Every 97th byte, one at a time: wherever it lands, the bundle must be refused.
+    for offset in range(0, len(original), 97):
+        data = bytearray(original)
+        data[offset] ^= 0x01
+        msb.bundle.write_bytes(bytes(data))
+        result = msb.send()
+        assert result.exit_code == 2, (offset, result.output)
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert msb.server.received == []
+
+
+def test_truncated_bundle_is_refused(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    data = msb.bundle.read_bytes()
+    msb.bundle.write_bytes(data[: len(data) // 2])
+    monkeypatch.chdir(msb.root)
+    result = msb.send()
+    assert result.exit_code == 2
+    assert "not a complete bundle" in result.stderr
+    assert "truncated or damaged" in result.stderr
+    assert msb.server.received == []
+
+
+def test_bundle_for_another_network_is_refused(tmp_path, keys, members, monkeypatch):
+    other = copy_workspace(tmp_path / "other-network")
+    config = other / "network.toml"
+    config.write_text(config.read_text().replace(NETWORK_ID, "another-network", 1))
+    msb = members["msb"]
+    exported = run(
+        "--network",
+        str(config),
+        "bundle",
+        "export",
+        "invitation",
+        "2",
+        "--org",
+        "msb",
+        "-o",
+        str(msb.bundle),
+        env={"MAILER_BUNDLE_KEY_FILE": str(keys["private"])},
+    )
+    assert exported.exit_code == 0, exported.output
+    monkeypatch.chdir(msb.root)
+    result = msb.send()
+    assert result.exit_code == 2
+    assert f"is for the network 'another-network', not '{NETWORK_ID}'" in result.stderr
+    assert msb.server.received == []
+
+
+def test_bundle_signed_with_another_key_is_refused(coordinator, members, monkeypatch, tmp_path):
+    msb = members["msb"]
+    export(coordinator, msb)
+    _, public = generate_key("ed25519")
+    msb.key = tmp_path / "stranger.pub"
+    msb.key.write_text(public or "")
+    monkeypatch.chdir(msb.root)
+    result = msb.send()
+    assert result.exit_code == 2
+    assert "signed with another key" in result.stderr
+    assert msb.server.received == []
+
+
+def test_hmac_bundle_checked_with_a_public_key_is_refused(coordinator, members, keys, monkeypatch):
+    # The key decides the algorithm, never the bundle: no downgrade to HMAC.
+    msb = members["msb"]
+    result = coordinator(
+        "bundle",
+        "export",
+        "invitation",
+        "2",
+        "--org",
+        "msb",
+        "-o",
+        str(msb.bundle),
+        key=keys["hmac"],
+    )
+    assert result.exit_code == 0
+    monkeypatch.chdir(msb.root)
+    refused = msb.send()
+    assert refused.exit_code == 2
+    assert "signed with 'hmac-sha256' but your key is ed25519" in refused.stderr
+
+
+def test_bundle_for_another_member_is_refused(coordinator, members, monkeypatch):
+    msb, kau = members["msb"], members[KAU]
+    export(coordinator, msb)
+    monkeypatch.chdir(kau.root)
+    result = kau.send(msb.bundle)
+    assert result.exit_code == 2
+    assert f"this bundle is for the member 'msb', but the channel file is for '{KAU}'" in (
+        result.stderr
+    )
+    assert kau.server.received == [] and msb.server.received == []
+
+
+def test_not_a_zip_and_no_key_and_no_file(members, monkeypatch):
+    msb = members["msb"]
+    monkeypatch.chdir(msb.root)
+    msb.bundle.write_text("hello")
+    assert "not a complete bundle" in msb.send().stderr
+    missing = msb.send(msb.root / "nope.zip")
+    assert missing.exit_code == 2 and "nope.zip: no such file" in missing.stderr
+    keyless = run("bundle", "check", str(msb.bundle), env={"MAILER_BUNDLE_KEY_FILE": None})
+    assert keyless.exit_code == 2
+    assert "no key to sign or check bundles with" in keyless.stderr
+
+
+def test_channel_file_with_a_password_is_refused(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    msb.channel.write_text(msb.channel.read_text() + 'password = "hunter2hunter2"\n')
+    monkeypatch.chdir(msb.root)
+    result = msb.send()
+    assert result.exit_code == 2
+    assert "CHANNEL.toml:10: channel.password holds a secret in clear text" in result.stderr
+    assert "hunter2" not in result.output
+    assert msb.server.received == []
+
+
+def test_channel_file_with_an_unknown_key_names_the_line(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    msb.channel.write_text(msb.channel.read_text().replace("port =", "prot ="))
+    monkeypatch.chdir(msb.root)
+    result = msb.send()
+    assert result.exit_code == 2
+    assert "CHANNEL.toml:7: unknown key 'channel.prot'" in result.stderr
+
+
+# -- bad reports: one line, exit code 2, nothing merged -------------------------------------
+
+
+@pytest.fixture
+def sent_report(coordinator, members, monkeypatch) -> Path:
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    return msb.report()
+
+
+def edited(report: Path, **changes: Any) -> Path:
+    data = json.loads(report.read_text())
+    for key, value in changes.items():
+        data[key] = value(data[key]) if callable(value) else value
+    out = report.with_name("edited.json")
+    out.write_text(json.dumps(data))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mailing": "invitation-3"}, "says mailing 'invitation-3', but its bundle was for"),
+        ({"member": KAU}, f"says member '{KAU}', but its bundle was for 'msb'"),
+        ({"network": "another-network"}, "is for the network 'another-network'"),
+        ({"bundle": "0" * 64}, "for a bundle this workspace never exported"),
+        (
+            {"people": lambda p: [*p, p[0] | {"email": "jan.ek@kronofogden.example"}]},
+            "names jan.ek@kronofogden.example, who is not in msb's share",
+        ),
+        ({"format": 2}, "this report has format 2, newer than this mailer reads (1)"),
+        ({"people": lambda p: [p[0] | {"state": "delivered"}]}, "unknown outcome 'delivered'"),
+    ],
+)
+def test_bad_report_is_refused_and_nothing_merged(
+    coordinator, workspace, sent_report, changes, message
+):
+    before = journal_rows(workspace / ".mailer")
+    result = coordinator("bundle", "import-report", str(edited(sent_report, **changes)))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert journal_rows(workspace / ".mailer") == before
+
+
+def test_same_report_twice_is_refused_and_changes_nothing(coordinator, workspace, sent_report):
+    first = coordinator("bundle", "import-report", str(sent_report))
+    assert first.exit_code == 0
+    after_first = journal_rows(workspace / ".mailer")
+    second = coordinator("bundle", "import-report", str(sent_report))
+    assert second.exit_code == 2
+    assert "was already imported at" in second.stderr
+    assert journal_rows(workspace / ".mailer") == after_first
+
+
+def test_a_bundle_is_not_a_report(coordinator, members, sent_report):
+    result = coordinator("bundle", "import-report", str(members["msb"].bundle))
+    assert result.exit_code == 2
+    assert "not a mailer report (not JSON)" in result.stderr
+
+
+def test_report_of_another_workspace_is_refused(tmp_path, keys, sent_report):
+    other = copy_workspace(tmp_path / "elsewhere")
+    result = run(
+        "--network",
+        str(other / "network.toml"),
+        "bundle",
+        "import-report",
+        str(sent_report),
+        env={"MAILER_BUNDLE_KEY_FILE": str(keys["private"])},
+    )
+    assert result.exit_code == 2
+    assert "never exported" in result.stderr
+
+
+def test_report_names_only_the_bundles_people_for_unsubscribes(members, sent_report):
+    msb = members["msb"]
+    result = msb(
+        "bundle", "report", str(msb.bundle), "--unsubscribed", "jan.ek@kronofogden.example"
+    )
+    assert result.exit_code == 2
+    assert "not one of the people in this bundle" in result.stderr
+    ok = msb.report("--unsubscribed", "Tom.Walker@msb.example")
+    assert json.loads(ok.read_text())["unsubscribed"] == ["tom.walker@msb.example"]
