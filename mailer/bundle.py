@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -62,6 +61,7 @@ from mailer.errors import BundleError, ConfigError
 from mailer.journal import Journal, Outcome
 from mailer.recipients import Merge, Person
 from mailer.signing import Key
+from mailer.suppression import Suppression
 
 FORMAT = 1  # bundle format this tool writes and reads; a newer one is refused
 REPORT_FORMAT = 1
@@ -686,7 +686,7 @@ class ImportResult:
     merged: dict[str, int] = field(default_factory=dict)  # state -> people
     kept_sent: int = 0  # the journal already had them as sent
     twice: list[str] = field(default_factory=list)  # sent by the member and by someone else
-    suppressed: int | None = None  # None: no suppression list in this version
+    suppressed: int = 0  # new on the opt-out list (hard bounces, unsubscribes)
 
 
 def _hard_bounce(reply: str | None) -> bool:
@@ -776,13 +776,9 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
     return result
 
 
-def _suppress(network: Network, bounced: set[str], unsubscribed: set[str], note: str) -> int | None:
-    """Add to the network's suppression list; None while this version has none."""
-    try:
-        suppression = importlib.import_module("mailer.suppression")
-    except ModuleNotFoundError:
-        return None
-    with suppression.Suppression.in_state_dir(network.state_dir) as s:
+def _suppress(network: Network, bounced: set[str], unsubscribed: set[str], note: str) -> int:
+    """Add hard bounces and unsubscribes to the network's opt-out list; how many were new."""
+    with Suppression.in_state_dir(network.state_dir) as s:
         added = s.add_many(sorted(bounced), reason="bounced", note=note)
         added += s.add_many(sorted(unsubscribed - bounced), reason="unsubscribed", note=note)
-    return int(added)
+    return added

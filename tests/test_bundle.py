@@ -23,6 +23,7 @@ from mailer.cli import main
 from mailer.config import load_network
 from mailer.recipients import merge
 from mailer.signing import generate_key
+from mailer.suppression import Suppression
 
 NETWORK_ID = "oppna-data-varmland"
 KAU = "karlstads-universitet"
@@ -234,6 +235,11 @@ def test_report_carries_outcomes_and_message_ids_but_no_bodies(
     assert rows["tom.walker@msb.example"] == ("msb", "failed")
     status = coordinator("status", "invitation-2")
     assert "tom.walker@msb.example (msb): 550 5.1.1 User unknown" in status.output
+    # A hard bounce goes on the network's opt-out list.
+    assert "1 added to the suppression list" in imported.output
+    with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
+        assert "tom.walker@msb.example" in suppressed
+        assert [e.reason for e in suppressed.entries()] == ["bounced"]
 
 
 def test_dry_run_sends_nothing_and_says_how_to_send(coordinator, members, monkeypatch):
@@ -613,3 +619,21 @@ def test_report_names_only_the_bundles_people_for_unsubscribes(members, sent_rep
     assert "not one of the people in this bundle" in result.stderr
     ok = msb.report("--unsubscribed", "Tom.Walker@msb.example")
     assert json.loads(ok.read_text())["unsubscribed"] == ["tom.walker@msb.example"]
+
+
+def test_unsubscribes_reach_the_opt_out_list_and_the_next_export(
+    coordinator, workspace, members, sent_report
+):
+    msb = members["msb"]
+    report = msb.report("--unsubscribed", "tom.walker@msb.example")
+    imported = coordinator("bundle", "import-report", str(report))
+    assert imported.exit_code == 0, imported.output + imported.stderr
+    with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
+        assert [(e.email, e.reason) for e in suppressed.entries()] == [
+            ("tom.walker@msb.example", "unsubscribed")
+        ]
+    summary = coordinator("bundle", "export", "summary", "1", "--org", "msb", "-o", str(msb.bundle))
+    assert summary.exit_code == 0, summary.output
+    with zipfile.ZipFile(msb.bundle) as zf:
+        people = {p["email"] for p in json.loads(zf.read("people.json"))}
+    assert people == share(workspace, "msb") - {"tom.walker@msb.example"}

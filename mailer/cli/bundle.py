@@ -298,6 +298,7 @@ def send(
                 orgs=[b.member.id],
                 resend_uncertain=resend_uncertain,
             )
+            factory.prepare(plan)  # a template error stops the run before anything leaves
             out = console()
             if not quiet or dry_run:
                 _plan_table(plan, f"Mailing {b.mailing.id}: {b.mailing.seminar.title}")

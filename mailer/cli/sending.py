@@ -258,9 +258,9 @@ def send(
             retry_failed=retry_failed,
             via=via_settings is not None,
         )
-        factory.prepare(plan)
         out = console()
         _leave_bundled_shares(plan, journal, out)
+        factory.prepare(plan)
         if not quiet or dry_run:
             _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
         if dry_run:
