@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tempfile
 import tomllib
 import zipfile
@@ -57,7 +56,7 @@ from mailer.config import (
     _Model,
     locate_key,
 )
-from mailer.errors import BundleError, ConfigError
+from mailer.errors import BundleError, ConfigError, RecipientRefusedError
 from mailer.journal import Journal, Outcome
 from mailer.recipients import Merge, Person
 from mailer.signing import Key
@@ -690,8 +689,8 @@ class ImportResult:
 
 
 def _hard_bounce(reply: str | None) -> bool:
-    match = re.match(r"\s*(\d{3})\b", reply or "")
-    return bool(match) and match is not None and match.group(1).startswith("5")
+    # The same rule as a direct send: the reply says the address does not exist.
+    return RecipientRefusedError(reply or "").hard_bounce
 
 
 def import_report(network: Network, journal: Journal, report: Report, key: Key) -> ImportResult:

@@ -7,14 +7,12 @@ own CHANNEL.toml.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from mailer.cli._common import (
     EXIT_BAD_INPUT,
-    EXIT_OK,
     Failure,
     State,
     console,
@@ -247,7 +245,12 @@ def check(
     is_flag=True,
     help="Resend messages whose outcome a crash left unknown (same Message-ID).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars; only the summary.")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Try again the people a server refused for good in an earlier run.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary.")
 @key_option
 @reports_errors
 def send(
@@ -257,26 +260,19 @@ def send(
     dry_run: bool,
     yes: bool,
     resend_uncertain: bool,
+    retry_failed: bool,
     quiet: bool,
     key_file: Path | None,
 ) -> None:
     """Send your share of the mailing through your own channel.
 
-    The same plan, dry run, confirmation, rate limit, journal and resume as the
-    coordinator's `mailer send`: running it again never sends anyone a second copy.
+    The same send path as the coordinator's `mailer send`: plan, dry run, confirmation,
+    rate and daily limits, retries, journal, resume, delivery log. Running it again never
+    sends anyone a second copy.
     """
-    import asyncio
-
     from mailer.bundle import load_channel_file, member_journal, open_bundle
     from mailer.campaign import MessageFactory, make_plan
-    from mailer.cli.sending import (
-        _exit_code,
-        _exit_for_uncertain,
-        _plan_table,
-        _results_table,
-        _send_with_progress,
-    )
-    from mailer.preview import describe
+    from mailer.cli.sending import carry_out
     from mailer.render import Renderer
     from mailer.signing import load_key
 
@@ -297,43 +293,20 @@ def send(
                 merged=b.merged,
                 orgs=[b.member.id],
                 resend_uncertain=resend_uncertain,
+                retry_failed=retry_failed,
             )
-            factory.prepare(plan)  # a template error stops the run before anything leaves
-            out = console()
-            if not quiet or dry_run:
-                _plan_table(plan, f"Mailing {b.mailing.id}: {b.mailing.seminar.title}")
-            if dry_run:
-                sample = next((p for c in plan.channels for p in c.to_send), None)
-                if sample is not None:
-                    out.print("\nSample message:", style="bold")
-                    out.print(
-                        describe(factory.build(sample, b.member), b.member).text, markup=False
-                    )
-                out.print(f"\nDry run: nothing was sent. To send for real: {again}", markup=False)
-                return
-            if plan.to_send == 0:
-                out.print("Nothing to send: everybody in the bundle already has this mailing.")
-                _exit_for_uncertain(plan)
-                return
-            if plan.needs_confirmation and not yes:
-                if not sys.stdin.isatty():
-                    raise Failure(
-                        "this sends real mail through SMTP and there is no terminal to "
-                        "confirm it: add --yes",
-                        EXIT_BAD_INPUT,
-                    )
-                click.confirm(f"Send {plan.to_send} messages now?", abort=True)
-            results = asyncio.run(_send_with_progress(plan, factory, journal, None, quiet))
-    _results_table(results, f"Mailing {b.mailing.id}")
-    code = _exit_code(results)
-    if code != EXIT_OK:
-        click.echo(f"To continue later, run the same command again: {again}", err=True)
-    click.echo(
-        f"Then send the coordinator your report: mailer bundle report {bundle_file} "
-        f"-o {b.mailing.id}-{b.member.id}-report.json",
-        err=True,
-    )
-    sys.exit(code)
+            carry_out(
+                plan,
+                factory,
+                journal,
+                state_dir=journal.path.parent,
+                dry_run=dry_run,
+                yes=yes,
+                quiet=quiet,
+                again=again,
+                epilogue=f"Then send the coordinator your report: mailer bundle report "
+                f"{bundle_file} -o {b.mailing.id}-{b.member.id}-report.json",
+            )
 
 
 @bundle.command()

@@ -22,7 +22,9 @@ from mailer.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from mailer.campaign import ChannelResult, Plan
+    from mailer.campaign import ChannelResult, MessageFactory, Plan
+    from mailer.channels import SmtpSettings
+    from mailer.journal import Journal
 
 
 KIND = click.Choice(["invitation", "summary"])
@@ -234,12 +236,9 @@ def send(
     mailing and never sends anyone a second copy. Ctrl-C stops cleanly after the messages
     in flight. Every SMTP outcome is logged in the state folder (.mailer/delivery.log).
     """
-    import asyncio
-
     from mailer.campaign import MessageFactory, mailing_for, make_plan
     from mailer.channels import parse_via
     from mailer.journal import Journal
-    from mailer.preview import describe
 
     network = state.network
     mailing = mailing_for(network, kind, seminar)
@@ -258,43 +257,79 @@ def send(
             retry_failed=retry_failed,
             via=via_settings is not None,
         )
-        out = console()
-        _leave_bundled_shares(plan, journal, out)
-        factory.prepare(plan)
-        if not quiet or dry_run:
-            _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
-        if dry_run:
-            sample = next((p for c in plan.channels for p in c.to_send), None)
-            if sample is not None:
-                member = network.member(sample.sender)
-                out.print("\nSample message:", style="bold")
-                out.print(describe(factory.build(sample, member), member).text, markup=False)
-            out.print(f"\nDry run: nothing was sent. To send for real: {again}", markup=False)
-            return
-        if plan.to_send == 0:
-            out.print("Nothing to send: everybody on the plan already has this mailing.")
-            _exit_for_uncertain(plan)
-            return
-        if plan.needs_confirmation and not yes:
-            if not sys.stdin.isatty():
-                raise Failure(
-                    "this sends real mail through SMTP and there is no terminal to "
-                    "confirm it: add --yes",
-                    EXIT_BAD_INPUT,
-                )
-            click.confirm(f"Send {plan.to_send} messages now?", abort=True)
-        with _delivery_log(network.state_dir):
-            try:
-                results = asyncio.run(
-                    _send_with_progress(plan, factory, journal, via_settings, quiet)
-                )
-            except KeyboardInterrupt:
-                click.echo(
-                    "Stopped at once: messages in flight are recorded as uncertain "
-                    f"(see 'mailer status {mailing.id}'). To resume: {again}",
-                    err=True,
-                )
-                sys.exit(EXIT_TEMPFAIL)
+        _leave_bundled_shares(plan, journal, console())
+        carry_out(
+            plan,
+            factory,
+            journal,
+            state_dir=network.state_dir,
+            via=via_settings,
+            dry_run=dry_run,
+            yes=yes,
+            quiet=quiet,
+            again=again,
+        )
+
+
+def carry_out(
+    plan: Plan,
+    factory: MessageFactory,
+    journal: Journal,
+    *,
+    state_dir: Path,
+    via: SmtpSettings | None = None,
+    dry_run: bool,
+    yes: bool,
+    quiet: bool,
+    again: str,
+    epilogue: str | None = None,
+) -> None:
+    """Show, confirm and send a plan, then exit with the run's code.
+
+    The one send path: ``mailer send`` and a member's ``mailer bundle send`` both come
+    here, so both get the same plan table, dry run, confirmation, limits, journal,
+    delivery log, Ctrl-C handling and exit codes. ``epilogue`` is said after a real run.
+    """
+    import asyncio
+
+    from mailer.preview import describe
+
+    mailing = factory.mailing
+    network = factory.network
+    factory.prepare(plan)
+    out = console()
+    if not quiet or dry_run:
+        _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
+    if dry_run:
+        sample = next((p for c in plan.channels for p in c.to_send), None)
+        if sample is not None:
+            member = network.member(sample.sender)
+            out.print("\nSample message:", style="bold")
+            out.print(describe(factory.build(sample, member), member).text, markup=False)
+        out.print(f"\nDry run: nothing was sent. To send for real: {again}", markup=False)
+        return
+    if plan.to_send == 0:
+        out.print("Nothing to send: everybody on the plan already has this mailing.")
+        _exit_for_uncertain(plan)
+        return
+    if plan.needs_confirmation and not yes:
+        if not sys.stdin.isatty():
+            raise Failure(
+                "this sends real mail through SMTP and there is no terminal to "
+                "confirm it: add --yes",
+                EXIT_BAD_INPUT,
+            )
+        click.confirm(f"Send {plan.to_send} messages now?", abort=True)
+    with _delivery_log(state_dir):
+        try:
+            results = asyncio.run(_send_with_progress(plan, factory, journal, via, quiet))
+        except KeyboardInterrupt:
+            click.echo(
+                "Stopped at once: messages in flight are recorded as uncertain "
+                f"(see 'mailer status {mailing.id}'). To resume: {again}",
+                err=True,
+            )
+            sys.exit(EXIT_TEMPFAIL)
     _results_table(results, f"Mailing {mailing.id}")
     code = _exit_code(results)
     if any(r.interrupted for r in results):
@@ -307,6 +342,8 @@ def send(
             "check 'mailer status', then use --resend-uncertain to send them again.",
             err=True,
         )
+    if epilogue:
+        click.echo(epilogue, err=True)
     sys.exit(code)
 
 
