@@ -637,3 +637,27 @@ def test_unsubscribes_reach_the_opt_out_list_and_the_next_export(
     with zipfile.ZipFile(msb.bundle) as zf:
         people = {p["email"] for p in json.loads(zf.read("people.json"))}
     assert people == share(workspace, "msb") - {"tom.walker@msb.example"}
+
+
+# -- mailer send --org: the coordinator sends some members' share ---------------------------
+
+
+def test_send_for_some_members_leaves_the_others_untouched(cli, workspace, smtp_server):
+    some = cli(
+        "send", "invitation", "2", "--via", smtp_server.url, "--yes", "-q",
+        "--org", "msb", "--org", "kronofogden",
+    )  # fmt: skip
+    assert some.exit_code == 0, some.output
+    chosen = share(workspace, "msb") | share(workspace, "kronofogden")
+    assert set(smtp_server.handler.recipients()) == chosen
+    rows = journal_rows(workspace / ".mailer")
+    assert set(rows) == chosen
+    assert {member for member, _ in rows.values()} == {"msb", "kronofogden"}
+
+    rest = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes", "-q")
+    assert rest.exit_code == 0, rest.output
+    everyone = Counter(smtp_server.handler.recipients())
+    assert set(everyone.values()) == {1}
+    network = load_network(workspace / "network.toml")
+    assert set(everyone) == {p.email for p in merge(network).people}
+    assert {state for _, state in journal_rows(workspace / ".mailer").values()} == {"sent"}
