@@ -349,35 +349,42 @@ class Journal:
     ) -> None:
         """Merge a member's outcomes and remember the report, in one transaction."""
         now = _now()
-        with self._tx() as db:
-            db.executemany(
-                """
-                INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
-                                        last_reply, created_at, updated_at, sent_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (mailing, email) DO UPDATE SET
-                    member=excluded.member, state=excluded.state,
-                    message_id=COALESCE(excluded.message_id, message_id),
-                    attempts=MAX(attempts, excluded.attempts), last_reply=excluded.last_reply,
-                    updated_at=excluded.updated_at, sent_at=COALESCE(excluded.sent_at, sent_at)
-                """,
-                [
-                    (
-                        mailing,
-                        o.email,
-                        member,
-                        o.state,
-                        o.message_id,
-                        o.attempts,
-                        o.reply,
-                        now,
-                        now,
-                        o.sent_at,
-                    )
-                    for o in outcomes
-                ],
-            )
-            db.execute(
-                "INSERT INTO bundle_reports VALUES (?, ?, ?, ?, ?, ?)",
-                (digest, bundle, mailing, member, len(outcomes), now),
-            )
+        try:
+            with self._tx() as db:
+                # The report first: a second import of the same report (two coordinators
+                # at once, say) stops here, before any outcome is written.
+                db.execute(
+                    "INSERT INTO bundle_reports VALUES (?, ?, ?, ?, ?, ?)",
+                    (digest, bundle, mailing, member, len(outcomes), now),
+                )
+                db.executemany(
+                    """
+                    INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
+                                            last_reply, created_at, updated_at, sent_at, channel)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'bundle')
+                    ON CONFLICT (mailing, email) DO UPDATE SET
+                        member=excluded.member, state=excluded.state, channel='bundle',
+                        message_id=COALESCE(excluded.message_id, message_id),
+                        attempts=MAX(attempts, excluded.attempts), last_reply=excluded.last_reply,
+                        updated_at=excluded.updated_at, sent_at=COALESCE(excluded.sent_at, sent_at)
+                    """,
+                    [
+                        (
+                            mailing,
+                            o.email,
+                            member,
+                            o.state,
+                            o.message_id,
+                            o.attempts,
+                            o.reply,
+                            now,
+                            now,
+                            o.sent_at,
+                        )
+                        for o in outcomes
+                    ],
+                )
+        except sqlite3.IntegrityError:
+            raise StateError(
+                "this report was already imported; nothing changed", path=self.path
+            ) from None

@@ -661,3 +661,45 @@ def test_send_for_some_members_leaves_the_others_untouched(cli, workspace, smtp_
     network = load_network(workspace / "network.toml")
     assert set(everyone) == {p.email for p in merge(network).people}
     assert {state for _, state in journal_rows(workspace / ".mailer").values()} == {"sent"}
+
+
+def test_unsigned_report_is_refused_when_the_network_key_is_hmac(
+    coordinator, workspace, members, keys, monkeypatch
+):
+    msb = members["msb"]
+    msb.key = keys["hmac"]
+    args = ("bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle))
+    assert coordinator(*args, key=keys["hmac"]).exit_code == 0
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    unsigned = edited(msb.report(), signature=None)
+    before = journal_rows(workspace / ".mailer")
+    result = coordinator("bundle", "import-report", str(unsigned), key=keys["hmac"])
+    assert result.exit_code == 2
+    assert "the report is not signed with the network's key" in result.stderr
+    assert journal_rows(workspace / ".mailer") == before
+
+
+def test_keygen_writes_a_private_key_and_a_public_one_and_never_overwrites(tmp_path):
+    key = tmp_path / "network.key"
+    made = run("bundle", "keygen", "-o", str(key))
+    assert made.exit_code == 0, made.output
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert (tmp_path / "network.key.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert "PRIVATE" not in made.output
+    again = run("bundle", "keygen", "-o", str(key))
+    assert again.exit_code == 2 and "refusing to overwrite a key" in again.stderr
+    secret = tmp_path / "shared.key"
+    assert run("bundle", "keygen", "--type", "hmac", "-o", str(secret)).exit_code == 0
+    assert len(secret.read_text().strip()) >= 32
+    assert not (tmp_path / "shared.key.pub").exists()
+
+
+def test_a_public_key_cannot_export(coordinator, members, keys):
+    msb = members["msb"]
+    args = ("bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle))
+    result = coordinator(*args, key=keys["public"])
+    assert result.exit_code == 2
+    assert "is a public key: it can check bundles, not sign them" in result.stderr
+    assert not msb.bundle.exists()
