@@ -223,7 +223,9 @@ class SmtpTransport(Transport):
     def _refusal(self, code: int, message: str, phase: str) -> DeliveryError:
         """A refusal at greeting or login: busy (try later) or wrong for this channel."""
         error = classify(code, message)
-        if isinstance(error, (TransientError, ChannelError)):
+        if isinstance(error, TransientError) or (
+            isinstance(error, ChannelError) and error.hint  # 5.7.30: says what to do
+        ):
             error.message = f"{self.label}: {error.message}"
             return error
         if phase == "login":

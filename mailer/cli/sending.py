@@ -68,51 +68,48 @@ def preview(
 
 
 def _plan_table(plan: Plan, title: str, tz: Any) -> None:
+    """Two tables: who gets the mailing now, and how long each channel will take."""
     import datetime as dt
 
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for col in (
-        "member",
-        "channel",
-        "people",
-        "to send",
-        "already sent",
-        "uncertain",
-        "failed",
-        "rate",
-        "quota/day",
-        "connections",
-        "estimated time",
-        "completes",
-    ):
-        table.add_column(col, justify="left" if col in ("member", "channel") else "right")
+    who = Table(title=title, title_justify="left")
+    for col in ("member", "channel", "people", "to send", "already sent", "uncertain", "failed"):
+        who.add_column(col, justify="left" if col in ("member", "channel") else "right")
+    when = Table(title="Pace (per channel)", title_justify="left")
+    for col in ("member", "rate", "quota left/day", "connections", "est. time", "completes"):
+        when.add_column(col, justify="left" if col == "member" else "right")
     now = dt.datetime.now(dt.UTC)
     today = now.astimezone(tz).date()
     for c in plan.channels:
-        limits = c.limits
-        est = c.estimate(now)
-        quota = "-"
-        if limits.per_day:
-            quota = f"{max(0, limits.per_day - c.quota_used)} of {limits.per_day} left"
-        day = est.finishes.astimezone(tz).date()
-        completes = "-" if not c.to_send else ("today" if day == today else day.isoformat())
-        table.add_row(
-            c.member.short_name or c.member.name,
+        name = c.member.short_name or c.member.name
+        who.add_row(
+            name,
             "--via" if c.via else c.member.channel.type,
             str(c.total),
             str(len(c.to_send)),
             str(len(c.already_sent)),
             str(len(c.uncertain)),
             str(len(c.failed)),
+        )
+        limits = c.limits
+        est = c.estimate(now)
+        quota = "-"
+        if limits.per_day:
+            quota = f"{max(0, limits.per_day - c.quota_used)} of {limits.per_day}"
+        day = est.finishes.astimezone(tz).date()
+        completes = "-" if not c.to_send else ("today" if day == today else day.isoformat())
+        when.add_row(
+            name,
             limits.describe_rate(),
             quota,
             str(limits.connections),
             _duration(est.seconds) if c.to_send else "-",
             completes,
         )
-    console().print(table)
+    out = console()
+    out.print(who)
+    out.print(when)
 
 
 def _duration(seconds: float) -> str:
