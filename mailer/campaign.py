@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Literal
 
+from mailer import calendar, tokens
+from mailer.article import read_article
 from mailer.channels import SmtpSettings, Transport, transport_factory
 from mailer.config import Member, Network, Seminar, SmtpChannel
 from mailer.errors import (
@@ -29,10 +31,17 @@ from mailer.errors import (
     TransientError,
 )
 from mailer.journal import Journal
-from mailer.message import Outgoing, build_message, new_message_id, unsubscribe_mailto
+from mailer.message import (
+    Attachment,
+    Outgoing,
+    build_message,
+    new_message_id,
+    parse_mailbox,
+    unsubscribe_mailto,
+)
 from mailer.ratelimit import DAY, Clock, DailyQuota, Estimate, TokenBucket, estimate
 from mailer.recipients import Merge, Person, merge
-from mailer.render import KINDS, Renderer
+from mailer.render import CALENDAR_KINDS, KINDS, Renderer
 from mailer.suppression import suppressed_checker
 
 # Every SMTP outcome, one line each (no bodies, no secrets); the CLI writes it to a file
@@ -41,13 +50,27 @@ log = logging.getLogger("mailer.delivery")
 MAX_BACKOFF = 300.0  # seconds: a retry never waits longer than this
 
 
+# Who a kind goes to when --audience is not given.
+DEFAULT_AUDIENCE = {"reminder": "registered"}
+ICS_FILENAME = "seminarium.ics"
+
+
 @dataclass(frozen=True, slots=True)
 class Mailing:
+    """One mailing. ``revision`` is the change's number (change) or the newsletter's number
+    (newsletter, whose ``seminar`` is the next one, shown at the end of the article)."""
+
     kind: str
     seminar: Seminar
+    revision: int = 0
+    audience: str = "all"
 
     @property
     def id(self) -> str:
+        if self.kind == "newsletter":
+            return f"newsletter-{self.revision}"
+        if self.kind == "change":
+            return f"change-{self.seminar.number}.{self.revision}"
         return f"{self.kind}-{self.seminar.number}"
 
 
@@ -167,17 +190,69 @@ class ChannelResult:
         return bool(self.deferred or self.quota or (self.interrupted and self.not_attempted))
 
 
-def mailing_for(network: Network, kind: str, number: int) -> Mailing:
+def mailing_for(network: Network, kind: str, number: int, audience: str | None = None) -> Mailing:
+    """The mailing KIND for seminar NUMBER (for a newsletter: newsletter NUMBER)."""
     if kind not in KINDS:
         raise ConfigError(f"unknown mail kind {kind!r}", hint=f"known: {', '.join(KINDS)}")
+    audience = audience or DEFAULT_AUDIENCE.get(kind, "all")
+    if kind == "newsletter":
+        return Mailing(kind, _seminar_after_newsletter(network, number), number, audience)
     seminar = network.seminar(number)
+    revision = 0
     if kind == "summary" and not seminar.held:
         raise ConfigError(
             f"seminar {number} has no summary yet",
             path=network.path,
             hint="add summary_file, videos or attendance to the seminar first",
         )
-    return Mailing(kind, seminar)
+    if kind == "change":
+        if not seminar.changes:
+            raise ConfigError(
+                f"seminar {number} has no changes",
+                path=network.path,
+                hint='add [[seminars.changes]] with what = "..." (one line) and change '
+                "the seminar's time, place or programme",
+            )
+        revision = len(seminar.changes)
+    if kind == "cancellation" and not seminar.cancelled:
+        raise ConfigError(
+            f"seminar {number} is not cancelled",
+            path=network.path,
+            hint='set cancelled = { reason = "..." } on the seminar first',
+        )
+    if kind in ("invitation", "reminder", "change") and seminar.cancelled:
+        raise ConfigError(
+            f"seminar {number} is cancelled: no {kind} can go out for it",
+            path=network.path,
+            hint="send the cancellation instead",
+        )
+    return Mailing(kind, seminar, revision, audience)
+
+
+def kinds_for(seminar: Seminar) -> list[str]:
+    """The seminar kinds that can be sent for this seminar as configured now."""
+    if seminar.cancelled:
+        return ["cancellation"]
+    kinds = ["invitation", "reminder"]
+    if seminar.changes:
+        kinds.append("change")
+    if seminar.held:
+        kinds.append("summary")
+    return kinds
+
+
+def _seminar_after_newsletter(network: Network, number: int) -> Seminar:
+    item = network.newsletter(number)
+    article = read_article(network.resolve(item.file))
+    live = [s for s in network.seminars if not s.cancelled]
+    if not live:
+        raise ConfigError(
+            "a newsletter ends with the next seminar, but there is none",
+            path=network.path,
+            hint="add a [[seminars]] entry",
+        )
+    coming = [s for s in live if s.date >= article.meta.date]
+    return min(coming, key=lambda s: s.date) if coming else max(live, key=lambda s: s.date)
 
 
 def make_plan(
@@ -247,6 +322,51 @@ class MessageFactory:
         self.network = network
         self.mailing = mailing
         self.renderer = renderer or Renderer(network)
+        seminar = mailing.seminar
+        self._registers = bool(seminar.registration_url) and mailing.kind in (
+            "invitation",
+            "reminder",
+            "change",
+        )
+        # One-click unsubscribe needs an HTTPS endpoint (RFC 8058); without one, mailto: only.
+        self._one_click = network.network.unsubscribe_url
+        self._signer = (
+            tokens.Signer.from_env(network, why="the registration link or unsubscribe URL")
+            if self._registers or self._one_click
+            else None
+        )
+
+    def links(self, person: Person, member: Member) -> tuple[str, str | None, str]:
+        """(unsubscribe link for the footer, one-click URL or None, registration link)."""
+        seminar = self.mailing.seminar
+        one_click = None
+        if self._one_click and self._signer:
+            token = self._signer.sign(tokens.unsubscribe_purpose(self.network), person.email)
+            one_click = tokens.with_token(self._one_click, token)
+        registration = ""
+        if self._registers and self._signer and seminar.registration_url:
+            purpose = tokens.registration_purpose(self.network, seminar.number)
+            registration = tokens.with_token(
+                seminar.registration_url, self._signer.sign(purpose, person.email)
+            )
+        return one_click or unsubscribe_mailto(member), one_click, registration
+
+    def attachments(self, person: Person, member: Member) -> list[Attachment]:
+        """The seminar's .ics for the kinds that put it in a calendar."""
+        if self.mailing.kind not in CALENDAR_KINDS:
+            return []
+        method = calendar.CANCEL if self.mailing.kind == "cancellation" else calendar.REQUEST
+        sender = parse_mailbox(member.channel.from_, where=f"members.{member.id}.channel.from")
+        ics = calendar.build_ics(
+            self.network,
+            self.mailing.seminar,
+            self.renderer.event_text(self.mailing.seminar, person.language),
+            method=method,
+            organiser=(sender.display_name or member.name, sender.addr_spec),
+            attendee=(person.name, person.email),
+        ).decode("utf-8")
+        params = {"method": method}
+        return [Attachment(ICS_FILENAME, "calendar", ics, params, alternative=True)]
 
     def prepare(self, plan: Plan) -> None:
         """Render every variant the plan needs; raises TemplateError before anything is sent."""
@@ -255,14 +375,24 @@ class MessageFactory:
             self.mailing.kind,
             self.mailing.seminar,
             [(lang, member) for (lang, _), member in sorted(pairs.items())],
+            revision=self.mailing.revision,
+            audience=self.mailing.audience,
         )
 
     def build(self, person: Person, member: Member, message_id: str | None = None) -> Outgoing:
+        mailing = self.mailing
         variant = self.renderer.variant(
-            self.mailing.kind, self.mailing.seminar, person.language, member
+            mailing.kind,
+            mailing.seminar,
+            person.language,
+            member,
+            revision=mailing.revision,
+            audience=mailing.audience,
         )
-        unsubscribe = unsubscribe_mailto(member)
-        values = self.renderer.personal_values(person, member, person.language, unsubscribe)
+        footer_link, one_click, registration = self.links(person, member)
+        values = self.renderer.personal_values(
+            person, member, person.language, footer_link, registration
+        )
         domain = parseaddr(member.channel.from_)[1].rpartition("@")[2] or "localhost"
         return build_message(
             variant,
@@ -270,7 +400,9 @@ class MessageFactory:
             person=person,
             member=member,
             network=self.network,
-            message_id=message_id or new_message_id(self.mailing.id, domain),
+            message_id=message_id or new_message_id(mailing.id, domain),
+            unsubscribe_url=one_click,
+            attachments=self.attachments(person, member),
         )
 
 

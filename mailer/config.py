@@ -80,6 +80,9 @@ class NetworkInfo(_Model):
     list_domain: str = Field(description="domain part of the List-Id header")
     unsubscribe_url: str | None = None
     postal_address: str | None = None
+    # The environment variable holding the key that signs per-person links (registration,
+    # one-click unsubscribe). The key itself never lives in network.toml.
+    token_key_env: str = Field(default="MAILER_TOKEN_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
     @field_validator("timezone")
     @classmethod
@@ -90,9 +93,15 @@ class NetworkInfo(_Model):
             raise ValueError(f"unknown time zone {value!r} (use e.g. 'Europe/Stockholm')") from None
         return value
 
-    _urls = field_validator("website", "logo", "unsubscribe_url")(
-        lambda v: None if v is None else _web_url(v)
-    )
+    _urls = field_validator("website", "logo")(lambda v: None if v is None else _web_url(v))
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _one_click(cls, value: str | None) -> str | None:
+        # RFC 8058: a one-click unsubscribe URL must be HTTPS.
+        if value is not None and not re.match(r"^https://[^\s<>\"?#]+(\?[^\s<>\"#]*)?$", value):
+            raise ValueError(f"{value!r} is not an https:// address (one-click needs HTTPS)")
+        return value
 
 
 class Coordinator(_Model):
@@ -275,6 +284,8 @@ class Speaker(_Model):
     role: str = ""
     organisation: str = ""
     topic: str = ""
+    role_en: str | None = None
+    topic_en: str | None = None
 
 
 class Video(_Model):
@@ -298,22 +309,43 @@ class Attendance(_Model):
     text: str | None = None
 
 
+class Change(_Model):
+    """One change to a seminar after the invitation went out, said in one line."""
+
+    what: str
+    what_en: str | None = None
+
+
+class Cancellation(_Model):
+    reason: str
+    reason_en: str | None = None
+
+
 class Seminar(_Model):
     number: int = Field(ge=1)
     title: str
     theme: str
     description: str
+    # English texts for people whose list says English; the Swedish ones stand in when unset.
+    title_en: str | None = None
+    theme_en: str | None = None
+    description_en: str | None = None
     date: dt.date
     start: dt.time = dt.time(8, 0)
     end: dt.time = dt.time(10, 0)
     place: str
     address: str
     breakfast: str = ""
+    breakfast_en: str | None = None
     programme: list[Speaker] = []
     registration_url: str | None = None
     registration_deadline: dt.date | None = None
+    # Changes after the invitation, oldest first: each raises the calendar SEQUENCE.
+    changes: list[Change] = []
+    cancelled: Cancellation | None = None
     # After the event:
     summary_file: str | None = None
+    summary_file_en: str | None = None
     videos: list[Video] = []
     links: list[Link] = []
     attendance: Attendance | None = None
@@ -333,6 +365,15 @@ class Seminar(_Model):
 
 class Series(_Model):
     title: str
+    title_en: str | None = None
+
+
+class Newsletter(_Model):
+    """A free article in Markdown with TOML front matter, in the workspace."""
+
+    number: int = Field(ge=1)
+    file: str
+    file_en: str | None = None
 
 
 class Network(_Model):
@@ -341,6 +382,7 @@ class Network(_Model):
     series: Series
     members: list[Member]
     seminars: list[Seminar] = []
+    newsletters: list[Newsletter] = []
 
     _root: Path = PrivateAttr(default=Path("."))
     _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
@@ -381,6 +423,17 @@ class Network(_Model):
                 return s
         known = ", ".join(str(s.number) for s in self.seminars) or "none"
         raise ConfigError(f"there is no seminar {number}", path=self._path, hint=f"known: {known}")
+
+    def newsletter(self, number: int) -> Newsletter:
+        for n in self.newsletters:
+            if n.number == number:
+                return n
+        known = ", ".join(str(n.number) for n in self.newsletters) or "none"
+        raise ConfigError(
+            f"there is no newsletter {number}",
+            path=self._path,
+            hint=f"known: {known}; add [[newsletters]] with number and file",
+        )
 
     def next_seminar(self, after: Seminar) -> Seminar | None:
         later = [s for s in self.seminars if s.date > after.date]

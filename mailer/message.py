@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -37,6 +38,22 @@ class Outgoing:
     message_id: str
     data: bytes
     smtputf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file carried with the message, such as the seminar's ``.ics``.
+
+    ``alternative`` also puts it inside multipart/alternative beside the text and HTML:
+    that copy (``text/calendar; method=REQUEST``) is what Outlook and Gmail turn into an
+    invitation with "add to calendar"; the attached file is what every other client offers.
+    """
+
+    filename: str
+    subtype: str  # of text/*: the only attachments the mailer makes are text (the .ics)
+    text: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    alternative: bool = False
 
 
 def parse_mailbox(value: str, *, where: str) -> Address:
@@ -78,8 +95,13 @@ def build_message(
     message_id: str,
     date: dt.datetime | None = None,
     unsubscribe_url: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Outgoing:
-    """The complete message for one person, ready for SMTP."""
+    """The complete message for one person, ready for SMTP.
+
+    The shape: multipart/alternative (text, HTML[, calendar]) alone, or wrapped in
+    multipart/mixed when there are attachments.
+    """
     channel = member.channel
     sender = parse_mailbox(channel.from_, where=f"members.{member.id}.channel.from")
     to_addr, needs_utf8 = ascii_address(person.email)
@@ -114,6 +136,24 @@ def build_message(
     msg.add_alternative(
         variant.fill_html(values), subtype="html", charset="utf-8", cte="quoted-printable"
     )
+    for item in attachments:
+        if item.alternative:
+            msg.add_alternative(
+                item.text,
+                subtype=item.subtype,
+                charset="utf-8",
+                cte="quoted-printable",
+                params=dict(item.params),
+            )
+    for item in attachments:
+        msg.add_attachment(
+            item.text,
+            subtype=item.subtype,
+            charset="utf-8",
+            cte="base64",
+            filename=item.filename,
+            params=dict(item.params),
+        )
     envelope_from = f"{sender.username}@{sender.domain}"
     return Outgoing(
         sender=envelope_from,

@@ -71,7 +71,9 @@ def describe(message: Outgoing, member: Member) -> View:
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        if part.get_content_disposition() == "attachment" or ctype not in (
+        if ctype == "text/calendar" and part.get_content_disposition() != "attachment":
+            attachments.append(f"calendar part (method={part.get_param('method')})")
+        elif part.get_content_disposition() == "attachment" or ctype not in (
             "text/plain",
             "text/html",
         ):

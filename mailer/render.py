@@ -27,11 +27,15 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from mailer import dates
+from mailer.article import Article, read_article
+from mailer.calendar import EventText
 from mailer.config import Member, Network, Seminar
 from mailer.errors import TemplateError
 from mailer.recipients import Person
 
-KINDS = ("invitation", "summary")
+KINDS = ("invitation", "reminder", "change", "cancellation", "summary", "newsletter")
+# Kinds that carry the seminar's .ics (the summary comes after the event: nothing to add).
+CALENDAR_KINDS = ("invitation", "reminder", "change", "cancellation")
 PERSON_FIELDS = (
     "name",
     "first_name",
@@ -40,6 +44,7 @@ PERSON_FIELDS = (
     "organisation",
     "title",
     "unsubscribe_url",
+    "registration_url",
     "listed_by",
 )
 MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
@@ -74,7 +79,11 @@ class _PersonSlots:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One kind x seminar x language x member, rendered once and inlined once."""
+    """One kind x seminar x language x member (x revision x audience), rendered and inlined once.
+
+    ``revision`` is the change number for a change and the newsletter number for a newsletter;
+    ``audience`` lets a reminder speak differently to the registered and the not-registered.
+    """
 
     kind: str
     seminar: int
@@ -135,7 +144,8 @@ class Renderer:
         for env in (self._html_env, self._text_env):
             env.filters["markdown"] = _markdown
         self._strings = self._load_strings()
-        self._cache: dict[tuple[str, int, str, str], Variant] = {}
+        self._cache: dict[tuple[str, int, str, str, int, str], Variant] = {}
+        self._articles: dict[Path, Article] = {}
 
     def _load_strings(self) -> dict[str, dict[str, Any]]:
         path = self.templates / "strings.toml"
@@ -164,30 +174,130 @@ class Renderer:
 
     # -- variants --------------------------------------------------------------
 
-    def variant(self, kind: str, seminar: Seminar, language: str, member: Member) -> Variant:
-        key = (kind, seminar.number, language, member.id)
+    def variant(
+        self,
+        kind: str,
+        seminar: Seminar,
+        language: str,
+        member: Member,
+        *,
+        revision: int = 0,
+        audience: str = "all",
+    ) -> Variant:
+        key = (kind, seminar.number, language, member.id, revision, audience)
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = self._render_variant(kind, seminar, language, member)
+            ctx = self.context(
+                kind, seminar, language, member, revision=revision, audience=audience
+            )
+            cached = self._cache[key] = self._render_variant(kind, seminar, language, member, ctx)
         return cached
 
-    def prepare(self, kind: str, seminar: Seminar, pairs: Iterable[tuple[str, Member]]) -> None:
+    def prepare(
+        self,
+        kind: str,
+        seminar: Seminar,
+        pairs: Iterable[tuple[str, Member]],
+        *,
+        revision: int = 0,
+        audience: str = "all",
+    ) -> None:
         """Render every (language, member) variant up front, so a broken template stops the
         run before the first message leaves rather than halfway through."""
         for language, member in pairs:
-            self.variant(kind, seminar, language, member)
+            self.variant(kind, seminar, language, member, revision=revision, audience=audience)
 
-    def context(self, kind: str, seminar: Seminar, language: str, member: Member) -> dict[str, Any]:
+    def article(self, number: int, language: str) -> Article:
+        """The newsletter's article in this language (the Swedish one when there is no other)."""
+        item = self.network.newsletter(number)
+        name = item.file_en if language == "en" and item.file_en else item.file
+        path = self.network.resolve(name)
+        cached = self._articles.get(path)
+        if cached is None:
+            cached = self._articles[path] = read_article(path)
+        return cached
+
+    def _summary(self, seminar: Seminar, language: str) -> str:
+        name = seminar.summary_file_en if language == "en" else None
+        name = name or seminar.summary_file
+        if not name:
+            return ""
+        path = self.network.resolve(name)
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TemplateError(f"cannot read the summary: {exc.strerror}", path=path) from None
+
+    def programme(self, seminar: Seminar, language: str) -> list[dict[str, str]]:
+        en = language == "en"
+        return [
+            {
+                "name": s.name,
+                "role": (s.role_en if en else None) or s.role,
+                "organisation": s.organisation,
+                "topic": (s.topic_en if en else None) or s.topic,
+            }
+            for s in seminar.programme
+        ]
+
+    def texts(self, seminar: Seminar, language: str) -> dict[str, str]:
+        """The seminar's own words in the language, falling back to Swedish."""
+        en = language == "en"
+        return {
+            "breakfast": (seminar.breakfast_en if en else None) or seminar.breakfast,
+            "title": (seminar.title_en if en else None) or seminar.title,
+            "theme": (seminar.theme_en if en else None) or seminar.theme,
+            "description": " ".join(
+                ((seminar.description_en if en else None) or seminar.description).split()
+            ),
+            "series": (self.network.series.title_en if en else None) or self.network.series.title,
+        }
+
+    def event_text(self, seminar: Seminar, language: str) -> EventText:
+        """Summary, description and location of the .ics, in the person's language."""
+        t = self._strings[language]
+        words = self.texts(seminar, language)
+        tz = self.network.tz
+        lines = [f"{words['series']}: {words['theme']}", "", words["description"], ""]
+        lines.append(
+            f"{t['when']}: {dates.when(seminar.date, seminar.start, seminar.end, tz, language)}"
+        )
+        lines.append(f"{t['where']}: {seminar.place}, {seminar.address}")
+        if seminar.programme:
+            lines += ["", f"{t['programme']}:"]
+            for sp in self.programme(seminar, language):
+                who = ", ".join(x for x in (sp["name"], sp["organisation"]) if x)
+                lines.append(f"- {who}: {sp['topic']}" if sp["topic"] else f"- {who}")
+        if seminar.registration_url and not seminar.cancelled:
+            lines += ["", f"{t['register']}: {seminar.registration_url}"]
+        coordinator = self.network.coordinator
+        lines += ["", t["contact"].format(name=coordinator.name, email=coordinator.email)]
+        summary = words["title"]
+        if seminar.cancelled:
+            summary = f"{t['cancelled_prefix']} {summary}"
+        return EventText(
+            summary=summary,
+            description="\n".join(lines),
+            location=f"{seminar.place}, {seminar.address}",
+        )
+
+    def context(
+        self,
+        kind: str,
+        seminar: Seminar,
+        language: str,
+        member: Member,
+        *,
+        revision: int = 0,
+        audience: str = "all",
+    ) -> dict[str, Any]:
         net = self.network
         tz = net.tz
         nxt = net.next_seminar(seminar)
-        summary = ""
-        if seminar.summary_file:
-            path = net.resolve(seminar.summary_file)
-            try:
-                summary = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise TemplateError(f"cannot read the summary: {exc.strerror}", path=path) from None
+        en = language == "en"
+        change = seminar.changes[revision - 1] if kind == "change" and revision else None
+        cancelled = seminar.cancelled
+        article = self.article(revision, language) if kind == "newsletter" else None
         return {
             "kind": kind,
             "lang": language,
@@ -198,6 +308,16 @@ class Renderer:
             "member": member,
             "colour": member.colour or net.network.colours.primary,
             "seminar": seminar,
+            "s": self.texts(seminar, language),
+            "programme": self.programme(seminar, language),
+            "audience": audience,
+            "change": ((change.what_en if en else None) or change.what) if change else "",
+            "cancel_reason": ((cancelled.reason_en if en else None) or cancelled.reason)
+            if cancelled
+            else "",
+            "article": article,
+            "article_date": dates.long_date(article.meta.date, language) if article else "",
+            "has_calendar": kind in CALENDAR_KINDS,
             "when": {
                 "date": dates.long_date(seminar.date, language),
                 "time": dates.time_span(seminar.date, seminar.start, seminar.end, tz, language),
@@ -207,15 +327,15 @@ class Renderer:
                 else "",
             },
             "next_seminar": nxt,
+            "next_s": self.texts(nxt, language) if nxt else None,
             "next_when": dates.when(nxt.date, nxt.start, nxt.end, tz, language) if nxt else "",
-            "summary": summary,
+            "summary": self._summary(seminar, language),
             "person": _PersonSlots(),
         }
 
     def _render_variant(
-        self, kind: str, seminar: Seminar, language: str, member: Member
+        self, kind: str, seminar: Seminar, language: str, member: Member, ctx: dict[str, Any]
     ) -> Variant:
-        ctx = self.context(kind, seminar, language, member)
         text_module = self._module(self._text_env, f"{kind}.txt", ctx)
         subject = " ".join(str(getattr(text_module, "subject", "")).split())
         preheader = " ".join(str(getattr(text_module, "preheader", "")).split())
@@ -296,7 +416,12 @@ class Renderer:
     # -- people ----------------------------------------------------------------
 
     def personal_values(
-        self, person: Person, member: Member, language: str, unsubscribe_url: str
+        self,
+        person: Person,
+        member: Member,
+        language: str,
+        unsubscribe_url: str,
+        registration_url: str = "",
     ) -> dict[str, str]:
         t = self._strings[language]
         first = person.first_name
@@ -309,6 +434,7 @@ class Renderer:
             "organisation": person.organisation,
             "title": person.title,
             "unsubscribe_url": unsubscribe_url,
+            "registration_url": registration_url,
             "listed_by": member.name,
         }
 
@@ -345,6 +471,9 @@ def inline_css(document: str) -> str:
             remove_classes=False,
             disable_validation=True,
             allow_network=False,
+            # Keep the templates' pixel width/height attributes (Outlook sizes images by them):
+            # by default an inline 'width: 100%' would overwrite width="536" with "100%".
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform()
     )

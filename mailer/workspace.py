@@ -9,7 +9,7 @@ from pathlib import Path
 from mailer.config import Network
 from mailer.errors import ConfigError
 
-CONTENTS = ("templates", "recipients", "seminars")
+CONTENTS = ("templates", "recipients", "seminars", "newsletters")
 GITIGNORE = "# personal data and generated mail: never commit\n.mailer/\noutbox/\n"
 
 
@@ -49,19 +49,36 @@ class CheckSummary:
 
 def check_workspace(network: Network) -> CheckSummary:
     """Read every list and render every variant of every mail kind; raise on the first error."""
-    from mailer.campaign import MessageFactory, mailing_for
+    from mailer.campaign import Mailing, kinds_for, mailing_for
     from mailer.recipients import merge
+    from mailer.render import Renderer
 
     merged = merge(network)
     people = merged.by_member()
+    renderer = Renderer(network)
+    mailings: list[Mailing] = [
+        mailing_for(network, kind, seminar.number)
+        for seminar in network.seminars
+        for kind in kinds_for(seminar)
+    ]
+    # The reminder speaks differently to those who have not registered yet.
+    mailings += [
+        mailing_for(network, "reminder", s.number, "not-registered")
+        for s in network.seminars
+        if not s.cancelled
+    ]
+    mailings += [mailing_for(network, "newsletter", n.number) for n in network.newsletters]
+    pairs = [(lang, m) for m in network.members for lang in ("sv", "en")]
     variants = 0
-    for seminar in network.seminars:
-        kinds = ["invitation", "summary"] if seminar.held else ["invitation"]
-        for kind in kinds:
-            factory = MessageFactory(network, mailing_for(network, kind, seminar.number))
-            pairs = [(lang, m) for m in network.members for lang in ("sv", "en")]
-            factory.renderer.prepare(kind, seminar, pairs)
-            variants += len(pairs)
+    for mailing in mailings:
+        renderer.prepare(
+            mailing.kind,
+            mailing.seminar,
+            pairs,
+            revision=mailing.revision,
+            audience=mailing.audience,
+        )
+        variants += len(pairs)
     return CheckSummary(
         members=len(network.members),
         seminars=len(network.seminars),

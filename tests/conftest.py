@@ -29,11 +29,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 
+TOKEN_KEY = "test-signing-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def token_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The key that signs registration and unsubscribe links (an environment variable)."""
+    monkeypatch.setenv("MAILER_TOKEN_KEY", TOKEN_KEY)
+    return TOKEN_KEY
+
+
 def copy_workspace(root: Path) -> Path:
     """A copy of the example network at ``root`` (for tests that need a second one)."""
     root.mkdir(parents=True)
     shutil.copy2(REPO / "network.toml", root / "network.toml")
-    for folder in ("templates", "recipients", "seminars"):
+    for folder in ("templates", "recipients", "seminars", "newsletters"):
         shutil.copytree(REPO / folder, root / folder)
     return root
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from mailer.journal import Journal
 
 
-KIND = click.Choice(["invitation", "summary"])
+# The same as mailer.render.KINDS (a test keeps them equal); spelt out so --help stays fast.
+KIND = click.Choice(["invitation", "reminder", "change", "cancellation", "summary", "newsletter"])
 
 
 @click.command()

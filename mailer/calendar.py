@@ -1,0 +1,91 @@
+"""The seminar as an iCalendar event (RFC 5545/5546), built with the icalendar library.
+
+One seminar is one event with one stable UID, so every message about it (invitation,
+reminder, change, cancellation) lands on the *same* calendar entry: a change carries a
+higher SEQUENCE and replaces it, a cancellation (METHOD:CANCEL) removes it. Times are local
+to the network's zone and the VTIMEZONE is included, so clients never guess the offset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import icalendar
+
+from mailer.config import Network, Seminar
+
+PRODID = "-//Oppna data Varmland//mailer//SV"
+REQUEST, CANCEL = "REQUEST", "CANCEL"
+
+
+@dataclass(frozen=True, slots=True)
+class EventText:
+    """What the event says, already in the person's language."""
+
+    summary: str
+    description: str
+    location: str
+
+
+def uid(network: Network, seminar: Seminar) -> str:
+    """Stable across runs and message kinds: the calendar's key for this seminar."""
+    return f"{network.network.id}-seminar-{seminar.number}@{network.network.list_domain}"
+
+
+def sequence(seminar: Seminar, method: str) -> int:
+    """0 for the invitation, +1 per change; a cancellation outranks the last change."""
+    return len(seminar.changes) + (1 if method == CANCEL else 0)
+
+
+def build_ics(
+    network: Network,
+    seminar: Seminar,
+    text: EventText,
+    *,
+    method: str,
+    organiser: tuple[str, str],
+    attendee: tuple[str, str] | None = None,
+    stamp: dt.datetime | None = None,
+) -> bytes:
+    """The .ics for one seminar; ``organiser`` and ``attendee`` are (name, address)."""
+    if method not in (REQUEST, CANCEL):
+        raise ValueError(method)
+    zone = network.tz
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+
+    event = icalendar.Event()
+    event.add("uid", uid(network, seminar))
+    event.add("sequence", sequence(seminar, method))
+    event.add("dtstamp", (stamp or dt.datetime.now(dt.UTC)).astimezone(dt.UTC))
+    event.add("dtstart", dt.datetime.combine(seminar.date, seminar.start, tzinfo=zone))
+    event.add("dtend", dt.datetime.combine(seminar.date, seminar.end, tzinfo=zone))
+    event.add("summary", text.summary)
+    event.add("description", text.description)
+    event.add("location", text.location)
+    if network.network.website:
+        event.add("url", network.network.website)
+    event.add("status", "CANCELLED" if method == CANCEL else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    org = icalendar.vCalAddress(f"mailto:{organiser[1]}")
+    org.params["cn"] = icalendar.vText(organiser[0])
+    event.add("organizer", org)
+    if attendee is not None:
+        # RFC 5546 wants an ATTENDEE in a REQUEST; RSVP=FALSE so nobody's client sends a reply
+        # to the member's mailbox: registration happens through the form.
+        who = icalendar.vCalAddress(f"mailto:{attendee[1]}")
+        if attendee[0]:
+            who.params["cn"] = icalendar.vText(attendee[0])
+        who.params["role"] = icalendar.vText("REQ-PARTICIPANT")
+        who.params["partstat"] = icalendar.vText("NEEDS-ACTION")
+        who.params["rsvp"] = icalendar.vText("FALSE")
+        event.add("attendee", who)
+    cal.add_component(event)
+    # Only the transitions of the seminar's year: the full 1970-2038 table is 3 KB per mail.
+    year = seminar.date.year
+    cal.add_missing_timezones(first_date=dt.date(year, 1, 1), last_date=dt.date(year + 1, 1, 1))
+    return bytes(cal.to_ical())

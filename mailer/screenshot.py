@@ -1,0 +1,144 @@
+"""Look at a rendered mail the way a person would: headless Chromium (Debian's ``chromium``).
+
+Two uses: ``mailer preview --png`` (a screenshot at desktop and at phone width) and the
+layout check the tests run (how wide the page is, what text it shows). The page never
+reaches the network: every host name resolves to nothing, so remote images show their alt
+text, which is also how a mail client with images off shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailer.errors import MailerError
+
+BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+DESKTOP_WIDTH = 800
+MOBILE_WIDTH = 390
+TIMEOUT = 60  # seconds: a cold start on a busy 2-core machine takes a few
+_MARKER = "mailer-layout"
+
+# Runs at the end of <body>: layout is complete, and reading it forces it.
+_MEASURE = f"""<script>
+(function () {{
+  var c = document.querySelector('table.container') || document.body;
+  var out = {{
+    page_width: document.documentElement.scrollWidth,
+    page_height: document.documentElement.scrollHeight,
+    content_width: Math.round(c.getBoundingClientRect().width),
+    text: document.body.innerText
+  }};
+  var pre = document.createElement('pre');
+  pre.id = '{_MARKER}';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}})();
+</script>"""
+
+
+class BrowserError(MailerError):
+    """Chromium is missing or could not render the page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    page_width: int
+    page_height: int
+    content_width: int
+    text: str
+
+
+def find_browser() -> str | None:
+    for name in BINARIES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _browser() -> str:
+    found = find_browser()
+    if found is None:
+        raise BrowserError(
+            "no headless Chromium found for --png",
+            hint="install it: apt-get install chromium (or write --html and open it)",
+        )
+    return found
+
+
+def _run(args: list[str]) -> str:
+    base = [
+        _browser(),
+        "--headless",
+        "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-extensions",
+        "--mute-audio",
+        "--host-resolver-rules=MAP * ~NOTFOUND",  # no network, ever
+    ]
+    with tempfile.TemporaryDirectory(prefix="mailer-chromium-") as profile:
+        try:
+            done = subprocess.run(
+                [*base, f"--user-data-dir={profile}", *args],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise BrowserError(f"Chromium took more than {TIMEOUT} s") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BrowserError(f"Chromium failed (exit {done.returncode}): {last}")
+    return done.stdout
+
+
+def measure(html: str, *, width: int = DESKTOP_WIDTH) -> Layout:
+    """Lay the page out at ``width`` CSS pixels and report its size and visible text."""
+    marked = html.replace("</body>", _MEASURE + "</body>", 1)
+    with tempfile.TemporaryDirectory(prefix="mailer-page-") as folder:
+        page = Path(folder) / "page.html"
+        page.write_text(marked, encoding="utf-8")
+        dom = _run([f"--window-size={width},1000", "--dump-dom", page.as_uri()])
+    start = dom.find(f'<pre id="{_MARKER}">')
+    if start < 0:
+        raise BrowserError("Chromium did not lay the page out (no measurement came back)")
+    import html as html_lib
+
+    body = dom[start + len(f'<pre id="{_MARKER}">') : dom.index("</pre>", start)]
+    data = json.loads(html_lib.unescape(body))
+    return Layout(
+        page_width=int(data["page_width"]),
+        page_height=int(data["page_height"]),
+        content_width=int(data["content_width"]),
+        text=str(data["text"]),
+    )
+
+
+def screenshot(html: str, png: Path, *, width: int = DESKTOP_WIDTH) -> Path:
+    """Write a PNG of the whole page at ``width`` CSS pixels."""
+    height = measure(html, width=width).page_height
+    with tempfile.TemporaryDirectory(prefix="mailer-page-") as folder:
+        page = Path(folder) / "page.html"
+        page.write_text(html, encoding="utf-8")
+        target = png.resolve()
+        _run([f"--window-size={width},{height}", f"--screenshot={target}", page.as_uri()])
+    if not png.is_file():
+        raise BrowserError("Chromium wrote no screenshot", path=png)
+    return png
+
+
+def screenshots(html: str, png: Path) -> list[Path]:
+    """Desktop width at ``png``, phone width beside it (``NAME-mobile.png``)."""
+    mobile = png.with_name(f"{png.stem}-mobile{png.suffix or '.png'}")
+    return [
+        screenshot(html, png, width=DESKTOP_WIDTH),
+        screenshot(html, mobile, width=MOBILE_WIDTH),
+    ]
