@@ -49,6 +49,7 @@ from mailer.config import (
     Member,
     Network,
     NetworkInfo,
+    Newsletter,
     Seminar,
     Series,
     _config_error,
@@ -69,6 +70,9 @@ SIGNATURE = "signature.json"
 DATA = "mailing.json"
 PEOPLE = "people.json"
 SUMMARY = "summary.md"
+SUMMARY_EN = "summary.en.md"
+ARTICLE = "newsletter.md"
+ARTICLE_EN = "newsletter.en.md"
 MAX_UNPACKED = 50_000_000  # bytes; a bundle is a few hundred KB, so anything near this is hostile
 REPORT_STATES = ("sent", "failed", "deferred", "sending", "queued")
 MEMBER_STATE = "bundles"  # member-side journals live in STATE/bundles/<network id>/
@@ -146,17 +150,27 @@ def export_bundle(
     files: dict[str, bytes] = {}
     seminar = mailing.seminar
     seminar_data = seminar.model_dump(mode="json", by_alias=True)
-    if seminar.summary_file:
-        path = network.resolve(seminar.summary_file)
-        try:
-            files[SUMMARY] = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the summary: {exc.strerror}", path=path) from None
-        seminar_data["summary_file"] = SUMMARY
+    for key_name, inside in (("summary_file", SUMMARY), ("summary_file_en", SUMMARY_EN)):
+        source = getattr(seminar, key_name)
+        if source:
+            files[inside] = _read_content(network, source, "summary")
+            seminar_data[key_name] = inside
+    newsletters = []
+    if mailing.kind == "newsletter":
+        item = network.newsletter(mailing.revision)
+        files[ARTICLE] = _read_content(network, item.file, "article")
+        entry = {"number": item.number, "file": ARTICLE, "file_en": None}
+        if item.file_en:
+            files[ARTICLE_EN] = _read_content(network, item.file_en, "article")
+            entry["file_en"] = ARTICLE_EN
+        newsletters.append(entry)
     seminars = [seminar_data]
     following = network.next_seminar(seminar)
     if following is not None:
-        seminars.append(following.model_dump(mode="json", by_alias=True) | {"summary_file": None})
+        seminars.append(
+            following.model_dump(mode="json", by_alias=True)
+            | {"summary_file": None, "summary_file_en": None}
+        )
     data = {
         "network": network.network.model_dump(mode="json", by_alias=True),
         "coordinator": network.coordinator.model_dump(mode="json", by_alias=True),
@@ -165,6 +179,9 @@ def export_bundle(
         "seminars": seminars,
         "kind": mailing.kind,
         "seminar": seminar.number,
+        "revision": mailing.revision,
+        "audience": mailing.audience,
+        "newsletters": newsletters,
     }
     files[DATA] = json.dumps(data, ensure_ascii=False, indent=1).encode()
     files[PEOPLE] = json.dumps(
@@ -199,6 +216,14 @@ def export_bundle(
         f.write(_pack(manifest_bytes, signature_bytes, files))
     partial.replace(out)
     return _sha256(manifest_bytes)
+
+
+def _read_content(network: Network, relative: str, what: str) -> bytes:
+    path = network.resolve(relative)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the {what}: {exc.strerror}", path=path) from None
 
 
 def _pack(manifest: bytes, signature: bytes, files: dict[str, bytes]) -> bytes:
@@ -272,7 +297,8 @@ def _read_zip(path: Path) -> tuple[bytes, dict[str, bytes]]:
             return raw, {i.filename: zf.read(i) for i in infos if not i.is_dir()}
     except FileNotFoundError:
         raise _refuse(path, "no such file") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: a damaged header naming a compression method zipfile lacks.
         raise _refuse(
             path,
             f"not a complete bundle: {exc}",
@@ -429,6 +455,7 @@ def _load_contents(
             series=Series.model_validate(data["series"]),
             members=[member],
             seminars=seminars,
+            newsletters=[Newsletter.model_validate(n) for n in data.get("newsletters", [])],
         )
         people = [
             Person(**(p | {"tags": tuple(p["tags"]), "listed_by": tuple(p["listed_by"])}))
@@ -447,7 +474,7 @@ def _load_contents(
     if any(p.sender != member.id for p in people):
         raise _refuse(path, "the bundle holds people of another member")
     seminar = network.seminar(number)
-    mailing = Mailing(kind, seminar)
+    mailing = Mailing(kind, seminar, int(data.get("revision", 0)), str(data.get("audience", "all")))
     if mailing.id != _field(manifest, "mailing", "id"):
         raise _refuse(path, "the manifest and the bundle's data name different mailings")
     return Bundle(
