@@ -10,7 +10,6 @@ when the cached one is close to expiry, so every new connection gets a valid tok
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -68,8 +67,9 @@ class TokenSource:
                         self.client_id,
                         client_credential=self._secret,
                         authority=self.authority,
+                        # The authority is given: no look-up of it at Microsoft first.
+                        # Certificates: the system's, or REQUESTS_CA_BUNDLE's.
                         instance_discovery=False,
-                        verify=os.environ.get("MAILER_CAFILE") or True,
                         timeout=30,
                     )
                 result = self._app.acquire_token_for_client(scopes=[self.scope])

@@ -242,7 +242,8 @@ def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tls:
     cert.configure_cert(context)
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    monkeypatch.setenv("MAILER_CAFILE", str(ca_file))
+    monkeypatch.setenv("MAILER_CAFILE", str(ca_file))  # SMTP
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_file))  # the OAuth2 token endpoint
     return Tls(ca_file, context)
 
 

@@ -257,3 +257,66 @@ def test_help_documents_exit_codes(cli):
     text = cli("send", "--help").output
     for code in ("0", "1", "2", "75"):
         assert f"  {code}  " in text
+
+
+class HangsUp(RecordingHandler):
+    """A server that drops every connection at MAIL FROM while ``broken``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.broken:
+            server.transport.abort()
+            return "421 4.3.2 going away"
+        return await super().handle_MAIL(server, session, envelope, address, mail_options)
+
+
+def test_acceptance_wrong_password_and_dropping_server_beside_five_healthy(
+    cli, workspace, smtp_servers, monkeypatch
+):
+    from mailer.config import load_network
+    from mailer.recipients import merge
+
+    people = {p.email: p.sender for p in merge(load_network(workspace / "network.toml")).people}
+    healthy = smtp_servers()
+    locked = smtp_servers(accounts={"seminarier@msb.example": "right"})
+    dropping = smtp_servers(HangsUp())
+    monkeypatch.setenv("MSB_SMTP_PASSWORD", "wrong")
+    use_smtp(
+        workspace,
+        "msb",
+        locked.port,
+        username="seminarier@msb.example",
+        password_env="MSB_SMTP_PASSWORD",
+    )
+    use_smtp(workspace, "kronofogden", dropping.port, retries=2)
+    five = [
+        "lansstyrelsen-varmland",
+        "konsumentverket",
+        "karlstads-universitet",
+        "elsakerhetsverket",
+        "karlstads-kommun",
+    ]
+    for member in five:
+        use_smtp(workspace, member, healthy.port, max_connections=2)
+
+    first = cli("send", "invitation", "2", "--yes")
+    assert first.exit_code == 1, first.output + first.stderr
+    assert Counter(healthy.handler.recipients()) == Counter(
+        e for e, m in people.items() if m in five
+    )
+    assert "channel  MSB: the server refused the login" in first.output
+    assert first.output.count("deferred bjorn.hedlund") == 1
+    assert locked.received == [] and dropping.received == []
+
+    # Both problems fixed: the next run finishes the rest and sends nothing twice.
+    monkeypatch.setenv("MSB_SMTP_PASSWORD", "right")
+    dropping.handler.broken = False
+    second = cli("send", "invitation", "2", "--yes")
+    assert second.exit_code == 0, second.output + second.stderr
+    assert Counter(locked.handler.recipients()) == Counter(MSB)
+    assert Counter(dropping.handler.recipients()) == Counter(KRONOFOGDEN)
+    assert max(Counter(healthy.handler.recipients()).values()) == 1
+    assert len(healthy.received) == sum(1 for m in people.values() if m in five)

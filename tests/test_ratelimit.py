@@ -80,6 +80,7 @@ def test_idle_bucket_does_not_save_up_beyond_its_capacity():
     assert not bucket.take() and bucket.delay() == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_real_clock_bound_holds_at_120_a_minute():
     """10 seconds at 120/min through asyncio.sleep: never more than 2 in any second."""
     bucket = TokenBucket(2.0)
