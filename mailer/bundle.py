@@ -41,6 +41,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mailer.audience import parse_audience
 from mailer.campaign import Mailing
 from mailer.config import (
     Channel,
@@ -180,7 +181,7 @@ def export_bundle(
         "kind": mailing.kind,
         "seminar": seminar.number,
         "revision": mailing.revision,
-        "audience": mailing.audience,
+        "audience": mailing.audience.spec,
         "newsletters": newsletters,
     }
     files[DATA] = json.dumps(data, ensure_ascii=False, indent=1).encode()
@@ -474,7 +475,8 @@ def _load_contents(
     if any(p.sender != member.id for p in people):
         raise _refuse(path, "the bundle holds people of another member")
     seminar = network.seminar(number)
-    mailing = Mailing(kind, seminar, int(data.get("revision", 0)), str(data.get("audience", "all")))
+    audience = parse_audience([str(data.get("audience", "all"))])
+    mailing = Mailing(kind, seminar, int(data.get("revision", 0)), audience, preselected=True)
     if mailing.id != _field(manifest, "mailing", "id"):
         raise _refuse(path, "the manifest and the bundle's data name different mailings")
     return Bundle(

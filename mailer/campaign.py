@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Literal
 
-from mailer import calendar, tokens
+from mailer import calendar, registrations, tokens
 from mailer.article import read_article
+from mailer.audience import ALL, Audience, matcher
 from mailer.channels import SmtpSettings, Transport, transport_factory
 from mailer.config import Member, Network, Seminar, SmtpChannel
 from mailer.errors import (
@@ -51,7 +52,7 @@ MAX_BACKOFF = 300.0  # seconds: a retry never waits longer than this
 
 
 # Who a kind goes to when --audience is not given.
-DEFAULT_AUDIENCE = {"reminder": "registered"}
+DEFAULT_AUDIENCE = {"reminder": Audience("registered")}
 ICS_FILENAME = "seminarium.ics"
 
 
@@ -63,7 +64,10 @@ class Mailing:
     kind: str
     seminar: Seminar
     revision: int = 0
-    audience: str = "all"
+    audience: Audience = ALL
+    # The people were chosen already (a member's bundle holds only its audience): the plan
+    # keeps the audience for the wording but does not filter again.
+    preselected: bool = False
 
     @property
     def id(self) -> str:
@@ -153,6 +157,7 @@ class Plan:
     mailing: Mailing
     channels: list[ChannelPlan]
     merge: Merge
+    left_out: int = 0  # people on the lists outside the mailing's audience
 
     @property
     def to_send(self) -> int:
@@ -190,11 +195,13 @@ class ChannelResult:
         return bool(self.deferred or self.quota or (self.interrupted and self.not_attempted))
 
 
-def mailing_for(network: Network, kind: str, number: int, audience: str | None = None) -> Mailing:
+def mailing_for(
+    network: Network, kind: str, number: int, audience: Audience | None = None
+) -> Mailing:
     """The mailing KIND for seminar NUMBER (for a newsletter: newsletter NUMBER)."""
     if kind not in KINDS:
         raise ConfigError(f"unknown mail kind {kind!r}", hint=f"known: {', '.join(KINDS)}")
-    audience = audience or DEFAULT_AUDIENCE.get(kind, "all")
+    audience = audience or DEFAULT_AUDIENCE.get(kind, ALL)
     if kind == "newsletter":
         return Mailing(kind, _seminar_after_newsletter(network, number), number, audience)
     seminar = network.seminar(number)
@@ -284,6 +291,15 @@ def make_plan(
         network.member(org)  # raises on an unknown id
     done = journal.deliveries(mailing.id)
     by_member = merged.by_member()
+    audience = ALL if mailing.preselected else mailing.audience
+    in_audience = matcher(
+        audience,
+        registrations.status(journal, mailing.seminar.number)
+        if audience.needs_registrations
+        else None,
+        seminar=mailing.seminar.number,
+    )
+    left_out = 0
     channels = []
     for member in network.members:
         if wanted and member.id not in wanted:
@@ -293,6 +309,9 @@ def make_plan(
             plan.quota_used = journal.used_since(member.id, now - DAY)
         for person in by_member.get(member.id, []):
             if is_suppressed(person.email):
+                continue
+            if not in_audience(person):
+                left_out += 1
                 continue
             previous = done.get(person.email)
             state = previous.state if previous else None
@@ -312,7 +331,7 @@ def make_plan(
             if previous and previous.message_id and state != "sent":
                 plan.message_ids[person.email] = previous.message_id
         channels.append(plan)
-    return Plan(mailing=mailing, channels=channels, merge=merged)
+    return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
 
 
 class MessageFactory:
@@ -376,7 +395,7 @@ class MessageFactory:
             self.mailing.seminar,
             [(lang, member) for (lang, _), member in sorted(pairs.items())],
             revision=self.mailing.revision,
-            audience=self.mailing.audience,
+            audience=self.mailing.audience.status,
         )
 
     def build(self, person: Person, member: Member, message_id: str | None = None) -> Outgoing:
@@ -387,7 +406,7 @@ class MessageFactory:
             person.language,
             member,
             revision=mailing.revision,
-            audience=mailing.audience,
+            audience=mailing.audience.status,
         )
         footer_link, one_click, registration = self.links(person, member)
         values = self.renderer.personal_values(

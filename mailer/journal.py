@@ -70,10 +70,27 @@ def _m003_bundles(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _m004_registrations(db: sqlite3.Connection) -> None:
+    # Who registered for a seminar and who came, from a form tool's export
+    # (mailer.registrations); attended is NULL until an export says.
+    db.execute("""
+        CREATE TABLE registrations (
+            seminar     INTEGER NOT NULL,
+            email       TEXT NOT NULL,
+            registered  INTEGER NOT NULL CHECK (registered IN (0, 1)),
+            attended    INTEGER CHECK (attended IN (0, 1)),
+            source      TEXT NOT NULL,
+            line        INTEGER,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (seminar, email)
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_initial,
     _m002_channel,
     _m003_bundles,
+    _m004_registrations,
 ]
 
 

@@ -137,8 +137,13 @@ def read_list(
     *,
     columns: Mapping[str, str | None] | None = None,
     sheet: str | None = None,
+    extra_fields: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ListFile:
-    """Read a .csv/.txt or .xlsx list; raise ListError when the file as a whole is unusable."""
+    """Read a .csv/.txt or .xlsx list; raise ListError when the file as a whole is unusable.
+
+    ``extra_fields`` maps more field names to their header aliases (folded, as in
+    ALIASES), for files that are not recipient lists, such as a form tool's export.
+    """
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
@@ -189,8 +194,8 @@ def read_list(
         table, start_line, sheet_name = read_xlsx_rows(path, data, sheet=sheet)
         result = ListFile(path=path, encoding="xlsx", sheet=sheet_name)
         numbered = ((start_line + i, row) for i, row in enumerate(table))
-        return _map_numbered(result, numbered, columns)
-    return _read_csv(path, data, columns)
+        return _map_numbered(result, numbered, columns, extra_fields)
+    return _read_csv(path, data, columns, extra_fields)
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:
@@ -249,7 +254,12 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_csv(path: Path, data: bytes, columns: Mapping[str, str | None] | None) -> ListFile:
+def _read_csv(
+    path: Path,
+    data: bytes,
+    columns: Mapping[str, str | None] | None,
+    extra_fields: Mapping[str, tuple[str, ...]] | None = None,
+) -> ListFile:
     text, encoding = _decode(path, data)
     if _looks_binary(text):
         raise ListError(
@@ -281,7 +291,7 @@ def _read_csv(path: Path, data: bytes, columns: Mapping[str, str | None] | None)
                 ) from None
             raise ListError(f"broken CSV: {exc}", path=path, line=reader.line_num or line) from None
 
-    return _map_numbered(result, numbered(), columns)
+    return _map_numbered(result, numbered(), columns, extra_fields)
 
 
 def _looks_binary(text: str) -> bool:
@@ -294,8 +304,12 @@ def _map_numbered(
     result: ListFile,
     rows: Iterator[tuple[int, list[str]]],
     columns: Mapping[str, str | None] | None,
+    extra_fields: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ListFile:
     path = result.path
+    aliases = _ALIAS_TO_FIELD
+    if extra_fields:
+        aliases = {a: name for name, names in extra_fields.items() for a in names} | aliases
     # The header is the first row that names an address column; title rows above it (a
     # heading, a date, an empty row) are skipped.
     seen: list[tuple[int, list[str]]] = []
@@ -304,7 +318,7 @@ def _map_numbered(
         if not any(cell.strip() for cell in row):
             continue
         seen.append((line, row))
-        index = _header_index(path, line, row, columns, strict=False)
+        index = _header_index(path, line, row, columns, strict=False, aliases=aliases)
         if index is not None:
             found = (line, row, index)
             break
@@ -314,7 +328,7 @@ def _map_numbered(
         raise ListError("the file has no rows", path=path, hint="export the list again")
     if found is None:
         line, row = seen[0]
-        _header_index(path, line, row, columns, strict=True)  # raises with the details
+        _header_index(path, line, row, columns, strict=True, aliases=aliases)  # raises
         raise AssertionError("unreachable")
     header_line, header, index = found
     result.header_line = header_line
@@ -348,6 +362,7 @@ def _header_index(
     columns: Mapping[str, str | None] | None,
     *,
     strict: bool,
+    aliases: Mapping[str, str] = _ALIAS_TO_FIELD,
 ) -> dict[str, int] | None:
     """Field -> column index for a header row; None (or ListError when strict) if unusable."""
     folded = [fold_header(h) for h in header]
@@ -356,7 +371,7 @@ def _header_index(
     if "email" in explicit:
         has_email = fold_header(explicit["email"]) in folded
     else:
-        has_email = any(_ALIAS_TO_FIELD.get(k) == "email" for k in folded)
+        has_email = any(aliases.get(k) == "email" for k in folded)
     if not has_email and not strict:
         return None
     for name, wanted in explicit.items():
@@ -370,7 +385,7 @@ def _header_index(
             )
         index[name] = folded.index(key)
     for i, key in enumerate(folded):
-        alias = _ALIAS_TO_FIELD.get(key)
+        alias = aliases.get(key)
         if alias is None or alias in explicit:
             continue
         name = alias

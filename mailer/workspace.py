@@ -49,6 +49,7 @@ class CheckSummary:
 
 def check_workspace(network: Network) -> CheckSummary:
     """Read every list and render every variant of every mail kind; raise on the first error."""
+    from mailer.audience import Audience
     from mailer.campaign import Mailing, kinds_for, mailing_for
     from mailer.recipients import merge
     from mailer.render import Renderer
@@ -63,7 +64,7 @@ def check_workspace(network: Network) -> CheckSummary:
     ]
     # The reminder speaks differently to those who have not registered yet.
     mailings += [
-        mailing_for(network, "reminder", s.number, "not-registered")
+        mailing_for(network, "reminder", s.number, Audience("not-registered"))
         for s in network.seminars
         if not s.cancelled
     ]
@@ -76,7 +77,7 @@ def check_workspace(network: Network) -> CheckSummary:
             mailing.seminar,
             pairs,
             revision=mailing.revision,
-            audience=mailing.audience,
+            audience=mailing.audience.status,
         )
         variants += len(pairs)
     return CheckSummary(

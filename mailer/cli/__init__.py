@@ -40,7 +40,14 @@ def main(ctx: click.Context, network_path: str | None) -> None:
 
 
 # Commands live in one module per group; register them here.
-from mailer.cli import bundle, recipients, sending, suppression, workspace  # noqa: E402
+from mailer.cli import (  # noqa: E402
+    bundle,
+    recipients,
+    registrations,
+    sending,
+    suppression,
+    workspace,
+)
 
 main.add_command(workspace.init)
 main.add_command(workspace.check)
@@ -51,3 +58,5 @@ main.add_command(sending.status)
 main.add_command(suppression.unsubscribe)
 main.add_command(suppression.suppressed)
 main.add_command(bundle.bundle)
+main.add_command(registrations.registrations)
+main.add_command(registrations.registrations)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,25 @@ if TYPE_CHECKING:
 KIND = click.Choice(["invitation", "reminder", "change", "cancellation", "summary", "newsletter"])
 
 
+def audience_option(func: Any) -> Any:
+    return click.option(
+        "--audience",
+        "audience",
+        multiple=True,
+        metavar="WHO",
+        help="all, registered, not-registered, attended, not-attended, segment:NAME or "
+        "tag:NAME (repeatable: all must hold). Default: registered for a reminder, else all.",
+    )(func)
+
+
+def _audience(values: tuple[str, ...]) -> Any:
+    if not values:
+        return None
+    from mailer.audience import parse_audience
+
+    return parse_audience(values)
+
+
 @click.command()
 @click.argument("kind", type=KIND)
 @click.argument("seminar", type=int)
@@ -46,26 +66,62 @@ KIND = click.Choice(["invitation", "reminder", "change", "cancellation", "summar
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the HTML part to this file, for a browser.",
 )
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in the system browser.")
+@click.option(
+    "--png",
+    "png_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Screenshot the HTML with headless Chromium: FILE at desktop width and "
+    "FILE-mobile.png at phone width.",
+)
+@audience_option
 @pass_state
 @reports_errors
 def preview(
-    state: State, kind: str, seminar: int, address: str | None, html_file: Path | None
+    state: State,
+    kind: str,
+    seminar: int,
+    address: str | None,
+    html_file: Path | None,
+    open_browser: bool,
+    png_file: Path | None,
+    audience: tuple[str, ...],
 ) -> None:
-    """Show what would leave for one person: channel, headers, text, attachments."""
+    """Show what would leave for one person: channel, headers, text, attachments.
+
+    KIND is invitation, reminder, change, cancellation, summary or newsletter; SEMINAR is
+    the seminar's number (for a newsletter, the newsletter's number).
+    """
     from mailer.campaign import MessageFactory, mailing_for
     from mailer.preview import describe, find_person
     from mailer.recipients import merge
 
     network = state.network
-    mailing = mailing_for(network, kind, seminar)
+    mailing = mailing_for(network, kind, seminar, _audience(audience))
     person = find_person(merge(network).people, address)
     member = network.member(person.sender)
     message = MessageFactory(network, mailing).build(person, member)
     view = describe(message, member)
     console().print(view.text, markup=False)
+    if open_browser and not html_file:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=f"mailer-{mailing.id}-", suffix=".html")
+        os.close(fd)
+        html_file = Path(name)
     if html_file:
         html_file.write_text(view.html, encoding="utf-8")
         click.echo(f"HTML written to {html_file}")
+    if png_file:
+        from mailer.screenshot import screenshots
+
+        for shot in screenshots(view.html, png_file):
+            click.echo(f"Screenshot written to {shot}")
+    if open_browser and html_file:
+        import webbrowser
+
+        if not webbrowser.open(html_file.resolve().as_uri()):
+            click.echo(f"No browser to open; open {html_file} yourself.", err=True)
 
 
 def _plan_table(plan: Plan, title: str, tz: Any) -> None:
@@ -212,6 +268,7 @@ Exit codes:
     help="Try again the people a server refused for good in an earlier run.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary.")
+@audience_option
 @pass_state
 @reports_errors
 def send(
@@ -226,8 +283,11 @@ def send(
     resend_uncertain: bool,
     retry_failed: bool,
     quiet: bool,
+    audience: tuple[str, ...],
 ) -> None:
-    """Send a mailing: KIND (invitation, summary) for SEMINAR number.
+    """Send a mailing: KIND for SEMINAR number (for a newsletter: its number).
+
+    KIND is invitation, reminder, change, cancellation, summary or newsletter.
 
     Each person gets it through their sending member's channel, within the channel's
     rate, daily quota and connection limits. Running the same command again resumes the
@@ -239,11 +299,12 @@ def send(
     from mailer.journal import Journal
 
     network = state.network
-    mailing = mailing_for(network, kind, seminar)
+    mailing = mailing_for(network, kind, seminar, _audience(audience))
     via_settings = parse_via(via) if via else None
     factory = MessageFactory(network, mailing)
     again = f"mailer send {kind} {seminar}" + (f" --via {via}" if via else "")
     again += "".join(f" --org {o}" for o in orgs)
+    again += "".join(f" --audience {a}" for a in audience)
     with Journal.in_state_dir(network.state_dir) as journal:
         plan = make_plan(
             network,
@@ -298,6 +359,13 @@ def carry_out(
     out = console()
     if not quiet or dry_run:
         _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
+        if mailing.audience.spec != "all" or plan.left_out:
+            people = sum(c.total for c in plan.channels)
+            out.print(
+                f"Audience {mailing.audience.spec}: {people} people; "
+                f"{plan.left_out} on the lists left out.",
+                markup=False,
+            )
     if dry_run:
         sample = next((p for c in plan.channels for p in c.to_send), None)
         if sample is not None:

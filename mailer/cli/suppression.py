@@ -51,10 +51,23 @@ def _file_addresses(path: Path) -> Iterator[tuple[int, str]]:
     "--reason", type=REASON, default="unsubscribed", show_default=True, help="Why, for the record."
 )
 @click.option("--note", default="", help="A short note kept with each entry (e.g. a ticket).")
+@click.option(
+    "--token",
+    "tokens_",
+    multiple=True,
+    metavar="TOKEN",
+    help="A signed token from a one-click unsubscribe URL (for a web form or a mailbox "
+    "rule to call): verified with the network's key, then its person is added.",
+)
 @pass_state
 @reports_errors
 def unsubscribe(
-    state: State, addresses: tuple[str, ...], files: tuple[Path, ...], reason: str, note: str
+    state: State,
+    addresses: tuple[str, ...],
+    files: tuple[Path, ...],
+    reason: str,
+    note: str,
+    tokens_: tuple[str, ...],
 ) -> None:
     """Put ADDRESS... on the network's opt-out list: never mailed again, by any member.
 
@@ -65,9 +78,17 @@ def unsubscribe(
     from mailer.recipients import AddressError, normalise_address
     from mailer.suppression import Suppression
 
-    if not addresses and not files:
-        raise click.UsageError("give one or more addresses, or --file FILE")
+    if not addresses and not files and not tokens_:
+        raise click.UsageError("give one or more addresses, --file FILE or --token TOKEN")
     network = state.network
+    if tokens_:
+        from mailer.tokens import Signer, unsubscribe_purpose
+
+        signer = Signer.from_env(network, why="checking an unsubscribe token")
+        # A forged or damaged token stops the command before anything is added.
+        verified = [signer.verify(unsubscribe_purpose(network), t) for t in tokens_]
+        addresses = (*addresses, *verified)
+        note = note or "one-click unsubscribe"
     sv = network.network.language == "sv"
     raw: list[tuple[str, str]] = [("", a) for a in addresses]  # (where, value)
     for path in files:

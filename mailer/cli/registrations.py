@@ -1,0 +1,72 @@
+"""Commands for who registered and who came: registrations import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mailer.cli._common import State, console, pass_state, reports_errors
+
+
+@click.group()
+def registrations() -> None:
+    """Who registered for a seminar (and who came), from a form tool's export."""
+
+
+@registrations.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seminar", "seminar", type=int, required=True, help="The seminar's number.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_state
+@reports_errors
+def import_(state: State, file: Path, seminar: int, as_json: bool) -> None:
+    """Import FILE (CSV or .xlsx) of who registered for SEMINAR, and who attended.
+
+    The file needs an e-mail column; a token column (the code the invitation's registration
+    link carried) matches the invited person whatever address they typed. An attended
+    column (närvarande, deltog: ja/nej, x) records attendance. Importing again updates.
+    Rows that match nobody on the members' lists are listed and not stored.
+    """
+    from mailer.journal import Journal
+    from mailer.registrations import import_registrations
+    from mailer.suppression import merge_without_suppressed
+
+    network = state.network
+    people = merge_without_suppressed(network).people
+    with Journal.in_state_dir(network.state_dir) as journal:
+        report = import_registrations(network, journal, file, seminar=seminar, people=people)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "file": str(report.path),
+                    "seminar": report.seminar,
+                    "rows": report.rows,
+                    "matched_by_token": report.by_token,
+                    "matched_by_address": report.by_address,
+                    "registered": report.registered,
+                    "attended": report.attended,
+                    "unmatched": [
+                        {"line": u.line, "value": u.value, "reason": u.reason}
+                        for u in report.unmatched
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    out = console()
+    attended = "" if report.attended is None else f", {report.attended} attended"
+    out.print(
+        f"{file}: {report.rows} rows; {report.matched} matched ({report.by_token} by token, "
+        f"{report.by_address} by address): {report.registered} registered{attended} "
+        f"for seminar {seminar}.",
+        markup=False,
+    )
+    for u in report.unmatched:
+        out.print(f"{file}:{u.line}: {u.value}: {u.reason}", markup=False)
+    if report.unmatched:
+        out.print(f"{len(report.unmatched)} rows matched nobody and were not stored.", markup=False)

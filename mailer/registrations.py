@@ -1,0 +1,192 @@
+"""Who registered for a seminar, and who came: imported from a form tool's export.
+
+The export (CSV or .xlsx, read by :func:`mailer.lists.read_list`) has an address column and
+often the ``token`` the invitation's registration link carried. A row is matched to a person
+on the members' lists by its token first (the person who was invited, whatever address
+they typed into the form), else by its address. Rows that match nobody are reported, not
+stored: the audiences only ever choose among the people on the lists.
+
+Stored in the journal's SQLite file (table ``registrations``), one row per seminar and
+person; importing again updates the rows, so a later export (with attendance ticked)
+simply completes the earlier one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailer import tokens
+from mailer.config import Network
+from mailer.errors import ListError
+from mailer.journal import Journal
+from mailer.lists import read_list
+from mailer.recipients import AddressError, Person, normalise_address
+
+# Header aliases, folded like mailer.lists does ("Närvarande" -> "narvarande").
+FORM_FIELDS: dict[str, tuple[str, ...]] = {
+    "token": ("token", "kod", "personligkod", "anmalningskod", "code", "ref"),
+    "registered": ("anmald", "registered", "anmalan", "status", "kommer", "attending"),
+    "attended": (
+        "attended",
+        "narvarande",
+        "narvaro",
+        "deltog",
+        "attendance",
+        "present",
+        "checkedin",
+        "incheckad",
+    ),
+}
+YES = {"ja", "j", "yes", "y", "x", "1", "true", "sant", "närvarande", "deltog", "kommer", "✓"}
+YES |= {"anmäld", "registered", "attended", "present", "incheckad", "checked in", "✔"}
+NO = {"nej", "n", "no", "0", "false", "falskt", "", "-", "avanmäld", "cancelled", "återbud"}
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    path: Path
+    seminar: int
+    rows: int = 0
+    by_token: int = 0
+    by_address: int = 0
+    registered: int = 0
+    attended: int | None = None  # None: the file has no attendance column
+    unmatched: list[Unmatched] = field(default_factory=list)
+
+    @property
+    def matched(self) -> int:
+        return self.by_token + self.by_address
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the journal knows about one seminar's people."""
+
+    registered: frozenset[str]
+    attended: frozenset[str]
+    attendance_known: bool
+
+
+def _flag(value: str, *, path: Path, line: int, column: str) -> bool:
+    folded = " ".join(value.strip().casefold().split())
+    if folded in YES:
+        return True
+    if folded in NO:
+        return False
+    raise ListError(
+        f"{column}: {value!r} is neither yes nor no",
+        path=path,
+        line=line,
+        hint="use ja/nej, yes/no, x or 1/0",
+    )
+
+
+def import_registrations(
+    network: Network,
+    journal: Journal,
+    path: Path,
+    *,
+    seminar: int,
+    people: Iterable[Person],
+) -> ImportReport:
+    """Read ``path`` and store who registered (and attended) for ``seminar``."""
+    network.seminar(seminar)  # raises on an unknown number
+    listed = {p.email: p for p in people}
+    table = read_list(path, extra_fields=FORM_FIELDS)
+    report = ImportReport(path=path, seminar=seminar)
+    has_registered = "registered" in table.columns
+    has_attended = "attended" in table.columns
+    if has_attended:
+        report.attended = 0
+    signer: tokens.Signer | None = None
+    purpose = tokens.registration_purpose(network, seminar)
+    found: dict[str, tuple[bool, bool | None, int]] = {}  # email -> (registered, attended, line)
+    for row in table.rows:
+        report.rows += 1
+        raw_token = row.values.get("token", "").strip()
+        raw_email = row.values.get("email", "").strip()
+        email: str | None = None
+        if raw_token:
+            signer = signer or tokens.Signer.from_env(network, why="matching by token")
+            try:
+                email = signer.verify(purpose, raw_token)
+            except tokens.TokenError as exc:
+                if not raw_email:
+                    report.unmatched.append(Unmatched(row.line, raw_token[:40], exc.message))
+                    continue
+            else:
+                if email not in listed:
+                    report.unmatched.append(
+                        Unmatched(row.line, email, "the token's person is no longer on any list")
+                    )
+                    continue
+                report.by_token += 1
+        if email is None:
+            try:
+                email = normalise_address(raw_email)
+            except AddressError as exc:
+                report.unmatched.append(Unmatched(row.line, raw_email, str(exc)))
+                continue
+            if email not in listed:
+                report.unmatched.append(Unmatched(row.line, email, "on no member's list"))
+                continue
+            report.by_address += 1
+        registered = (
+            _flag(row.values["registered"], path=path, line=row.line, column="registered")
+            if has_registered
+            else True
+        )
+        attended = (
+            _flag(row.values["attended"], path=path, line=row.line, column="attended")
+            if has_attended
+            else None
+        )
+        found[email] = (registered or bool(attended), attended, row.line)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    db = journal.db
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for email, (registered, attended, line) in found.items():
+            db.execute(
+                """
+                INSERT INTO registrations
+                    (seminar, email, registered, attended, source, line, imported_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (seminar, email) DO UPDATE SET
+                    registered=excluded.registered,
+                    attended=COALESCE(excluded.attended, attended),
+                    source=excluded.source, line=excluded.line,
+                    imported_at=excluded.imported_at
+                """,
+                (seminar, email, int(registered), attended, path.name, line, now),
+            )
+    except sqlite3.DatabaseError:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    report.registered = sum(1 for r, _, _ in found.values() if r)
+    if has_attended:
+        report.attended = sum(1 for _, a, _ in found.values() if a)
+    return report
+
+
+def status(journal: Journal, seminar: int) -> Status:
+    rows = journal.db.execute(
+        "SELECT email, registered, attended FROM registrations WHERE seminar=?", (seminar,)
+    ).fetchall()
+    return Status(
+        registered=frozenset(r[0] for r in rows if r[1]),
+        attended=frozenset(r[0] for r in rows if r[2]),
+        attendance_known=any(r[2] is not None for r in rows),
+    )
