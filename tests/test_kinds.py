@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mailer import tokens
+from mailer.audience import parse_audience
 from mailer.campaign import MessageFactory, mailing_for
 from mailer.cli.sending import KIND
 from mailer.config import load_network
@@ -36,7 +37,8 @@ CASES_EN = {
 def build(workspace: Path, kind: str, number: int, email: str, audience: str | None = None):
     network = load_network(workspace / "network.toml")
     person = next(p for p in merge(network).people if p.email == email)
-    factory = MessageFactory(network, mailing_for(network, kind, number, audience))
+    chosen = parse_audience([audience]) if audience else None
+    factory = MessageFactory(network, mailing_for(network, kind, number, chosen))
     out = factory.build(person, network.member(person.sender))
     return message_from_bytes(out.data, policy=policy.default)
 
