@@ -32,7 +32,6 @@ import os
 import tempfile
 import tomllib
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -76,6 +75,7 @@ ARTICLE = "newsletter.md"
 ARTICLE_EN = "newsletter.en.md"
 MAX_UNPACKED = 50_000_000  # bytes; a bundle is a few hundred KB, so anything near this is hostile
 REPORT_STATES = ("sent", "failed", "deferred", "sending", "queued")
+VALID_FOR = dt.timedelta(days=14)
 MEMBER_STATE = "bundles"  # member-side journals live in STATE/bundles/<network id>/
 
 
@@ -87,8 +87,12 @@ def _canonical(data: object) -> bytes:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return _utcnow().isoformat(timespec="seconds")
 
 
 def _tool() -> str:
@@ -138,8 +142,14 @@ def export_bundle(
     people: Iterable[Person],
     key: Key,
     out: Path,
+    *,
+    valid_for: dt.timedelta = VALID_FOR,
 ) -> str:
-    """Write ``out`` for this member's people; return the bundle's digest (its identity)."""
+    """Write ``out`` for this member's people; return the bundle's digest (its identity).
+
+    The bundle can be sent until ``valid_for`` from now: people unsubscribe, and a bundle
+    that lies around for months must not mail them.
+    """
     people = [p for p in people if p.sender == member.id]
     if not people:
         raise BundleError(
@@ -197,6 +207,7 @@ def export_bundle(
         "format": FORMAT,
         "tool": _tool(),
         "created_at": _now(),
+        "expires_at": (_utcnow() + valid_for).isoformat(timespec="seconds"),
         "network": {"id": network.network.id, "name": network.network.name},
         "mailing": {"id": mailing.id, "kind": mailing.kind, "seminar": seminar.number},
         "member": {"id": member.id, "name": member.name},
@@ -273,6 +284,24 @@ class Bundle:
     def merged(self) -> Merge:
         return Merge(people=list(self.people), reports=[], conflicts=[])
 
+    @property
+    def expires_at(self) -> dt.datetime | None:
+        value = self.manifest.get("expires_at")
+        try:
+            return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    def ensure_current(self) -> None:
+        """Refuse to send an expired bundle: people may have unsubscribed since it was made."""
+        expires = self.expires_at
+        if expires is not None and _utcnow() >= expires:
+            raise _refuse(
+                self.path,
+                f"this bundle expired on {expires:%Y-%m-%d %H:%M} UTC; nothing was sent",
+                hint="ask the coordinator for a fresh one: people may have unsubscribed since",
+            )
+
     def with_channel(self, channel: Channel) -> Network:
         """The bundle's network with the member's own channel in place of the placeholder."""
         member = self.member.model_copy(update={"channel": channel})
@@ -291,22 +320,28 @@ def _refuse(path: Path, message: str, hint: str | None = None) -> BundleError:
 def _read_zip(path: Path) -> tuple[bytes, dict[str, bytes]]:
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _refuse(path, "no such file") from None
+    except OSError as exc:
+        raise _refuse(path, f"cannot read the bundle: {exc.strerror or exc}") from None
+    try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             infos = zf.infolist()
             if sum(i.file_size for i in infos) > MAX_UNPACKED:
                 raise _refuse(path, "the bundle unpacks to more than 50 MB; refusing it")
             return raw, {i.filename: zf.read(i) for i in infos if not i.is_dir()}
-    except FileNotFoundError:
-        raise _refuse(path, "no such file") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-        # NotImplementedError: a damaged header naming a compression method zipfile lacks.
+    except BundleError:
+        raise
+    except Exception as exc:
+        # zipfile parses damaged headers into many kinds of error (BadZipFile, zlib.error,
+        # EOFError; NotImplementedError for an unknown compression method; RuntimeError
+        # for a flipped "encrypted" flag; ValueError, struct.error...). From an untrusted
+        # file, every one of them means the same: this is not the bundle that was signed.
         raise _refuse(
             path,
-            f"not a complete bundle: {exc}",
+            f"not a complete bundle: {' '.join(str(exc).split())[:160] or type(exc).__name__}",
             hint="the file is truncated or damaged: ask the coordinator for it again",
         ) from None
-    except OSError as exc:
-        raise _refuse(path, f"cannot read the bundle: {exc.strerror or exc}") from None
 
 
 def _json(path: Path, name: str, data: bytes) -> Any:

@@ -403,8 +403,8 @@ def test_a_changed_byte_anywhere_is_refused(coordinator, members, monkeypatch):
     export(coordinator, msb)
     original = msb.bundle.read_bytes()
     monkeypatch.chdir(msb.root)
-    # Every 97th byte, one at a time: wherever it lands, the bundle must be refused.
-    for offset in range(0, len(original), 97):
+    # Every 211th byte, one at a time: wherever it lands, the bundle must be refused.
+    for offset in range(0, len(original), 211):
         data = bytearray(original)
         data[offset] ^= 0x01
         msb.bundle.write_bytes(bytes(data))
@@ -412,6 +412,35 @@ def test_a_changed_byte_anywhere_is_refused(coordinator, members, monkeypatch):
         assert result.exit_code == 2, (offset, result.output)
         assert len(result.stderr.strip().splitlines()) == 1
     assert msb.server.received == []
+
+
+def test_every_header_byte_changed_is_refused(coordinator, members, keys):
+    # Library level, at every 7th byte of the zip's own structure (local headers, central
+    # directory, end record), each time a different bit: where zipfile's parser has the
+    # most ways to fail. The CLI test above samples the whole file.
+    from mailer.bundle import verify
+    from mailer.errors import BundleError
+    from mailer.signing import load_key
+
+    msb = members["msb"]
+    export(coordinator, msb)
+    original = msb.bundle.read_bytes()
+    key = load_key(keys["public"])
+    verify(msb.bundle, key)
+    content: set[int] = set()
+    with zipfile.ZipFile(msb.bundle) as zf:
+        for info in zf.infolist():
+            start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+            content.update(range(start, start + info.compress_size))
+    offsets = [o for o in range(0, len(original), 7) if o not in content]
+    assert len(offsets) > 300
+    flipped = msb.root / "flipped.zip"
+    for offset in offsets:
+        data = bytearray(original)
+        data[offset] ^= 1 << (offset % 8)
+        flipped.write_bytes(bytes(data))
+        with pytest.raises(BundleError):
+            verify(flipped, key)
 
 
 def test_truncated_bundle_is_refused(coordinator, members, monkeypatch):
@@ -703,3 +732,63 @@ def test_a_public_key_cannot_export(coordinator, members, keys):
     assert result.exit_code == 2
     assert "is a public key: it can check bundles, not sign them" in result.stderr
     assert not msb.bundle.exists()
+
+
+# -- time limits and the member's channel file ---------------------------------------------
+
+
+def test_expired_bundle_is_refused_but_can_still_be_reported(coordinator, members, monkeypatch):
+    import datetime as dt
+
+    from mailer import bundle as bundle_module
+
+    msb = members["msb"]
+    args = ("bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle))
+    assert coordinator(*args, "--valid-days", "3").exit_code == 0
+    monkeypatch.chdir(msb.root)
+    checked = msb.check()
+    assert checked.exit_code == 0 and "send it before" in checked.output
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3, minutes=1)
+    monkeypatch.setattr(bundle_module, "_utcnow", lambda: later)
+    for result in (msb.check(), msb.send()):
+        assert result.exit_code == 2
+        assert "this bundle expired on" in result.stderr
+        assert "ask the coordinator for a fresh one" in result.stderr
+    assert msb.server.received == []
+    report = json.loads(msb.report().read_text())
+    assert report["people"] == []
+
+
+def test_member_channel_file_takes_the_microsoft_365_preset(tmp_path):
+    from mailer.bundle import load_channel_file
+
+    path = tmp_path / "CHANNEL.toml"
+    path.write_text(
+        'network = "oppna-data-varmland"\nmember = "msb"\n\n[channel]\ntype = "smtp"\n'
+        'preset = "microsoft365"\nauth = "oauth2"\nusername = "seminarier@msb.example"\n'
+        'tenant_id = "t"\nclient_id = "c"\nclient_secret_env = "MSB_CLIENT_SECRET"\n'
+        'from = "MSB <seminarier@msb.example>"\n',
+        encoding="utf-8",
+    )
+    channel = load_channel_file(path).channel
+    assert channel.type == "smtp"
+    assert (channel.host, channel.port, channel.rate_per_minute) == ("smtp.office365.com", 587, 30)
+    assert channel.max_connections == 3
+
+
+def test_member_maildir_channel_is_relative_to_the_channel_file(
+    coordinator, workspace, members, tmp_path, monkeypatch
+):
+    msb = members["msb"]
+    export(coordinator, msb)
+    msb.channel.write_text(
+        'network = "oppna-data-varmland"\nmember = "msb"\n\n[channel]\ntype = "maildir"\n'
+        'path = "outbox"\nfrom = "MSB <seminarier@msb.example>"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)  # somewhere else: the path still means msb/outbox
+    result = msb.send()
+    assert result.exit_code == 0, result.output
+    assert len(list((msb.root / "outbox" / "new").iterdir())) == len(share(workspace, "msb"))
+    checked = msb("bundle", "check", str(msb.bundle))
+    assert "Channel:  yours, from CHANNEL.toml" in checked.output

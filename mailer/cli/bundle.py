@@ -111,6 +111,13 @@ def keygen(algorithm: str, out: Path) -> None:
     type=click.Path(path_type=Path),
     help="The bundle file (one --org), or a folder for several (default: the current one).",
 )
+@click.option(
+    "--valid-days",
+    type=click.IntRange(1, 365),
+    default=14,
+    show_default=True,
+    help="The member can send it for this many days; then it asks for a fresh one.",
+)
 @key_option
 @pass_state
 @reports_errors
@@ -120,6 +127,7 @@ def export(
     seminar: int,
     orgs: tuple[str, ...],
     out: Path | None,
+    valid_days: int,
     key_file: Path | None,
 ) -> None:
     """Write a signed bundle with one member's share of a mailing, for it to send itself.
@@ -127,6 +135,8 @@ def export(
     The bundle holds the seminar, the templates and only that member's people who have not
     had the mailing yet. From then on `mailer send` leaves that member's share alone.
     """
+    import datetime as dt
+
     from mailer.bundle import default_name, export_bundle
     from mailer.campaign import mailing_for, make_plan
     from mailer.journal import Journal
@@ -147,7 +157,15 @@ def export(
                 if single_file and out
                 else (out or Path(".")) / default_name(mailing, member.id)
             )
-            digest = export_bundle(network, mailing, member, share.to_send, key, target)
+            digest = export_bundle(
+                network,
+                mailing,
+                member,
+                share.to_send,
+                key,
+                target,
+                valid_for=dt.timedelta(days=valid_days),
+            )
             journal.add_bundle_export(
                 digest, mailing.id, member.id, [p.email for p in share.to_send]
             )
@@ -202,12 +220,15 @@ def check(
         network_id=channel.network if channel else None,
         member_id=channel.member if channel else None,
     ) as b:
+        b.ensure_current()
         network = b.with_channel(channel.channel) if channel else b.network
         seminar = b.mailing.seminar
         languages = sorted({p.language for p in b.people})
         out = console()
+        expires = f"{b.expires_at:%Y-%m-%d %H:%M} UTC" if b.expires_at else "no limit"
         out.print(
-            f"Bundle {bundle_file}: signature and checksums OK ({b.manifest['created_at']})\n"
+            f"Bundle {bundle_file}: signature and checksums OK\n"
+            f"Made:     {b.manifest['created_at']}; send it before {expires}\n"
             f"Network:  {network.network.name} ({b.network_id})\n"
             f"Member:   {b.member.name} ({b.member.id})\n"
             f"Mailing:  {b.mailing.id}: {seminar.title}, {seminar.date.isoformat()}\n"
@@ -217,8 +238,13 @@ def check(
         person = find_person(b.people, address)
         factory = MessageFactory(network, b.mailing, Renderer(network, b.templates))
         view = describe(factory.build(person, b.member), b.member)
+        text = view.text
+        if channel is None:
+            # The bundle only carries the sender's address; the channel is the member's own.
+            rest = text.partition("\n")[2]
+            text = "Channel:  yours, from CHANNEL.toml (pass --channel to check it too)\n" + rest
         out.print("\nSample message:", style="bold")
-        out.print(view.text, markup=False)
+        out.print(text, markup=False)
         if html_file:
             html_file.write_text(view.html, encoding="utf-8")
             click.echo(f"HTML written to {html_file}")
@@ -282,6 +308,7 @@ def send(
     if state_dir:
         again += f" --state {state_dir}"
     with open_bundle(bundle_file, key, network_id=channel.network, member_id=channel.member) as b:
+        b.ensure_current()
         network = b.with_channel(channel.channel)
         factory = MessageFactory(network, b.mailing, Renderer(network, b.templates))
         state = _member_state(bundle_file, state_dir)
