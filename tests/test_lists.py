@@ -249,3 +249,48 @@ def test_xlsx_as_merge_input(tmp_path: Path):
     path = tmp_path / "lista.xlsx"
     path.write_bytes(book.getvalue())
     assert list(people(path)) == ["anna.berg@msb.example"]
+
+
+def test_xlsx_header_below_empty_rows_and_columns(tmp_path: Path):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.cell(row=3, column=2, value="E-post")
+    ws.cell(row=3, column=3, value="Namn")
+    ws.cell(row=5, column=2, value="anna.berg@msb.example")
+    ws.cell(row=5, column=3, value="Anna Berg")
+    ws.cell(row=6, column=2, value="johan.berg@msb.example")
+    ws.merge_cells("C5:C6")
+    path = tmp_path / "glest.xlsx"
+    book.save(path)
+    listing = read_list(path)
+    assert listing.header_line == 3
+    assert [(r.line, dict(r.values)) for r in listing.rows] == [
+        (5, {"email": "anna.berg@msb.example", "name": "Anna Berg"}),
+        (6, {"email": "johan.berg@msb.example", "name": "Anna Berg"}),
+    ]
+
+
+def test_typo_of_a_member_domain_is_a_warning(tmp_path: Path):
+    path = tmp_path / "lista.csv"
+    path.write_text("email\nanna@msb.exmaple\nper@kau.example\n", encoding="utf-8")
+    report = ListReport(member=None, path=path)
+    validate_file(read_list(path), report, None, known_domains=("msb.example", "kau.example"))
+    assert [(w.line, w.code, w.args) for w in report.warnings] == [(2, "typo", ("msb.example",))]
+
+
+def test_every_alias_is_in_the_guide():
+    from mailer.lists import ALIASES, fold_header
+
+    guide = (Path(__file__).parent.parent / "docs" / "guide.md").read_text(encoding="utf-8")
+    table = guide[guide.index("| field | accepted column names |") :]
+    table = table[: table.index("\n\n")]
+    table = "\n".join(line.rsplit("|", 2)[0] for line in table.splitlines())  # not "values"
+    documented = {fold_header(cell) for line in table.splitlines() for cell in line.split(",")}
+    documented |= {
+        fold_header(part)
+        for line in table.splitlines()
+        for cell in line.split("|")
+        for part in cell.replace("+", ",").split(",")
+    }
+    missing = [a for aliases in ALIASES.values() for a in aliases if a not in documented]
+    assert not missing, f"document these aliases in docs/guide.md: {missing}"
