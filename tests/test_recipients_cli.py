@@ -1,0 +1,119 @@
+"""mailer recipients merge / check: the per-file report, in the network's language."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+
+from mailer.campaign import mailing_for, make_plan
+from mailer.config import load_network
+from mailer.journal import Journal
+from mailer.recipients import merge
+from mailer.suppression import Suppression
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def test_merge_report_in_swedish(cli):
+    result = cli("recipients", "merge")
+    assert result.exit_code == 0, result.stderr
+    out = result.output
+    for label in ("lista", "kodning", "rader", "giltiga", "ogiltiga", "spärrade", "slutligt"):
+        assert label in out
+    assert (
+        "ogiltig recipients/konsumentverket.csv:5: 'anna.holmgren.konsumentverket.example': "
+        "saknar @"
+    ) in out
+    assert "varning recipients/karlstads-universitet.csv:6: 'info@startup-varmland.example': " in (
+        out
+    )
+    assert "konflikt maja.lund@msb.example: name 'Maja Lund' (från msb, avsändaren)" in out
+
+
+def test_merge_report_in_english(cli, workspace: Path):
+    toml = workspace / "network.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace('language = "sv"', 'language = "en"', 1),
+        encoding="utf-8",
+    )
+    out = cli("recipients", "merge").output
+    assert "'anna.holmgren.konsumentverket.example': no @ in the address" in out
+    assert "role address (kept, but perhaps no person reads it)" in out
+    assert "(from msb, the sender) kept over 'Maja Lundh'" in out
+
+
+def test_merge_json(cli):
+    report = json.loads(cli("recipients", "merge", "--json").output)
+    lists = {r["path"]: r for r in report["lists"]}
+    kommun = lists["recipients/karlstads-kommun.csv"]
+    assert (kommun["encoding"], kommun["delimiter"]) == ("windows-1252", ";")
+    assert kommun["columns"]["email"] == "E-postadress"
+    assert kommun["duplicates_in_file"] == 1
+    assert kommun["invalid_rows"] == [
+        {
+            "line": 8,
+            "value": "reception@@karlstad.example",
+            "code": "two_at",
+            "reason": "mer än ett @",
+            "detail": "",
+        }
+    ]
+    for r in report["lists"]:
+        assert r["rows"] == r["valid"] + r["invalid"]
+        assert r["valid"] >= r["duplicates_in_file"] + r["duplicates_of_others"] + r["final"]
+    assert report["people"] == sum(report["senders"].values())
+    assert report["conflicts"][0]["field"] == "name"
+
+
+def test_check_exit_codes_and_language(cli, tmp_path: Path):
+    good = tmp_path / "bra.csv"
+    good.write_text("E-post;Namn\nanna.berg@msb.example;Anna Berg\n", encoding="utf-8")
+    assert cli("recipients", "check", str(good)).exit_code == 0
+    result = cli("recipients", "check", str(CORPUS / "bad-addresses.csv"), "--language", "en")
+    assert result.exit_code == 1
+    assert "'anna@msb': invalid domain: no dot" in result.output
+    assert "a typo? did you mean gmail.com?" in result.output
+
+
+def test_excel_lists_from_several_members_merge_without_editing(cli, workspace: Path):
+    """Acceptance: Windows-1252 with semicolons and an .xlsx with a title row, as saved."""
+    (workspace / "recipients" / "msb.csv").write_bytes(
+        (CORPUS / "excel-sv-windows1252.csv").read_bytes()
+    )
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Karlstads universitet: inbjudna"])
+    ws.merge_cells("A1:C1")
+    ws.append(["Förnamn", "Efternamn", "E-post"])
+    ws.append(["Göran", "Åström", "goran.astrom@kau.example"])
+    ws.append(["Märta", "Öberg", "marta.oberg@kau.example"])
+    book.save(workspace / "recipients" / "kau.xlsx")
+    toml = workspace / "network.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace(
+            "recipients/karlstads-universitet.csv", "recipients/kau.xlsx"
+        ),
+        encoding="utf-8",
+    )
+    result = cli("recipients", "merge", "--json")
+    assert result.exit_code == 0, result.stderr
+    names = {p.email: p.name for p in merge(load_network(toml)).people}
+    assert names["goran.astrom@kau.example"] == "Göran Åström"
+    assert names["marta.oberg@kau.example"] == "Märta Öberg"
+    assert names["bjorn.angstrom@karlstad.example"] == "Björn Ångström"
+    assert names["asa.ostlund@karlstad.example"] == "Åsa Östlund"
+
+
+def test_plan_leaves_out_suppressed_people_even_from_a_merge_made_without_the_list(
+    workspace: Path,
+):
+    network = load_network(workspace / "network.toml")
+    merged = merge(network)  # made before the person unsubscribed
+    with Suppression.in_state_dir(network.state_dir) as suppression:
+        suppression.add("per.holm@kau.example")
+    with Journal.in_state_dir(network.state_dir) as journal:
+        plan = make_plan(network, mailing_for(network, "invitation", 2), journal, merged=merged)
+    planned = {p.email for c in plan.channels for p in c.to_send}
+    assert planned and "per.holm@kau.example" not in planned
