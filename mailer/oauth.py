@@ -10,6 +10,7 @@ when the cached one is close to expiry, so every new connection gets a valid tok
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ class TokenSource:
         self.label = label
         self._secret = client_secret
         self._app: Any = None
+        self._http: Any = None
         self._lock = threading.Lock()  # the connections of one channel share the cache
 
     def __repr__(self) -> str:  # never show the secret
@@ -58,10 +60,16 @@ class TokenSource:
     def token(self) -> str:
         """Blocking: the cached token, or a new one from the token endpoint."""
         import msal
+        import requests
 
         with self._lock:
             try:
                 if self._app is None:
+                    # Our own session, so its pooled socket can be closed after each
+                    # request: tokens come about once an hour, and an idle socket left
+                    # open would outlive the run.
+                    self._http = requests.Session()
+                    self._http.request = functools.partial(self._http.request, timeout=30)
                     # Creating the app fetches the tenant's OpenID configuration.
                     self._app = msal.ConfidentialClientApplication(
                         self.client_id,
@@ -70,7 +78,7 @@ class TokenSource:
                         # The authority is given: no look-up of it at Microsoft first.
                         # Certificates: the system's, or REQUESTS_CA_BUNDLE's.
                         instance_discovery=False,
-                        timeout=30,
+                        http_client=self._http,
                     )
                 result = self._app.acquire_token_for_client(scopes=[self.scope])
             except (ValueError, OSError) as exc:
@@ -84,6 +92,9 @@ class TokenSource:
                     f"{self.label}: OAuth2 token request failed: {exc.__class__.__name__}: "
                     f"{_first_line(str(exc))}"
                 ) from None
+            finally:
+                if self._http is not None:
+                    self._http.close()  # the session stays usable; only its pool is emptied
         if "access_token" not in result:
             raise ChannelError(
                 f"{self.label}: the OAuth2 authority refused the token request: "
