@@ -17,7 +17,9 @@ install: $(BIN)/mailer
 
 demo: install
 	$(BIN)/mailer recipients merge
-	$(BIN)/mailer send invitation 2 --yes
+	@# Registration and unsubscribe links are signed with a key from the environment; the
+	@# demo uses a throwaway one when none is set (a real network sets its own, kept secret).
+	MAILER_TOKEN_KEY="$${MAILER_TOKEN_KEY:-demo-key-not-secret-0123456789}" $(BIN)/mailer send invitation 2 --yes
 	$(BIN)/mailer status invitation-2
 	@echo "The invitations are in outbox/<member>/new/ (one file per person; open with any mail client)."
 

@@ -8,10 +8,12 @@ text, which is also how a mail client with images off shows it.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +112,6 @@ def measure(html: str, *, width: int = DESKTOP_WIDTH) -> Layout:
     start = dom.find(f'<pre id="{_MARKER}">')
     if start < 0:
         raise BrowserError("Chromium did not lay the page out (no measurement came back)")
-    import html as html_lib
-
     body = dom[start + len(f'<pre id="{_MARKER}">') : dom.index("</pre>", start)]
     data = json.loads(html_lib.unescape(body))
     return Layout(
@@ -142,3 +142,85 @@ def screenshots(html: str, png: Path) -> list[Path]:
         screenshot(html, png, width=DESKTOP_WIDTH),
         screenshot(html, mobile, width=MOBILE_WIDTH),
     ]
+
+
+# For several pages at once (one browser start instead of one per page): each page in an
+# iframe of the given size; after load, every frame's layout is read from its document.
+_MEASURE_FRAMES = f"""<script>
+window.addEventListener('load', function () {{
+  var out = [];
+  document.querySelectorAll('iframe').forEach(function (f) {{
+    var d = f.contentDocument;
+    var c = d.querySelector('table.container') || d.body;
+    out.push({{
+      page_width: d.documentElement.scrollWidth,
+      page_height: d.documentElement.scrollHeight,
+      content_width: Math.round(c.getBoundingClientRect().width),
+      text: d.body.innerText
+    }});
+  }});
+  var pre = document.createElement('pre');
+  pre.id = '{_MARKER}';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}});
+</script>"""
+
+
+def composite(pages: Sequence[str], *, width: int, height: int) -> str:
+    """One document showing each page in a ``width`` x ``height`` frame, stacked."""
+    frames = "".join(
+        f'<iframe srcdoc="{html_lib.escape(page, quote=True)}" width="{width}" '
+        f'height="{height}" scrolling="no" style="display:block;border:0;margin:0"></iframe>'
+        for page in pages
+    )
+    return f'<!DOCTYPE html><html><body style="margin:0">{frames}</body></html>'
+
+
+def measure_pages(pages: Sequence[str], *, width: int, height: int = 1600) -> list[Layout]:
+    """:func:`measure` for several pages in one browser run."""
+    document = composite(pages, width=width, height=height)
+    marked = document.replace("</body>", _MEASURE_FRAMES + "</body>", 1)
+    with tempfile.TemporaryDirectory(prefix="mailer-page-") as folder:
+        page = Path(folder) / "pages.html"
+        page.write_text(marked, encoding="utf-8")
+        dom = _run(
+            [
+                f"--window-size={width},{height}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                page.as_uri(),
+            ]
+        )
+    start = dom.find(f'<pre id="{_MARKER}">')
+    if start < 0:
+        raise BrowserError("Chromium did not lay the pages out (no measurement came back)")
+    body = dom[start + len(f'<pre id="{_MARKER}">') : dom.index("</pre>", start)]
+    return [
+        Layout(
+            page_width=int(d["page_width"]),
+            page_height=int(d["page_height"]),
+            content_width=int(d["content_width"]),
+            text=str(d["text"]),
+        )
+        for d in json.loads(html_lib.unescape(body))
+    ]
+
+
+def screenshot_pages(pages: Sequence[str], png: Path, *, width: int, height: int = 1600) -> Path:
+    """One PNG of the pages stacked, each cut to ``height``: page i is rows i*height..."""
+    document = composite(pages, width=width, height=height)
+    with tempfile.TemporaryDirectory(prefix="mailer-page-") as folder:
+        page = Path(folder) / "pages.html"
+        page.write_text(document, encoding="utf-8")
+        _run(
+            [
+                f"--window-size={width},{height * len(pages)}",
+                "--virtual-time-budget=10000",
+                f"--screenshot={png.resolve()}",
+                page.as_uri(),
+            ]
+        )
+    if not png.is_file():
+        raise BrowserError("Chromium wrote no screenshot", path=png)
+    return png

@@ -50,7 +50,17 @@ class CheckSummary:
 def check_workspace(network: Network) -> CheckSummary:
     """Read every list and render every variant of every mail kind; raise on the first error."""
     from mailer.audience import Audience
+    from mailer.branding import MIN_CONTRAST, colour_problems
     from mailer.campaign import Mailing, kinds_for, mailing_for
+    from mailer.config import locate_key
+
+    for problem in colour_problems(network):
+        raise ConfigError(
+            str(problem),
+            path=network.path,
+            line=locate_key(network.path.read_text(encoding="utf-8"), problem.key),
+            hint=f"choose a darker colour: white text needs {MIN_CONTRAST}:1 to be readable",
+        )
     from mailer.recipients import merge
     from mailer.render import Renderer
 

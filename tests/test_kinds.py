@@ -161,7 +161,7 @@ def test_summary_video_is_a_big_link_with_a_text_fallback(workspace):
     html = build(workspace, "summary", 1, SWEDE).get_body(("html",)).get_content()
     url = "https://video.oppnadata-varmland.example/seminarium-1"
     assert re.search(f'<a href="{url}"[^>]*><img [^>]*width="536" height="302"', html)
-    assert 'alt="Se filmen: Filmat från seminariet"' in html
+    assert 'alt="▶ Se filmen: Filmat från seminariet"' in html
     assert f">{url}</a>" in html  # the address itself, for images off and no buttons
     assert "Drygt 40 personer från 13 organisationer deltog." in html
     assert "Nästa seminarium" in html and "Öppna data – innovationer" in html

@@ -1,0 +1,115 @@
+"""Each kind as a person sees it: rendered by headless Chromium (Debian's chromium package).
+
+CI installs Chromium (.ci/run); on a developer's machine without it these tests skip.
+All kinds of one language are laid out in one browser run (a cold start costs seconds).
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from mailer.campaign import MessageFactory, mailing_for
+from mailer.config import load_network
+from mailer.recipients import merge
+from mailer.screenshot import find_browser, measure_pages, screenshot_pages
+
+pytestmark = [
+    pytest.mark.skipif(find_browser() is None, reason="chromium is not installed"),
+    pytest.mark.slow,  # a headless browser start costs seconds on a shared 2-core machine
+]
+
+PEOPLE = {"sv": "asa.bjork@lansstyrelsen-varmland.example", "en": "tom.walker@msb.example"}
+# (kind, number, title, date) per language
+KINDS = {
+    "sv": [
+        ("invitation", 2, "Öppna data – innovationer", "tisdag 16 mars 2027"),
+        ("reminder", 2, "Öppna data – innovationer", "tisdag 16 mars 2027"),
+        ("change", 3, "Öppna data – säkerhetsaspekter", "tisdag 18 maj 2027"),
+        ("cancellation", 3, "Öppna data – säkerhetsaspekter", "tisdag 18 maj 2027"),
+        ("summary", 1, "Öppna data – grundläggande kunskap och förståelse", "tisdag 17 mars 2026"),
+        ("newsletter", 1, "Öppna data – innovationer", "tisdag 16 mars 2027"),
+    ],
+    "en": [
+        ("invitation", 2, "Open data – innovation", "Tuesday 16 March 2027"),
+        ("reminder", 2, "Open data – innovation", "Tuesday 16 March 2027"),
+        ("change", 3, "Open data – security", "Tuesday 18 May 2027"),
+        ("cancellation", 3, "Open data – security", "Tuesday 18 May 2027"),
+        ("summary", 1, "Open data – the basics", "Tuesday 17 March 2026"),
+        ("newsletter", 1, "Open data – innovation", "Tuesday 16 March 2027"),
+    ],
+}
+HEIGHT = 2000
+
+
+def rendered(workspace: Path, cancelled: Path, language: str) -> list[str]:
+    pages = []
+    for kind, number, _, _ in KINDS[language]:
+        root = cancelled if kind == "cancellation" else workspace
+        network = load_network(root / "network.toml")
+        person = next(p for p in merge(network).people if p.email == PEOPLE[language])
+        member = network.member(person.sender)
+        factory = MessageFactory(network, mailing_for(network, kind, number))
+        msg = message_from_bytes(factory.build(person, member).data, policy=policy.default)
+        pages.append(msg.get_body(("html",)).get_content())
+    return pages
+
+
+@pytest.fixture
+def cancelled_3(tmp_path: Path) -> Path:
+    """A second workspace where seminar 3 is cancelled (a cancelled seminar gets no change)."""
+    from conftest import copy_workspace
+
+    root = copy_workspace(tmp_path / "cancelled")
+    toml = root / "network.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(
+        text.replace(
+            "number = 3\n",
+            'number = 3\ncancelled = { reason = "Talarna är sjuka.", '
+            'reason_en = "The speakers are ill." }\n',
+        ),
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_each_kind_fits_600px_and_shows_title_and_date(workspace, cancelled_3, tmp_path, language):
+    from PIL import Image
+
+    pages = rendered(workspace, cancelled_3, language)
+    desktop = measure_pages(pages, width=600, height=HEIGHT)
+    phone = measure_pages(pages, width=390, height=HEIGHT)
+    for (kind, _, title, date), wide, narrow in zip(KINDS[language], desktop, phone, strict=True):
+        assert wide.page_width <= 600 and wide.content_width <= 600, kind
+        assert narrow.page_width <= 390, (kind, narrow.page_width)
+        assert title in wide.text and date in wide.text, kind
+        assert len(wide.text) > 500, kind
+        assert wide.page_height > 800, kind
+    # Not blank: every page's picture has text and colour, not one flat background.
+    png = screenshot_pages(pages, tmp_path / "kinds.png", width=600, height=HEIGHT)
+    with Image.open(png) as picture:
+        image = picture.convert("RGB")
+    assert image.width == 600
+    for i, (kind, *_rest) in enumerate(KINDS[language]):
+        band = image.crop((0, i * HEIGHT, 600, i * HEIGHT + 1200))
+        colours = band.getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 50, kind
+        dark = sum(n for n, (r, g, b) in (colours or []) if r + g + b < 200)
+        assert colours is None or dark > 2000, kind  # text is drawn
+
+
+def test_preview_png_writes_desktop_and_phone_pictures(cli, tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "invitation.png"
+    result = cli("preview", "invitation", "2", "--png", str(png))
+    assert result.exit_code == 0, result.output + result.stderr
+    mobile = tmp_path / "invitation-mobile.png"
+    assert png.is_file() and mobile.is_file()
+    with Image.open(png) as desktop, Image.open(mobile) as phone:
+        assert desktop.width == 800 and phone.width == 390
+        assert desktop.height > 1000 and phone.height > desktop.height
