@@ -570,7 +570,9 @@ def load_channel_file(path: Path) -> ChannelFile:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            "no such file", path=path, hint="write one: see 'Sending a bundle' in docs/guide.md"
+            "no such file",
+            path=path,
+            hint="write one: see 'Sending your own share' in docs/guide.md",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", path=path) from None

@@ -792,3 +792,18 @@ def test_member_maildir_channel_is_relative_to_the_channel_file(
     assert len(list((msb.root / "outbox" / "new").iterdir())) == len(share(workspace, "msb"))
     checked = msb("bundle", "check", str(msb.bundle))
     assert "Channel:  yours, from CHANNEL.toml" in checked.output
+
+
+def test_export_keeps_to_the_mailings_audience(coordinator, workspace, members, monkeypatch):
+    kau = members[KAU]
+    args = ("bundle", "export", "invitation", "2", "--org", KAU, "-o", str(kau.bundle))
+    result = coordinator(*args, "--audience", "segment:management")
+    assert result.exit_code == 0, result.output
+    merged = merge(load_network(workspace / "network.toml"))
+    managers = {p.email for p in merged.people if p.sender == KAU and p.segment == "management"}
+    assert managers and managers != share(workspace, KAU)
+    with zipfile.ZipFile(kau.bundle) as zf:
+        assert {p["email"] for p in json.loads(zf.read("people.json"))} == managers
+    monkeypatch.chdir(kau.root)
+    assert kau.send().exit_code == 0
+    assert set(kau.server.handler.recipients()) == managers

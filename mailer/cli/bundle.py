@@ -19,7 +19,7 @@ from mailer.cli._common import (
     pass_state,
     reports_errors,
 )
-from mailer.cli.sending import KIND
+from mailer.cli.sending import KIND, _audience, audience_option
 
 key_option = click.option(
     "--key-file",
@@ -111,6 +111,7 @@ def keygen(algorithm: str, out: Path) -> None:
     type=click.Path(path_type=Path),
     help="The bundle file (one --org), or a folder for several (default: the current one).",
 )
+@audience_option
 @click.option(
     "--valid-days",
     type=click.IntRange(1, 365),
@@ -127,6 +128,7 @@ def export(
     seminar: int,
     orgs: tuple[str, ...],
     out: Path | None,
+    audience: tuple[str, ...],
     valid_days: int,
     key_file: Path | None,
 ) -> None:
@@ -143,7 +145,7 @@ def export(
     from mailer.signing import load_key
 
     network = state.network
-    mailing = mailing_for(network, kind, seminar)
+    mailing = mailing_for(network, kind, seminar, _audience(audience))
     key = load_key(key_file)
     members = [network.member(org) for org in dict.fromkeys(orgs)]
     single_file = len(members) == 1 and out is not None and not out.is_dir()
@@ -177,7 +179,7 @@ def export(
             )
     click.echo(
         "Give each member its bundle, the network's public key and docs/guide.md "
-        "('Sending a bundle'); then import the reports with 'mailer bundle import-report'."
+        "('Sending your own share'); then import the reports with 'mailer bundle import-report'."
     )
 
 
