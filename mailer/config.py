@@ -36,7 +36,11 @@ STATE_DIR = ".mailer"
 _SLUG = r"^[a-z0-9][a-z0-9-]*$"
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_SECRET_KEYS = {"password", "passwd", "secret", "client_secret", "token", "api_key"}
+_SECRET_KEYS = {"password", "passwd", "pass", "pwd", "secret", "token", "api_key", "apikey"}
+_SECRET_SUFFIXES = ("_password", "_passwd", "_secret", "_token", "_api_key", "_apikey")
+# scheme://user:password@host: a password hidden in a URL is still a password.
+_URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 
 
 class _Model(BaseModel):
@@ -50,9 +54,36 @@ def _colour(value: str) -> str:
 
 
 def _web_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s<>\"]+$", value):
-        raise ValueError(f"{value!r} is not an http(s) address")
+    from mailer.escaping import UnsafeURLError, safe_url
+
+    try:
+        return safe_url(value, schemes=("http", "https"))
+    except UnsafeURLError as exc:
+        raise ValueError(f"{value!r} is not an http(s) address: {exc}") from None
+
+
+def _mailbox(value: str | None) -> str | None:
+    """'Name <a@b.example>' or 'a@b.example', with an address that can be mailed."""
+    if value is None:
+        return None
+    from email.utils import parseaddr
+
+    from email_validator import EmailNotValidError, validate_email
+
+    if any(not c.isprintable() for c in value):
+        raise ValueError(f"{value!r} holds control characters or line breaks")
+    address = parseaddr(value)[1]
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not an address like 'Name <a@b.example>': {exc}") from None
     return value
+
+
+def _domain(value: str) -> str:
+    if not _DOMAIN.match(value.lower()):
+        raise ValueError(f"{value!r} is not a domain name like 'network.example'")
+    return value.lower()
 
 
 Colour = Annotated[str, Field(description="hex colour #rrggbb")]
@@ -102,6 +133,7 @@ class NetworkInfo(_Model):
         if value is not None and not re.match(r"^https://[^\s<>\"?#]+(\?[^\s<>\"#]*)?$", value):
             raise ValueError(f"{value!r} is not an https:// address (one-click needs HTTPS)")
         return value
+    _list_domain = field_validator("list_domain")(_domain)
 
 
 class Coordinator(_Model):
@@ -109,6 +141,8 @@ class Coordinator(_Model):
     name: str
     email: str
     phone: str | None = None
+
+    _email = field_validator("email")(_mailbox)
 
 
 def _is_loopback(host: str) -> bool:
@@ -161,6 +195,8 @@ PRESETS: dict[str, dict[str, object]] = {
     },
 }
 
+    _addresses = field_validator("from_", "reply_to")(_mailbox)
+
 
 class SmtpChannel(_ChannelBase):
     type: Literal["smtp"]
@@ -176,6 +212,10 @@ class SmtpChannel(_ChannelBase):
     tenant_id: str | None = None
     client_id: str | None = None
     client_secret_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    # The system keyring (``pip install keyring``): service name; the username is the key.
+    password_keyring: str | None = None
+    # A CA bundle to trust besides the system's (a member's own CA); relative to the config.
+    ca_file: str | None = None
     authority: str = "https://login.microsoftonline.com"
     oauth_scope: str = "https://outlook.office365.com/.default"
     # None of these may be infinite: a silent server must not hang a mailing.
@@ -197,8 +237,14 @@ class SmtpChannel(_ChannelBase):
                 f"security = 'none' is only allowed for localhost, not {self.host!r}; "
                 "use 'starttls' or 'tls'"
             )
-        if self.auth == "password" and self.username and not self.password_env:
-            raise ValueError("username is set but password_env is not")
+        if (
+            self.auth == "password"
+            and self.username
+            and not (self.password_env or self.password_keyring)
+        ):
+            raise ValueError("username is set but neither password_env nor password_keyring is")
+        if self.password_keyring and not self.username:
+            raise ValueError("password_keyring needs username (the keyring looks it up by both)")
         if self.auth == "oauth2":
             missing = [
                 k
@@ -210,10 +256,12 @@ class SmtpChannel(_ChannelBase):
         return self
 
     def password(self) -> str | None:
-        """The password from the environment, or None when the channel needs none."""
-        if self.auth != "password" or not self.password_env:
+        """The password from the environment or the keyring; None when none is needed."""
+        if self.auth != "password":
             return None
-        return _secret(self.password_env, f"the password for {self.host}")
+        from mailer.credentials import channel_password
+
+        return channel_password(self)
 
     def client_secret(self) -> str:
         """The OAuth2 client secret from the environment."""
@@ -222,9 +270,12 @@ class SmtpChannel(_ChannelBase):
 
 
 def _secret(variable: str, what: str) -> str:
+    from mailer import redaction
+
     value = os.environ.get(variable)
     if not value:
         raise ConfigError(f"{what} is not set", hint=f"export {variable}=... before sending")
+    redaction.remember(value)
     return value
 
 
@@ -474,11 +525,12 @@ def load_network(path: Path | str | None = None) -> Network:
     secret = _find_secret(data)
     if secret:
         raise ConfigError(
-            f"{'.'.join(map(str, secret))} holds a secret in clear text",
+            f"{_format_loc(secret)} holds a secret in clear text",
             path=path,
             line=locate_key(text, secret),
-            hint="remove it; put the password in an environment variable and name it "
-            "with password_env",
+            hint="remove it (and change the password: it has been on disk); put the password "
+            "in an environment variable named by password_env, or in the system keyring "
+            "named by password_keyring",
         )
     try:
         network = Network.model_validate(data)
@@ -523,16 +575,26 @@ def _line_from_message(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _is_secret_key(key: str) -> bool:
+    key = key.lower()
+    return key in _SECRET_KEYS or key.endswith(_SECRET_SUFFIXES)
+
+
 def _find_secret(data: object, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """The key path of the first value that looks like a secret written into the file."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key.lower() in _SECRET_KEYS and isinstance(value, str):
+            if isinstance(value, str) and (
+                (_is_secret_key(key) and value) or _URL_CREDENTIALS.match(value)
+            ):
                 return (*loc, key)
             found = _find_secret(value, (*loc, key))
             if found:
                 return found
     elif isinstance(data, list):
         for i, value in enumerate(data):
+            if isinstance(value, str) and _URL_CREDENTIALS.match(value):
+                return (*loc, i)
             found = _find_secret(value, (*loc, i))
             if found:
                 return found

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mailer.redaction import redact
+
 
 class MailerError(Exception):
     """Base class; carries where the problem is and how to fix it."""
@@ -49,8 +51,9 @@ class MailerError(Exception):
         text = f"{where}{self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        # One line, always: a value quoted from bad input must not break it.
-        return " ".join(text.split())
+        # One line, always: a value quoted from bad input must not break it; and never a
+        # password, even one a server echoed back.
+        return redact(" ".join(text.split()))
 
 
 class ConfigError(MailerError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.errors import StateError
+from mailer.redaction import redact
 
 STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
 FILENAME = "journal.sqlite3"
@@ -304,6 +305,7 @@ class Journal:
         """Record the server's answer."""
         if state not in STATES:
             raise ValueError(state)
+        reply = redact(reply) if reply else reply  # a server may echo what it was sent
         now = _now()
         with self._tx() as db:
             db.execute(

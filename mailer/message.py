@@ -1,7 +1,9 @@
 """Build the MIME message for one person with the standard library's ``email`` package.
 
 Every header value from data goes through ``email.headerregistry``, so a CR or LF in a
-name cannot add a header, and non-ASCII names are RFC 2047 encoded by the library.
+name cannot add a header, and non-ASCII names are RFC 2047 encoded by the library. Text
+from data first passes ``escaping.header_text``: the library decodes encoded words it is
+given and writes them back raw, which would let a name add a header or an address.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from email.utils import format_datetime, parseaddr
 import idna
 
 from mailer.config import Member, Network
-from mailer.errors import ConfigError
-from mailer.recipients import Person, clean_text
+from mailer.errors import ConfigError, MailerError
+from mailer.escaping import header_text
+from mailer.recipients import AddressError, Person, normalise_address
 from mailer.render import Variant
 
 # 998 is the SMTP line limit; at 78 the library rewrites long List-Unsubscribe URLs into
@@ -59,10 +62,10 @@ class Attachment:
 def parse_mailbox(value: str, *, where: str) -> Address:
     """'Name <local@domain>' from the config as an Address; ConfigError when unusable."""
     name, addr = parseaddr(value)
-    if "@" not in addr or any(c in value for c in "\r\n"):
+    if "@" not in addr or any(not c.isprintable() for c in value):
         raise ConfigError(f"{where}: {value!r} is not an address like 'Name <a@b.example>'")
     local, _, domain = addr.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+    return Address(display_name=header_text(name), username=local, domain=domain)
 
 
 def ascii_address(email: str) -> tuple[str, bool]:
@@ -103,6 +106,12 @@ def build_message(
     multipart/mixed when there are attachments.
     """
     channel = member.channel
+    try:
+        # Lists are validated when merged; this guards every other way a Person is made
+        # (registrations, tests), so nothing unvalidated reaches RCPT TO.
+        normalise_address(person.email)
+    except AddressError as exc:
+        raise MailerError(f"{person.email!r} cannot be mailed: {exc}") from None
     sender = parse_mailbox(channel.from_, where=f"members.{member.id}.channel.from")
     to_addr, needs_utf8 = ascii_address(person.email)
     local, _, domain = to_addr.rpartition("@")
@@ -113,12 +122,12 @@ def build_message(
         msg["Reply-To"] = parse_mailbox(
             channel.reply_to, where=f"members.{member.id}.channel.reply_to"
         )
-    msg["To"] = Address(display_name=clean_text(person.name), username=local, domain=domain)
-    msg["Subject"] = clean_text(variant.subject, limit=250)
+    msg["To"] = Address(display_name=header_text(person.name), username=local, domain=domain)
+    msg["Subject"] = header_text(variant.subject, limit=250)
     msg["Date"] = format_datetime(date or dt.datetime.now(network.tz))
     msg["Message-ID"] = message_id
     msg["List-Id"] = (
-        f"{clean_text(network.network.name)} <{network.network.id}.{network.network.list_domain}>"
+        f"{header_text(network.network.name)} <{network.network.id}.{network.network.list_domain}>"
     )
     mailto = unsubscribe_mailto(member)
     if unsubscribe_url:

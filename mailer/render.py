@@ -30,8 +30,9 @@ from mailer import dates
 from mailer.article import Article, read_article
 from mailer.calendar import EventText
 from mailer.config import Member, Network, Seminar
-from mailer.errors import TemplateError
-from mailer.recipients import Person
+from mailer.errors import MailerError, TemplateError
+from mailer.escaping import UnsafeURLError, safe_url
+from mailer.recipients import Person, clean_text
 
 KINDS = ("invitation", "reminder", "change", "cancellation", "summary", "newsletter")
 # Kinds that carry the seminar's .ics (the summary comes after the event: nothing to add).
@@ -95,14 +96,26 @@ class Variant:
     text: tuple[str, ...]
 
     def fill_html(self, values: Mapping[str, str]) -> str:
+        _check_urls(values)
         return _fill(self.html, {k: html.escape(v, quote=True) for k, v in values.items()})
 
     def fill_text(self, values: Mapping[str, str]) -> str:
+        _check_urls(values)
         return _fill(self.text, values)
 
     @property
     def html_size(self) -> int:
         return sum(len(p.encode()) for p in self.html[::2])
+
+
+def _check_urls(values: Mapping[str, str]) -> None:
+    # Escaping keeps a URL inside its attribute; only the scheme keeps it from running.
+    for key, value in values.items():
+        if key.endswith("url") and value:
+            try:
+                safe_url(value)
+            except UnsafeURLError as exc:
+                raise MailerError(f"person.{key} {value!r}: {exc}") from None
 
 
 def _fill(pieces: tuple[str, ...], values: Mapping[str, str]) -> str:
@@ -117,6 +130,23 @@ def _markdown(text: str) -> Markup:
 
     # html=False: raw HTML in a summary file is shown as text, never passed through.
     return Markup(MarkdownIt("commonmark", {"html": False}).render(text))
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, and no secrets or pydantic machinery either.
+
+    The sandbox stops templates reaching Python internals, but public methods stay
+    callable, and ``member.channel.password()`` is one: a template could otherwise put a
+    member's password into every message.
+    """
+
+    _DENIED = ("password", "secret", "token", "keyring", "credential")
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        name = attr.lower()
+        if name.startswith("model_") or any(word in name for word in self._DENIED):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
 
 
 class Renderer:
@@ -137,10 +167,8 @@ class Renderer:
             "undefined": jinja2.StrictUndefined,
             "keep_trailing_newline": True,
         }
-        self._html_env = SandboxedEnvironment(autoescape=True, **common)
-        self._text_env = SandboxedEnvironment(
-            autoescape=False, trim_blocks=True, lstrip_blocks=True, **common
-        )
+        self._html_env = _Sandbox(autoescape=True, **common)
+        self._text_env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True, **common)
         for env in (self._html_env, self._text_env):
             env.filters["markdown"] = _markdown
         self._strings = self._load_strings()
@@ -355,6 +383,13 @@ class Renderer:
                 self._html_env, f"{kind}.html", {**ctx, "subject": subject, "preheader": preheader}
             )
         )
+        for name in _SLOT.findall(text) + _SLOT.findall(html_out):
+            if name not in PERSON_FIELDS:
+                raise TemplateError(
+                    f"unknown personal field %%person.{name}%%",
+                    path=self.templates / f"{kind}.html",
+                    hint=f"known: {', '.join(PERSON_FIELDS)}",
+                )
         inlined = inline_css(html_out)
         if len(inlined.encode()) > MAX_HTML_BYTES:
             raise TemplateError(
@@ -400,7 +435,7 @@ class Renderer:
                 line=_template_line(exc),
                 hint="use person.greeting, or show the value without a condition",
             ) from None
-        except jinja2.exceptions.SecurityError as exc:
+        except (jinja2.exceptions.SecurityError, OverflowError) as exc:
             raise TemplateError(
                 f"not allowed in a template: {exc}", path=path, line=_template_line(exc)
             ) from None
@@ -426,13 +461,15 @@ class Renderer:
         t = self._strings[language]
         first = person.first_name
         greeting = t["greeting_named"].format(name=first) if first else t["greeting"]
+        # Cleaned again here, not only when lists are merged: a Person can also come from
+        # a registration import, and a value must never bring a line break into the text.
         return {
-            "name": person.name,
-            "first_name": first,
-            "greeting": greeting,
+            "name": clean_text(person.name),
+            "first_name": clean_text(first),
+            "greeting": clean_text(greeting),
             "email": person.email,
-            "organisation": person.organisation,
-            "title": person.title,
+            "organisation": clean_text(person.organisation),
+            "title": clean_text(person.title),
             "unsubscribe_url": unsubscribe_url,
             "registration_url": registration_url,
             "listed_by": member.name,

@@ -1,0 +1,75 @@
+"""Values from lists, registration imports and the config, made safe for where they go.
+
+Two places need more than the email package and Jinja's autoescape give:
+
+* Header text. ``email.headerregistry`` refuses CR and LF, but it *decodes* RFC 2047
+  encoded words in the values it is given and writes the decoded text back unquoted, so a
+  name like ``=?utf-8?q?a=0D=0ABcc=3A_x=40y.example?=`` becomes a Bcc header, and
+  ``=?utf-8?q?Eve_=3Ceve=40evil.example=3E=2C?=`` an extra address in To. :func:`header_text`
+  decodes such words itself, folds control characters to spaces and breaks any ``=?`` left,
+  so what the recipient sees is what the data said, on one line.
+* URLs. Jinja escapes a ``javascript:`` URL correctly, and it still runs when clicked, so a
+  URL from data must pass :func:`safe_url` (http, https or mailto) before it reaches a link.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from urllib.parse import urlsplit
+
+URL_SCHEMES = ("http", "https", "mailto")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+class UnsafeURLError(ValueError):
+    """A URL that must not become a link; the message says why."""
+
+
+def header_text(value: str, *, limit: int = 200) -> str:
+    """One printable line for a header (a display name, a subject), at most ``limit`` long."""
+    value = _decode_words(value)
+    value = unicodedata.normalize("NFC", value)
+    value = _CONTROL.sub(" ", value)
+    value = " ".join(value.split())[:limit]
+    # A "=?" that survived could still start an encoded word once the header is folded.
+    return value.replace("=?", "= ?")
+
+
+def _decode_words(value: str) -> str:
+    # Twice at most: a decoded word may itself hold another one; what is left is broken
+    # up by header_text.
+    for _ in range(2):
+        if not _ENCODED_WORD.search(value):
+            break
+        try:
+            value = str(make_header(decode_header(value)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            break
+    return value
+
+
+def safe_url(value: str, *, schemes: tuple[str, ...] = URL_SCHEMES) -> str:
+    """``value`` when it is a URL with an allowed scheme, else UnsafeURLError."""
+    if not value or value != value.strip():
+        raise UnsafeURLError("an empty address, or spaces around it")
+    if _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise UnsafeURLError("spaces or control characters inside the address")
+    if any(c in value for c in '<>"\\'):
+        raise UnsafeURLError('<, >, " or \\ inside the address')
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise UnsafeURLError(f"not a URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        shown = f"{scheme}:" if scheme else "no scheme"
+        raise UnsafeURLError(f"{shown} is not allowed (only {', '.join(schemes)})")
+    if scheme in ("http", "https") and not parts.hostname:
+        raise UnsafeURLError("no host name")
+    if scheme == "mailto" and "@" not in parts.path:
+        raise UnsafeURLError("mailto: without an address")
+    return value
