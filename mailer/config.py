@@ -166,6 +166,8 @@ class _ChannelBase(_Model):
     retries: int = Field(default=3, ge=0, le=20)  # transient failures per message, then deferred
     retry_backoff: float = Field(default=1.0, ge=0, le=600)  # seconds, doubled per retry
 
+    _addresses = field_validator("from_", "reply_to")(_mailbox)
+
     @model_validator(mode="after")
     def _one_rate(self) -> _ChannelBase:
         if self.rate_per_minute is not None and self.rate_per_second is not None:
@@ -194,8 +196,6 @@ PRESETS: dict[str, dict[str, object]] = {
         "max_connections": 3,
     },
 }
-
-    _addresses = field_validator("from_", "reply_to")(_mailbox)
 
 
 class SmtpChannel(_ChannelBase):

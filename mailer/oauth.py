@@ -14,6 +14,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from mailer import redaction
 from mailer.errors import ChannelError
 
 if TYPE_CHECKING:
@@ -103,7 +104,9 @@ class TokenSource:
                 hint="check client_id, the client secret variable and the app's "
                 "SMTP.SendAsApp permission",
             )
-        return str(result["access_token"])
+        token = str(result["access_token"])
+        redaction.remember(token)  # a bearer token is as good as a password for an hour
+        return token
 
     async def __call__(self) -> str:
         return await asyncio.to_thread(self.token)

@@ -8,7 +8,9 @@ the template's own.
 
 from __future__ import annotations
 
+import csv
 import email
+import io
 import operator
 import shutil
 from dataclasses import dataclass
@@ -395,14 +397,33 @@ def test_hostile_rows_add_no_header_recipient_or_markup_in_any_mail_kind(
     cli, workspace: Path, smtp_server
 ) -> None:
     # Columns: E-post, Namn, Organisation, Titel, Språk.
-    rows = (
-        'anna.hostile@msb.example,"Anna\r\nBcc: victim@example.org",'
-        '"<script>alert(1)</script>","=?utf-8?q?a=0D=0ABcc=3A_x=40example.org?=",sv\r\n'
-        'eve.hostile@msb.example,"=?utf-8?q?Eve_=3Ceve=40example=2Eorg=3E=2C?= Hacker",'
-        '"\\"><img src=x onerror=alert(1)>",javascript:alert(1),en\r\n'
-        # Encoded words that the email package would decode into a header or an address.
-        "bo.hostile@msb.example,=?utf-8?q?Bo=0D=0ABcc=3A_victim=40example=2Eorg?=,MSB,,sv\r\n"
-    )
+    hostile = [
+        [
+            "anna.hostile@msb.example",
+            "Anna\r\nBcc: victim@example.org",
+            "<script>alert(1)</script>",
+            "=?utf-8?q?a=0D=0ABcc=3A_x=40example.org?=",
+            "sv",
+        ],
+        [
+            "eve.hostile@msb.example",
+            "=?utf-8?q?Eve_=3Ceve=40example=2Eorg=3E=2C?= Hacker",
+            '"><img src=x onerror=alert(1)>',
+            "javascript:alert(1)",
+            "en",
+        ],
+        # An encoded word that the email package would decode into a header.
+        [
+            "bo.hostile@msb.example",
+            "=?utf-8?q?Bo=0D=0ABcc=3A_victim=40example=2Eorg?=",
+            "",
+            "",
+            "sv",
+        ],
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(hostile)
+    rows = buffer.getvalue()
     path = workspace / "recipients" / "msb.csv"
     path.write_text(path.read_text(encoding="utf-8") + rows, encoding="utf-8")
 

@@ -109,7 +109,8 @@ def test_a_full_smtp_run_leaves_no_trace_of_the_passwords(
     assert any(m.rcpt_tos == ["tom.walker@msb.example"] for m in handler.received)
     send = runs[3]
     assert send.exit_code == 1
-    assert "refused the login for 'kv-utskick'" in send.output  # the failure is explained
+    # The failure is explained, with the server's reply.
+    assert "Konsumentverket: 535 5.7.8 Authentication credentials invalid" in send.output
 
     shown = "".join(r.output + r.stderr for r in runs) + caplog.text
     files = [p for p in workspace.rglob("*") if p.is_file()]
@@ -214,7 +215,7 @@ def test_a_password_from_the_keyring(cli, workspace, auth_server, memory_keyring
     memory_keyring[("mailer-msb", "msb-utskick")] = SECRET
     result = cli("send", "invitation", "2", "--yes", "--org", "msb")
     assert result.exit_code == 0, result.output
-    assert authenticator.logins == ["msb-utskick"]
+    assert set(authenticator.logins) == {"msb-utskick"}
     assert len(handler.received) == 4
     assert SECRET not in result.output + result.stderr
 
