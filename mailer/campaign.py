@@ -36,6 +36,7 @@ from mailer.message import (
     Attachment,
     Outgoing,
     build_message,
+    check_recipient,
     new_message_id,
     parse_mailbox,
     unsubscribe_mailto,
@@ -399,6 +400,7 @@ class MessageFactory:
         )
 
     def build(self, person: Person, member: Member, message_id: str | None = None) -> Outgoing:
+        check_recipient(person.email)  # before the address goes into links or an .ics
         mailing = self.mailing
         variant = self.renderer.variant(
             mailing.kind,

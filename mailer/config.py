@@ -133,6 +133,7 @@ class NetworkInfo(_Model):
         if value is not None and not re.match(r"^https://[^\s<>\"?#]+(\?[^\s<>\"#]*)?$", value):
             raise ValueError(f"{value!r} is not an https:// address (one-click needs HTTPS)")
         return value
+
     _list_domain = field_validator("list_domain")(_domain)
 
 

@@ -88,6 +88,18 @@ def unsubscribe_mailto(member: Member) -> str:
     return f"mailto:{address}?subject={urllib.parse.quote('unsubscribe')}"
 
 
+def check_recipient(email: str) -> None:
+    """MailerError unless ``email`` is a valid address: nothing unvalidated reaches RCPT TO.
+
+    Lists are validated when merged; this guards every other way a Person is made
+    (registration imports, bundles, tests).
+    """
+    try:
+        normalise_address(email)
+    except AddressError as exc:
+        raise MailerError(f"{email!r} cannot be mailed: {exc}") from None
+
+
 def build_message(
     variant: Variant,
     values: dict[str, str],
@@ -106,12 +118,7 @@ def build_message(
     multipart/mixed when there are attachments.
     """
     channel = member.channel
-    try:
-        # Lists are validated when merged; this guards every other way a Person is made
-        # (registrations, tests), so nothing unvalidated reaches RCPT TO.
-        normalise_address(person.email)
-    except AddressError as exc:
-        raise MailerError(f"{person.email!r} cannot be mailed: {exc}") from None
+    check_recipient(person.email)
     sender = parse_mailbox(channel.from_, where=f"members.{member.id}.channel.from")
     to_addr, needs_utf8 = ascii_address(person.email)
     local, _, domain = to_addr.rpartition("@")

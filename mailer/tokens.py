@@ -17,6 +17,7 @@ import os
 import urllib.parse
 from dataclasses import dataclass
 
+from mailer import redaction
 from mailer.config import Network
 from mailer.errors import ConfigError, MailerError
 
@@ -60,6 +61,7 @@ class Signer:
                 hint=f"export {name}=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
                 " and keep it: links already sent stop working when it changes",
             )
+        redaction.remember(value)  # whoever has the key can forge anyone's links
         return cls(value.encode())
 
     def _mac(self, purpose: str, email: str) -> bytes:

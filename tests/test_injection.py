@@ -13,6 +13,7 @@ import email
 import io
 import operator
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -20,6 +21,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import TOKEN_KEY
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -79,7 +81,13 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAILER_TOKEN_KEY", TOKEN_KEY)
+        yield _setup(tmp_path_factory)
+
+
+def _setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
     root = tmp_path_factory.mktemp("network")
     shutil.copy2(REPO / "network.toml", root / "network.toml")
     for folder in ("templates", "recipients", "seminars"):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import RecordingHandler, free_port
+from conftest import TOKEN_KEY, RecordingHandler, free_port
 
 from mailer import redaction
 from mailer.errors import ChannelError
@@ -110,12 +110,13 @@ def test_a_full_smtp_run_leaves_no_trace_of_the_passwords(
     send = runs[3]
     assert send.exit_code == 1
     # The failure is explained, with the server's reply.
-    assert "Konsumentverket: 535 5.7.8 Authentication credentials invalid" in send.output
+    assert any("Konsumentverket" in line and "535" in line for line in send.output.splitlines())
 
     shown = "".join(r.output + r.stderr for r in runs) + caplog.text
     files = [p for p in workspace.rglob("*") if p.is_file()]
     assert any(p.name.startswith("journal") for p in files)
-    for secret, user in ((SECRET, "msb-utskick"), (WRONG, "kv-utskick")):
+    # The key that signs registration and unsubscribe links is a secret too.
+    for secret, user in ((SECRET, "msb-utskick"), (WRONG, "kv-utskick"), (TOKEN_KEY, "")):
         for form in forms(secret, user):
             assert form.decode() not in shown
             for path in files:
