@@ -119,18 +119,149 @@ class ListFile:
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
 
 
+# Whole-file problems: (English, Swedish) message and hint; {names} are filled in.
+_ACCEPTED = "e-post, e-postadress, epost, mejl, mail, email, e-mail"
+MESSAGES: dict[str, tuple[tuple[str, str | None], tuple[str, str | None]]] = {
+    "too_big": (
+        (
+            "the file is {mb} MB; lists up to {max} MB are read",
+            "export only the people to invite, and only the columns the mailer uses",
+        ),
+        (
+            "filen är {mb} MB; listor på upp till {max} MB läses",
+            "exportera bara de personer som ska bjudas in, och bara kolumnerna som behövs",
+        ),
+    ),
+    "missing": (("no such file", "check the path"), ("filen finns inte", "kontrollera sökvägen")),
+    "folder": (("this is a folder, not a file", None), ("det här är en mapp, inte en fil", None)),
+    "unreadable": (("cannot read the file: {why}", None), ("filen kan inte läsas: {why}", None)),
+    "empty": (
+        ("the file is empty", "export the list again"),
+        ("filen är tom", "exportera listan igen"),
+    ),
+    "password": (
+        (
+            "this Excel file is password-protected",
+            "open it in Excel, remove the password (File > Info > Protect Workbook) and "
+            "save it again",
+        ),
+        (
+            "Excel-filen är lösenordsskyddad",
+            "öppna den i Excel, ta bort lösenordet (Arkiv > Information > Skydda "
+            "arbetsbok) och spara igen",
+        ),
+    ),
+    "xls": (
+        (
+            "old Excel format (.xls) is not supported",
+            "open it in Excel and save it as .xlsx or CSV (UTF-8)",
+        ),
+        (
+            "det gamla Excel-formatet (.xls) stöds inte",
+            "öppna filen i Excel och spara den som .xlsx eller CSV (UTF-8)",
+        ),
+    ),
+    "magic": (
+        ("this is {what}, not a list", "export the list as CSV or .xlsx"),
+        ("det här är {what_sv}, inte en lista", "exportera listan som CSV eller .xlsx"),
+    ),
+    "binary": (
+        ("this is not a text file (it looks binary)", "export the list as CSV or .xlsx"),
+        ("det här är ingen textfil (den ser binär ut)", "exportera listan som CSV eller .xlsx"),
+    ),
+    "unclosed_quote": (
+        (
+            "broken CSV: a quoted field that starts here is never closed",
+            'check the quotes (") on this line',
+        ),
+        (
+            "trasig CSV: ett fält inom citattecken som börjar här avslutas aldrig",
+            'kontrollera citattecknen (") på raden',
+        ),
+    ),
+    "broken_csv": (("broken CSV: {why}", None), ("trasig CSV: {why}", None)),
+    "no_rows": (
+        ("the file has no rows", "export the list again"),
+        ("filen har inga rader", "exportera listan igen"),
+    ),
+    "header_only": (
+        ("only a header row, no people", "export the list again, with its rows"),
+        ("bara en rubrikrad, inga personer", "exportera listan igen, med raderna"),
+    ),
+    "mapped_missing": (
+        (
+            "the column {wanted!r} set for {name} in network.toml is not in the file",
+            "columns found: {found}",
+        ),
+        (
+            "kolumnen {wanted!r} som anges för {name} i network.toml finns inte i filen",
+            "kolumner i filen: {found}",
+        ),
+    ),
+    "two_columns": (
+        (
+            "two columns mean {name}: {a!r} (column {ca}) and {b!r} (column {cb})",
+            "remove or rename one of them",
+        ),
+        (
+            "två kolumner betyder {name}: {a!r} (kolumn {ca}) och {b!r} (kolumn {cb})",
+            "ta bort eller byt namn på en av dem",
+        ),
+    ),
+    "no_email": (
+        (
+            "no e-mail column",
+            "columns found: {found}; accepted names: " + _ACCEPTED + " (or set "
+            "columns.email for the member in network.toml)",
+        ),
+        (
+            "ingen e-postkolumn",
+            "kolumner i filen: {found}; godtagna namn: " + _ACCEPTED + " (eller ange "
+            "columns.email för medlemmen i network.toml)",
+        ),
+    ),
+    "xlsx_bad": (
+        ("not a readable .xlsx file ({why})", "open it in Excel and save it again as .xlsx or CSV"),
+        (
+            "ingen läsbar .xlsx-fil ({why})",
+            "öppna den i Excel och spara den igen som .xlsx eller CSV",
+        ),
+    ),
+    "chart": (
+        ("the sheet {title!r} is a chart, not a table", None),
+        ("fliken {title!r} är ett diagram, inte en tabell", None),
+    ),
+    "no_sheet": (
+        ("no sheet named {sheet!r}", "sheets: {sheets}"),
+        ("det finns ingen flik som heter {sheet!r}", "flikar: {sheets}"),
+    ),
+}
+
+
+def list_error(code: str, path: Path, *, line: int | None = None, **values: object) -> ListError:
+    """A ListError in English that also carries its Swedish wording."""
+    (en, en_hint), (sv, sv_hint) = MESSAGES[code]
+    return ListError(
+        en.format(**values),
+        path=path,
+        line=line,
+        hint=en_hint.format(**values) if en_hint else None,
+        translations={"sv": (sv.format(**values), sv_hint.format(**values) if sv_hint else None)},
+    )
+
+
 # Far beyond any member's list (100,000 people is ~10 MB): a bigger file is almost
 # certainly a whole HR or CRM export that should be filtered first.
 MAX_BYTES = 25 * 1024 * 1024
 HEADER_SEARCH_ROWS = 20  # title rows above the header that are skipped
 
 _MAGIC = (
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"{\\rtf", "an RTF document"),
+    (b"\x89PNG", "a PNG image", "en PNG-bild"),
+    (b"\xff\xd8\xff", "a JPEG image", "en JPEG-bild"),
+    (b"GIF8", "a GIF image", "en GIF-bild"),
+    (b"%PDF", "a PDF document", "ett PDF-dokument"),
+    (b"\x1f\x8b", "a gzip archive", "ett gzip-arkiv"),
+    (b"{\\rtf", "an RTF document", "ett RTF-dokument"),
 )
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
@@ -151,47 +282,27 @@ def read_list(
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            raise ListError(
-                f"the file is {size / 1024 / 1024:.0f} MB; lists up to "
-                f"{MAX_BYTES // 1024 // 1024} MB are read",
-                path=path,
-                hint="export only the people to invite, and only the columns the mailer uses",
+            raise list_error(
+                "too_big", path, mb=f"{size / 1024 / 1024:.0f}", max=MAX_BYTES // 1024 // 1024
             )
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ListError("no such file", path=path, hint="check the path") from None
+        raise list_error("missing", path) from None
     except IsADirectoryError:
-        raise ListError("this is a folder, not a file", path=path) from None
+        raise list_error("folder", path) from None
     except OSError as exc:
-        raise ListError(f"cannot read the file: {exc.strerror}", path=path) from None
+        raise list_error("unreadable", path, why=exc.strerror) from None
     if not data.strip():
-        raise ListError("the file is empty", path=path, hint="export the list again")
+        raise list_error("empty", path)
     if data.startswith(_OLE_MAGIC):
         if _ENCRYPTED in data:
-            raise ListError(
-                "this Excel file is password-protected",
-                path=path,
-                hint="open it in Excel, remove the password (File > Info > Protect "
-                "Workbook) and save it again",
-            )
-        raise ListError(
-            "old Excel format (.xls) is not supported",
-            path=path,
-            hint="open it in Excel and save it as .xlsx or CSV (UTF-8)",
-        )
+            raise list_error("password", path)
+        raise list_error("xls", path)
     if path.suffix.lower() == ".xls":
-        raise ListError(
-            "old Excel format (.xls) is not supported",
-            path=path,
-            hint="open it in Excel and save it as .xlsx or CSV (UTF-8)",
-        )
-    for magic, what in _MAGIC:
+        raise list_error("xls", path)
+    for magic, what, what_sv in _MAGIC:
         if data.startswith(magic):
-            raise ListError(
-                f"this is {what}, not a list",
-                path=path,
-                hint="export the list as CSV or .xlsx",
-            )
+            raise list_error("magic", path, what=what, what_sv=what_sv)
     if data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
         from mailer.xlsx import read_xlsx_rows  # openpyxl is slow to import: only when needed
 
@@ -209,11 +320,7 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             pass
     if b"\x00" in data[:4096]:
-        raise ListError(
-            "this is not a text file (it looks binary)",
-            path=path,
-            hint="export the list as CSV or .xlsx",
-        )
+        raise list_error("binary", path)
     if data.startswith(b"\xef\xbb\xbf"):
         try:
             return data[3:].decode("utf-8"), "utf-8-sig"
@@ -266,11 +373,7 @@ def _read_csv(
 ) -> ListFile:
     text, encoding = _decode(path, data)
     if _looks_binary(text):
-        raise ListError(
-            "this is not a text file (it looks binary)",
-            path=path,
-            hint="export the list as CSV or .xlsx",
-        )
+        raise list_error("binary", path)
     delimiter = sniff_delimiter(text)
     result = ListFile(path=path, encoding=encoding, delimiter=delimiter)
     stream = io.StringIO(text, newline="")
@@ -287,13 +390,8 @@ def _read_csv(
                 line = reader.line_num + 1
         except csv.Error as exc:
             if "end of data" in str(exc):
-                raise ListError(
-                    "broken CSV: a quoted field that starts here is never closed",
-                    path=path,
-                    line=line,
-                    hint='check the quotes (") on this line',
-                ) from None
-            raise ListError(f"broken CSV: {exc}", path=path, line=reader.line_num or line) from None
+                raise list_error("unclosed_quote", path, line=line) from None
+            raise list_error("broken_csv", path, line=reader.line_num or line, why=exc) from None
 
     return _map_numbered(result, numbered(), columns, extra_fields)
 
@@ -329,7 +427,7 @@ def _map_numbered(
         if len(seen) >= HEADER_SEARCH_ROWS:
             break
     if not seen:
-        raise ListError("the file has no rows", path=path, hint="export the list again")
+        raise list_error("no_rows", path)
     if found is None:
         line, row = seen[0]
         _header_index(path, line, row, columns, strict=True, aliases=aliases)  # raises
@@ -350,12 +448,7 @@ def _map_numbered(
         if any(map(strip, values.values())):
             append(RawRow(line, values))
     if not result.rows:
-        raise ListError(
-            "only a header row, no people",
-            path=path,
-            line=header_line,
-            hint="export the list again, with its rows",
-        )
+        raise list_error("header_only", path, line=header_line)
     return result
 
 
@@ -381,11 +474,8 @@ def _header_index(
     for name, wanted in explicit.items():
         key = fold_header(wanted)
         if key not in folded:
-            raise ListError(
-                f"the column {wanted!r} set for {name} in network.toml is not in the file",
-                path=path,
-                line=line,
-                hint=f"columns found: {_found(header)}",
+            raise list_error(
+                "mapped_missing", path, line=line, wanted=wanted, name=name, found=_found(header)
             )
         index[name] = folded.index(key)
     for i, key in enumerate(folded):
@@ -395,23 +485,19 @@ def _header_index(
         name = alias
         if name in index:
             first = index[name]
-            raise ListError(
-                f"two columns mean {name}: {header[first].strip()!r} (column "
-                f"{_column_name(first)}) and {header[i].strip()!r} (column {_column_name(i)})",
-                path=path,
+            raise list_error(
+                "two_columns",
+                path,
                 line=line,
-                hint="remove or rename one of them",
+                name=name,
+                a=header[first].strip(),
+                ca=_column_name(first),
+                b=header[i].strip(),
+                cb=_column_name(i),
             )
         index[name] = i
     if "email" not in index:
-        raise ListError(
-            "no e-mail column",
-            path=path,
-            line=line,
-            hint=f"columns found: {_found(header)}; accepted names: e-post, e-postadress, "
-            "epost, mejl, mail, email, e-mail (or set columns.email for the member in "
-            "network.toml)",
-        )
+        raise list_error("no_email", path, line=line, found=_found(header))
     return index
 
 

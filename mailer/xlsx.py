@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from mailer.errors import ListError
+from mailer.lists import list_error
 
 
 def _cell_text(value: object) -> str:
@@ -46,23 +46,16 @@ def read_xlsx_rows(
             # full model, which a 10,000-row list would build cell object by cell object.
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # a damaged file raises anything from zipfile to lxml
-        raise ListError(
-            f"not a readable .xlsx file ({exc.__class__.__name__})",
-            path=path,
-            hint="open it in Excel and save it again as .xlsx or CSV",
-        ) from None
+        raise list_error("xlsx_bad", path, why=exc.__class__.__name__) from None
     try:
         ws = _choose_sheet(path, book, sheet)
         if not hasattr(ws, "iter_rows"):
-            raise ListError(f"the sheet {ws.title!r} is a chart, not a table", path=path)
+            raise list_error("chart", path, title=ws.title)
         try:
             rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
         except Exception as exc:
-            raise ListError(
-                f"not a readable .xlsx file ({exc.__class__.__name__} in sheet {ws.title!r})",
-                path=path,
-                hint="open it in Excel and save it again as .xlsx or CSV",
-            ) from None
+            why = f"{exc.__class__.__name__}, {ws.title!r}"
+            raise list_error("xlsx_bad", path, why=why) from None
         title = ws.title
         sheet_xml = getattr(ws, "_worksheet_path", None)
     finally:
@@ -104,8 +97,4 @@ def _choose_sheet(path: Path, book: Any, sheet: str | None) -> Any:
     for name in book.sheetnames:
         if name.strip().casefold() == sheet.strip().casefold():
             return book[name]
-    raise ListError(
-        f"no sheet named {sheet!r}",
-        path=path,
-        hint=f"sheets: {', '.join(book.sheetnames)}",
-    )
+    raise list_error("no_sheet", path, sheet=sheet, sheets=", ".join(book.sheetnames))

@@ -115,7 +115,7 @@ def test_unreadable_corpus_files(name: str, message: str, cli):
     with pytest.raises(ListError) as caught:
         read_list(CORPUS / name)
     assert message in str(caught.value)
-    result = cli("recipients", "check", str(CORPUS / name))
+    result = cli("recipients", "check", str(CORPUS / name), "--language", "en")
     assert result.exit_code == 2
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()  # one line, no traceback
@@ -152,7 +152,7 @@ def _png() -> bytes:
 def test_binary_files(tmp_path: Path, name: str, data: bytes, message: str, cli):
     path = tmp_path / name
     path.write_bytes(data)
-    result = cli("recipients", "check", str(path))
+    result = cli("recipients", "check", str(path), "--language", "en")
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: {path}: ") and message in line
@@ -173,7 +173,7 @@ def test_password_protected_xlsx(tmp_path: Path, cli):
     protected = tmp_path / "skyddad.xlsx"
     with plain.open("rb") as source, protected.open("wb") as out:
         OOXMLFile(source).encrypt("hemligt", out)
-    result = cli("recipients", "check", str(protected))
+    result = cli("recipients", "check", str(protected), "--language", "en")
     assert result.exit_code == 2
     assert "this Excel file is password-protected" in result.stderr
     assert "remove the password" in result.stderr
@@ -186,7 +186,7 @@ def test_a_50_mb_list_is_refused_before_it_is_read(tmp_path: Path, cli):
         out.write(b"E-post;Namn;Organisation;Anteckning\n")
         out.write(row * (50 * 1024 * 1024 // len(row) + 1))
     assert path.stat().st_size > MAX_BYTES
-    result = cli("recipients", "check", str(path))
+    result = cli("recipients", "check", str(path), "--language", "en")
     assert result.exit_code == 2
     assert "the file is 50 MB; lists up to 25 MB are read" in result.stderr
 
@@ -294,3 +294,28 @@ def test_every_alias_is_in_the_guide():
     }
     missing = [a for aliases in ALIASES.values() for a in aliases if a not in documented]
     assert not missing, f"document these aliases in docs/guide.md: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.csv", "empty.csv: filen är tom (exportera listan igen)"),
+        ("header-only.csv", "header-only.csv:1: bara en rubrikrad, inga personer"),
+        ("no-email-column.csv", "no-email-column.csv:1: ingen e-postkolumn (kolumner i filen:"),
+        ("duplicate-columns.csv", "två kolumner betyder email: 'E-post' (kolumn A) och"),
+        ("broken-quote.csv", "broken-quote.csv:2: trasig CSV: ett fält inom citattecken"),
+    ],
+)
+def test_unreadable_files_in_the_networks_language(name: str, message: str, cli):
+    result = cli("recipients", "check", str(CORPUS / name))  # the example network is Swedish
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line
+
+
+def test_every_file_message_has_both_languages():
+    from mailer.lists import MESSAGES
+
+    for code, ((en, en_hint), (sv, sv_hint)) in MESSAGES.items():
+        assert en and sv and en != sv, code
+        assert (en_hint is None) == (sv_hint is None), code

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from mailer.cli._common import EXIT_FAILED, State, console, pass_state, reports_errors
+from mailer.cli._common import (
+    EXIT_FAILED,
+    Failure,
+    State,
+    console,
+    pass_state,
+    reports_errors,
+)
 
 if TYPE_CHECKING:
     from mailer.recipients import Conflict, ListReport
@@ -67,6 +76,17 @@ _WORDS = {
     },
 }
 _DELIMITERS = {",": ",", ";": ";", "\t": "tab", None: ""}
+
+
+@contextmanager
+def list_errors_in(language: str) -> Iterator[None]:
+    """Show an unreadable list's one line in the network's language."""
+    from mailer.errors import ListError
+
+    try:
+        yield
+    except ListError as exc:
+        raise Failure(exc.in_language(language), exc.exit_code) from None
 
 
 def _word(language: str, key: str, *args: object) -> str:
@@ -145,7 +165,8 @@ def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: b
 
     network = state.network
     language = network.network.language
-    merged = merge_without_suppressed(network, check_dns=check_dns)
+    with list_errors_in(language):
+        merged = merge_without_suppressed(network, check_dns=check_dns)
     by_member = merged.by_member()
     if out:
         write_merged_csv(merged.people, out)
@@ -213,7 +234,8 @@ def recipients_check(
     from mailer.recipients import check_files
 
     lang = _check_language(state, language)
-    reports = check_files(files, check_dns=check_dns, sheet=sheet)
+    with list_errors_in(lang):
+        reports = check_files(files, check_dns=check_dns, sheet=sheet)
     if as_json:
         click.echo(json.dumps([r.as_dict(lang) for r in reports], ensure_ascii=False, indent=2))
     else:

@@ -91,8 +91,11 @@ def unsubscribe(
         note = note or "one-click unsubscribe"
     sv = network.network.language == "sv"
     raw: list[tuple[str, str]] = [("", a) for a in addresses]  # (where, value)
-    for path in files:
-        raw.extend((f"{path}:{line}: ", value) for line, value in _file_addresses(path))
+    from mailer.cli.recipients import list_errors_in
+
+    with list_errors_in(network.network.language):
+        for path in files:
+            raw.extend((f"{path}:{line}: ", value) for line, value in _file_addresses(path))
     valid: list[str] = []
     err = console(stderr=True)
     bad = 0
