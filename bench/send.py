@@ -1,0 +1,408 @@
+"""Sending: 10,000 invitations (~13 KB each) to a minimal local SMTP sink.
+
+Cases, all against the same sink (its own process, on another CPU than the client):
+
+- naive (the baseline): a new connection (connect, EHLO, send, QUIT) per message;
+- ceiling: a minimal aiosmtplib client on one reused connection, sending prebuilt messages
+  (what the sink and the client library do at best, one connection at a time);
+- mailer, defaults: ``send_plan`` as ``mailer send`` runs it (the journal written before and
+  after each transaction, the delivery log, the rate/quota/retry machinery, the channel's
+  default of 4 connections), with the messages built beforehand so that the figure is the
+  send path's;
+- mailer, 1 connection: the same with ``max_connections = 1``.
+
+Building each message (MIME, .ics, signed links) is measured apart, on fewer messages, by
+the standalone run: it is another issue's work and would hide the send path here.
+
+The sink is written here: aiosmtpd reads bodies line by line and tops out near 600/s.
+Targets: the mailer with its defaults reaches >= 80% of the ceiling and >= 10x naive.
+
+Run: ``python -m bench send`` (the project's table: seconds and the ratio to naive), or
+``python -m bench.send [--messages N]`` (messages/s and both ratios, one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import multiprocessing
+import os
+import pickle
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+COUNT = int(os.environ.get("BENCH_SEND_MESSAGES", "10000"))
+TITLE = (
+    f"send {COUNT:,} messages of ~13 KB to a local SMTP sink (baseline: a connection per message)"
+)
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+LOCAL = "bench.localhost"
+
+
+# -- the sink -------------------------------------------------------------------------
+
+
+class _Sink(asyncio.Protocol):
+    """Accepts everything, keeps nothing; scans each body once for the final dot."""
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+        self.buf = bytearray()
+        self.in_data = False
+        self.scan_from = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        out = []
+        while True:
+            if self.in_data:
+                end = self.buf.find(b"\r\n.\r\n", self.scan_from)
+                if end < 0:
+                    self.scan_from = max(0, len(self.buf) - 4)
+                    break
+                del self.buf[: end + 5]
+                self.in_data, self.scan_from = False, 0
+                self.counter.value += 1
+                out.append(b"250 2.0.0 accepted\r\n")
+                continue
+            end = self.buf.find(b"\r\n")
+            if end < 0:
+                break
+            verb = bytes(self.buf[:4]).upper()
+            del self.buf[: end + 2]
+            if verb == b"EHLO":
+                out.append(b"250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n")
+            elif verb == b"DATA":
+                out.append(b"354 go ahead\r\n")
+                # The body starts after this line; "\r\n" before it lets an empty body end.
+                self.buf[0:0] = b"\r\n"
+                self.in_data = True
+            elif verb == b"QUIT":
+                out.append(b"221 bye\r\n")
+                self.transport.write(b"".join(out))
+                self.transport.close()
+                return
+            else:  # HELO, MAIL, RCPT, RSET, NOOP
+                out.append(b"250 OK\r\n")
+        if out:
+            self.transport.write(b"".join(out))
+
+
+def _run_sink(port: int, ready: Any, counter: Any) -> None:
+    # The harness pins the client to the first CPU: keep the sink off it.
+    if hasattr(os, "sched_setaffinity"):
+        cpus = os.sched_getaffinity(0)
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, cpus - {min(cpus)})
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _Sink(counter), HOST, port, backlog=512)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# -- the cases ------------------------------------------------------------------------
+
+
+def _workspace(root: Path, port: int, connections: int | None) -> Path:
+    """A copy of the example network whose MSB channel points at the sink."""
+    root.mkdir(parents=True)
+    shutil.copy2(REPO / "network.toml", root / "network.toml")
+    for folder in ("templates", "recipients", "seminars"):
+        shutil.copytree(REPO / folder, root / folder)
+    config = root / "network.toml"
+    lines = ['type = "smtp"', f'host = "{HOST}"', f"port = {port}", 'security = "none"']
+    if connections is not None:
+        lines.append(f"max_connections = {connections}")
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('type = "maildir"\npath = "outbox/msb"', "\n".join(lines))
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def _people(count: int) -> list[Any]:
+    from mailer.recipients import Person
+
+    return [
+        Person(
+            email=f"person{n}@msb.example",
+            name=f"Åsa Björk {n}",
+            organisation="MSB",
+            title="Handläggare",
+            language="sv" if n % 4 else "en",
+            listed_by=("msb",),
+            sender="msb",
+        )
+        for n in range(count)
+    ]
+
+
+def _mailer_case(
+    tmp: Path,
+    port: int,
+    count: int,
+    connections: int | None,
+    prebuilt: list[Any] | None = None,
+) -> Callable[[], Awaitable[int]]:
+    """``send_plan`` as ``mailer send`` runs it; with ``prebuilt``, the messages come
+    ready-made, so the figure is the send path alone (connections, limits, journal, log)."""
+    from mailer.campaign import ChannelPlan, MessageFactory, Plan, mailing_for, send_plan
+    from mailer.config import load_network
+    from mailer.journal import Journal
+    from mailer.recipients import Merge
+
+    name = f"mailer-{connections or 'default'}-{'prebuilt' if prebuilt else 'built'}"
+    network = load_network(_workspace(tmp / name, port, connections))
+    member = network.member("msb")
+    mailing = mailing_for(network, "invitation", 2)
+    people = _people(count)
+    plan = Plan(mailing, [ChannelPlan(member, to_send=people)], Merge(people, [], []))
+    factory = MessageFactory(network, mailing)
+    if prebuilt:
+        ready = prebuilt
+
+        class Prebuilt(MessageFactory):
+            def build(self, person: Any, member: Any, message_id: str | None = None) -> Any:
+                n = int(person.email[6 : person.email.index("@")])
+                m = ready[n % len(ready)]
+                return dataclasses.replace(m, recipient=person.email, message_id=f"<{n}@b>")
+
+        factory = Prebuilt(network, mailing)
+    else:
+        factory.prepare(plan)
+
+    async def run() -> int:
+        # As `mailer send` does: the journal in the state folder, every outcome logged.
+        log = logging.getLogger("mailer.delivery")
+        handler = logging.FileHandler(tmp / f"{name}.log", encoding="utf-8")
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        try:
+            with Journal.in_state_dir(network.state_dir) as journal:
+                (result,) = await send_plan(plan, factory, journal)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        assert result.sent == count, (result.error, result.deferred[:3], result.failed[:3])
+        return result.sent
+
+    return run
+
+
+def _prebuilt(tmp: Path, port: int, distinct: int = 200) -> list[Any]:
+    """The mailer's own messages, built beforehand: the plain clients only send bytes."""
+    from mailer.campaign import ChannelPlan, MessageFactory, Plan, mailing_for
+    from mailer.config import load_network
+    from mailer.recipients import Merge
+
+    network = load_network(_workspace(tmp / "prebuilt", port, None))
+    member = network.member("msb")
+    mailing = mailing_for(network, "invitation", 2)
+    people = _people(distinct)
+    factory = MessageFactory(network, mailing)
+    factory.prepare(Plan(mailing, [ChannelPlan(member, to_send=people)], Merge(people, [], [])))
+    return [factory.build(p, member) for p in people]
+
+
+def _ceiling(port: int, messages: list[Any], count: int) -> Callable[[], Awaitable[int]]:
+    import aiosmtplib
+
+    async def run() -> int:
+        smtp = aiosmtplib.SMTP(hostname=HOST, port=port, local_hostname=LOCAL, start_tls=False)
+        await smtp.connect()
+        for n in range(count):
+            m = messages[n % len(messages)]
+            await smtp.sendmail(m.sender, [m.recipient], m.data)
+        await smtp.quit()
+        return count
+
+    return run
+
+
+def _naive(port: int, messages: list[Any], count: int) -> Callable[[], Awaitable[int]]:
+    import aiosmtplib
+
+    async def run() -> int:
+        for n in range(count):
+            m = messages[n % len(messages)]
+            smtp = aiosmtplib.SMTP(hostname=HOST, port=port, local_hostname=LOCAL, start_tls=False)
+            await smtp.connect()
+            await smtp.sendmail(m.sender, [m.recipient], m.data)
+            await smtp.quit()
+        return count
+
+    return run
+
+
+CEILING = "ceiling: aiosmtplib, one reused connection"
+NAIVE = "naive: a new connection per message"
+DEFAULTS = "mailer, defaults (4 connections)"
+ONE = "mailer, 1 connection"
+BUILT = "mailer, defaults, building each message"
+
+
+def measure(
+    count: int = 10_000, naive_count: int | None = None, build_count: int = 1_000
+) -> list[tuple[str, int, float]]:
+    """(case, messages, seconds) for every case, against one sink process."""
+    naive_count = naive_count or count
+    # The invitation's signed links need a key; any key will do for a benchmark.
+    os.environ.setdefault("MAILER_TOKEN_KEY", secrets.token_hex(32))
+    ctx = multiprocessing.get_context("spawn")
+    ready, counter = ctx.Event(), ctx.Value("q", 0, lock=False)
+    port = _free_port()
+    sink = ctx.Process(target=_run_sink, args=(port, ready, counter), daemon=True)
+    sink.start()
+    if not ready.wait(30):
+        raise RuntimeError("the sink did not start")
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            messages = _prebuilt(tmp, port, min(200, count))
+            cases: list[tuple[str, int, Callable[[], Awaitable[int]]]] = [
+                (CEILING, count, _ceiling(port, messages, count)),
+                (NAIVE, naive_count, _naive(port, messages, naive_count)),
+                (DEFAULTS, count, _mailer_case(tmp, port, count, None, messages)),
+                (ONE, count, _mailer_case(tmp, port, count, 1, messages)),
+                (BUILT, build_count, _mailer_case(tmp, port, build_count, None)),
+            ]
+            for name, n, run in cases:
+                before = counter.value
+                start = time.perf_counter()
+                sent = asyncio.run(run())
+                seconds = time.perf_counter() - start
+                # The sink counts what it accepted: the figure is what arrived.
+                time.sleep(0.05)
+                assert sent == n and counter.value - before == n, (
+                    name,
+                    sent,
+                    counter.value - before,
+                )
+                rows.append((name, n, seconds))
+    finally:
+        sink.kill()
+        sink.join()
+    return rows
+
+
+# -- the project's runner (python -m bench send) ---------------------------------------
+
+_sink: Any = None  # started by prepare() in the runner's process, lives as long as it does
+
+
+def prepare(data: Path) -> None:
+    """Start the sink (its port goes in the data folder) and build the messages once."""
+    global _sink
+    os.environ.setdefault("MAILER_TOKEN_KEY", secrets.token_hex(32))  # the workers inherit it
+    if _sink is None:
+        ctx = multiprocessing.get_context("spawn")
+        ready, counter = ctx.Event(), ctx.Value("q", 0, lock=False)
+        port = _free_port()
+        _sink = ctx.Process(target=_run_sink, args=(port, ready, counter), daemon=True)
+        _sink.start()
+        if not ready.wait(30):
+            raise RuntimeError("the sink did not start")
+        (data / "port").write_text(str(port))
+    built = data / "messages.pickle"
+    if not built.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            built.write_bytes(pickle.dumps(_prebuilt(Path(tmp), 25, distinct=100)))
+
+
+def _inputs(data: Path) -> tuple[int, list[Any]]:
+    return int((data / "port").read_text()), pickle.loads((data / "messages.pickle").read_bytes())
+
+
+def _naive_case(data: Path) -> object:
+    port, messages = _inputs(data)
+    return {"messages": asyncio.run(_naive(port, messages, COUNT)())}
+
+
+def _ceiling_case(data: Path) -> object:
+    port, messages = _inputs(data)
+    return {"messages": asyncio.run(_ceiling(port, messages, COUNT)())}
+
+
+def _mailer(connections: int | None) -> Callable[[Path], object]:
+    def case(data: Path) -> object:
+        port, messages = _inputs(data)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = _mailer_case(Path(tmp), port, COUNT, connections, messages)
+            return {"messages": asyncio.run(run())}
+
+    return case
+
+
+CASES: dict[str, Callable[[Path], object]] = {
+    NAIVE: _naive_case,
+    CEILING: _ceiling_case,
+    DEFAULTS: _mailer(None),
+    ONE: _mailer(1),
+}
+
+
+def report(rows: list[tuple[str, int, float]]) -> str:
+    rate = {name: n / s for name, n, s in rows}
+    ceiling = rate[rows[0][0]]
+    naive = rate[rows[1][0]]
+    out = [
+        TITLE,
+        f"{'case':<44} {'messages':>8} {'seconds':>8} {'msg/s':>8} {'/ceiling':>9} {'/naive':>7}",
+    ]
+    for name, n, seconds in rows:
+        r = rate[name]
+        out.append(
+            f"{name:<44} {n:>8} {seconds:>8.1f} {r:>8.0f} {r / ceiling:>8.0%} {r / naive:>6.1f}x"
+        )
+    default = rate[DEFAULTS]
+    verdict = "met" if default >= 0.8 * ceiling and default >= 10 * naive else "NOT met"
+    out.append(
+        f"targets (mailer defaults >= 80% of ceiling and >= 10x naive): {verdict} "
+        f"({default / ceiling:.0%}, {default / naive:.1f}x)"
+    )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.send", description=TITLE)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument(
+        "--naive-messages", type=int, default=None, help="fewer for the slow naive case"
+    )
+    parser.add_argument(
+        "--build-messages",
+        type=int,
+        default=1_000,
+        help="messages for the case that also builds each message (slow: MIME, .ics)",
+    )
+    args = parser.parse_args(argv)
+    print(report(measure(args.messages, args.naive_messages, args.build_messages)))
+
+
+if __name__ == "__main__":
+    main()

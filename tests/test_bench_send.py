@@ -1,0 +1,22 @@
+"""The send benchmark still runs (a few messages; the figures themselves come from bench/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import send
+
+
+@pytest.mark.slow
+def test_send_benchmark_runs_and_counts_what_arrived(monkeypatch):
+    monkeypatch.setenv("MAILER_TOKEN_KEY", "0" * 64)
+    rows = send.measure(count=20, naive_count=5, build_count=5)
+    assert [name for name, _, _ in rows] == [
+        send.CEILING,
+        send.NAIVE,
+        send.DEFAULTS,
+        send.ONE,
+        send.BUILT,
+    ]
+    text = send.report(rows)
+    assert "targets (mailer defaults >= 80% of ceiling and >= 10x naive)" in text
