@@ -101,7 +101,8 @@ def test_real_clock_bound_holds_at_120_a_minute():
 
     asyncio.run(main())
     assert max_in_window(sent, 1.0) <= 2
-    assert 19 <= len(sent) <= 21
+    assert len(sent) <= 21  # 10 s at 2/s, plus the first token
+    assert len(sent) >= 15  # and it does not starve (slack for a loaded machine)
 
 
 def test_daily_quota_counts_what_the_journal_says_was_used():
