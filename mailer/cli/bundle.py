@@ -74,7 +74,10 @@ def bundle() -> None:
 )
 @reports_errors
 def keygen(algorithm: str, out: Path) -> None:
-    """Make a new key for signing bundles; keep it out of git and backed up."""
+    """Make a new key for signing bundles.
+
+    Keep the key out of git and backed up; give the members only the .pub file.
+    """
     import os
 
     from mailer.signing import HMAC, generate_key
@@ -132,7 +135,7 @@ def export(
     valid_days: int,
     key_file: Path | None,
 ) -> None:
-    """Write a signed bundle with one member's share of a mailing, for it to send itself.
+    """Write a signed bundle: one member's share, to send itself.
 
     The bundle holds the seminar, the templates and only that member's people who have not
     had the mailing yet. From then on `mailer send` leaves that member's share alone.
@@ -207,7 +210,11 @@ def check(
     html_file: Path | None,
     key_file: Path | None,
 ) -> None:
-    """Verify a bundle (signature, checksums) and show what it would send. Sends nothing."""
+    """Verify a bundle and show what it would send.
+
+    Checks the signature, every file's checksum and the time limit, then shows the seminar,
+    how many people and one message as they will get it. Sends nothing.
+    """
     from mailer.bundle import load_channel_file, open_bundle
     from mailer.campaign import MessageFactory
     from mailer.preview import describe, find_person
@@ -369,7 +376,10 @@ def report(
     bounced: tuple[str, ...],
     key_file: Path | None,
 ) -> None:
-    """Write the report for the coordinator: per person the outcome and Message-ID, no bodies."""
+    """Write the report for the coordinator.
+
+    Per person the outcome, the Message-ID and the server's reply; never the mail's text.
+    """
     from mailer.bundle import make_report, member_journal, open_bundle
     from mailer.signing import load_key
 
@@ -394,10 +404,11 @@ def report(
 @pass_state
 @reports_errors
 def import_report_command(state: State, reports: tuple[Path, ...], key_file: Path | None) -> None:
-    """Merge members' reports into the journal (and the suppression list).
+    """Merge members' reports into the journal.
 
-    A report that is altered, for another network, mailing or member, or imported before
-    is refused with nothing merged.
+    Hard bounces and unsubscribes also go on the opt-out list. A report that is altered,
+    for another network, mailing or member, or imported before is refused with nothing
+    merged.
     """
     from mailer.bundle import import_report, read_report
     from mailer.journal import Journal
