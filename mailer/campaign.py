@@ -16,12 +16,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import Literal
 
 from mailer import calendar, registrations, tokens
 from mailer.article import read_article
 from mailer.audience import ALL, Audience, matcher
+from mailer.assembly import Assembler
 from mailer.channels import SmtpSettings, Transport, transport_factory
 from mailer.config import Member, Network, Seminar, SmtpChannel
 from mailer.errors import (
@@ -35,10 +35,10 @@ from mailer.journal import Journal
 from mailer.message import (
     Attachment,
     Outgoing,
-    build_message,
     check_recipient,
     new_message_id,
     parse_mailbox,
+    sender_domain,
     unsubscribe_mailto,
 )
 from mailer.ratelimit import DAY, Clock, DailyQuota, Estimate, TokenBucket, estimate
@@ -342,6 +342,8 @@ class MessageFactory:
         self.network = network
         self.mailing = mailing
         self.renderer = renderer or Renderer(network)
+        # Builds what message.build_message builds, a hundred times faster (see assembly).
+        self.assembler = Assembler()
         seminar = mailing.seminar
         self._registers = bool(seminar.registration_url) and mailing.kind in (
             "invitation",
@@ -414,8 +416,8 @@ class MessageFactory:
         values = self.renderer.personal_values(
             person, member, person.language, footer_link, registration
         )
-        domain = parseaddr(member.channel.from_)[1].rpartition("@")[2] or "localhost"
-        return build_message(
+        domain = sender_domain(member.channel.from_)
+        return self.assembler.build(
             variant,
             values,
             person=person,

@@ -9,6 +9,7 @@ given and writes them back raw, which would let a name add a header or an addres
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,9 @@ from mailer.render import Variant
 # encoded words (invalid for that header) and spends most of its time folding names.
 POLICY = email_policy.SMTP.clone(max_line_length=998)
 POLICY_UTF8 = email_policy.SMTPUTF8.clone(max_line_length=998)
+# Bodies are encoded when set, with the message's policy: RFC 2045 wants encoded lines of
+# at most 76 characters, so parts are made with these and written out with the above.
+_BODY = {False: POLICY.clone(max_line_length=76), True: POLICY_UTF8.clone(max_line_length=76)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +88,34 @@ def new_message_id(mailing: str, domain: str) -> str:
 
 
 def unsubscribe_mailto(member: Member) -> str:
-    address = parseaddr(member.channel.reply_to or member.channel.from_)[1]
-    return f"mailto:{address}?subject={urllib.parse.quote('unsubscribe')}"
+    return _mailto(member.channel.reply_to or member.channel.from_)
+
+
+@functools.lru_cache(maxsize=256)
+def _mailto(mailbox: str) -> str:
+    # Cached: parsing the channel's address costs more than building the whole message.
+    return f"mailto:{parseaddr(mailbox)[1]}?subject={urllib.parse.quote('unsubscribe')}"
+
+
+@functools.lru_cache(maxsize=256)
+def sender_domain(mailbox: str) -> str:
+    """The domain of a channel's From, for Message-IDs."""
+    return parseaddr(mailbox)[1].rpartition("@")[2] or "localhost"
+
+
+def to_mailbox(person: Person) -> tuple[Address, str, bool]:
+    """The To mailbox (name made safe), the envelope address (domain in IDNA form), and
+    whether it needs SMTPUTF8. Shared with the fast path (``mailer.assembly``)."""
+    to_addr, needs_utf8 = ascii_address(person.email)
+    local, _, domain = to_addr.rpartition("@")
+    to = Address(display_name=header_text(person.name), username=local, domain=domain)
+    return to, to_addr, needs_utf8
+
+
+def list_unsubscribe(member: Member, unsubscribe_url: str | None) -> str:
+    """The List-Unsubscribe value: the one-click URL (when there is one) and the mailto."""
+    mailto = unsubscribe_mailto(member)
+    return f"<{unsubscribe_url}>, <{mailto}>" if unsubscribe_url else f"<{mailto}>"
 
 
 def check_recipient(email: str) -> None:
@@ -120,28 +150,24 @@ def build_message(
     channel = member.channel
     check_recipient(person.email)
     sender = parse_mailbox(channel.from_, where=f"members.{member.id}.channel.from")
-    to_addr, needs_utf8 = ascii_address(person.email)
-    local, _, domain = to_addr.rpartition("@")
+    to, to_addr, needs_utf8 = to_mailbox(person)
 
-    msg = EmailMessage(policy=POLICY_UTF8 if needs_utf8 else POLICY)
+    msg = EmailMessage(policy=_BODY[needs_utf8])
     msg["From"] = sender
     if channel.reply_to:
         msg["Reply-To"] = parse_mailbox(
             channel.reply_to, where=f"members.{member.id}.channel.reply_to"
         )
-    msg["To"] = Address(display_name=header_text(person.name), username=local, domain=domain)
+    msg["To"] = to
     msg["Subject"] = header_text(variant.subject, limit=250)
     msg["Date"] = format_datetime(date or dt.datetime.now(network.tz))
     msg["Message-ID"] = message_id
     msg["List-Id"] = (
         f"{header_text(network.network.name)} <{network.network.id}.{network.network.list_domain}>"
     )
-    mailto = unsubscribe_mailto(member)
+    msg["List-Unsubscribe"] = list_unsubscribe(member, unsubscribe_url)
     if unsubscribe_url:
-        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    else:
-        msg["List-Unsubscribe"] = f"<{mailto}>"
     # Keep out-of-office replies from flooding the member's mailbox.
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
@@ -175,6 +201,6 @@ def build_message(
         sender=envelope_from,
         recipient=to_addr,
         message_id=message_id,
-        data=msg.as_bytes(),
+        data=msg.as_bytes(policy=POLICY_UTF8 if needs_utf8 else POLICY),
         smtputf8=needs_utf8,
     )

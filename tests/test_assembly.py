@@ -1,0 +1,173 @@
+"""The fast path (mailer.assembly) builds exactly what the reference (message.build_message)
+builds: every message parses back into the same headers and the same parts."""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import email
+import types
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailer.assembly import POLICY, fold_to, qp_piece
+from mailer.campaign import MessageFactory, mailing_for
+from mailer.config import load_network
+from mailer.message import build_message
+from mailer.recipients import Person, merge
+from mailer.render import KINDS
+
+LONG = "Anna-Karin Maria Charlotta Wilhelmina " * 4 + "Åkerström-Östergren"
+AWKWARD = [
+    Person("asa.ostlund@msb.example", "Åsa Östlund"),
+    Person("ulf@karlstad.example", "Ulf Åke Berg Ek"),  # ASCII words between non-ASCII ones
+    Person("lang@kau.example", LONG),
+    Person("lang2@kau.example", "Ö" * 150 + " " + "x" * 40),
+    Person("pat@kronofogden.example", "O'Brien, Pat"),  # specials: quoted by the library
+    Person("karl@kau.example", "Dr. Karl-Åke Bergström (GIS)"),
+    Person("q@kau.example", 'Pat "the cat" Smith'),
+    Person("ew@kau.example", "=?utf-8?q?Eve_=3Ceve=40evil.example=3E?="),
+    Person("noname@kau.example", ""),
+    Person("tab@kau.example", "Tab\tbed  Name\n"),
+    Person("anna@räksmörgås.example", "Anna Idn"),  # IDN domain: punycode in To and RCPT
+    Person("jörgen@kau.example", "Jörgen Utf8"),  # non-ASCII local part: SMTPUTF8
+    Person("john.smith@msb.example", "John Smith", language="en"),
+    Person("eng@msb.example", "Siobhán Ní Bhriain", organisation="Dept. of <Data>", language="en"),
+    Person("amp@msb.example", "Tom & Jerry <script>", title='"quoted" & more'),
+    Person("nl@msb.example", "Line Break", organisation="First\nSecond"),  # reference path
+    Person("dot@msb.example", "Dot", title=".\nFrom the start"),
+]
+
+
+def _parts(data: bytes) -> list[dict[str, Any]]:
+    """Everything a reader sees, part by part (the boundaries aside)."""
+    message = email.message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert not message.defects
+    out = []
+    for part in message.walk():
+        headers = []
+        for name, value in part.items():
+            if name.lower() == "content-type":
+                params = {k: v for k, v in part.get_params() or [] if k != "boundary"}
+                headers.append((name, part.get_content_type(), params))
+            elif name.lower() != "date":
+                headers.append((name, str(value)))
+        item: dict[str, Any] = {"headers": headers, "defects": list(part.defects)}
+        if not part.is_multipart():
+            item["content"] = part.get_content()
+            item["bytes"] = part.get_payload(decode=True)
+        out.append(item)
+    return out
+
+
+def _date(data: bytes) -> dt.datetime:
+    message = email.message_from_bytes(data, policy=policy.default)
+    return message["Date"].datetime  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def network() -> Any:
+    return load_network(Path(__file__).resolve().parent.parent / "network.toml")
+
+
+def _mailings(network: Any) -> list[tuple[str, int]]:
+    pairs = []
+    for kind in KINDS:
+        for seminar in network.seminars:
+            try:
+                mailing_for(network, kind, seminar.number)
+            except Exception:
+                continue
+            pairs.append((kind, seminar.number))
+            break
+    return pairs
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_messages_match_the_reference(network: Any, kind: str) -> None:
+    pairs = [p for p in _mailings(network) if p[0] == kind]
+    if not pairs:
+        pytest.skip(f"the example network has no seminar for a {kind}")
+    mailing = mailing_for(network, *pairs[0])
+    fast = MessageFactory(network, mailing)
+    reference = MessageFactory(network, mailing, fast.renderer)
+    reference.assembler = types.SimpleNamespace(build=build_message)  # type: ignore[assignment]
+    people = merge(network).people
+    awkward = [
+        Person(p.email, p.name, p.organisation, p.title, p.language, sender=sender)
+        for p in AWKWARD
+        for sender in ("msb", "karlstads-kommun")
+    ]
+    fast_paths = 0
+    # The real list twice: the first message of each variant is the reference's own, the
+    # rest are assembled from its skeleton.
+    for person in [*people, *awkward, *people]:
+        member = network.member(person.sender)
+        got = fast.build(person, member, message_id="<x.1@example.org>")
+        want = reference.build(person, member, message_id="<x.1@example.org>")
+        assert (got.sender, got.recipient, got.smtputf8) == (
+            want.sender,
+            want.recipient,
+            want.smtputf8,
+        )
+        assert _parts(got.data) == _parts(want.data), person
+        assert abs(_date(got.data) - _date(want.data)) <= dt.timedelta(seconds=2)
+        fast_paths += got.data != want.data
+    assert fast_paths > len(people)  # most of them did take the fast path
+
+
+def test_fast_lines_stay_within_the_limits(network: Any) -> None:
+    mailing = mailing_for(network, "invitation", 2)
+    factory = MessageFactory(network, mailing)
+    for person in [*merge(network).people, *AWKWARD]:
+        person = Person(person.email, person.name, language=person.language, sender="msb")
+        data = factory.build(person, network.member("msb")).data
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"\r\n".join(data.split(b"\r\n")) == data.replace(b"\r\n", b"\n").replace(
+            b"\n", b"\r\n"
+        )  # CRLF only
+        if not person.email.isascii():
+            continue  # built by the reference (SMTPUTF8)
+        assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+        assert all(len(line) <= 76 for line in body.split(b"\r\n")), person
+
+
+def test_every_variant_can_fall_back(network: Any) -> None:
+    """A value with a line break goes through the reference, and arrives identical."""
+    mailing = mailing_for(network, "invitation", 2)
+    factory = MessageFactory(network, mailing)
+    member = network.member("msb")
+    plain = Person("a@msb.example", "A", sender="msb")
+    broken = Person("b@msb.example", "B", organisation="x\r\ny", sender="msb")
+    factory.build(plain, member)
+    message = email.message_from_bytes(factory.build(broken, member).data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message["To"] == "B <b@msb.example>"
+
+
+NAME = st.text(
+    alphabet=st.sampled_from([*"abcXYZ åäöÅÄÖéüñ-'._,()\"<>@:;=?!#$%&*+/^`{|}~", "漢"]),
+    max_size=60,
+)
+
+
+@given(name=NAME)
+def test_to_is_folded_as_the_library_folds_it(name: str) -> None:
+    to = Address(display_name=" ".join(name.split()), username="a.b", domain="kau.example")
+    library = POLICY.header_factory("To", to).fold(policy=POLICY).encode()
+    assert fold_to(to) == library
+
+
+@given(pieces=st.lists(st.text(alphabet=st.characters(blacklist_characters="\r")), max_size=6))
+def test_encoded_pieces_join_into_the_text(pieces: list[str]) -> None:
+    encoded = b"".join(qp_piece(p.encode()) for p in pieces)
+    assert binascii.a2b_qp(encoded) == "".join(pieces).encode().replace(b"\n", b"\r\n")
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
