@@ -22,7 +22,7 @@ import binascii
 import datetime as dt
 import html
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email import _encoded_words, message_from_bytes  # type: ignore[attr-defined]
 from email.headerregistry import Address
@@ -33,6 +33,7 @@ from typing import Any
 from mailer.config import Member, Network
 from mailer.message import (
     POLICY,
+    Attachment,
     Outgoing,
     build_message,
     list_unsubscribe,
@@ -59,7 +60,7 @@ def qp_piece(data: bytes) -> bytes:
     joined. ``data`` has LF line ends only."""
     if not data:
         return b""
-    out = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    out = _b2a_qp(data)
     if out.endswith(b"\n"):
         return out
     last = len(out) - out.rfind(b"\n") - 1
@@ -71,6 +72,29 @@ def qp_piece(data: bytes) -> bytes:
     return out + _SOFT_BREAK
 
 
+def _b2a_qp(data: bytes) -> bytes:
+    out = binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+    lines = out.split(b"\r\n")
+    if max(map(len, lines)) <= _QP_LINE:
+        return out
+    # binascii lets a line end in "=20" (a trailing blank) one column past the limit.
+    return b"\r\n".join(_rewrap(line) for line in lines)
+
+
+def _rewrap(line: bytes) -> bytes:
+    parts = []
+    while len(line) > _QP_LINE:
+        cut = _QP_LINE - 1
+        if line[cut - 1 : cut] == b"=":
+            cut -= 1
+        elif line[cut - 2 : cut - 1] == b"=":
+            cut -= 2
+        parts.append(line[:cut] + b"=")
+        line = line[cut:]
+    parts.append(line)
+    return b"\r\n".join(parts)
+
+
 def _normalise(text: str) -> bytes:
     """The text's UTF-8 with LF line ends, ending in one, as ``email`` stores a text part."""
     return b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
@@ -78,7 +102,7 @@ def _normalise(text: str) -> bytes:
 
 def qp_text(text: str) -> bytes:
     """A whole text part, quoted-printable, as the reference would store it."""
-    return binascii.b2a_qp(_normalise(text), istext=True).replace(b"\n", b"\r\n")
+    return _b2a_qp(_normalise(text))
 
 
 def base64_text(text: str) -> bytes:
@@ -186,6 +210,9 @@ class _Body:
         return False
 
 
+Leaf = Callable[[Mapping[str, str], Sequence[Attachment]], bytes]
+
+
 @dataclass(frozen=True, slots=True)
 class _Skeleton:
     """A variant's message taken apart: what stays, and where each person's parts go."""
@@ -194,19 +221,25 @@ class _Skeleton:
     sender: str
     head: tuple[bytes | tuple[str, str], ...]  # a field as written, or (key, name) per person
     frame: tuple[bytes, ...]  # the bytes around the leaf bodies: len(leaves) + 1
-    leaves: tuple[Callable[[Mapping[str, str]], bytes], ...]
+    leaves: tuple[Leaf, ...]
 
-    def assemble(self, fields: Mapping[str, bytes], values: Mapping[str, str]) -> bytes:
+    def assemble(
+        self,
+        fields: Mapping[str, bytes],
+        values: Mapping[str, str],
+        attachments: Sequence[Attachment],
+    ) -> bytes:
         out = [f if isinstance(f, bytes) else fields[f[0]] for f in self.head]
         for frame, leaf in zip(self.frame, self.leaves, strict=False):
             out.append(frame)
-            out.append(leaf(values))
+            out.append(leaf(values, attachments))
         out.append(self.frame[-1])
         return b"".join(out)
 
 
-def _skeleton(sample: Outgoing, variant: Variant) -> _Skeleton:
-    """Take the reference's message apart; _Unusual when its shape is not the known one."""
+def _skeleton(sample: Outgoing, variant: Variant, attachments: Sequence[Attachment]) -> _Skeleton:
+    """Take the reference's message apart; _Unusual when its shape is not the known one:
+    text and HTML, each attachment's alternative copy, then the attachments."""
     data = sample.data
     head_end = data.index(b"\r\n\r\n") + 2
     head: list[bytes | tuple[str, str]] = []
@@ -223,19 +256,32 @@ def _skeleton(sample: Outgoing, variant: Variant) -> _Skeleton:
     spans: list[tuple[int, int, Message]] = []
     _leaf_spans(data, parsed, 0, None, spans)
     text, html_body = _Body.of(variant.text, escape=False), _Body.of(variant.html, escape=True)
-    expected = {"text/plain": text.encode, "text/html": html_body.encode}
-    leaves = []
-    for _, _, part in spans:
-        cte = str(part.get("Content-Transfer-Encoding", "")).lower()
-        encode = expected.pop(part.get_content_type(), None)
-        if encode is None or cte != "quoted-printable":
-            raise _Unusual
-        leaves.append(encode)
-    if expected:
+    expected: list[tuple[str, str, Leaf]] = [
+        ("text/plain", "quoted-printable", lambda v, a: text.encode(v)),
+        ("text/html", "quoted-printable", lambda v, a: html_body.encode(v)),
+    ]
+    for i, item in enumerate(attachments):
+        if item.alternative:
+            expected.append((f"text/{item.subtype}", "quoted-printable", _alternative(i)))
+    for i, item in enumerate(attachments):
+        expected.append((f"text/{item.subtype}", "base64", _attached(i)))
+    if len(spans) != len(expected):
         raise _Unusual
+    for (_, _, part), (ctype, cte, _) in zip(spans, expected, strict=True):
+        if (part.get_content_type(), str(part.get("Content-Transfer-Encoding"))) != (ctype, cte):
+            raise _Unusual
     edges = [head_end] + [x for start, end, _ in spans for x in (start, end)] + [len(data)]
     frame = tuple(data[edges[i] : edges[i + 1]] for i in range(0, len(edges), 2))
-    return _Skeleton(variant, sample.sender, tuple(head), frame, tuple(leaves))
+    leaves = tuple(leaf for _, _, leaf in expected)
+    return _Skeleton(variant, sample.sender, tuple(head), frame, leaves)
+
+
+def _alternative(i: int) -> Leaf:
+    return lambda values, attachments: qp_text(attachments[i].text)
+
+
+def _attached(i: int) -> Leaf:
+    return lambda values, attachments: base64_text(attachments[i].text)
 
 
 def _leaf_spans(
@@ -269,7 +315,7 @@ class Assembler:
     """Builds messages like ``message.build_message``, fast; one per mailing run."""
 
     def __init__(self) -> None:
-        self._skeletons: dict[tuple[int, str, bool], _Skeleton | None] = {}
+        self._skeletons: dict[tuple[Any, ...], _Skeleton | None] = {}
         self._second = -1
         self._zone: dt.tzinfo | None = None
         self._date = b""
@@ -303,14 +349,19 @@ class Assembler:
             )
 
         to, to_addr, needs_utf8 = to_mailbox(person)
-        key = (id(variant), member.id, bool(unsubscribe_url))
+        key = (
+            id(variant),
+            member.id,
+            bool(unsubscribe_url),
+            *((a.filename, a.subtype, tuple(a.params.items()), a.alternative) for a in attachments),
+        )
         skeleton = self._skeletons.get(key)
         if skeleton is None:
             if needs_utf8 or key in self._skeletons:
                 return reference()
             sample = reference()
             try:
-                self._skeletons[key] = _skeleton(sample, variant)
+                self._skeletons[key] = _skeleton(sample, variant, attachments)
             except (_Unusual, ValueError):
                 self._skeletons[key] = None  # this variant always takes the reference path
             return sample
@@ -327,7 +378,7 @@ class Assembler:
             ),
         }
         try:
-            data = skeleton.assemble(fields, values)
+            data = skeleton.assemble(fields, values, attachments)
         except _Unusual:
             return reference()
         return Outgoing(sender=skeleton.sender, recipient=to_addr, message_id=message_id, data=data)
