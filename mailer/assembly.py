@@ -21,6 +21,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import html
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ PERSONAL_FIELDS = ("to", "date", "message-id", "list-unsubscribe")
 _SPECIALS = frozenset('()<>@,:;.\\"[]')
 _SOFT_BREAK = b"=\r\n"
 _QP_LINE = 76  # RFC 2045: encoded lines at most 76 characters, the "=" included
+_LITERAL = re.compile(rb"[ !-<>-~]*")  # printable ASCII but "=": stands for itself
 
 
 class _Unusual(Exception):
@@ -60,6 +62,8 @@ def qp_piece(data: bytes) -> bytes:
     joined. ``data`` has LF line ends only."""
     if not data:
         return b""
+    if len(data) < _QP_LINE and _LITERAL.fullmatch(data):
+        return data + _SOFT_BREAK  # most names and titles: nothing to encode
     out = _b2a_qp(data)
     if out.endswith(b"\n"):
         return out
@@ -95,21 +99,29 @@ def _rewrap(line: bytes) -> bytes:
     return b"\r\n".join(parts)
 
 
-def _normalise(text: str) -> bytes:
-    """The text's UTF-8 with LF line ends, ending in one, as ``email`` stores a text part."""
-    return b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
-
-
 def qp_text(text: str) -> bytes:
-    """A whole text part, quoted-printable, as the reference would store it."""
-    return _b2a_qp(_normalise(text))
+    """A whole text part, quoted-printable, as the reference would store it. Encoded line
+    by line with a memo: an attachment made from a template (the .ics) repeats most lines
+    from person to person, and quoted-printable never spans a line break."""
+    out = []
+    for line in text.encode("utf-8").splitlines():
+        encoded = _QP_LINES.get(line)
+        if encoded is None:
+            if len(_QP_LINES) > 10_000:
+                _QP_LINES.clear()
+            encoded = _QP_LINES[line] = _b2a_qp(line + b"\n")
+        out.append(encoded)
+    return b"".join(out) or b"\r\n"
+
+
+_QP_LINES: dict[bytes, bytes] = {}
 
 
 def base64_text(text: str) -> bytes:
     """A whole text part (an attachment), base64 in lines of 76, CRLF inside."""
     data = b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
     encoded = binascii.b2a_base64(data, newline=False)
-    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+    return b"".join([encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76)])
 
 
 def fold_to(to: Address) -> bytes:

@@ -102,21 +102,21 @@ _PLAIN_NAME = re.compile(r"[^\x00-\x1f\x7f\\^,;:'\"’]*")
 _PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+")
 
 
-def _fold(line: str, limit: int = 75) -> str:
-    """RFC 5545 folding as icalendar does it: chunks under ``limit`` octets."""
-    if line.isascii():
-        step = limit - 1
-        return "\r\n ".join(line[i : i + step] for i in range(0, len(line), step))
-    chunks: list[str] = []
-    start = size = 0
-    for i, char in enumerate(line):
-        width = len(char.encode("utf-8"))
-        if i > start and size + width >= limit:
-            chunks.append(line[start:i])
-            start, size = i, 0
-        size += width
-    chunks.append(line[start:])
-    return "\r\n ".join(chunks)
+def _fold(line: str, limit: int = 75) -> bytes:
+    """RFC 5545 folding as icalendar does it: greedy chunks under ``limit`` octets, never
+    splitting a character."""
+    data = line.encode("utf-8")
+    step = limit - 1
+    chunks = []
+    start = 0
+    while len(data) - start > step:
+        cut = start + step
+        while data[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte: the character's middle
+            cut -= 1
+        chunks.append(data[start:cut])
+        start = cut
+    chunks.append(data[start:])
+    return b"\r\n ".join(chunks)
 
 
 class IcsTemplate:
@@ -159,7 +159,7 @@ class IcsTemplate:
             return bytes(line.to_ical()) + b"\r\n"
         cn = (f';CN="{name}"' if " " in name else f";CN={name}") if name else ""
         text = f"ATTENDEE{cn};PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=FALSE:mailto:{email}"
-        return _fold(text).encode("utf-8") + b"\r\n"
+        return _fold(text) + b"\r\n"
 
     def for_attendee(self, name: str, email: str) -> bytes:
         return self._head + self._line(name, email) + self._tail

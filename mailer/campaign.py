@@ -345,6 +345,7 @@ class MessageFactory:
         # Builds what message.build_message builds, a hundred times faster (see assembly).
         self.assembler = Assembler()
         self._ics: dict[tuple[str, str], calendar.IcsTemplate] = {}
+        self._token_prefix: dict[str, str] = {}
         seminar = mailing.seminar
         self._registers = bool(seminar.registration_url) and mailing.kind in (
             "invitation",
@@ -365,14 +366,24 @@ class MessageFactory:
         one_click = None
         if self._one_click and self._signer:
             token = self._signer.sign(tokens.unsubscribe_purpose(self.network), person.email)
-            one_click = tokens.with_token(self._one_click, token)
+            one_click = self._with_token(self._one_click, token)
         registration = ""
         if self._registers and self._signer and seminar.registration_url:
             purpose = tokens.registration_purpose(self.network, seminar.number)
-            registration = tokens.with_token(
+            registration = self._with_token(
                 seminar.registration_url, self._signer.sign(purpose, person.email)
             )
         return one_click or unsubscribe_mailto(member), one_click, registration
+
+    def _with_token(self, url: str, token: str) -> str:
+        """``tokens.with_token``, with the URL parsed once per mailing: a token's characters
+        (base64url and ".") pass URL encoding unchanged, so it can simply be appended."""
+        prefix = self._token_prefix.get(url)
+        if prefix is None:
+            prefix = self._token_prefix[url] = tokens.with_token(url, "")
+        if not prefix.endswith("token="):
+            return tokens.with_token(url, token)
+        return prefix + token
 
     def attachments(self, person: Person, member: Member) -> list[Attachment]:
         """The seminar's .ics for the kinds that put it in a calendar."""
