@@ -37,11 +37,12 @@ from mailer.message import (
     Attachment,
     Outgoing,
     build_message,
+    check_recipient,
     list_unsubscribe,
     to_mailbox,
 )
 from mailer.recipients import Person
-from mailer.render import Variant
+from mailer.render import Variant, _check_urls
 
 # Header fields that differ per person; every other field is copied from the skeleton.
 PERSONAL_FIELDS = ("to", "date", "message-id", "list-unsubscribe")
@@ -360,6 +361,9 @@ class Assembler:
                 attachments=attachments,
             )
 
+        # The checks the reference makes (its fill_html and fill_text check the URLs).
+        check_recipient(person.email)
+        _check_urls(values)
         to, to_addr, needs_utf8 = to_mailbox(person)
         key = (
             id(variant),
