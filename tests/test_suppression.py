@@ -104,3 +104,14 @@ def test_unsubscribed_person_gets_no_later_mailing(cli, workspace: Path, smtp_se
     assert arrived  # the others did get it
     assert "maja.lund@msb.example" not in arrived
     assert "hanna.persson@fr-karlstad.dom.example" not in arrived
+
+
+def test_unsubscribe_file_saved_by_excel_on_windows(cli, tmp_path: Path):
+    path = tmp_path / "avanmälda.csv"
+    path.write_bytes("per.holm@kau.example;Per Holm;avanmäld via telefon\r\n".encode("cp1252"))
+    result = cli("unsubscribe", "--file", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert "1 tillagda" in result.output
+    missing = cli("unsubscribe", "--file", str(tmp_path / "finns-inte.txt"))
+    assert missing.exit_code == 2
+    assert "finns-inte.txt: filen finns inte" in missing.stderr

@@ -17,17 +17,20 @@ REASON = click.Choice(["unsubscribed", "bounced", "other"])
 
 def _file_addresses(path: Path) -> Iterator[tuple[int, str]]:
     """(line, raw address) from a list with an e-mail column, or one address per line."""
-    from mailer.errors import ListError
-    from mailer.lists import read_list
+    from mailer.lists import list_error, read_list
 
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        text = None
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise list_error("missing", path) from None
     except OSError as exc:
-        raise ListError(f"cannot read the file: {exc.strerror}", path=path) from None
-    first = next((line for line in (text or "").splitlines() if line.strip()), "")
-    if text is not None and "@" in first:
+        raise list_error("unreadable", path, why=exc.strerror) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel on Windows; addresses are ASCII
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if "@" in first:
         # A plain list: an address per line; anything after a delimiter is a comment.
         for number, line in enumerate(text.splitlines(), 1):
             value = line.replace(";", ",").replace("\t", ",").split(",", 1)[0].strip()
