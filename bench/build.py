@@ -85,3 +85,4 @@ CASES: dict[str, Callable[[Path], object]] = {
     f"reference: CSS once, message.build_message per person ({REFERENCE})": reference,
     f"mailer: MessageFactory.build, fast assembly ({PEOPLE:,})": mailer,
 }
+GOALS = {f"mailer: MessageFactory.build, fast assembly ({PEOPLE:,})": {"rate": 3000, "ratio": 50}}
