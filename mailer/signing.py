@@ -95,6 +95,9 @@ def parse_key(text: str, *, source: str) -> Key:
             f"{source}: an HMAC key must be at least {MIN_SECRET} characters",
             hint="make one with 'mailer bundle keygen --type hmac'",
         )
+    from mailer import redaction
+
+    redaction.remember(text)  # never in an error line, log or traceback
     secret = text.encode("utf-8")
     return Key(HMAC, _fingerprint(secret), source, _secret=secret)
 
@@ -108,6 +111,13 @@ def _parse_pem(text: str, source: str) -> Key:
 
     data = text.encode("ascii", "replace")
     private: Ed25519PrivateKey | None = None
+    if "PRIVATE KEY" in text:
+        from mailer import redaction
+
+        # The base64 body lines are the secret; masking each keeps every form of it out.
+        for line in text.splitlines():
+            if not line.startswith("-----"):
+                redaction.remember(line.strip())
     try:
         if "PRIVATE KEY" in text.splitlines()[0]:
             loaded = serialization.load_pem_private_key(data, password=None)

@@ -807,3 +807,13 @@ def test_export_keeps_to_the_mailings_audience(coordinator, workspace, members, 
     monkeypatch.chdir(kau.root)
     assert kau.send().exit_code == 0
     assert set(kau.server.handler.recipients()) == managers
+
+
+def test_the_hmac_secret_is_never_shown(keys):
+    from mailer import redaction
+    from mailer.signing import load_key
+
+    secret = keys["hmac"].read_text().strip()
+    load_key(keys["hmac"])
+    assert redaction.redact(f"oops: {secret}") == "oops: ***"
+    redaction.forget_all()
