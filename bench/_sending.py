@@ -1,0 +1,71 @@
+"""Send a mailing end to end as ``mailer send --via smtp://127.0.0.1:PORT --yes`` does it:
+merge the lists, plan against the journal, render, then ``send_plan`` over every channel
+(the journal written before and after each transaction, every outcome logged)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+
+
+def send_mailing(
+    config: Path,
+    port: int,
+    *,
+    connections: int | None = None,
+    members: tuple[str, ...] = (),
+    limit: int | None = None,
+    whole: bool = True,
+) -> dict[str, Any]:
+    """Send the invitation to seminar 2 (``limit`` people per channel at most), through
+    the sink at ``port``; ``connections`` per channel overrides the config. The journal
+    starts empty each time. Returns the messages sent and the seconds it took: from reading the
+    lists (``whole``), or of ``send_plan`` alone."""
+    os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
+    from mailer import recipients
+    from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
+    from mailer.channels import SmtpSettings
+    from mailer.config import load_network
+    from mailer.journal import Journal
+
+    for cached in (recipients._normalise, recipients._domain, recipients.likely_typo):
+        cached.cache_clear()
+    network = load_network(config)
+    for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
+        (network.state_dir / name).unlink(missing_ok=True)
+    via = SmtpSettings(host=HOST, port=port, security="none")
+    log = logging.getLogger("mailer.delivery")
+    handler = logging.FileHandler(network.state_dir.parent / "delivery.log", encoding="utf-8")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    start = time.perf_counter()
+    try:
+        mailing = mailing_for(network, "invitation", 2)
+        with Journal.in_state_dir(network.state_dir) as journal:
+            plan = make_plan(network, mailing, journal, orgs=members, via=True)
+            for channel in plan.channels:
+                if limit is not None:
+                    channel.to_send = channel.to_send[:limit]
+                if connections is not None:
+                    c = channel.member.channel.model_copy(update={"max_connections": connections})
+                    channel.member = channel.member.model_copy(update={"channel": c})
+            factory = MessageFactory(network, mailing)
+            factory.prepare(plan)
+            if not whole:
+                start = time.perf_counter()
+            results = asyncio.run(send_plan(plan, factory, journal, via=via))
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    seconds = time.perf_counter() - start
+    sent = sum(r.sent for r in results)
+    problems = [r.error or r.failed[:1] or r.deferred[:1] for r in results if not r.ok]
+    assert sent == plan.to_send and not problems, (sent, plan.to_send, problems)
+    return {"messages": sent, "seconds": seconds}
