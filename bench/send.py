@@ -33,6 +33,7 @@ import pickle
 import secrets
 import shutil
 import socket
+import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -54,11 +55,13 @@ LOCAL = "bench.localhost"
 class _Sink(asyncio.Protocol):
     """Accepts everything, keeps nothing; scans each body once for the final dot."""
 
-    def __init__(self, counter: Any) -> None:
+    def __init__(self, counter: Any, tls: ssl.SSLContext | None = None) -> None:
         self.counter = counter
+        self.tls = tls  # offer STARTTLS with this context
         self.buf = bytearray()
         self.in_data = False
         self.scan_from = 0
+        self.upgrading = False  # answers must wait for the TLS transport
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -66,6 +69,8 @@ class _Sink(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
+        if self.upgrading:
+            return
         out = []
         while True:
             if self.in_data:
@@ -84,7 +89,16 @@ class _Sink(asyncio.Protocol):
             verb = bytes(self.buf[:4]).upper()
             del self.buf[: end + 2]
             if verb == b"EHLO":
-                out.append(b"250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 52428800\r\n")
+                starttls = b"250-STARTTLS\r\n" if self.tls is not None else b""
+                out.append(b"250-sink\r\n" + starttls + b"250-8BITMIME\r\n250 SIZE 52428800\r\n")
+            elif verb == b"STAR" and self.tls is not None:
+                self.transport.write(b"".join(out) + b"220 ready\r\n")
+                self.transport.pause_reading()
+                self.buf.clear()
+                self.upgrading = True
+                asyncio.get_running_loop().create_task(self._upgrade(self.tls))
+                self.tls = None
+                return
             elif verb == b"DATA":
                 out.append(b"354 go ahead\r\n")
                 # The body starts after this line; "\r\n" before it lets an empty body end.
@@ -100,8 +114,15 @@ class _Sink(asyncio.Protocol):
         if out:
             self.transport.write(b"".join(out))
 
+    async def _upgrade(self, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        self.transport = await loop.start_tls(self.transport, self, context, server_side=True)
+        self.upgrading = False
+        if self.buf:  # the client spoke before start_tls returned
+            self.data_received(b"")
 
-def _run_sink(port: int, ready: Any, counter: Any) -> None:
+
+def _run_sink(port: int, ready: Any, counter: Any, cert: tuple[str, str] | None = None) -> None:
     # The harness pins the client to the first CPU: keep the sink off it.
     if hasattr(os, "sched_setaffinity"):
         cpus = os.sched_getaffinity(0)
@@ -110,7 +131,11 @@ def _run_sink(port: int, ready: Any, counter: Any) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Sink(counter), HOST, port, backlog=512)
+        context = None
+        if cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+        server = await loop.create_server(lambda: _Sink(counter, context), HOST, port, backlog=512)
         ready.set()
         async with server:
             await server.serve_forever()
@@ -127,14 +152,15 @@ def _free_port() -> int:
 # -- the cases ------------------------------------------------------------------------
 
 
-def _workspace(root: Path, port: int, connections: int | None) -> Path:
+def _workspace(root: Path, port: int, connections: int | None, tls: bool = False) -> Path:
     """A copy of the example network whose MSB channel points at the sink."""
     root.mkdir(parents=True)
     shutil.copy2(REPO / "network.toml", root / "network.toml")
     for folder in ("templates", "recipients", "seminars"):
         shutil.copytree(REPO / folder, root / folder)
     config = root / "network.toml"
-    lines = ['type = "smtp"', f'host = "{HOST}"', f"port = {port}", 'security = "none"']
+    security = "starttls" if tls else "none"
+    lines = ['type = "smtp"', f'host = "{HOST}"', f"port = {port}", f'security = "{security}"']
     if connections is not None:
         lines.append(f"max_connections = {connections}")
     text = config.read_text(encoding="utf-8")
@@ -166,6 +192,7 @@ def _mailer_case(
     count: int,
     connections: int | None,
     prebuilt: list[Any] | None = None,
+    tls: bool = False,
 ) -> Callable[[], Awaitable[int]]:
     """``send_plan`` as ``mailer send`` runs it; with ``prebuilt``, the messages come
     ready-made, so the figure is the send path alone (connections, limits, journal, log)."""
@@ -174,8 +201,8 @@ def _mailer_case(
     from mailer.journal import Journal
     from mailer.recipients import Merge
 
-    name = f"mailer-{connections or 'default'}-{'prebuilt' if prebuilt else 'built'}"
-    network = load_network(_workspace(tmp / name, port, connections))
+    name = f"mailer-{connections or 'default'}-{'prebuilt' if prebuilt else 'built'}-{tls}"
+    network = load_network(_workspace(tmp / name, port, connections, tls))
     member = network.member("msb")
     mailing = mailing_for(network, "invitation", 2)
     people = _people(count)
@@ -228,11 +255,19 @@ def _prebuilt(tmp: Path, port: int, distinct: int = 200) -> list[Any]:
     return [factory.build(p, member) for p in people]
 
 
-def _ceiling(port: int, messages: list[Any], count: int) -> Callable[[], Awaitable[int]]:
+def _client(port: int, tls: ssl.SSLContext | None) -> Any:
     import aiosmtplib
 
+    return aiosmtplib.SMTP(
+        hostname=HOST, port=port, local_hostname=LOCAL, start_tls=tls is not None, tls_context=tls
+    )
+
+
+def _ceiling(
+    port: int, messages: list[Any], count: int, tls: ssl.SSLContext | None = None
+) -> Callable[[], Awaitable[int]]:
     async def run() -> int:
-        smtp = aiosmtplib.SMTP(hostname=HOST, port=port, local_hostname=LOCAL, start_tls=False)
+        smtp = _client(port, tls)
         await smtp.connect()
         for n in range(count):
             m = messages[n % len(messages)]
@@ -243,13 +278,13 @@ def _ceiling(port: int, messages: list[Any], count: int) -> Callable[[], Awaitab
     return run
 
 
-def _naive(port: int, messages: list[Any], count: int) -> Callable[[], Awaitable[int]]:
-    import aiosmtplib
-
+def _naive(
+    port: int, messages: list[Any], count: int, tls: ssl.SSLContext | None = None
+) -> Callable[[], Awaitable[int]]:
     async def run() -> int:
         for n in range(count):
             m = messages[n % len(messages)]
-            smtp = aiosmtplib.SMTP(hostname=HOST, port=port, local_hostname=LOCAL, start_tls=False)
+            smtp = _client(port, tls)
             await smtp.connect()
             await smtp.sendmail(m.sender, [m.recipient], m.data)
             await smtp.quit()
@@ -266,31 +301,54 @@ BUILT = "mailer, defaults, building each message"
 
 
 def measure(
-    count: int = 10_000, naive_count: int | None = None, build_count: int = 1_000
+    count: int = 10_000,
+    naive_count: int | None = None,
+    build_count: int = 1_000,
+    *,
+    tls: bool = False,
 ) -> list[tuple[str, int, float]]:
-    """(case, messages, seconds) for every case, against one sink process."""
+    """(case, messages, seconds) for every case, against one sink process.
+
+    With ``tls`` the sink offers STARTTLS (a throwaway CA from trustme) and every client
+    uses it, as with a real server: a new connection then also costs a TLS handshake.
+    """
     naive_count = naive_count or count
+    tmp_dir = tempfile.TemporaryDirectory()
+    tmp = Path(tmp_dir.name)
+    cert = client_tls = None
+    if tls:
+        import trustme
+
+        ca = trustme.CA()
+        issued = ca.issue_cert(HOST)
+        issued.private_key_and_cert_chain_pem.write_to_path(str(tmp / "server.pem"))
+        ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+        cert = (str(tmp / "server.pem"), str(tmp / "server.pem"))
+        client_tls = ssl.create_default_context(cafile=str(tmp / "ca.pem"))
+    saved_cafile = os.environ.get("MAILER_CAFILE")
+    if tls:
+        os.environ["MAILER_CAFILE"] = str(tmp / "ca.pem")  # the mailer trusts the throwaway CA
     # The invitation's signed links need a key; any key will do for a benchmark.
     os.environ.setdefault("MAILER_TOKEN_KEY", secrets.token_hex(32))
     ctx = multiprocessing.get_context("spawn")
     ready, counter = ctx.Event(), ctx.Value("q", 0, lock=False)
     port = _free_port()
-    sink = ctx.Process(target=_run_sink, args=(port, ready, counter), daemon=True)
+    sink = ctx.Process(target=_run_sink, args=(port, ready, counter, cert), daemon=True)
     sink.start()
     if not ready.wait(30):
         raise RuntimeError("the sink did not start")
     rows = []
     try:
-        with tempfile.TemporaryDirectory() as tmp_name:
-            tmp = Path(tmp_name)
+        with tmp_dir:
             messages = _prebuilt(tmp, port, min(200, count))
             cases: list[tuple[str, int, Callable[[], Awaitable[int]]]] = [
-                (CEILING, count, _ceiling(port, messages, count)),
-                (NAIVE, naive_count, _naive(port, messages, naive_count)),
-                (DEFAULTS, count, _mailer_case(tmp, port, count, None, messages)),
-                (ONE, count, _mailer_case(tmp, port, count, 1, messages)),
-                (BUILT, build_count, _mailer_case(tmp, port, build_count, None)),
+                (CEILING, count, _ceiling(port, messages, count, client_tls)),
+                (NAIVE, naive_count, _naive(port, messages, naive_count, client_tls)),
+                (DEFAULTS, count, _mailer_case(tmp, port, count, None, messages, tls)),
+                (ONE, count, _mailer_case(tmp, port, count, 1, messages, tls)),
             ]
+            if build_count:
+                cases.append((BUILT, build_count, _mailer_case(tmp, port, build_count, None)))
             for name, n, run in cases:
                 before = counter.value
                 start = time.perf_counter()
@@ -307,6 +365,10 @@ def measure(
     finally:
         sink.kill()
         sink.join()
+        if saved_cafile is None:
+            os.environ.pop("MAILER_CAFILE", None)
+        else:
+            os.environ["MAILER_CAFILE"] = saved_cafile
     return rows
 
 
@@ -382,12 +444,13 @@ MAILMERGE_RATE = 220
 GOALS = {END_TO_END: {"rate": 1_500}}
 
 
-def report(rows: list[tuple[str, int, float]]) -> str:
+def report(rows: list[tuple[str, int, float]], *, tls: bool = False) -> str:
     rate = {name: n / s for name, n, s in rows}
-    ceiling = rate[rows[0][0]]
-    naive = rate[rows[1][0]]
+    ceiling = rate[CEILING]
+    naive = rate[NAIVE]
     out = [
-        TITLE,
+        f"send: {rows[0][1]:,} messages of ~13 KB to a local SMTP sink"
+        + (", STARTTLS on every connection" if tls else ""),
         f"{'case':<44} {'messages':>8} {'seconds':>8} {'msg/s':>8} {'/ceiling':>9} {'/naive':>7}",
     ]
     for name, n, seconds in rows:
@@ -416,8 +479,12 @@ def main(argv: list[str] | None = None) -> None:
         default=1_000,
         help="messages for the case that also builds each message (slow: MIME, .ics)",
     )
+    parser.add_argument(
+        "--tls", action="store_true", help="STARTTLS on every connection, as with a real server"
+    )
     args = parser.parse_args(argv)
-    print(report(measure(args.messages, args.naive_messages, args.build_messages)))
+    rows = measure(args.messages, args.naive_messages, args.build_messages, tls=args.tls)
+    print(report(rows, tls=args.tls))
 
 
 if __name__ == "__main__":

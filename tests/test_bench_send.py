@@ -20,3 +20,11 @@ def test_send_benchmark_runs_and_counts_what_arrived(monkeypatch):
     ]
     text = send.report(rows)
     assert "targets (mailer defaults >= 80% of ceiling and >= 10x naive)" in text
+
+
+@pytest.mark.slow
+def test_send_benchmark_runs_over_starttls(monkeypatch):
+    monkeypatch.setenv("MAILER_TOKEN_KEY", "0" * 64)
+    rows = send.measure(count=6, naive_count=3, build_count=0, tls=True)
+    assert [n for _, n, _ in rows] == [6, 3, 6, 6]
+    assert "STARTTLS on every connection" in send.report(rows, tls=True)
