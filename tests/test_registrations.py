@@ -177,3 +177,38 @@ def test_forged_or_registration_token_cannot_unsubscribe(cli, workspace, token_k
         assert len(result.stderr.strip().splitlines()) == 1
     listing = cli("suppressed")
     assert "tom.walker" not in listing.output
+
+
+def test_a_bundled_reminder_goes_only_to_the_members_registered(
+    workspace, tmp_path, make_smtp_server, token_key
+):
+    """The coordinator chooses the audience; the member's machine has no registrations and
+    sends what the bundle holds, worded for that audience."""
+    from test_bundle import Member, run
+
+    from mailer.signing import generate_key
+
+    private, public = generate_key("ed25519")
+    keys = {"private": tmp_path / "net.key", "public": tmp_path / "net.pub"}
+    keys["private"].write_text(private)
+    keys["public"].write_text(public or "")
+    msb = Member(tmp_path / "msb", "msb", make_smtp_server(), keys["public"])
+
+    def coordinator(*args: str):
+        return run(
+            "--network",
+            str(workspace / "network.toml"),
+            *args,
+            env={"MAILER_BUNDLE_KEY_FILE": str(keys["private"])},
+        )
+
+    export = write_export(workspace, token_key, 2)
+    assert coordinator("registrations", "import", str(export), "--seminar", "2").exit_code == 0
+    bundle = tmp_path / "msb" / "reminder-2-msb.zip"
+    out = coordinator("bundle", "export", "reminder", "2", "--org", "msb", "-o", str(bundle))
+    assert out.exit_code == 0, out.output
+    sent = msb.send(bundle)
+    assert sent.exit_code == 0, sent.output
+    assert msb.server.handler.recipients() == ["tom.walker@msb.example"]
+    body = msb.server.received[0].message.get_body(("plain",)).get_content()
+    assert "Thank you for registering" in body
