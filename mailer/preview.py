@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -32,7 +32,12 @@ class View:
     html: str
 
 
-def find_person(people: Sequence[Person], address: str | None) -> Person:
+def find_person(
+    people: Sequence[Person],
+    address: str | None,
+    *,
+    suppressed: Callable[[str], bool] | None = None,
+) -> Person:
     """The person to preview: the one with this address, else the first of the list."""
     if not people:
         raise MailerError("nobody is on the lists", hint="add people to recipients/")
@@ -42,6 +47,11 @@ def find_person(people: Sequence[Person], address: str | None) -> Person:
         wanted = normalise_address(address)
     except AddressError as exc:
         raise MailerError(f"--to {address!r}: {exc}") from None
+    if suppressed is not None and suppressed(wanted):
+        raise MailerError(
+            f"{address} is on the network's opt-out list: nothing is sent to them",
+            hint="see 'mailer suppressed'",
+        )
     for person in people:
         if person.email == wanted:
             return person

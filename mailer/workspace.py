@@ -43,6 +43,7 @@ class CheckSummary:
     seminars: int
     people: int
     invalid_rows: int
+    suppressed: int
     sending_members: int
     variants: int
 
@@ -61,10 +62,10 @@ def check_workspace(network: Network) -> CheckSummary:
             line=locate_key(network.path.read_text(encoding="utf-8"), problem.key),
             hint=f"choose a darker colour: white text needs {MIN_CONTRAST}:1 to be readable",
         )
-    from mailer.recipients import merge
     from mailer.render import Renderer
+    from mailer.suppression import merge_without_suppressed
 
-    merged = merge(network)
+    merged = merge_without_suppressed(network)
     people = merged.by_member()
     renderer = Renderer(network)
     mailings: list[Mailing] = [
@@ -95,6 +96,7 @@ def check_workspace(network: Network) -> CheckSummary:
         seminars=len(network.seminars),
         people=len(merged.people),
         invalid_rows=sum(len(r.invalid) for r in merged.reports),
+        suppressed=merged.suppressed,
         sending_members=sum(1 for m in network.members if people.get(m.id)),
         variants=variants,
     )

@@ -134,3 +134,13 @@ def test_maildir_send_needs_no_confirmation(cli, workspace):
     assert result.exit_code == 0, result.stderr
     files = list((workspace / "outbox").glob("*/new/*"))
     assert len(files) == 33
+
+
+def test_preview_and_check_respect_the_opt_out_list(cli):
+    assert cli("unsubscribe", "tom.walker@msb.example").exit_code == 0
+    result = cli("preview", "invitation", "2", "--to", "tom.walker@msb.example")
+    assert result.exit_code == 2
+    assert "opt-out list" in result.stderr
+    check = cli("check")
+    assert check.exit_code == 0, check.stderr
+    assert "32 people" in check.output and "1 on the opt-out list" in check.output

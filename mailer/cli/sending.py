@@ -95,10 +95,13 @@ def preview(
     from mailer.campaign import MessageFactory, mailing_for
     from mailer.preview import describe, find_person
     from mailer.recipients import merge
+    from mailer.suppression import suppressed_checker
 
     network = state.network
     mailing = mailing_for(network, kind, seminar, _audience(audience))
-    person = find_person(merge(network).people, address)
+    is_suppressed = suppressed_checker(network.state_dir)
+    people = merge(network, suppressed=is_suppressed).people
+    person = find_person(people, address, suppressed=is_suppressed)
     member = network.member(person.sender)
     message = MessageFactory(network, mailing).build(person, member)
     view = describe(message, member)

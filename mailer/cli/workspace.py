@@ -36,6 +36,7 @@ def check(state: State) -> None:
     s = check_workspace(network)
     click.echo(
         f"{network.path}: {s.members} members, {s.seminars} seminars, {s.people} people "
-        f"({s.invalid_rows} invalid rows: see 'mailer recipients merge'), "
+        f"({s.invalid_rows} invalid rows: see 'mailer recipients merge'; "
+        f"{s.suppressed} on the opt-out list), "
         f"{s.sending_members} sending members, {s.variants} mail variants rendered. OK"
     )
