@@ -8,6 +8,7 @@ person, for good) or ChannelError (this channel cannot send at all).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import mailbox
 import os
 import ssl
@@ -137,7 +138,7 @@ class SmtpTransport(Transport):
         s = self.settings
         context = None
         if s.security != "none":
-            context = ssl.create_default_context(cafile=s.cafile or os.environ.get("MAILER_CAFILE"))
+            context = _tls_context(s.cafile or os.environ.get("MAILER_CAFILE"), self.label)
         return aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
@@ -154,6 +155,9 @@ class SmtpTransport(Transport):
         another try); ChannelError when this channel cannot work as configured."""
         s = self.settings
         where = f"{s.host}:{s.port}"
+        if s.username and s.security == "none" and not _is_loopback(s.host):
+            # Checked before connecting: the password must never cross a network in clear.
+            raise ChannelError(f"{self.label}: refusing to log in over an unencrypted connection")
         client = self._client()
         try:
             await client.connect(timeout=s.connect_timeout)
@@ -165,6 +169,9 @@ class SmtpTransport(Transport):
             await _quietly_close(client)
             raise self._refusal(exc.code, exc.message, "greeting") from None
         except aiosmtplib.SMTPConnectError as exc:
+            await _quietly_close(client)
+            if isinstance(exc.__cause__, ssl.SSLError):  # implicit TLS: a handshake failure
+                raise _tls_error(self.label, where, exc.__cause__) from None
             raise TransientError(
                 f"{self.label}: cannot connect to {where}: {_reply(str(exc))}"
             ) from None
@@ -176,13 +183,18 @@ class SmtpTransport(Transport):
             raise self._refusal(exc.code, exc.message, "greeting") from None
         except ssl.SSLError as exc:
             await _quietly_close(client)
-            raise ChannelError(
-                f"{self.label}: TLS with {where} failed: {exc.reason or exc}",
-                hint="check the host, port and security setting",
-            ) from None
+            raise _tls_error(self.label, where, exc) from None
         except aiosmtplib.SMTPException as exc:
-            # Typically: STARTTLS required but not offered.
             await _quietly_close(client)
+            if "STARTTLS" in str(exc):
+                # No silent downgrade: without STARTTLS the password and the mail would
+                # cross the network in clear.
+                raise ChannelError(
+                    f"{self.label}: {where} does not offer STARTTLS, so nothing is sent "
+                    "unencrypted",
+                    hint="use security = 'tls' (port 465) if the server speaks TLS from "
+                    "the start; ask the member's mail admins otherwise",
+                ) from None
             raise ChannelError(f"{self.label}: {where}: {_reply(str(exc))}") from None
         except OSError as exc:
             await _quietly_close(client)
@@ -305,6 +317,37 @@ class SmtpTransport(Transport):
                 client.close()
 
 
+def _tls_context(cafile: str | None, label: str) -> ssl.SSLContext:
+    """Verify certificates and host names (the default); trust ``cafile`` as well as the
+    system's CAs, for a member whose server has a certificate from its own CA."""
+    context = ssl.create_default_context()
+    if cafile:
+        try:
+            context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ChannelError(
+                f"{label}: cannot use the CA file {cafile}: {reason}",
+                hint="ca_file (or MAILER_CAFILE) must name a PEM file of CA certificates",
+            ) from None
+    return context
+
+
+def _tls_error(label: str, where: str, exc: ssl.SSLError) -> ChannelError:
+    """A failed TLS handshake, said plainly; fatal for the channel, never retried."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        problem = str(exc.verify_message or exc.reason)
+        return ChannelError(
+            f"{label}: the TLS certificate of {where} cannot be trusted: {problem}",
+            hint="check the host name; if the server uses its own CA, set ca_file in the "
+            "channel (or MAILER_CAFILE) to that CA's certificate",
+        )
+    return ChannelError(
+        f"{label}: TLS with {where} failed: {exc.reason or exc}",
+        hint="check the host, port and security setting",
+    )
+
+
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:
     # Closing a broken connection must never raise.
     with contextlib.suppress(Exception):
@@ -371,6 +414,8 @@ def transport_factory(
         return lambda: MaildirTransport(path)
     assert isinstance(channel, SmtpChannel)
     settings = smtp_settings(channel, label=label)
+    if channel.ca_file:
+        settings = dataclasses.replace(settings, cafile=str(network.resolve(channel.ca_file)))
     return lambda: SmtpTransport(settings, label=label)
 
 
