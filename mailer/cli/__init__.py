@@ -42,6 +42,7 @@ def main(ctx: click.Context, network_path: str | None) -> None:
 # Commands live in one module per group; register them here.
 from mailer.cli import (  # noqa: E402
     bundle,
+    person,
     recipients,
     registrations,
     sending,
@@ -60,3 +61,5 @@ main.add_command(suppression.suppressed)
 main.add_command(bundle.bundle)
 main.add_command(registrations.registrations)
 main.add_command(registrations.registrations)
+main.add_command(person.person)
+main.add_command(person.prune)

@@ -428,6 +428,9 @@ class _delivery_log:
         from mailer.journal import private_dir
 
         private_dir(self.path.parent)
+        # Owner-only like the rest of the state folder: it names every recipient.
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
+        os.chmod(self.path, 0o600)
         self.handler = logging.FileHandler(self.path, encoding="utf-8")
         self.handler.setFormatter(
             logging.Formatter("%(asctime)s\t%(message)s", "%Y-%m-%dT%H:%M:%S%z")

@@ -1,0 +1,338 @@
+"""One person's data in the workspace: show it all, forget it, and prune what is old.
+
+The state folder holds personal data in three shapes, and each function here handles all
+of them without knowing which module wrote them:
+
+* SQLite files (the journal, a member's bundle journal): every table with an ``email``
+  column, and the newline-separated ``people`` of bundle exports;
+* line-oriented files (``delivery.log``, CSV): one line per event or person;
+* the opt-out list (:mod:`mailer.suppression`), which keeps only a salted hash of a
+  forgotten address, so a later list naming them again still does not mail them.
+
+Deleting a row does not remove its bytes from an SQLite file (free pages, the WAL), so
+every changed database is vacuumed and its WAL truncated afterwards.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import datetime as dt
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailer.config import Network
+from mailer.errors import MailerError, StateError
+from mailer.lists import read_list
+from mailer.recipients import AddressError, normalise_address
+from mailer.suppression import FILENAME as SUPPRESSION_FILE
+from mailer.suppression import Suppression
+
+LINE_FILES = (".log", ".csv", ".tsv", ".txt", ".jsonl")
+_AGE = re.compile(r"^\s*(\d+)\s*([dwmy])\s*$")
+_LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{4}|Z)?)")
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A row of a member's list that names the person."""
+
+    member: str
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line} ({self.member})"
+
+
+@dataclass(slots=True)
+class Forgotten:
+    address: str
+    rows: int = 0  # database rows removed
+    log_lines: int = 0  # lines removed from logs and other line files
+    still_listed: list[Listing] = field(default_factory=list)
+    leftovers: list[Path] = field(default_factory=list)  # state files still naming them
+
+
+@dataclass(slots=True)
+class Pruned:
+    before: dt.datetime
+    rows: int = 0
+    log_lines: int = 0
+
+
+def address_of(raw: str) -> str:
+    try:
+        return normalise_address(raw)
+    except AddressError as exc:
+        raise MailerError(f"{raw!r} is not an address: {exc}") from None
+
+
+# -- finding ---------------------------------------------------------------------------
+
+
+def listings(network: Network, email: str) -> list[Listing]:
+    """Every row of every member's list that names this (normalised) address."""
+    found = []
+    for member in network.members:
+        for relative in member.lists:
+            listing = read_list(
+                network.resolve(relative), columns=member.columns.model_dump(), sheet=member.sheet
+            )
+            for row in listing.rows:
+                try:
+                    if normalise_address(row.values.get("email", "")) == email:
+                        found.append(Listing(member.id, relative, row.line))
+                except AddressError:
+                    continue
+    return found
+
+
+def _state_files(state_dir: Path) -> list[Path]:
+    if not state_dir.is_dir():
+        return []
+    return sorted(p for p in state_dir.rglob("*") if p.is_file())
+
+
+def _databases(state_dir: Path) -> list[Path]:
+    return [
+        p
+        for p in _state_files(state_dir)
+        if p.suffix in (".sqlite3", ".sqlite", ".db") and p.name != SUPPRESSION_FILE
+    ]
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"cannot open: {exc}", path=path) from None
+    db.row_factory = sqlite3.Row
+    try:
+        yield db
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"cannot read or change: {exc}", path=path) from None
+    finally:
+        db.close()
+
+
+def _email_tables(db: sqlite3.Connection) -> list[str]:
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return [
+        t for t in tables if any(c[1] == "email" for c in db.execute(f'PRAGMA table_info("{t}")'))
+    ]
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
+    return row.fetchone() is not None
+
+
+def _compact(db: sqlite3.Connection) -> None:
+    """Make deleted rows really gone: rebuild the file, empty the WAL."""
+    db.execute("VACUUM")
+    with contextlib.suppress(sqlite3.DatabaseError):
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# -- export ----------------------------------------------------------------------------
+
+
+def export(network: Network, raw: str) -> dict[str, Any]:
+    """Everything the workspace holds about one person (a subject access request)."""
+    email = address_of(raw)
+    state = network.state_dir
+    records: dict[str, list[dict[str, Any]]] = {}
+    bundles: list[dict[str, Any]] = []
+    for path in _databases(state):
+        with _open(path) as db:
+            for table in _email_tables(db):
+                rows = db.execute(f'SELECT * FROM "{table}" WHERE email=?', (email,))
+                found = [dict(r) for r in rows]
+                if found:
+                    records[f"{path.relative_to(state)}:{table}"] = found
+            if _has_table(db, "bundle_exports"):
+                for r in db.execute(
+                    "SELECT digest, mailing, member, people, exported_at FROM bundle_exports"
+                ):
+                    if email in r["people"].split("\n"):
+                        bundles.append(
+                            {k: r[k] for k in ("mailing", "member", "exported_at", "digest")}
+                        )
+    log_lines = {
+        str(path.relative_to(state)): lines
+        for path in _state_files(state)
+        if path.suffix in LINE_FILES and (lines := _matching_lines(path, email))
+    }
+    suppression: dict[str, Any] = {"suppressed": False}
+    if (state / SUPPRESSION_FILE).exists():
+        with Suppression.in_state_dir(state) as opt_out:
+            if email in opt_out:
+                digest = opt_out.digest(email)
+                entry = next(e for e in opt_out.entries() if e.digest == digest)
+                suppression = {"suppressed": True, "reason": entry.reason, "since": entry.added_at}
+    deliveries = [
+        row for key, rows in records.items() if key.endswith(":deliveries") for row in rows
+    ]
+    return {
+        "address": email,
+        "lists": [
+            {"member": li.member, "file": li.path, "line": li.line}
+            for li in listings(network, email)
+        ],
+        "mailings": [
+            {
+                "mailing": d.get("mailing"),
+                "member": d.get("member"),
+                "state": d.get("state"),
+                "sent_at": d.get("sent_at"),
+                "message_id": d.get("message_id"),
+            }
+            for d in deliveries
+        ],
+        "suppression": suppression,
+        "bundles": bundles,
+        "state_records": records,
+        "log_lines": log_lines,
+    }
+
+
+def _matching_lines(path: Path, email: str) -> list[str]:
+    needle = email.casefold()
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return [line.rstrip("\n") for line in handle if needle in line.casefold()]
+    except OSError:
+        return []
+
+
+# -- forget ----------------------------------------------------------------------------
+
+
+def forget(network: Network, raw: str) -> Forgotten:
+    """Remove the person from every state file; keep only a salted hash on the opt-out list."""
+    email = address_of(raw)
+    state = network.state_dir
+    result = Forgotten(email)
+    # The opt-out entry first: if anything below fails, they are at least never mailed.
+    with Suppression.in_state_dir(state) as opt_out:
+        opt_out.forget(email)
+    with _open(state / SUPPRESSION_FILE) as db:
+        _compact(db)  # the address may linger in the page the update rewrote
+    for path in _databases(state):
+        with _open(path) as db:
+            changed = 0
+            for table in _email_tables(db):
+                changed += db.execute(f'DELETE FROM "{table}" WHERE email=?', (email,)).rowcount
+            if _has_table(db, "bundle_exports"):
+                for r in db.execute("SELECT digest, people FROM bundle_exports").fetchall():
+                    people = r["people"].split("\n")
+                    if email in people:
+                        kept = "\n".join(p for p in people if p != email)
+                        db.execute(
+                            "UPDATE bundle_exports SET people=? WHERE digest=?", (kept, r["digest"])
+                        )
+                        changed += 1
+            result.rows += changed
+            _compact(db)
+    for path in _state_files(state):
+        if path.suffix in LINE_FILES:
+            result.log_lines += _rewrite_lines(path, lambda line: email in line.casefold())
+    needle = email.encode()
+    result.leftovers = [p for p in _state_files(state) if needle in p.read_bytes().lower()]
+    result.still_listed = listings(network, email)
+    return result
+
+
+def _rewrite_lines(path: Path, drop: Any) -> int:
+    """Rewrite a line file without the lines ``drop`` picks; owner-only; how many went."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines(True)
+    except OSError as exc:
+        raise StateError(f"cannot read: {exc.strerror}", path=path) from None
+    kept = [line for line in lines if not drop(line)]
+    if len(kept) == len(lines):
+        return 0
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.writelines(kept)
+    os.replace(tmp, path)
+    return len(lines) - len(kept)
+
+
+# -- retention -------------------------------------------------------------------------
+
+
+def cutoff(age: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """The moment ``age`` ago: '18m' (months), '2y', '90d', '6w'."""
+    match = _AGE.match(age)
+    if not match or int(match.group(1)) == 0:
+        raise MailerError(f"--older-than {age!r} is not an age", hint="say e.g. 18m, 2y, 90d or 6w")
+    n, unit = int(match.group(1)), match.group(2)
+    now = now or dt.datetime.now(dt.UTC)
+    if unit == "d":
+        return now - dt.timedelta(days=n)
+    if unit == "w":
+        return now - dt.timedelta(weeks=n)
+    months = n * 12 if unit == "y" else n
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    day = min(now.day, calendar.monthrange(year, month + 1)[1])
+    return now.replace(year=year, month=month + 1, day=day)
+
+
+# Per table: the column that dates a row. Tables not named here are left alone.
+_DATED = {
+    "deliveries": "COALESCE(sent_at, updated_at)",
+    "registrations": "imported_at",
+    "bundle_reports": "imported_at",
+    "bundle_exports": "exported_at",
+}
+
+
+def prune(network: Network, before: dt.datetime) -> Pruned:
+    """Remove journal rows and log lines older than ``before``; the opt-out list stays."""
+    state = network.state_dir
+    result = Pruned(before)
+    stamp = before.astimezone(dt.UTC).isoformat()
+    for path in _databases(state):
+        with _open(path) as db:
+            changed = 0
+            for table, column in _DATED.items():
+                if not _has_table(db, table):
+                    continue
+                if table == "bundle_exports" and _has_table(db, "bundle_reports"):
+                    # A report still kept refers to its bundle: keep that bundle too.
+                    sql = (
+                        f"DELETE FROM bundle_exports WHERE {column} < ? AND digest NOT IN "
+                        "(SELECT bundle FROM bundle_reports)"
+                    )
+                else:
+                    sql = f'DELETE FROM "{table}" WHERE {column} < ?'
+                changed += db.execute(sql, (stamp,)).rowcount
+            result.rows += changed
+            if changed:
+                _compact(db)
+    for path in _state_files(state):
+        if path.suffix == ".log":
+            result.log_lines += _rewrite_lines(path, lambda line: _older(line, before))
+    return result
+
+
+def _older(line: str, before: dt.datetime) -> bool:
+    match = _LOG_TIME.match(line)
+    if not match:
+        return False
+    try:
+        when = dt.datetime.fromisoformat(match.group(1))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when < before

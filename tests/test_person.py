@@ -1,0 +1,148 @@
+"""The rights of the people on the lists: an owner-only state folder, export, forget, prune."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from mailer.errors import MailerError
+from mailer.person import cutoff
+
+MAJA = "maja.lund@msb.example"  # on MSB's list and (as MAJA.LUND@…) on Elsäkerhetsverket's
+
+
+def state_files(workspace: Path) -> list[Path]:
+    return [p for p in (workspace / ".mailer").rglob("*") if p.is_file()]
+
+
+def send_all(cli, smtp_server, kind: str = "invitation", number: str = "2") -> None:
+    result = cli("send", kind, number, "--via", smtp_server.url, "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+
+
+def test_the_state_folder_is_readable_by_its_owner_only(cli, workspace, smtp_server):
+    send_all(cli, smtp_server)
+    assert cli("unsubscribe", "tom.walker@msb.example").exit_code == 0
+    state = workspace / ".mailer"
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    names = set()
+    for path in state.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+        names.add(path.name)
+    assert {"journal.sqlite3", "suppression.sqlite3", "delivery.log"} <= names
+
+
+def test_export_shows_lists_mailings_and_opt_out(cli, workspace, smtp_server):
+    send_all(cli, smtp_server)
+    data = json.loads(cli("person", "export", "Maja.Lund@msb.example", "--json").output)
+    assert data["address"] == MAJA
+    assert {(li["file"], li["line"]) for li in data["lists"]} == {
+        ("recipients/msb.csv", 3),
+        ("recipients/elsakerhetsverket.csv", 4),
+    }
+    (mailing,) = data["mailings"]
+    assert mailing["mailing"] == "invitation-2" and mailing["state"] == "sent"
+    assert mailing["member"] == "msb" and mailing["sent_at"]
+    assert data["suppression"] == {"suppressed": False}
+    assert any(MAJA in line for lines in data["log_lines"].values() for line in lines)
+
+    assert cli("unsubscribe", MAJA).exit_code == 0
+    text = cli("person", "export", MAJA).output
+    assert "recipients/msb.csv:3 (msb)" in text
+    assert "invitation-2: sent from msb at 20" in text
+    assert "On the opt-out list: yes (unsubscribed, since 20" in text
+
+
+def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspace, smtp_server):
+    send_all(cli, smtp_server)
+    assert any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
+
+    result = cli("person", "forget", MAJA, "--yes")
+    # The members' own files still name her: said, with where, and exit code 1.
+    assert result.exit_code == 1
+    assert "recipients/msb.csv:3 (msb)" in result.stderr
+    assert "recipients/elsakerhetsverket.csv:4 (elsakerhetsverket)" in result.stderr
+    assert "still named in the state folder" not in result.stderr
+    for path in state_files(workspace):
+        data = path.read_bytes().lower()
+        assert MAJA.encode() not in data, path
+        assert b"maja lund" not in data, path
+
+    # The lists still name her, and yet no mailing reaches her: not the next one, and
+    # not this one sent again.
+    smtp_server.handler.received.clear()
+    send_all(cli, smtp_server, "summary", "1")
+    assert cli("send", "invitation", "2", "--via", smtp_server.url, "--yes").exit_code == 0
+    assert smtp_server.handler.received
+    assert MAJA not in [r.lower() for r in smtp_server.handler.recipients()]
+
+    data = json.loads(cli("person", "export", MAJA, "--json").output)
+    assert data["suppression"]["reason"] == "forgotten" and data["mailings"] == []
+    for path in state_files(workspace):
+        assert MAJA.encode() not in path.read_bytes().lower(), path
+
+
+def test_forget_asks_first(cli, workspace, smtp_server):
+    send_all(cli, smtp_server)
+    result = cli("person", "forget", MAJA, input="n\n")
+    assert result.exit_code == 1 and "Aborted" in result.output + result.stderr
+    assert any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
+
+
+def test_a_bad_address_is_one_line(cli):
+    result = cli("person", "export", "not-an-address")
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "'not-an-address' is not an address" in line
+
+
+def test_prune_removes_old_journal_rows_and_log_lines(cli, workspace, smtp_server):
+    send_all(cli, smtp_server, "summary", "1")
+    send_all(cli, smtp_server)
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=800)).isoformat(timespec="milliseconds")
+    journal = workspace / ".mailer" / "journal.sqlite3"
+    with sqlite3.connect(journal) as db:
+        db.execute(
+            "UPDATE deliveries SET sent_at=?, updated_at=?, created_at=? WHERE mailing=?",
+            (old, old, old, "summary-1"),
+        )
+    log = workspace / ".mailer" / "delivery.log"
+    recent_lines = log.read_text(encoding="utf-8").splitlines()
+    log.write_text(
+        f"{old[:19]}+0000\tsummary-1\tmsb\told.line@msb.example\tsent\n"
+        + log.read_text(encoding="utf-8")
+    )
+
+    result = cli("prune", "--older-than", "18m", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Removed " in result.output and "1 log line(s)" in result.output
+    with sqlite3.connect(journal) as db:
+        mailings = {r[0] for r in db.execute("SELECT DISTINCT mailing FROM deliveries")}
+    assert mailings == {"invitation-2"}
+    assert log.read_text(encoding="utf-8").splitlines() == recent_lines
+    assert b"summary-1" not in journal.read_bytes()  # vacuumed, not just unlinked rows
+
+
+@pytest.mark.parametrize(
+    ("age", "expected"),
+    [
+        ("18m", dt.datetime(2025, 2, 28, 12, tzinfo=dt.UTC)),
+        ("2y", dt.datetime(2024, 8, 31, 12, tzinfo=dt.UTC)),
+        ("90d", dt.datetime(2026, 6, 2, 12, tzinfo=dt.UTC)),
+        ("6w", dt.datetime(2026, 7, 20, 12, tzinfo=dt.UTC)),
+    ],
+)
+def test_ages(age, expected):
+    assert cutoff(age, now=dt.datetime(2026, 8, 31, 12, tzinfo=dt.UTC)) == expected
+
+
+@pytest.mark.parametrize("age", ["18", "0m", "m", "18 months", "-3d"])
+def test_a_bad_age_is_refused(age):
+    with pytest.raises(MailerError, match="is not an age"):
+        cutoff(age)
