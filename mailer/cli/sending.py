@@ -627,7 +627,8 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
         table = Table(title=f"Mailing {m}", title_justify="left")
         table.add_column("member")
         for s in STATES:
-            table.add_column(s, justify="right")
+            # At rest, 'sending' means a run stopped mid-transaction: say what it means.
+            table.add_column("uncertain" if s == "sending" else s, justify="right")
         for member_id, counts in sorted(data[m].items()):
             table.add_row(member_id, *(str(counts.get(s, 0)) for s in STATES))
         out.print(table)
