@@ -609,6 +609,17 @@ def test_bad_report_is_refused_and_nothing_merged(
     assert journal_rows(workspace / ".mailer") == before
 
 
+def test_an_early_report_says_what_is_still_to_send(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    early = coordinator("bundle", "import-report", str(msb.report()))
+    assert early.exit_code == 0, early.output + early.stderr
+    status = coordinator("status", "invitation-2")
+    assert "msb: report imported" in status.output
+    assert "4 not sent by the member yet" in status.output
+
+
 def test_same_report_twice_is_refused_and_changes_nothing(coordinator, workspace, sent_report):
     first = coordinator("bundle", "import-report", str(sent_report))
     assert first.exit_code == 0

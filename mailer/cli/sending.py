@@ -638,6 +638,9 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
         for member_id, info in _bundle_states(exports[m]).items():
             if info["reported_at"]:
                 line = f"bundle    {member_id}: report imported {info['reported_at']}"
+                queued = data[m].get(member_id, {}).get("queued", 0)
+                if queued:
+                    line += f"; {queued} not sent by the member yet"
             else:
                 line = (
                     f"bundle    {member_id}: no report yet (bundle exported {info['exported_at']})"
