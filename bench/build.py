@@ -23,7 +23,7 @@ from typing import Any
 TITLE = "build: complete invitations (HTML, text, .ics) for 10,000 people"
 PEOPLE = 10_000
 NAIVE = 40  # people: ~50 ms each
-REFERENCE = 500
+REFERENCE = 300
 
 
 def prepare(data: Path) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 URL_SCHEMES = ("http", "https", "mailto")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_SPACE = re.compile(r"\s")  # where str.isspace() is true, at C speed (URLs, every message)
 
 
 class UnsafeURLError(ValueError):
@@ -56,7 +57,7 @@ def safe_url(value: str, *, schemes: tuple[str, ...] = URL_SCHEMES) -> str:
     """``value`` when it is a URL with an allowed scheme, else UnsafeURLError."""
     if not value or value != value.strip():
         raise UnsafeURLError("an empty address, or spaces around it")
-    if _CONTROL.search(value) or any(c.isspace() for c in value):
+    if _CONTROL.search(value) or _SPACE.search(value):
         raise UnsafeURLError("spaces or control characters inside the address")
     if any(c in value for c in '<>"\\'):
         raise UnsafeURLError('<, >, " or \\ inside the address')

@@ -21,9 +21,10 @@ from test_calendar import add_cancellation
 from test_kinds import CASES
 
 from mailer import calendar, tokens
-from mailer.assembly import POLICY, fold_to, qp_piece
+from mailer.assembly import POLICY, Assembler, fold_to, qp_piece
 from mailer.campaign import MessageFactory, mailing_for
 from mailer.config import load_network
+from mailer.errors import MailerError
 from mailer.message import build_message
 from mailer.recipients import Person, merge
 from mailer.render import KINDS
@@ -225,3 +226,28 @@ def test_links_are_what_with_token_makes(network: Any, url: str) -> None:
     for address in ("a@kau.example", "åsa.öst@räksmörgås.example"):
         token = signer.sign("register:x:2", address)
         assert factory._with_token(url, token) == tokens.with_token(url, token)
+
+
+def test_links_are_checked_like_the_reference_checks_them() -> None:
+    assembler = Assembler()
+    good = {"unsubscribe_url": "https://x.example/u?token=YWJj.ZGVm", "name": "javascript:"}
+    assembler._check_urls(good)
+    assembler._check_urls({"unsubscribe_url": "https://x.example/u?token=b3RoZXI.eHl6"})
+    for bad in (
+        "javascript:alert(1)//?token=YWJj.ZGVm",
+        "https://x.example/u?token=YWJj ZGVm",
+        "https://x.example/u?next=<script>&token=YWJj",
+        "data:text/html,x?token=YWJj",
+    ):
+        with pytest.raises(MailerError) as caught:
+            assembler._check_urls({"registration_url": bad})
+        assert repr(bad) in str(caught.value)
+        with pytest.raises(MailerError):
+            build_message_check(bad)
+
+
+def build_message_check(url: str) -> None:
+    """What the reference does with the same value."""
+    from mailer.render import _check_urls
+
+    _check_urls({"registration_url": url})
