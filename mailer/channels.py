@@ -7,6 +7,7 @@ person, for good) or ChannelError (this channel cannot send at all).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import mailbox
@@ -311,10 +312,27 @@ class SmtpTransport(Transport):
     async def close(self) -> None:
         if self._smtp is not None:
             client, self._smtp = self._smtp, None
+            protocol = client.protocol
             try:
                 await client.quit(timeout=min(self.settings.timeout, 5))
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
+            await _closed(protocol)
+
+
+async def _closed(protocol: object, *, limit: float = 1.0) -> None:
+    """Wait (briefly) until a closed connection is really gone.
+
+    A TLS connection finishes closing only after a round trip with the server; a run that
+    ends right after close() would otherwise leave its socket open (a ResourceWarning).
+    aiosmtplib has no public waiter for this, so poll its protocol's flag.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while protocol is not None and not getattr(protocol, "_connection_lost", True):
+        if loop.time() > deadline:
+            return
+        await asyncio.sleep(0.005)
 
 
 def _tls_context(cafile: str | None, label: str) -> ssl.SSLContext:

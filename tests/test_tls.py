@@ -7,7 +7,6 @@ Every server here is a real aiosmtpd on 127.0.0.1 with a certificate made in the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import gc
 import ipaddress
@@ -143,18 +142,11 @@ MESSAGE = Outgoing(
 def send(settings: SmtpSettings) -> str:
     async def run() -> str:
         transport = SmtpTransport(settings, label="MSB")
-        closed = None
         try:
             await transport.open()
-            closed = transport._smtp.protocol._closed_future  # type: ignore[union-attr]
             return await transport.send(MESSAGE)
         finally:
-            await transport.close()
-            # A TLS transport finishes closing after a round trip with the server; let it,
-            # or asyncio.run closes the loop first and the socket is left open.
-            if closed is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.shield(closed), 2)
+            await transport.close()  # waits until the TLS connection is really closed
 
     try:
         return asyncio.run(run())
