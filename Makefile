@@ -17,9 +17,14 @@ install: $(BIN)/mailer
 
 demo: install
 	$(BIN)/mailer recipients merge
-	@# Registration and unsubscribe links are signed with a key from the environment; the
-	@# demo uses a throwaway one when none is set (a real network sets its own, kept secret).
-	MAILER_TOKEN_KEY="$${MAILER_TOKEN_KEY:-demo-key-not-secret-0123456789}" $(BIN)/mailer send invitation 2 --yes
+	@# Registration and unsubscribe links are signed with a key from the environment. When
+	@# none is set, the demo makes a random one, kept in the private state folder (never in
+	@# git); a real network sets its own and keeps it secret.
+	@mkdir -p -m 700 .mailer
+	@test -s .mailer/demo-token-key || (umask 077 && $(BIN)/python -c \
+		"import secrets; print(secrets.token_urlsafe(32))" > .mailer/demo-token-key)
+	MAILER_TOKEN_KEY="$${MAILER_TOKEN_KEY:-$$(cat .mailer/demo-token-key)}" \
+		$(BIN)/mailer send invitation 2 --yes
 	$(BIN)/mailer status invitation-2
 	@echo "The invitations are in outbox/<member>/new/ (one file per person; open with any mail client)."
 
