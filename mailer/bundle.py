@@ -41,7 +41,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mailer.audience import parse_audience
-from mailer.campaign import Mailing
+from mailer.campaign import Mailing, MessageFactory, SignedLinks
 from mailer.config import (
     Channel,
     Coordinator,
@@ -60,6 +60,7 @@ from mailer.config import (
 from mailer.errors import BundleError, ConfigError, RecipientRefusedError
 from mailer.journal import Journal, Outcome
 from mailer.recipients import Merge, Person
+from mailer.render import Renderer
 from mailer.signing import Key
 from mailer.suppression import Suppression
 
@@ -127,11 +128,14 @@ def _member_entry(member: Member) -> dict[str, Any]:
     return data
 
 
-def _person_entry(person: Person, member: Member) -> dict[str, Any]:
+def _person_entry(person: Person, member: Member, links: SignedLinks) -> dict[str, Any]:
     data = asdict(person)
     # Which other members listed this person is none of this member's business.
     data["listed_by"] = [member.id]
     data["tags"] = list(person.tags)
+    # Signed here, so the key that signs registration and unsubscribe links stays with
+    # the coordinator: a member holding it could unsubscribe anybody.
+    data["links"] = {"one_click": links.one_click, "registration": links.registration}
     return data
 
 
@@ -195,8 +199,11 @@ def export_bundle(
         "newsletters": newsletters,
     }
     files[DATA] = json.dumps(data, ensure_ascii=False, indent=1).encode()
+    factory = MessageFactory(network, mailing)
     files[PEOPLE] = json.dumps(
-        [_person_entry(p, member) for p in people], ensure_ascii=False, indent=1
+        [_person_entry(p, member, factory.signed_links(p)) for p in people],
+        ensure_ascii=False,
+        indent=1,
     ).encode()
     templates = network.root / "templates"
     for path in sorted(templates.rglob("*")):
@@ -270,6 +277,7 @@ class Bundle:
     mailing: Mailing
     member: Member
     people: list[Person]
+    links: dict[str, SignedLinks]  # each person's links, signed by the coordinator
     root: Path
 
     @property
@@ -279,6 +287,15 @@ class Bundle:
     @property
     def templates(self) -> Path:
         return self.root / "templates"
+
+    def factory(self, network: Network | None = None) -> MessageFactory:
+        """Builds this bundle's messages with the links the coordinator signed."""
+        return MessageFactory(
+            network or self.network,
+            self.mailing,
+            Renderer(network or self.network, self.templates),
+            signed_links=self.links,
+        )
 
     @property
     def merged(self) -> Merge:
@@ -493,8 +510,20 @@ def _load_contents(
             seminars=seminars,
             newsletters=[Newsletter.model_validate(n) for n in data.get("newsletters", [])],
         )
+        links = {
+            str(p["email"]): SignedLinks(
+                p["links"].get("one_click"), str(p["links"].get("registration") or "")
+            )
+            for p in raw_people
+            if isinstance(p.get("links"), dict)
+        }
         people = [
-            Person(**(p | {"tags": tuple(p["tags"]), "listed_by": tuple(p["listed_by"])}))
+            Person(
+                **(
+                    {k: v for k, v in p.items() if k != "links"}
+                    | {"tags": tuple(p["tags"]), "listed_by": tuple(p["listed_by"])}
+                )
+            )
             for p in raw_people
         ]
         kind, number = str(data["kind"]), int(data["seminar"])
@@ -522,6 +551,7 @@ def _load_contents(
         mailing=mailing,
         member=member,
         people=people,
+        links=links,
         root=root,
     )
 

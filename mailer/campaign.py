@@ -14,9 +14,9 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mailer import calendar, registrations, tokens
 from mailer.article import read_article
@@ -335,10 +335,26 @@ def make_plan(
     return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
 
 
+class SignedLinks(NamedTuple):
+    """One person's links with their signed tokens (empty when the mailing has none)."""
+
+    one_click: str | None = None
+    registration: str = ""
+
+
 class MessageFactory:
     """Builds each person's message; the rendering is shared per variant."""
 
-    def __init__(self, network: Network, mailing: Mailing, renderer: Renderer | None = None):
+    def __init__(
+        self,
+        network: Network,
+        mailing: Mailing,
+        renderer: Renderer | None = None,
+        *,
+        signed_links: Mapping[str, SignedLinks] | None = None,
+    ):
+        """``signed_links``: each person's links signed beforehand (a member's bundle), so
+        the signing key never leaves the coordinator; without them, links are signed here."""
         self.network = network
         self.mailing = mailing
         self.renderer = renderer or Renderer(network)
@@ -354,14 +370,28 @@ class MessageFactory:
         )
         # One-click unsubscribe needs an HTTPS endpoint (RFC 8058); without one, mailto: only.
         self._one_click = network.network.unsubscribe_url
+        self._signed = signed_links
         self._signer = (
             tokens.Signer.from_env(network, why="the registration link or unsubscribe URL")
-            if self._registers or self._one_click
+            if (self._registers or self._one_click) and signed_links is None
             else None
         )
 
+    def signed_links(self, person: Person) -> SignedLinks:
+        """This person's signed links, to carry in a bundle: (one-click URL, registration)."""
+        one_click, registration = self._sign(person)
+        return SignedLinks(one_click, registration)
+
     def links(self, person: Person, member: Member) -> tuple[str, str | None, str]:
         """(unsubscribe link for the footer, one-click URL or None, registration link)."""
+        if self._signed is not None:
+            signed = self._signed.get(person.email, SignedLinks())
+            one_click, registration = signed.one_click, signed.registration
+        else:
+            one_click, registration = self._sign(person)
+        return one_click or unsubscribe_mailto(member), one_click, registration
+
+    def _sign(self, person: Person) -> tuple[str | None, str]:
         seminar = self.mailing.seminar
         one_click = None
         if self._one_click and self._signer:
@@ -373,7 +403,7 @@ class MessageFactory:
             registration = self._with_token(
                 seminar.registration_url, self._signer.sign(purpose, person.email)
             )
-        return one_click or unsubscribe_mailto(member), one_click, registration
+        return one_click, registration
 
     def _with_token(self, url: str, token: str) -> str:
         """``tokens.with_token``, with the URL parsed once per mailing: a token's characters

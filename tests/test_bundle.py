@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 import zipfile
 from collections import Counter
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import SmtpServer, copy_workspace
+from conftest import TOKEN_KEY, SmtpServer, copy_workspace
 
 from mailer.cli import main
 from mailer.config import load_network
@@ -828,3 +829,27 @@ def test_the_hmac_secret_is_never_shown(keys):
     load_key(keys["hmac"])
     assert redaction.redact(f"oops: {secret}") == "oops: ***"
     redaction.forget_all()
+
+
+def test_member_needs_no_link_key_and_links_verify_at_the_coordinator(
+    coordinator, workspace, members, monkeypatch
+):
+    """The coordinator signs each person's links into the bundle: the key never travels."""
+    from mailer import tokens
+
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    monkeypatch.delenv("MAILER_TOKEN_KEY")
+    result = msb.send()
+    assert result.exit_code == 0, result.output
+    assert msb.server.received
+
+    monkeypatch.setenv("MAILER_TOKEN_KEY", TOKEN_KEY)
+    network = load_network(workspace / "network.toml")
+    signer = tokens.Signer.from_env(network, why="test")
+    purpose = tokens.registration_purpose(network, 2)
+    for item in msb.server.received:
+        text = item.message.get_body(("plain",)).get_content()
+        token = re.search(r"[?&]token=([A-Za-z0-9_.-]+)", text).group(1)
+        assert signer.verify(purpose, token) == item.rcpt_tos[0]

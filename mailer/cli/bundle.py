@@ -216,9 +216,7 @@ def check(
     how many people and one message as they will get it. Sends nothing.
     """
     from mailer.bundle import load_channel_file, open_bundle
-    from mailer.campaign import MessageFactory
     from mailer.preview import describe, find_person
-    from mailer.render import Renderer
     from mailer.signing import load_key
 
     key = load_key(key_file)
@@ -245,7 +243,7 @@ def check(
             markup=False,
         )
         person = find_person(b.people, address)
-        factory = MessageFactory(network, b.mailing, Renderer(network, b.templates))
+        factory = b.factory(network)
         view = describe(factory.build(person, b.member), b.member)
         text = view.text
         if channel is None:
@@ -306,9 +304,8 @@ def send(
     sends anyone a second copy.
     """
     from mailer.bundle import load_channel_file, member_journal, open_bundle
-    from mailer.campaign import MessageFactory, make_plan
+    from mailer.campaign import make_plan
     from mailer.cli.sending import carry_out
-    from mailer.render import Renderer
     from mailer.signing import load_key
 
     key = load_key(key_file)
@@ -319,7 +316,7 @@ def send(
     with open_bundle(bundle_file, key, network_id=channel.network, member_id=channel.member) as b:
         b.ensure_current()
         network = b.with_channel(channel.channel)
-        factory = MessageFactory(network, b.mailing, Renderer(network, b.templates))
+        factory = b.factory(network)
         state = _member_state(bundle_file, state_dir)
         with member_journal(state, b.network_id) as journal:
             plan = make_plan(
