@@ -30,7 +30,6 @@ import io
 import json
 import os
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -53,9 +52,8 @@ from mailer.config import (
     Seminar,
     Series,
     _config_error,
-    _find_secret,
     _Model,
-    locate_key,
+    read_config_toml,
 )
 from mailer.errors import BundleError, ConfigError, RecipientRefusedError
 from mailer.journal import Journal, Outcome
@@ -596,30 +594,9 @@ class ChannelFile:
 
 def load_channel_file(path: Path) -> ChannelFile:
     """Read a member's CHANNEL.toml, as strictly as network.toml (same channel keys)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            "no such file",
-            path=path,
-            hint="write one: see 'Sending your own share' in docs/guide.md",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", path=path) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)  # Python 3.14+; the message says it before
-        raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
-    secret = _find_secret(data)
-    if secret:
-        raise ConfigError(
-            f"{'.'.join(map(str, secret))} holds a secret in clear text",
-            path=path,
-            line=locate_key(text, secret),
-            hint="remove it; put the password in an environment variable and name it "
-            "with password_env",
-        )
+    text, data = read_config_toml(
+        path, missing_hint="write one: see 'Sending your own share' in docs/guide.md"
+    )
     try:
         parsed = _ChannelFile.model_validate(data)
     except ValidationError as exc:

@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -504,17 +504,16 @@ def find_config(explicit: Path | str | None = None) -> Path:
     return Path(env) if env else Path(DEFAULT_CONFIG)
 
 
-def load_network(path: Path | str | None = None) -> Network:
-    """Read and validate a network.toml; raise ConfigError with file and line on any problem."""
-    path = find_config(path)
+def read_config_toml(path: Path, *, missing_hint: str) -> tuple[str, dict[str, Any]]:
+    """The text and data of a TOML config file (network.toml, a member's CHANNEL.toml).
+
+    Refuses an unreadable file, broken TOML and any secret in clear text, each with one
+    line naming the file (and the line where it can be found).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            "no such file",
-            path=path,
-            hint="run 'mailer init DIR' to create a workspace, or pass --network PATH",
-        ) from None
+        raise ConfigError("no such file", path=path, hint=missing_hint) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the file: {exc}", path=path) from None
     try:
@@ -522,7 +521,6 @@ def load_network(path: Path | str | None = None) -> Network:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
         raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
-
     secret = _find_secret(data)
     if secret:
         raise ConfigError(
@@ -533,6 +531,15 @@ def load_network(path: Path | str | None = None) -> Network:
             "in an environment variable named by password_env, or in the system keyring "
             "named by password_keyring",
         )
+    return text, data
+
+
+def load_network(path: Path | str | None = None) -> Network:
+    """Read and validate a network.toml; raise ConfigError with file and line on any problem."""
+    path = find_config(path)
+    text, data = read_config_toml(
+        path, missing_hint="run 'mailer init DIR' to create a workspace, or pass --network PATH"
+    )
     try:
         network = Network.model_validate(data)
     except ValidationError as exc:
