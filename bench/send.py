@@ -263,6 +263,15 @@ def _client(port: int, tls: ssl.SSLContext | None) -> Any:
     )
 
 
+async def _quit(smtp: Any) -> None:
+    """QUIT, then wait until a TLS connection is really closed (as the mailer does)."""
+    from mailer.channels import wait_closed
+
+    protocol = smtp.protocol
+    await smtp.quit()
+    await wait_closed(protocol)
+
+
 def _ceiling(
     port: int, messages: list[Any], count: int, tls: ssl.SSLContext | None = None
 ) -> Callable[[], Awaitable[int]]:
@@ -272,7 +281,7 @@ def _ceiling(
         for n in range(count):
             m = messages[n % len(messages)]
             await smtp.sendmail(m.sender, [m.recipient], m.data)
-        await smtp.quit()
+        await _quit(smtp)
         return count
 
     return run
@@ -287,7 +296,7 @@ def _naive(
             smtp = _client(port, tls)
             await smtp.connect()
             await smtp.sendmail(m.sender, [m.recipient], m.data)
-            await smtp.quit()
+            await _quit(smtp)
         return count
 
     return run

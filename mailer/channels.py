@@ -317,10 +317,10 @@ class SmtpTransport(Transport):
                 await client.quit(timeout=min(self.settings.timeout, 5))
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
-            await _closed(protocol)
+            await wait_closed(protocol)
 
 
-async def _closed(protocol: object, *, limit: float = 1.0) -> None:
+async def wait_closed(protocol: object, *, limit: float = 1.0) -> None:
     """Wait (briefly) until a closed connection is really gone.
 
     A TLS connection finishes closing only after a round trip with the server; a run that
