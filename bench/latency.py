@@ -14,12 +14,11 @@ timed from the first connection, after the lists are read and the variants rende
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.send import _free_port, _Sink
+from bench.send import _Sink, start_sink
 
 TITLE = "latency: a sink answering each command 20 ms late (messages/s)"
 DELAY = 0.020
@@ -71,14 +70,7 @@ def prepare(data: Path) -> None:
 
     workspace(data, PEOPLE)
     if _sink is None:
-        ctx = multiprocessing.get_context("spawn")
-        ready, counter = ctx.Event(), ctx.Value("q", 0, lock=False)
-        port = _free_port()
-        _sink = ctx.Process(target=_run_sink, args=(port, ready, counter), daemon=True)
-        _sink.start()
-        if not ready.wait(30):
-            raise RuntimeError("the sink did not start")
-        (data / "port").write_text(str(port))
+        _sink = start_sink(_run_sink, data)
 
 
 def _case(connections: int, members: tuple[str, ...]) -> Callable[[Path], object]:

@@ -403,19 +403,25 @@ def measure(
 _sink: Any = None  # started by prepare() in the runner's process, lives as long as it does
 
 
+def start_sink(run: Callable[[int, Any, Any], None], data: Path) -> Any:
+    """Start ``run(port, ready, counter)`` in a process of its own; its port goes in ``data``."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, counter = ctx.Event(), ctx.Value("q", 0, lock=False)
+    port = _free_port()
+    sink = ctx.Process(target=run, args=(port, ready, counter), daemon=True)
+    sink.start()
+    if not ready.wait(30):
+        raise RuntimeError("the sink did not start")
+    (data / "port").write_text(str(port))
+    return sink
+
+
 def prepare(data: Path) -> None:
     """Start the sink (its port goes in the data folder) and build the messages once."""
     global _sink
     os.environ.setdefault("MAILER_TOKEN_KEY", secrets.token_hex(32))  # the workers inherit it
     if _sink is None:
-        ctx = multiprocessing.get_context("spawn")
-        ready, counter = ctx.Event(), ctx.Value("q", 0, lock=False)
-        port = _free_port()
-        _sink = ctx.Process(target=_run_sink, args=(port, ready, counter), daemon=True)
-        _sink.start()
-        if not ready.wait(30):
-            raise RuntimeError("the sink did not start")
-        (data / "port").write_text(str(port))
+        _sink = start_sink(_run_sink, data)
     built = data / "messages.pickle"
     if not built.exists():
         with tempfile.TemporaryDirectory() as tmp:
