@@ -149,9 +149,6 @@ class ChannelPlan:
             unlimited_rate=100.0,
         )
 
-    def estimated_seconds(self) -> float:
-        return self.estimate().seconds
-
 
 @dataclass(slots=True)
 class Plan:

@@ -411,13 +411,6 @@ def parse_via(url: str) -> SmtpSettings:
     return SmtpSettings(host=parts.hostname, port=parts.port, security=security)
 
 
-def transport_for(
-    member: Member, network: Network, *, via: SmtpSettings | None = None
-) -> Transport:
-    """The transport for a member's channel (or the --via server, keeping the member's From)."""
-    return transport_factory(member, network, via=via)()
-
-
 def transport_factory(
     member: Member, network: Network, *, via: SmtpSettings | None = None
 ) -> Callable[[], Transport]:

@@ -86,9 +86,6 @@ def _domain(value: str) -> str:
     return value.lower()
 
 
-Colour = Annotated[str, Field(description="hex colour #rrggbb")]
-
-
 class Colours(_Model):
     primary: str = "#1f5f8b"
     accent: str = "#e8a33d"
