@@ -25,22 +25,28 @@ MOBILE_WIDTH = 390
 TIMEOUT = 60  # seconds: a cold start on a busy 2-core machine takes a few
 _MARKER = "mailer-layout"
 
-# Runs at the end of <body>: layout is complete, and reading it forces it.
-_MEASURE = f"""<script>
-(function () {{
-  var c = document.querySelector('table.container') || document.body;
-  var out = {{
-    page_width: document.documentElement.scrollWidth,
-    page_height: document.documentElement.scrollHeight,
+# How a document's layout is read, by both scripts below.
+_LAYOUT_OF = """function layoutOf(d) {
+  var c = d.querySelector('table.container') || d.body;
+  return {
+    page_width: d.documentElement.scrollWidth,
+    page_height: d.documentElement.scrollHeight,
     content_width: Math.round(c.getBoundingClientRect().width),
-    text: document.body.innerText
-  }};
-  var pre = document.createElement('pre');
-  pre.id = '{_MARKER}';
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-}})();
-</script>"""
+    text: d.body.innerText
+  };
+}"""
+
+
+def _report(expression: str) -> str:
+    """Script that writes ``expression`` (JSON) into a <pre> the caller reads from the DOM."""
+    return (
+        f"var pre = document.createElement('pre'); pre.id = '{_MARKER}';"
+        f" pre.textContent = JSON.stringify({expression}); document.body.appendChild(pre);"
+    )
+
+
+# Runs at the end of <body>: layout is complete, and reading it forces it.
+_MEASURE = f"<script>\n{_LAYOUT_OF}\n{_report('layoutOf(document)')}\n</script>"
 
 
 class BrowserError(MailerError):
@@ -146,25 +152,13 @@ def screenshots(html: str, png: Path) -> list[Path]:
 
 # For several pages at once (one browser start instead of one per page): each page in an
 # iframe of the given size; after load, every frame's layout is read from its document.
-_MEASURE_FRAMES = f"""<script>
-window.addEventListener('load', function () {{
-  var out = [];
-  document.querySelectorAll('iframe').forEach(function (f) {{
-    var d = f.contentDocument;
-    var c = d.querySelector('table.container') || d.body;
-    out.push({{
-      page_width: d.documentElement.scrollWidth,
-      page_height: d.documentElement.scrollHeight,
-      content_width: Math.round(c.getBoundingClientRect().width),
-      text: d.body.innerText
-    }});
-  }});
-  var pre = document.createElement('pre');
-  pre.id = '{_MARKER}';
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-}});
-</script>"""
+_MEASURE_FRAMES = (
+    f"<script>\n{_LAYOUT_OF}\nwindow.addEventListener('load', function () {{\n"
+    "  var out = [];\n"
+    "  document.querySelectorAll('iframe').forEach(function (f) {"
+    " out.push(layoutOf(f.contentDocument)); });\n"
+    f"  {_report('out')}\n}});\n</script>"
+)
 
 
 def composite(pages: Sequence[str], *, width: int, height: int) -> str:
