@@ -1,20 +1,21 @@
-"""Read the rows of an Excel workbook (.xlsx) with openpyxl, as strings.
+"""Read the rows of an Excel workbook (.xlsx) with python-calamine, as strings.
 
-Kept apart from :mod:`mailer.lists` because openpyxl is slow to import and most lists
-are CSV.
+calamine (Rust) reads a 7,700-row sheet about ten times faster than openpyxl's read-only
+mode, whose per-cell Python work was a third of a 100,000-row merge (bench/merge.py).
+Kept apart from :mod:`mailer.lists` so that only Excel lists load it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import re
-import warnings
-import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mailer.lists import list_error
+
+if TYPE_CHECKING:
+    from python_calamine import CalamineWorkbook
 
 
 def _cell_text(value: object) -> str:
@@ -22,8 +23,12 @@ def _cell_text(value: object) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, dt.date):
+        # calamine gives a date-only cell as a date; the text stays what openpyxl gave
+        # (a datetime at midnight), so a list reads the same as before.
+        return f"{value.isoformat()}T00:00:00"
     return str(value)
 
 
@@ -33,68 +38,57 @@ def read_xlsx_rows(
     """All rows of the chosen sheet as text, the sheet row number of the first, the sheet.
 
     A merged range reads as its top-left value in every cell it covers (a member who
-    merged "Karlstads kommun" down a column means it for every row).
+    merged "Karlstads kommun" down a column means it for every row). A cell holding an
+    Excel error (#N/A, #REF!) reads as empty.
     """
-    import openpyxl
-    from openpyxl.utils.cell import range_boundaries
+    from python_calamine import CalamineWorkbook
 
     try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions it ignores: nothing for us.
-            warnings.simplefilter("ignore")
-            # Read-only mode streams the sheet: several times faster and leaner than the
-            # full model, which a 10,000-row list would build cell object by cell object.
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # a damaged file raises anything from zipfile to lxml
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception as exc:  # a damaged file: zip, XML or calamine errors
         raise list_error("xlsx_bad", path, why=exc.__class__.__name__) from None
-    try:
-        ws = _choose_sheet(path, book, sheet)
-        if not hasattr(ws, "iter_rows"):
-            raise list_error("chart", path, title=ws.title)
+    with book:
+        name = _choose_sheet(path, book, sheet)
         try:
-            rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+            ws = book.get_sheet_by_name(name)
+            # From A1, not from the first filled cell: line numbers are the sheet's rows.
+            values = ws.to_python(skip_empty_area=False)
+            merged = ws.merged_cell_ranges or []
         except Exception as exc:
-            why = f"{exc.__class__.__name__}, {ws.title!r}"
-            raise list_error("xlsx_bad", path, why=why) from None
-        title = ws.title
-        sheet_xml = getattr(ws, "_worksheet_path", None)
-    finally:
-        book.close()
-    # Read-only mode does not report merged ranges: they are one element each at the end of
-    # the sheet's XML.
-    if sheet_xml:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            xml = archive.read(sheet_xml.lstrip("/"))
-        for ref in _MERGED.findall(xml):
-            try:
-                min_col, min_row, max_col, max_row = range_boundaries(ref.decode("ascii"))
-            except (ValueError, TypeError):
-                continue
-            _fill(rows, min_row, min_col, max_row, max_col)
-    return rows, 1, title
-
-
-_MERGED = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+:[A-Z]+[0-9]+)"')
+            raise list_error("xlsx_bad", path, why=f"{exc.__class__.__name__}, {name!r}") from None
+    text = _cell_text
+    rows = [[text(v) for v in row] for row in values]
+    for (min_row, min_col), (max_row, max_col) in merged:
+        _fill(rows, min_row, min_col, max_row, max_col)
+    return rows, 1, name
 
 
 def _fill(rows: list[list[str]], min_row: int, min_col: int, max_row: int, max_col: int) -> None:
-    """Give every cell of a merged range (1-based, inclusive) its top-left value."""
-    if min_row > len(rows):
+    """Give every cell of a merged range (0-based, inclusive) its top-left value."""
+    if min_row >= len(rows) or min_row > max_row or min_col > max_col:
         return
-    top_row = rows[min_row - 1]
-    top = top_row[min_col - 1] if min_col <= len(top_row) else ""
-    for r in range(min_row, min(max_row, len(rows)) + 1):
-        row = rows[r - 1]
-        if len(row) < max_col:
-            row.extend([""] * (max_col - len(row)))
-        for c in range(min_col, max_col + 1):
-            row[c - 1] = top
+    top_row = rows[min_row]
+    top = top_row[min_col] if min_col < len(top_row) else ""
+    for r in range(min_row, min(max_row, len(rows) - 1) + 1):
+        row = rows[r]
+        if len(row) <= max_col:
+            row.extend([""] * (max_col + 1 - len(row)))
+        row[min_col : max_col + 1] = [top] * (max_col + 1 - min_col)
 
 
-def _choose_sheet(path: Path, book: Any, sheet: str | None) -> Any:
+def _choose_sheet(path: Path, book: CalamineWorkbook, sheet: str | None) -> str:
+    """The name of the sheet to read: the first worksheet, or the one named (any case)."""
+    from python_calamine import SheetTypeEnum
+
+    kinds = {m.name: m.typ for m in book.sheets_metadata}
     if sheet is None:
-        return book.worksheets[0]
-    for name in book.sheetnames:
+        for name in book.sheet_names:
+            if kinds.get(name, SheetTypeEnum.WorkSheet) == SheetTypeEnum.WorkSheet:
+                return name
+        raise list_error("xlsx_bad", path, why="no worksheet")
+    for name in book.sheet_names:
         if name.strip().casefold() == sheet.strip().casefold():
-            return book[name]
-    raise list_error("no_sheet", path, sheet=sheet, sheets=", ".join(book.sheetnames))
+            if kinds.get(name) == SheetTypeEnum.ChartSheet:
+                raise list_error("chart", path, title=name)
+            return name
+    raise list_error("no_sheet", path, sheet=sheet, sheets=", ".join(book.sheet_names))

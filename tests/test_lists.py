@@ -270,6 +270,55 @@ def test_xlsx_header_below_empty_rows_and_columns(tmp_path: Path):
     ]
 
 
+def test_xlsx_cell_values_read_as_text(tmp_path: Path):
+    """Numbers, dates and Excel errors read as the text a member sees (or nothing)."""
+    import datetime as dt
+
+    def build(book: openpyxl.Workbook) -> None:
+        ws = book.active
+        ws.append(["E-post", "Namn", "Taggar", "Titel"])
+        ws.append(["anna.berg@msb.example", "Anna", 2024, dt.datetime(2026, 3, 4, 5, 6, 7)])
+        ws.append(["per.holm@msb.example", "#N/A", 1.5, dt.date(2026, 3, 4)])
+        ws.append(["ek@msb.example", "Ek", True, None])
+        ws["D4"] = 46000
+        ws["D4"].number_format = "yyyy-mm-dd"
+
+    listing = read_list(_xlsx(tmp_path, "typer.xlsx", build))
+    assert [dict(r.values) for r in listing.rows] == [
+        {
+            "email": "anna.berg@msb.example",
+            "name": "Anna",
+            "tags": "2024",
+            "title": "2026-03-04T05:06:07",
+        },
+        # "#N/A" written by openpyxl is an error cell, as a failed VLOOKUP leaves it.
+        {
+            "email": "per.holm@msb.example",
+            "name": "",
+            "tags": "1.5",
+            "title": "2026-03-04T00:00:00",
+        },
+        {"email": "ek@msb.example", "name": "Ek", "tags": "True", "title": "2025-12-09T00:00:00"},
+    ]
+
+
+def test_xlsx_chart_sheet(tmp_path: Path):
+    from openpyxl.chart import BarChart, Reference
+
+    def build(book: openpyxl.Workbook) -> None:
+        ws = book.active
+        ws.append(["E-post"])
+        ws.append(["anna.berg@msb.example"])
+        chart = BarChart()
+        chart.add_data(Reference(ws, min_col=1, min_row=1, max_row=2))
+        book.create_chartsheet("Diagram", 0).add_chart(chart)
+
+    path = _xlsx(tmp_path, "med-diagram.xlsx", build)
+    assert [r.values["email"] for r in read_list(path).rows] == ["anna.berg@msb.example"]
+    with pytest.raises(ListError, match="the sheet 'Diagram' is a chart, not a table"):
+        read_list(path, sheet="diagram")
+
+
 def test_typo_of_a_member_domain_is_a_warning(tmp_path: Path):
     path = tmp_path / "lista.csv"
     path.write_text("email\nanna@msb.exmaple\nper@kau.example\n", encoding="utf-8")

@@ -1,7 +1,7 @@
 """The ``mailer`` command: a thin Click layer over the library.
 
 Only this package prints, prompts, exits or runs the event loop; one module per group
-of commands. Heavy libraries (premailer, lxml, aiosmtplib, openpyxl, pydantic) are
+of commands. Heavy libraries (premailer, lxml, aiosmtplib, pydantic) are
 imported inside the commands that need them, so ``mailer --help`` starts fast.
 
 Exit codes: 0 all done; 1 some messages or channels failed; 2 bad input (config, list,
