@@ -202,10 +202,25 @@ class SmtpTransport(Transport):
             raise TransientError(f"{self.label}: cannot connect to {where}: {exc}") from None
         try:
             await self._login(client)
+            await self._greet(client)
         except BaseException:
             await _quietly_close(client)
             raise
         self._smtp = client
+
+    async def _greet(self, client: aiosmtplib.SMTP) -> None:
+        """EHLO (HELO where refused) unless login did it: send() issues MAIL directly."""
+        if not client.is_ehlo_or_helo_needed:
+            return
+        try:
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            raise TransientError(f"{self.label}: {self.settings.host} hung up: {exc}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise self._refusal(exc.code, exc.message, "greeting") from None
 
     async def _login(self, client: aiosmtplib.SMTP) -> None:
         s = self.settings
@@ -251,23 +266,44 @@ class SmtpTransport(Transport):
         return ChannelError(f"{self.label}: the server refused us ({code} {_reply(message)})")
 
     async def send(self, message: Outgoing) -> str:
-        """One transaction: MAIL, RCPT, DATA; the server's final reply."""
+        """One transaction: MAIL, RCPT, DATA; the server's final reply.
+
+        The commands go through aiosmtplib's protocol layer with the message's bytes as
+        they are: they were built with CRLF line ends, so only dot-stuffing is left to do,
+        where aiosmtplib's data() runs two regular expressions over every message (half a
+        millisecond for 13 KB). One deadline per phase (asyncio.timeout) stands in for a
+        wait_for per reply.
+        """
         if not self.is_open:
             await self.open()
         smtp = self._smtp
         assert smtp is not None
         s = self.settings
+        encoding = "utf-8" if message.smtputf8 else "ascii"
+        loop = asyncio.get_running_loop()
         phase = "mail"
         try:
-            await smtp.mail(
-                message.sender,
-                options=["SMTPUTF8"] if message.smtputf8 else None,
-                timeout=s.timeout,
-            )
-            phase = "rcpt"
-            await smtp.rcpt(message.recipient, timeout=s.timeout)
-            phase = "data"
-            response = await smtp.data(message.data, timeout=s.data_timeout)
+            async with asyncio.timeout(s.timeout) as deadline:
+                options = (b"SMTPUTF8",) if message.smtputf8 else ()
+                sender = b"FROM:<" + message.sender.encode(encoding) + b">"
+                _expect(await smtp.execute_command(b"MAIL", sender, *options, timeout=None), 250)
+                phase = "rcpt"
+                deadline.reschedule(loop.time() + s.timeout)
+                recipient = b"TO:<" + message.recipient.encode(encoding) + b">"
+                _expect(await smtp.execute_command(b"RCPT", recipient, timeout=None), 250, 251)
+                phase = "data"
+                payload = data_payload(message.data)
+                if payload is None:  # line ends this module did not write: aiosmtplib's way
+                    deadline.reschedule(loop.time() + s.data_timeout)
+                    response = await smtp.data(message.data, timeout=None)
+                else:
+                    deadline.reschedule(loop.time() + s.timeout)
+                    _expect(await smtp.execute_command(b"DATA", timeout=None), 354)
+                    deadline.reschedule(loop.time() + s.data_timeout)
+                    if smtp.protocol is None:
+                        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+                    smtp.protocol.write(payload)
+                    response = _expect(await smtp.protocol.read_response(timeout=None), 250)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset_after_error(exc.code)
             error = classify(exc.code, exc.message)
@@ -280,7 +316,8 @@ class SmtpTransport(Transport):
                     hint="check the channel's from address and the mailbox's send-as rights",
                 )
             raise error from None
-        except aiosmtplib.SMTPTimeoutError:
+        except TimeoutError:
+            # The reply may still come: a later command could take it for its own.
             await self._drop()
             raise TransientError(f"timed out waiting for the server ({phase.upper()})") from None
         except aiosmtplib.SMTPServerDisconnected:
@@ -333,6 +370,31 @@ async def wait_closed(protocol: object, *, limit: float = 1.0) -> None:
         if loop.time() > deadline:
             return
         await asyncio.sleep(0.005)
+
+
+def _expect(response: aiosmtplib.SMTPResponse, *codes: int) -> aiosmtplib.SMTPResponse:
+    if response.code not in codes:
+        raise aiosmtplib.SMTPResponseException(response.code, response.message)
+    return response
+
+
+def data_payload(data: bytes) -> bytes | None:
+    """What follows DATA: the message with lines that start with '.' doubled (RFC 5321,
+    4.5.2) and the final '.' line; None unless every line ends in CRLF.
+
+    A bare CR or LF is refused rather than sent: servers disagree on where such a line
+    ends, which is how SMTP smuggling works. bytes methods run at C speed (~25 us for
+    13 KB), which regular expressions do not.
+    """
+    bare = data.replace(b"\r\n", b"")
+    if b"\r" in bare or b"\n" in bare:
+        return None
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    return data + b".\r\n"
 
 
 def _tls_context(cafile: str | None, label: str) -> ssl.SSLContext:
