@@ -31,7 +31,7 @@ from mailer.errors import (
     TooManyConnectionsError,
     TransientError,
 )
-from mailer.journal import Journal
+from mailer.journal import GroupCommit, Journal
 from mailer.message import (
     Attachment,
     Outgoing,
@@ -495,11 +495,15 @@ async def send_plan(
     journal.enqueue(
         plan.mailing.id, ((p.email, c.member.id) for c in plan.channels for p in c.to_send)
     )
+    writes = GroupCommit(journal)
     runs = [
-        _ChannelRun(c, factory, journal, via, on_progress, on_hard_bounce, stop, clock)
+        _ChannelRun(c, factory, writes, via, on_progress, on_hard_bounce, stop, clock)
         for c in plan.channels
     ]
-    return list(await asyncio.gather(*(r.run() for r in runs)))
+    try:
+        return list(await asyncio.gather(*(r.run() for r in runs)))
+    finally:
+        writes.flush()
 
 
 Outcome = Literal["sent", "failed", "deferred", "not-started"]
@@ -513,7 +517,7 @@ class _ChannelRun:
         self,
         plan: ChannelPlan,
         factory: MessageFactory,
-        journal: Journal,
+        writes: GroupCommit,
         via: SmtpSettings | None,
         on_progress: ProgressCallback | None,
         on_hard_bounce: HardBounceCallback | None,
@@ -523,7 +527,8 @@ class _ChannelRun:
         self.plan = plan
         self.member = plan.member
         self.factory = factory
-        self.journal = journal
+        self.writes = writes
+        self.journal = writes.journal
         self.via = via
         self.mailing = factory.mailing.id
         self.on_progress = on_progress
@@ -567,6 +572,7 @@ class _ChannelRun:
         left = [p.email for p in self.queue]
         result.not_attempted = len(left)
         if result.quota and left:
+            self.writes.flush()
             self.journal.defer(self.mailing, left, result.quota)
         if self.stop is not None and self.stop.is_set():
             result.interrupted = True
@@ -594,6 +600,7 @@ class _ChannelRun:
 
     def _quota_reached(self) -> None:
         assert self.quota is not None
+        self.writes.flush()
         when = self.journal.oldest_since(self.member.id, dt.datetime.now(dt.UTC) - DAY)
         after = f"; more can go after {when + DAY:%Y-%m-%d %H:%M} UTC" if when else ""
         self.result.quota = (
@@ -643,7 +650,7 @@ class _ChannelRun:
         )
 
     def _record(self, person: Person, state: str, reply: str, attempt: int) -> None:
-        self.journal.finish(self.mailing, person.email, state, reply)
+        self.writes.finish(self.mailing, person.email, state, reply)
         log.info(
             "%s\t%s\t%s\t%s\t%d\t%s",
             self.mailing,
@@ -672,7 +679,7 @@ class _ChannelRun:
                     return "not-started"
                 if state != "open":
                     return "not-started"
-            self.journal.start(
+            await self.writes.start(
                 self.mailing, person.email, self.member.id, message.message_id, self.channel
             )
             try:

@@ -8,7 +8,9 @@ bodies are never stored.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -185,7 +187,7 @@ class Journal:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -204,7 +206,7 @@ class Journal:
             name = step.__name__.lstrip("_")
             if name in done:
                 continue
-            with self._tx() as db:
+            with self.transaction() as db:
                 step(db)
                 db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
 
@@ -265,63 +267,29 @@ class Journal:
     def enqueue(self, mailing: str, people: Iterable[tuple[str, str]]) -> None:
         """Record (email, member) pairs as 'queued' unless the journal already knows them."""
         now = _now()
-        with self._tx() as db:
+        with self.transaction() as db:
             db.executemany(
                 """INSERT INTO deliveries (mailing, email, member, state, created_at, updated_at)
                    VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (mailing, email) DO NOTHING""",
                 [(mailing, email, member, now, now) for email, member in people],
             )
 
-    def start(
-        self, mailing: str, email: str, member: str, message_id: str, channel: str | None = None
-    ) -> None:
-        """Record 'sending' (committed) before the SMTP transaction begins."""
-        now = _now()
-        # One statement in autocommit mode is its own transaction, committed when it
-        # returns: no BEGIN/COMMIT round trips on the hot path (two writes per message).
-        self.db.execute(
-            """
-            INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
-                                    created_at, updated_at, channel)
-            VALUES (?, ?, ?, 'sending', ?, 1, ?, ?, ?)
-            ON CONFLICT (mailing, email) DO UPDATE SET
-                member=excluded.member, state='sending', message_id=excluded.message_id,
-                attempts=attempts + 1, updated_at=excluded.updated_at,
-                channel=excluded.channel
-            """,
-            (mailing, email, member, message_id, now, now, channel),
-        )
-
     def defer(self, mailing: str, emails: Iterable[str], reply: str) -> None:
         """Mark people not sent in this run as 'deferred' (quota reached, for example)."""
         now = _now()
-        with self._tx() as db:
+        with self.transaction() as db:
             db.executemany(
                 """UPDATE deliveries SET state='deferred', last_reply=?, updated_at=?
                    WHERE mailing=? AND email=? AND state IN ('queued', 'deferred')""",
                 [(reply, now, mailing, email) for email in emails],
             )
 
-    def finish(self, mailing: str, email: str, state: str, reply: str | None) -> None:
-        """Record the server's answer."""
-        if state not in STATES:
-            raise ValueError(state)
-        reply = redact(reply) if reply else reply  # a server may echo what it was sent
-        now = _now()
-        self.db.execute(  # autocommit: committed on return, like start()
-            """
-            UPDATE deliveries SET state=?, last_reply=?, updated_at=?,
-                   sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END
-            WHERE mailing=? AND email=?""",
-            (state, reply, now, state, now, mailing, email),
-        )
-
     # -- bundles (members who send their own share) ------------------------------
 
     def add_bundle_export(self, digest: str, mailing: str, member: str, people: list[str]) -> None:
         """Remember a bundle and queue its people under their member, unless already there."""
         now = _now()
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO bundle_exports VALUES (?, ?, ?, ?, ?)",
                 (digest, mailing, member, "\n".join(people), now),
@@ -369,7 +337,7 @@ class Journal:
         """Merge a member's outcomes and remember the report, in one transaction."""
         now = _now()
         try:
-            with self._tx() as db:
+            with self.transaction() as db:
                 # The report first: a second import of the same report (two coordinators
                 # at once, say) stops here, before any outcome is written.
                 db.execute(
@@ -407,3 +375,93 @@ class Journal:
             raise StateError(
                 "this report was already imported; nothing changed", path=self.path
             ) from None
+
+
+_START = """
+    INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
+                            created_at, updated_at, channel)
+    VALUES (?, ?, ?, 'sending', ?, 1, ?, ?, ?)
+    ON CONFLICT (mailing, email) DO UPDATE SET
+        member=excluded.member, state='sending', message_id=excluded.message_id,
+        attempts=attempts + 1, updated_at=excluded.updated_at, channel=excluded.channel
+"""
+_FINISH = """
+    UPDATE deliveries SET state=?, last_reply=?, updated_at=?,
+           sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END
+    WHERE mailing=? AND email=?
+"""
+
+
+class GroupCommit:
+    """The journal's writes while sending, committed in groups.
+
+    Dozens of connections finish transactions at about the same moment. Instead of a
+    commit per write (two per message, 0.1-0.2 ms each), the writes queued during one turn
+    of the event loop are committed by one transaction early in the next. The order of
+    events is unchanged: start() returns only once 'sending' is committed, so the record
+    still comes before the SMTP transaction. An outcome goes with the next group; a crash
+    before that leaves its row in 'sending' (uncertain), which is still true.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._writes: list[tuple[str, tuple[object, ...]]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._scheduled = False
+        self._error: StateError | None = None
+
+    async def start(
+        self, mailing: str, email: str, member: str, message_id: str, channel: str | None = None
+    ) -> None:
+        """Record 'sending' before the SMTP transaction begins; returns once committed."""
+        if self._error is not None:
+            raise self._error
+        now = _now()
+        self._add(_START, (mailing, email, member, message_id, now, now, channel))
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        await waiter
+
+    def finish(self, mailing: str, email: str, state: str, reply: str | None) -> None:
+        """Record the server's answer (committed with the next group)."""
+        if state not in STATES:
+            raise ValueError(state)
+        reply = redact(reply) if reply else reply  # a server may echo what it was sent
+        now = _now()
+        self._add(_FINISH, (state, reply, now, state, now, mailing, email))
+
+    def flush(self) -> None:
+        """Commit what is queued now; raises StateError when the journal cannot be written."""
+        self._commit()
+        if self._error is not None:
+            raise self._error
+
+    def _add(self, sql: str, row: tuple[object, ...]) -> None:
+        self._writes.append((sql, row))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    def _commit(self) -> None:
+        # Runs as a loop callback: it never raises, its waiters get the error instead.
+        self._scheduled = False
+        writes, self._writes = self._writes, []
+        waiters, self._waiters = self._waiters, []
+        if writes and self._error is None:
+            try:
+                with self.journal.transaction() as db:
+                    for sql, group in itertools.groupby(writes, key=lambda w: w[0]):
+                        db.executemany(sql, [row for _, row in group])
+            except sqlite3.Error as exc:
+                self._error = StateError(
+                    f"cannot write the journal: {exc}",
+                    path=self.journal.path,
+                    hint="free disk space or stop the other process using it, then send again",
+                )
+        for waiter in waiters:
+            if waiter.done():  # its worker was cancelled
+                continue
+            if self._error is not None:
+                waiter.set_exception(self._error)
+            else:
+                waiter.set_result(None)
