@@ -31,6 +31,7 @@ from mailer.errors import (
     TooManyConnectionsError,
     TransientError,
 )
+from mailer.inlining import inline_cache
 from mailer.journal import GroupCommit, Journal
 from mailer.message import (
     Attachment,
@@ -354,7 +355,7 @@ class MessageFactory:
         the signing key never leaves the coordinator; without them, links are signed here."""
         self.network = network
         self.mailing = mailing
-        self.renderer = renderer or Renderer(network)
+        self.renderer = renderer or Renderer(network, inline_cache=inline_cache(network))
         # Builds what message.build_message builds, a hundred times faster (see assembly).
         self.assembler = Assembler()
         self._ics: dict[tuple[str, str], calendar.IcsTemplate] = {}

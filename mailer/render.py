@@ -1,11 +1,12 @@
 """Render the network's Jinja2 templates into finished mail bodies.
 
-Premailer costs ~25 ms a call, so CSS is inlined once per *variant* (mail kind, seminar,
-language, sending member), never per person. A variant is rendered with placeholders
-(``%%person.name%%``) where personal values go; after inlining, the HTML is split at the
-placeholders and each person's values are joined in, HTML-escaped. Because the variant is
-rendered once for everybody, a template cannot branch on a personal value: doing so is a
-template error that says so (use ``person.greeting``, which is computed per person).
+Premailer costs 20-100 ms a call, so CSS is inlined once per *variant* (mail kind, seminar,
+language, sending member), never per person, and kept between runs (``mailer.inlining``).
+A variant is rendered with placeholders (``%%person.name%%``) where personal values go;
+after inlining, the HTML is split at the placeholders and each person's values are joined
+in, HTML-escaped. Because the variant is rendered once for everybody, a template cannot
+branch on a personal value: doing so is a template error that says so (use
+``person.greeting``, which is computed per person).
 
 Templates run in Jinja2's sandbox with StrictUndefined: a member's template cannot reach
 Python internals, and a misspelt variable is an error, never an empty string.
@@ -14,7 +15,6 @@ Python internals, and a misspelt variable is an error, never an empty string.
 from __future__ import annotations
 
 import html
-import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -32,6 +32,7 @@ from mailer.calendar import EventText
 from mailer.config import Member, Network, Seminar
 from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, safe_url
+from mailer.inlining import inline_css
 from mailer.recipients import Person, clean_text
 
 KINDS = ("invitation", "reminder", "change", "cancellation", "summary", "newsletter")
@@ -152,9 +153,13 @@ class _Sandbox(SandboxedEnvironment):
 class Renderer:
     """Renders variants for one network; caches them, since a mailing reuses a few."""
 
-    def __init__(self, network: Network, templates: Path | None = None) -> None:
+    def __init__(
+        self, network: Network, templates: Path | None = None, *, inline_cache: Path | None = None
+    ) -> None:
+        """``inline_cache``: a folder where inlined documents are kept between runs."""
         self.network = network
         self.templates = templates or network.root / "templates"
+        self.inline_cache = inline_cache
         if not self.templates.is_dir():
             raise TemplateError(
                 "no templates folder",
@@ -390,7 +395,7 @@ class Renderer:
                     path=self.templates / f"{kind}.html",
                     hint=f"known: {', '.join(PERSON_FIELDS)}",
                 )
-        inlined = inline_css(html_out)
+        inlined = inline_css(html_out, self.inline_cache)
         if len(inlined.encode()) > MAX_HTML_BYTES:
             raise TemplateError(
                 f"the HTML is {len(inlined.encode()) // 1000} KB; Gmail clips mail over ~102 KB",
@@ -487,30 +492,3 @@ def _template_line(exc: BaseException) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
-
-
-_premailer_quiet = False
-
-
-def inline_css(document: str) -> str:
-    """Move the <style> rules onto the elements (what Outlook and Gmail need)."""
-    global _premailer_quiet
-    import premailer
-
-    if not _premailer_quiet:
-        logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
-        _premailer_quiet = True
-    return str(
-        premailer.Premailer(
-            document,
-            strip_important=False,  # keep !important in the @media rules that stay in <style>
-            keep_style_tags=False,
-            remove_classes=False,
-            disable_validation=True,
-            allow_network=False,
-            # Keep the templates' pixel width/height attributes (Outlook sizes images by them):
-            # by default an inline 'width: 100%' would overwrite width="536" with "100%".
-            disable_basic_attributes=["width", "height"],
-            cssutils_logging_level=logging.CRITICAL,
-        ).transform()
-    )

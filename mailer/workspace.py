@@ -62,12 +62,13 @@ def check_workspace(network: Network) -> CheckSummary:
             line=locate_key(network.path.read_text(encoding="utf-8"), problem.key),
             hint=f"choose a darker colour: white text needs {MIN_CONTRAST}:1 to be readable",
         )
+    from mailer.inlining import inline_cache
     from mailer.render import Renderer
     from mailer.suppression import merge_without_suppressed
 
     merged = merge_without_suppressed(network)
     people = merged.by_member()
-    renderer = Renderer(network)
+    renderer = Renderer(network, inline_cache=inline_cache(network))
     mailings: list[Mailing] = [
         mailing_for(network, kind, seminar.number)
         for seminar in network.seminars
