@@ -19,6 +19,15 @@ TITLES = ["Handläggare", "Enhetschef", "Utredare", "Jurist", "GIS-ingenjör", "
 VERSION = "1"
 
 
+def without_inlined(config: Path) -> None:
+    """Forget the CSS that earlier runs inlined: each run measures a mailing's first send
+    (a dry run, a preview or ``mailer check`` before it would leave it less to do)."""
+    from mailer.config import load_network
+    from mailer.inlining import inline_cache
+
+    shutil.rmtree(inline_cache(load_network(config)), ignore_errors=True)
+
+
 def workspace(data: Path, people: int) -> Path:
     """``data/network-N/network.toml``, made once (the lists take a while at 100,000)."""
     root = data / f"network-{people}"

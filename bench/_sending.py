@@ -22,12 +22,15 @@ def send_mailing(
     members: tuple[str, ...] = (),
     limit: int | None = None,
     whole: bool = True,
+    warm: bool = False,
 ) -> dict[str, Any]:
     """Send the invitation to seminar 2 (``limit`` people per channel at most), through
     the sink at ``port``; ``connections`` per channel overrides the config. The journal
-    starts empty each time. Returns the messages sent and the seconds it took: from reading the
-    lists (``whole``), or of ``send_plan`` alone."""
+    starts empty each time, and so does the inlined CSS unless ``warm`` (as after a dry
+    run). Returns the messages sent and the seconds it took: from reading the lists
+    (``whole``), or of ``send_plan`` alone."""
     os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
+    from bench._network import without_inlined
     from mailer import recipients
     from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
     from mailer.channels import SmtpSettings
@@ -39,6 +42,8 @@ def send_mailing(
     network = load_network(config)
     for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
         (network.state_dir / name).unlink(missing_ok=True)
+    if not warm:
+        without_inlined(config)
     via = SmtpSettings(host=HOST, port=port, security="none")
     log = logging.getLogger("mailer.delivery")
     handler = logging.FileHandler(network.state_dir.parent / "delivery.log", encoding="utf-8")

@@ -34,12 +34,14 @@ def prepare(data: Path) -> None:
 
 def _setup(data: Path) -> tuple[Any, Any, list[Any]]:
     os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
-    from bench._network import workspace
+    from bench._network import without_inlined, workspace
     from mailer.campaign import MessageFactory, mailing_for
     from mailer.config import load_network
     from mailer.recipients import merge
 
-    network = load_network(workspace(data, PEOPLE))
+    config = workspace(data, PEOPLE)
+    without_inlined(config)
+    network = load_network(config)
     people = merge(network).people
     return network, MessageFactory(network, mailing_for(network, "invitation", 2)), people
 

@@ -462,18 +462,40 @@ def _end_to_end(data: Path) -> object:
     return send_mailing(workspace(data, COUNT), port, connections=4)  # an SMTP channel's default
 
 
+def _end_to_end_after_dry_run(data: Path) -> object:
+    """The same, after ``mailer send --dry-run`` (untimed) left the CSS inlined."""
+    import contextlib
+    import io
+
+    from bench._network import without_inlined, workspace
+    from bench._sending import send_mailing
+    from mailer.cli import main
+
+    port = int((data / "port").read_text())
+    config = workspace(data, COUNT)
+    without_inlined(config)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        main(
+            ["--network", str(config), "send", "invitation", "2", "--dry-run"],
+            standalone_mode=False,
+        )
+    return send_mailing(config, port, connections=4, warm=True)
+
+
 END_TO_END = "mailer end to end: lists, merge, build, 9 channels x 4"
+WARM = "the same, after a dry run (CSS already inlined)"
 CASES: dict[str, Callable[[Path], object]] = {
     NAIVE: _naive_case,
     CEILING: _ceiling_case,
     DEFAULTS: _mailer(None),
     ONE: _mailer(1),
     END_TO_END: _end_to_end,
+    WARM: _end_to_end_after_dry_run,
 }
 # mailmerge 2.3 (the nearest tool) is not installed here; it sends ~220 plain messages/s to
 # a local sink (NOTES-email.md), so 5x is 1,100/s; the issue asks for 1,500/s end to end.
 MAILMERGE_RATE = 220
-GOALS = {END_TO_END: {"rate": 1_500}}
+GOALS = {END_TO_END: {"rate": 1_500}, WARM: {"rate": 1_500}}
 
 
 def report(rows: list[tuple[str, int, float, float]], *, tls: bool = False) -> str:
