@@ -30,6 +30,7 @@ from mailer.errors import (
     RecipientRefusedError,
     TooManyConnectionsError,
     TransientError,
+    UncertainError,
 )
 from mailer.inlining import inline_cache
 from mailer.journal import GroupCommit, Journal
@@ -176,9 +177,10 @@ class ChannelResult:
     member: Member
     sent: int = 0
     skipped: int = 0
-    uncertain: int = 0
+    uncertain: int = 0  # skipped as uncertain after an earlier run, or unanswered in this one
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    unanswered: list[tuple[str, str]] = field(default_factory=list)  # uncertain in this run
     error: str | None = None  # the channel stopped: why
     quota: str | None = None  # the daily quota stopped it: what to expect
     interrupted: bool = False  # Ctrl-C
@@ -507,7 +509,7 @@ async def send_plan(
         writes.flush()
 
 
-Outcome = Literal["sent", "failed", "deferred", "not-started"]
+Outcome = Literal["sent", "failed", "deferred", "uncertain", "not-started"]
 
 
 class _ChannelRun:
@@ -657,7 +659,7 @@ class _ChannelRun:
             self.mailing,
             self.member.id,
             person.email,
-            state,
+            "uncertain" if state == "sending" else state,
             attempt,
             reply,
         )
@@ -693,6 +695,12 @@ class _ChannelRun:
                     result.deferred.append((person.email, str(exc)))
                     return "deferred"
                 continue
+            except UncertainError as exc:
+                # Left in 'sending' with the reason: a retry could deliver it twice.
+                self._record(person, "sending", str(exc), attempt + 1)
+                result.uncertain += 1
+                result.unanswered.append((person.email, str(exc)))
+                return "uncertain"
             except RecipientRefusedError as exc:
                 self._record(person, "failed", str(exc), attempt + 1)
                 result.failed.append((person.email, str(exc)))

@@ -30,6 +30,7 @@ from mailer.errors import (
     RecipientRefusedError,
     TooManyConnectionsError,
     TransientError,
+    UncertainError,
 )
 from mailer.message import Outgoing
 
@@ -303,6 +304,7 @@ class SmtpTransport(Transport):
                     if smtp.protocol is None:
                         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
                     smtp.protocol.write(payload)
+                    phase = "handed over"
                     response = _expect(await smtp.protocol.read_response(timeout=None), 250)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset_after_error(exc.code)
@@ -319,14 +321,23 @@ class SmtpTransport(Transport):
         except TimeoutError:
             # The reply may still come: a later command could take it for its own.
             await self._drop()
+            if phase == "handed over":
+                raise UncertainError(
+                    "no answer within the DATA timeout after the whole message was handed "
+                    "over: it may have arrived"
+                ) from None
             raise TransientError(f"timed out waiting for the server ({phase.upper()})") from None
-        except aiosmtplib.SMTPServerDisconnected:
-            await self._drop()
-            raise TransientError(
-                f"the server closed the connection during {phase.upper()}"
-            ) from None
         except (OSError, aiosmtplib.SMTPException) as exc:
             await self._drop()
+            if phase == "handed over":
+                raise UncertainError(
+                    "the connection was lost after the whole message was handed over: "
+                    "it may have arrived"
+                ) from None
+            if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+                raise TransientError(
+                    f"the server closed the connection during {phase.upper()}"
+                ) from None
             raise TransientError(f"{exc.__class__.__name__}: {_reply(str(exc))}") from None
         return f"{response.code} {_reply(response.message)}"
 

@@ -111,6 +111,12 @@ class TransientError(DeliveryError):
     """Worth retrying later: 4xx replies, dropped connections, timeouts."""
 
 
+class UncertainError(DeliveryError):
+    """The whole message was handed over and then no answer came (a timeout, a dropped
+    connection): the server may have taken it. Sending again could deliver it twice, so it
+    is left to the coordinator (``--resend-uncertain``)."""
+
+
 class TooManyConnectionsError(TransientError):
     """The server limits concurrent connections (Exchange Online: 432 4.3.2)."""
 

@@ -6,6 +6,7 @@ members keep their Maildir) and asserts what the servers received.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections import Counter
@@ -44,7 +45,6 @@ def test_transient_replies_are_retried_and_arrive_once(cli, workspace, smtp_serv
     server.handler.script = {
         "johan.berg@msb.example": ["451 4.3.0 try later", "452 4.2.2 mailbox full"],
         "maja.lund@msb.example": ["421 4.7.0 closing, try later"],
-        "erik.sandberg@msb.example": ["drop"],
         "tom.walker@msb.example": ["data:451 4.7.1 greylisted"],
     }
     use_smtp(workspace, "msb", server.port)
@@ -53,23 +53,69 @@ def test_transient_replies_are_retried_and_arrive_once(cli, workspace, smtp_serv
     assert counts(server) == Counter(MSB)
     rows = journal_rows(workspace)
     assert rows["johan.berg@msb.example"]["attempts"] == 3
-    assert rows["erik.sandberg@msb.example"]["attempts"] == 2
+    assert rows["tom.walker@msb.example"]["attempts"] == 2
     assert {r["state"] for r in rows.values()} == {"sent"}
     # A retry keeps the Message-ID that the first attempt used.
+    (item,) = [m for m in server.received if m.rcpt_tos == ["johan.berg@msb.example"]]
+    assert item.message["Message-ID"] == rows["johan.berg@msb.example"]["message_id"]
+
+
+def test_no_answer_after_the_whole_message_is_uncertain_not_retried(cli, workspace, smtp_servers):
+    # Hung up, or silent past the timeout, after the final dot: the server may have taken
+    # it. A retry could deliver it twice, so it is left for the coordinator to decide.
+    server = smtp_servers()
+    server.handler.stall_seconds = 2
+    server.handler.script = {
+        "erik.sandberg@msb.example": ["drop"],
+        "tom.walker@msb.example": ["stall"],
+    }
+    use_smtp(workspace, "msb", server.port, data_timeout=0.5)
+    result = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    assert result.exit_code == 1, result.output + result.stderr
+    unanswered = {"erik.sandberg@msb.example", "tom.walker@msb.example"}
+    assert counts(server) == Counter(set(MSB) - unanswered)
+    assert server.handler.rcpt_attempts["erik.sandberg@msb.example"] == 1
+    rows = journal_rows(workspace)
+    for email in unanswered:
+        assert rows[email]["state"] == "sending" and rows[email]["attempts"] == 1
+        assert "it may have arrived" in rows[email]["last_reply"]
+    assert "uncertain erik.sandberg@msb.example: the connection was lost after" in result.output
+    assert "2 messages are uncertain (handed over, then no answer)" in result.stderr
+    log = (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    assert "tom.walker@msb.example\tuncertain\t1\tno answer within the DATA timeout" in log
+
+    # Running again sends nobody twice; the coordinator decides to resend, same Message-ID.
+    again = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    assert again.exit_code == 1 and counts(server) == Counter(set(MSB) - unanswered)
+    resent = cli("send", "invitation", "2", "--org", "msb", "--yes", "--resend-uncertain")
+    assert resent.exit_code == 0, resent.output + resent.stderr
+    assert counts(server) == Counter(MSB)
     (item,) = [m for m in server.received if m.rcpt_tos == ["erik.sandberg@msb.example"]]
     assert item.message["Message-ID"] == rows["erik.sandberg@msb.example"]["message_id"]
 
 
-def test_stall_past_the_timeout_is_retried(cli, workspace, smtp_servers):
-    server = smtp_servers()
-    server.handler.stall_seconds = 2
-    server.handler.script = {"tom.walker@msb.example": ["stall"]}
-    use_smtp(workspace, "msb", server.port, data_timeout=0.5)
+class StallsAtRcpt(RecordingHandler):
+    """Says nothing at RCPT, once per address in ``once``, past the client's timeout."""
+
+    def __init__(self, once: set[str]) -> None:
+        super().__init__()
+        self.once = once
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.once:
+            self.once.discard(address)
+            await asyncio.sleep(self.stall_seconds)
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_timeout_before_the_message_is_handed_over_is_retried(cli, workspace, smtp_servers):
+    server = smtp_servers(StallsAtRcpt({"tom.walker@msb.example"}))
+    server.handler.stall_seconds = 1.5
+    use_smtp(workspace, "msb", server.port, timeout=0.5)
     result = cli("send", "invitation", "2", "--org", "msb", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     assert counts(server) == Counter(MSB)
-    log = (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
-    assert "tom.walker@msb.example\tdeferred\t1\ttimed out waiting for the server (DATA)" in log
+    assert journal_rows(workspace)["tom.walker@msb.example"]["attempts"] == 2
 
 
 def test_still_failing_after_the_retries_is_deferred_with_exit_75(cli, workspace, smtp_servers):

@@ -225,6 +225,8 @@ def _results_table(results: list[ChannelResult], title: str) -> None:
             out.print(f"failed   {email}: {reply}", markup=False)
         for email, reply in r.deferred:
             out.print(f"deferred {email}: {reply}", markup=False)
+        for email, reply in r.unanswered:
+            out.print(f"uncertain {email}: {reply}", markup=False)
 
 
 @click.command(
@@ -232,7 +234,8 @@ def _results_table(results: list[ChannelResult], title: str) -> None:
 Exit codes:
    0  everything on the plan was sent
    1  some messages failed or a channel stopped (the summary says which), or some
-      are uncertain after a crash (see 'mailer status'; --resend-uncertain)
+      are uncertain: after a crash, or handed over with no answer (see 'mailer
+      status'; --resend-uncertain)
    2  bad input (config, list, template, usage); nothing was sent
   75  work left for a later run (deferred, daily quota reached, or Ctrl-C):
       run the same command again"""
@@ -409,6 +412,14 @@ def carry_out(
         click.echo(
             f"{plan.uncertain} messages are uncertain (a run stopped while sending them); "
             "check 'mailer status', then use --resend-uncertain to send them again.",
+            err=True,
+        )
+    unanswered = sum(len(r.unanswered) for r in results)
+    if unanswered:
+        click.echo(
+            f"{unanswered} messages are uncertain (handed over, then no answer): they were "
+            "not sent again, so nobody gets two. Ask the server's admins whether they "
+            "arrived, or send them again with --resend-uncertain.",
             err=True,
         )
     if epilogue:
