@@ -294,7 +294,7 @@ class SmtpTransport(Transport):
                 _expect(await smtp.execute_command(b"RCPT", recipient, timeout=None), 250, 251)
                 phase = "data"
                 payload = data_payload(message.data)
-                if payload is None:  # line ends this module did not write: aiosmtplib's way
+                if payload is None:  # bare line ends (never from our builders): aiosmtplib's way
                     deadline.reschedule(loop.time() + s.data_timeout)
                     response = await smtp.data(message.data, timeout=None)
                 else:
@@ -394,8 +394,8 @@ def data_payload(data: bytes) -> bytes | None:
     4.5.2) and the final '.' line; None unless every line ends in CRLF.
 
     A bare CR or LF is refused rather than sent: servers disagree on where such a line
-    ends, which is how SMTP smuggling works. bytes methods run at C speed (~25 us for
-    13 KB), which regular expressions do not.
+    ends, which is how SMTP smuggling works. bytes methods run at C speed: ~50 us for
+    13 KB, where aiosmtplib's regular expressions take ~500.
     """
     bare = data.replace(b"\r\n", b"")
     if b"\r" in bare or b"\n" in bare:

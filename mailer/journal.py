@@ -2,8 +2,9 @@
 
 ``sending`` is recorded (and committed) before the SMTP transaction starts and replaced by
 the outcome when the server answers, so a crash at any moment leaves a true record: a row
-still in ``sending`` is *uncertain*: the server may or may not have taken it. Message
-bodies are never stored.
+still in ``sending`` is *uncertain*: the server may or may not have taken it. While
+sending, these writes go through :class:`GroupCommit`, which commits the writes of many
+connections together. Message bodies are never stored.
 """
 
 from __future__ import annotations
