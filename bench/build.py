@@ -5,9 +5,11 @@
   library's EmailMessage, then ``as_bytes`` (measured on fewer people: it is slow);
 - reference: the CSS inlined once per variant, the message built by ``message.build_message``
   per person (the standard library; what the fast path must equal);
-- mailer: ``MessageFactory.build`` as a mailing runs it (``mailer.assembly``).
+- mailer: ``MessageFactory.build`` as a mailing runs it (``mailer.assembly``), starting
+  with no inlined CSS (a mailing's first run);
+- the same after a dry run, which left the inlined CSS in the state folder.
 
-All three build for the same people (spread over the nine members, a quarter in English) and
+All of them build for the same people (spread over the nine members, a quarter in English) and
 their figures are messages per second. Target: the mailer >= 3,000/s and >= 50x naive.
 """
 
@@ -66,6 +68,7 @@ def naive(data: Path) -> dict[str, Any]:
 
     network, factory, people = _setup(data)
     factory.assembler = types.SimpleNamespace(build=build_message)
+    factory.renderer.inline_cache = None  # premailer for every person, as a first program does
     return _built(factory, network, people[:NAIVE], fresh=True)
 
 
@@ -82,9 +85,23 @@ def mailer(data: Path) -> dict[str, Any]:
     return _built(factory, network, people)
 
 
+def mailer_warm(data: Path) -> dict[str, Any]:
+    """As after a dry run or ``mailer check``: the variants' CSS is inlined already."""
+    network, factory, people = _setup(data)
+    members = {m.id: m for m in network.members}
+    for person in people:  # untimed: what the dry run left in .mailer/inlined/
+        factory.build(person, members[person.sender])
+    from mailer.campaign import MessageFactory
+
+    fresh = MessageFactory(network, factory.mailing)  # nothing in memory, the files on disk
+    return _built(fresh, network, people)
+
+
+MAILER = f"mailer: MessageFactory.build, fast assembly ({PEOPLE:,})"
 CASES: dict[str, Callable[[Path], object]] = {
     f"naive: Jinja + premailer + icalendar + EmailMessage per person ({NAIVE})": naive,
     f"reference: CSS once, message.build_message per person ({REFERENCE})": reference,
-    f"mailer: MessageFactory.build, fast assembly ({PEOPLE:,})": mailer,
+    MAILER: mailer,
+    "the same, after a dry run (CSS already inlined)": mailer_warm,
 }
-GOALS = {f"mailer: MessageFactory.build, fast assembly ({PEOPLE:,})": {"rate": 3000, "ratio": 50}}
+GOALS = {MAILER: {"rate": 3000, "ratio": 50}}
