@@ -2,23 +2,26 @@
 
 Cases, all against the same sink (its own process, on another CPU than the client):
 
-- naive (the baseline): a new connection (connect, EHLO, send, QUIT) per message;
+- mailmerge 2.3 (when installed: ``pip install -e '.[bench]'``, as ``make bench`` does), the
+  nearest existing tool, as its users run it: plain text, and Markdown (HTML and text);
+  with it installed, it is the baseline;
+- naive: a new aiosmtplib connection (connect, EHLO, send, QUIT) per message;
 - ceiling: a minimal aiosmtplib client on one reused connection, sending prebuilt messages
   (what the sink and the client library do at best, one connection at a time);
 - mailer, defaults: ``send_plan`` as ``mailer send`` runs it (the journal written before and
   after each transaction, the delivery log, the rate/quota/retry machinery, the channel's
   default of 4 connections), with the messages built beforehand so that the figure is the
   send path's;
-- mailer, 1 connection: the same with ``max_connections = 1``.
-
-Building each message (MIME, .ics, signed links) is measured apart, on fewer messages, by
-the standalone run: it is another issue's work and would hide the send path here.
+- mailer, 1 connection: the same with ``max_connections = 1``;
+- mailer end to end: from the members' lists to the sink over nine channels, building every
+  message; once as a mailing's first run, once after a dry run left the CSS inlined.
 
 The sink is written here: aiosmtpd reads bodies line by line and tops out near 600/s.
-Targets: the mailer with its defaults reaches >= 80% of the ceiling and >= 10x naive.
+Targets: the mailer with its defaults reaches >= 80% of the ceiling and >= 10x naive
+(issue 4); end to end >= 1,500/s and >= 5x mailmerge (issue 7).
 
-Run: ``python -m bench send`` (the project's table: seconds and the ratio to naive), or
-``python -m bench.send [--messages N]`` (messages/s and both ratios, one process).
+Run: ``python -m bench send`` (the project's table: seconds and the ratio to the baseline),
+or ``python -m bench.send [--messages N]`` (messages/s and both ratios, one process).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import multiprocessing
 import os
 import pickle
+import resource
 import secrets
 import shutil
 import socket
@@ -42,7 +47,8 @@ from typing import Any
 
 COUNT = int(os.environ.get("BENCH_SEND_MESSAGES", "10000"))
 TITLE = (
-    f"send {COUNT:,} messages of ~13 KB to a local SMTP sink (baseline: a connection per message)"
+    f"send {COUNT:,} messages of ~13 KB to a local SMTP sink (baseline: mailmerge if "
+    "installed, else a connection per message)"
 )
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -432,6 +438,50 @@ def _inputs(data: Path) -> tuple[int, list[Any]]:
     return int((data / "port").read_text()), pickle.loads((data / "messages.pickle").read_bytes())
 
 
+MAILMERGE_MESSAGES = 1_000  # one connection each: ~5-10 s
+
+
+def _mailmerge(markdown: bool) -> Callable[[Path], object]:
+    """mailmerge 2.3, the nearest existing tool, run as its users run it, to the same sink:
+    plain text, or Markdown (an HTML and a text part, nearer to the mailer's messages)."""
+
+    def case(data: Path) -> object:
+        import subprocess
+        import sys
+
+        port = int((data / "port").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "server.conf").write_text(
+                f"[smtp_server]\nhost = {HOST}\nport = {port}\nratelimit = 0\n"
+            )
+            markup = "CONTENT-TYPE: text/markdown\n" if markdown else ""
+            (folder / "template.txt").write_text(
+                "TO: {{email}}\nSUBJECT: Inbjudan: Öppna data – innovationer\n"
+                f"FROM: Öppna data Värmland <seminarier@msb.example>\n{markup}\n"
+                "Hej {{name}},\n\n**Välkommen** till frukostseminariet om öppna data, "
+                "tisdag 16 mars 2027 kl. 08.00–10.00.\n\n"
+                + "Öppna data skapar värde när de används. " * 30
+                + "\n"
+            )
+            rows = [f"person{n}@msb.example,Åsa Björk {n}" for n in range(MAILMERGE_MESSAGES)]
+            (folder / "people.csv").write_text("email,name\n" + "\n".join(rows) + "\n")
+            # Its console script: "python -m mailmerge" fails in 2.3.
+            program = str(Path(sys.executable).with_name("mailmerge"))
+            command = [program, "--no-dry-run", "--no-limit"]
+            command += ["--template", "template.txt", "--database", "people.csv"]
+            command += ["--config", "server.conf", "--output-format", "raw"]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(command, cwd=folder, check=True, stdout=subprocess.DEVNULL)
+            seconds = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return {"messages": MAILMERGE_MESSAGES, "seconds": seconds, "cpu_seconds": cpu}
+
+    return case
+
+
 def _naive_case(data: Path) -> object:
     port, messages = _inputs(data)
     return {"messages": asyncio.run(_naive(port, messages, COUNT)())}
@@ -484,6 +534,7 @@ def _end_to_end_after_dry_run(data: Path) -> object:
 
 END_TO_END = "mailer end to end: lists, merge, build, 9 channels x 4"
 WARM = "the same, after a dry run (CSS already inlined)"
+MAILMERGE = "mailmerge 2.3, plain text (a connection per message)"
 CASES: dict[str, Callable[[Path], object]] = {
     NAIVE: _naive_case,
     CEILING: _ceiling_case,
@@ -492,10 +543,18 @@ CASES: dict[str, Callable[[Path], object]] = {
     END_TO_END: _end_to_end,
     WARM: _end_to_end_after_dry_run,
 }
-# mailmerge 2.3 (the nearest tool) is not installed here; it sends ~220 plain messages/s to
-# a local sink (NOTES-email.md), so 5x is 1,100/s; the issue asks for 1,500/s end to end.
+if importlib.util.find_spec("mailmerge") is not None:  # pip install -e '.[bench]'
+    CASES = {
+        MAILMERGE: _mailmerge(markdown=False),  # the baseline of the issue's 5x
+        "mailmerge 2.3, Markdown (HTML and text)": _mailmerge(markdown=True),
+        **CASES,
+    }
+# The issue asks for >= 1,500/s end to end and >= 5x mailmerge on the same sink. With
+# mailmerge installed it is the baseline, so the ratio is that; without, NOTES-email.md's
+# ~220 plain messages/s stands in (5x: 1,100/s).
 MAILMERGE_RATE = 220
-GOALS = {END_TO_END: {"rate": 1_500}, WARM: {"rate": 1_500}}
+_GOAL = {"rate": 1_500, "ratio": 5} if MAILMERGE in CASES else {"rate": 1_500}
+GOALS = {END_TO_END: _GOAL, WARM: _GOAL}
 
 
 def report(rows: list[tuple[str, int, float, float]], *, tls: bool = False) -> str:
