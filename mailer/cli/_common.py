@@ -65,3 +65,28 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+# The options that 'mailer send' and a member's 'mailer bundle send' share: one send path,
+# so one wording.
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Send nothing; show the plan and one sample."
+)
+yes_option = click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts)."
+)
+resend_uncertain_option = click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Send again the messages whose outcome is unknown (a run that stopped, or a server "
+    "that took the whole message and never answered), with the same Message-ID, so "
+    "receiving systems can drop a duplicate.",
+)
+retry_failed_option = click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Try again the people a server refused for good in an earlier run.",
+)
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary."
+)

@@ -16,8 +16,13 @@ from mailer.cli._common import (
     Failure,
     State,
     console,
+    dry_run_option,
     pass_state,
+    quiet_option,
     reports_errors,
+    resend_uncertain_option,
+    retry_failed_option,
+    yes_option,
 )
 from mailer.cli.sending import KIND, _audience, audience_option
 
@@ -271,19 +276,11 @@ def check(
     help="Your CHANNEL.toml: how your mail leaves (SMTP or a Maildir).",
 )
 @state_option
-@click.option("--dry-run", is_flag=True, help="Send nothing; show the plan and one sample.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
-@click.option(
-    "--resend-uncertain",
-    is_flag=True,
-    help="Resend messages whose outcome a crash left unknown (same Message-ID).",
-)
-@click.option(
-    "--retry-failed",
-    is_flag=True,
-    help="Try again the people a server refused for good in an earlier run.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary.")
+@dry_run_option
+@yes_option
+@resend_uncertain_option
+@retry_failed_option
+@quiet_option
 @key_option
 @reports_errors
 def send(

@@ -18,8 +18,13 @@ from mailer.cli._common import (
     Failure,
     State,
     console,
+    dry_run_option,
     pass_state,
+    quiet_option,
     reports_errors,
+    resend_uncertain_option,
+    retry_failed_option,
+    yes_option,
 )
 
 if TYPE_CHECKING:
@@ -242,8 +247,8 @@ Exit codes:
 )
 @click.argument("kind", type=KIND)
 @click.argument("seminar", type=int)
-@click.option("--dry-run", is_flag=True, help="Send nothing; show the plan and one sample.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@dry_run_option
+@yes_option
 @click.option(
     "--via",
     metavar="smtp://HOST:PORT",
@@ -262,18 +267,9 @@ Exit codes:
     is_flag=True,
     help="Send again to people who already got this mailing. On purpose only.",
 )
-@click.option(
-    "--resend-uncertain",
-    is_flag=True,
-    help="Resend messages whose outcome a crash left unknown, with the same Message-ID "
-    "(so receiving systems can drop a duplicate).",
-)
-@click.option(
-    "--retry-failed",
-    is_flag=True,
-    help="Try again the people a server refused for good in an earlier run.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary.")
+@resend_uncertain_option
+@retry_failed_option
+@quiet_option
 @audience_option
 @pass_state
 @reports_errors
