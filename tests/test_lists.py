@@ -122,6 +122,23 @@ def test_unreadable_corpus_files(name: str, message: str, cli):
     assert message in line
 
 
+@pytest.mark.parametrize("quote", ["", '"Berg, Anna"'], ids=["unquoted", "quoted"])
+def test_a_field_over_the_csv_limit_is_reported_at_its_line(tmp_path: Path, quote: str):
+    # Files with no quotes are numbered row by row, the others by the reader's line count.
+    path = tmp_path / "lista.csv"
+    path.write_text(f"email,name\na@msb.example,{quote}\nb@msb.example,{'x' * 140_000}\n")
+    with pytest.raises(ListError, match=r"lista\.csv:3: broken CSV: field larger than"):
+        read_list(path)
+
+
+def test_line_numbers_with_and_without_quotes(tmp_path: Path):
+    path = tmp_path / "lista.csv"
+    path.write_text("email;name\n\na@msb.example;Anna\r\nb@msb.example;Per\n\n")
+    assert [r.line for r in read_list(path).rows] == [3, 4]
+    path.write_text('email;name\n\na@msb.example;"An\nna"\r\nb@msb.example;Per\n')
+    assert [r.line for r in read_list(path).rows] == [3, 5]
+
+
 # -- generated files: binary, big, Excel ---------------------------------------------------
 
 
