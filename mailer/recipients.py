@@ -605,8 +605,11 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns: bool) -> Merge:
-    # address -> member -> that member's row for the person; members in network order
-    entries: dict[str, dict[str, Fields]] = {}
+    # address -> (first listing member, its row for the person): most people are listed by
+    # one member, and a tuple is cheap; address -> {member: row}, in network order, for
+    # the people that several members list.
+    first: dict[str, tuple[str, Fields]] = {}
+    several: dict[str, dict[str, Fields]] = {}
     reports: list[ListReport] = []
     file_people: list[tuple[ListReport, Iterable[str]]] = []
     known = tuple(
@@ -623,10 +626,18 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
             reports.append(report)
             file_people.append((report, people.keys()))
             for email, fields in people.items():
-                by_member = entries.get(email)
+                seen = first.get(email)
+                if seen is None:
+                    first[email] = (member_id, fields)
+                    continue
+                by_member = several.get(email)
                 if by_member is None:
-                    entries[email] = {member_id: fields}
-                elif member_id not in by_member:
+                    if seen[0] == member_id:  # the same member's other file
+                        if _fullness(fields) < _fullness(seen[1]):
+                            first[email] = (member_id, fields)
+                        continue
+                    by_member = several[email] = {seen[0]: seen[1]}
+                if member_id not in by_member:
                     by_member[member_id] = fields
                 elif _fullness(fields) < _fullness(by_member[member_id]):
                     by_member[member_id] = fields  # the same member's other file
@@ -634,32 +645,35 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
     members = {m.id: m for m in network.members}
     people_out: list[Person] = []
     conflicts: list[Conflict] = []
-    suppressed_set: set[str] = set()
-    senders: dict[str, str] = {}
+    # Who sends to an address that is not simply its one listing member's: another
+    # member, or nobody (None: suppressed).
+    outcome: dict[str, str | None] = {}
     owners: dict[str, list[str]] = {}  # domain -> members it belongs to, looked up once
     language = network.network.language
-    for email in sorted(entries):
-        by_member = entries[email]
+    for email in sorted(first):  # sorting the items would compare tuples: slower
+        member_id, fields = first[email]
         if suppressed is not None and suppressed(email):
-            suppressed_set.add(email)
+            outcome[email] = None
             continue
-        if len(by_member) == 1:
-            (sender,) = by_member
-        else:
-            domain = email.rpartition("@")[2]
-            own = owners.get(domain)
-            if own is None:
-                own = owners[domain] = domain_owners(domain, members)
-            sender = next((m for m in by_member if m in own), next(iter(by_member)))
-        senders[email] = sender
+        by_member = several.get(email)
+        if by_member is None:
+            people_out.append(_person(email, fields, (member_id,), member_id, language))
+            continue
+        domain = email.rpartition("@")[2]
+        own = owners.get(domain)
+        if own is None:
+            own = owners[domain] = domain_owners(domain, members)
+        sender = next((m for m in by_member if m in own), member_id)
+        outcome[email] = sender
         people_out.append(_combine(email, by_member, sender, conflicts, language))
 
     for report, emails in file_people:
+        listed_by = report.member
         for email in emails:
-            sender_of = senders.get(email)
+            sender_of = outcome.get(email, listed_by)
             if sender_of is None:
                 report.suppressed += 1
-            elif sender_of == report.member:
+            elif sender_of == listed_by:
                 report.final += 1
             else:
                 report.duplicates_of_others += 1
@@ -667,7 +681,7 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
         people=people_out,
         reports=reports,
         conflicts=conflicts,
-        suppressed=len(suppressed_set),
+        suppressed=sum(1 for sender in outcome.values() if sender is None),
     )
 
 
@@ -694,22 +708,28 @@ def _combine(
     default_language: str,
 ) -> Person:
     """One person from every member's row: the sender's wins, the others fill its gaps."""
-    name, organisation, title, language, segment, tags = by_member[sender]
-    if len(by_member) > 1:
-        chosen = [name, organisation, title, language, segment, tags]
-        for member_id, fields in by_member.items():
-            if member_id == sender:
+    chosen = list(by_member[sender])
+    for member_id, fields in by_member.items():
+        if member_id == sender:
+            continue
+        for i, value in enumerate(fields):
+            if not value:
                 continue
-            for i, value in enumerate(fields):
-                if not value:
-                    continue
-                if not chosen[i]:
-                    chosen[i] = value
-                elif chosen[i] != value and i in (_NAME, _LANGUAGE):
-                    conflicts.append(
-                        Conflict(email, PERSON_FIELDS[i], chosen[i], value, sender, member_id)
-                    )
-        name, organisation, title, language, segment, tags = chosen
+            if not chosen[i]:
+                chosen[i] = value
+            elif chosen[i] != value and i in (_NAME, _LANGUAGE):
+                conflicts.append(
+                    Conflict(email, PERSON_FIELDS[i], chosen[i], value, sender, member_id)
+                )
+    name, organisation, title, language, segment, tags = chosen
+    merged = (name, organisation, title, language, segment, tags)
+    return _person(email, merged, tuple(by_member), sender, default_language)
+
+
+def _person(
+    email: str, fields: Fields, listed_by: tuple[str, ...], sender: str, default_language: str
+) -> Person:
+    name, organisation, title, language, segment, tags = fields
     # Positional: 80,000 of these in a big merge, and keywords cost a third more.
     return Person(
         email,
@@ -719,7 +739,7 @@ def _combine(
         language or default_language,
         segment or "public",
         tuple(tags.split(",")) if tags else (),
-        tuple(by_member),
+        listed_by,
         sender,
     )
 
