@@ -349,7 +349,9 @@ def normalise_address(raw: str, *, check_dns: bool = False) -> str:
 
 @lru_cache(maxsize=131072)
 def _normalise(raw: str, check_dns: bool) -> str:
-    value = raw.strip().strip("<>").strip()
+    value = raw.strip()
+    if value.startswith("<") or value.endswith(">"):
+        value = value.strip("<>").strip()
     if not value:
         raise AddressError("empty")
     if not value.isprintable() and _CONTROL.search(value):
@@ -458,41 +460,43 @@ class _FieldReader:
     cleaned once (per file, so the memory goes with the file).
     """
 
-    def __init__(self, member: Member | None) -> None:
+    def __init__(self, columns: Iterable[str], member: Member | None) -> None:
+        self.columns = set(columns)
         self.organisation = member.name if member else ""
         self.language = (member.default_language if member else None) or ""
         self.segment = member.default_segment if member else "public"
-        self.memo: dict[str, tuple[str, bool]] = {}
+        self.memo: dict[str, str] = {}
+        self.dirty: set[str] = set()  # values that held control characters
 
-    def text(self, raw: str | None, key: str, cleaned: list[str]) -> str:
+    def text(self, raw: str) -> str:
         if not raw:
             return ""
         found = self.memo.get(raw)
         if found is None:
-            found = self.memo[raw] = _clean_field(raw)
-        if found[1]:
-            cleaned.append(key)
-        return found[0]
+            found, dirty = _clean_field(raw)
+            self.memo[raw] = found
+            if dirty:
+                self.dirty.add(raw)
+        return found
 
-    def fields(self, values: Mapping[str, str]) -> tuple[Fields, list[str]]:
-        """The person's fields from a row, and the names of fields that had to be cleaned."""
-        get = values.get
+    def fields(self, values: Mapping[str, str]) -> Fields:
+        """The person's fields from a row (see :meth:`cleaned` for what had to be cleaned)."""
+        has = self.columns
         text = self.text
-        cleaned: list[str] = []
-        name = text(get("name"), "name", cleaned)
+        name = text(values["name"]) if "name" in has else ""
         if not name:
-            first = text(get("first_name"), "first_name", cleaned)
-            last = text(get("last_name"), "last_name", cleaned)
+            first = text(values["first_name"]) if "first_name" in has else ""
+            last = text(values["last_name"]) if "last_name" in has else ""
             name = f"{first} {last}" if first and last else first or last
-        language = get("language")
+        language = values["language"] if "language" in has else ""
         language = LANGUAGES.get(language.strip().casefold(), "") if language else ""
-        segment = get("segment")
+        segment = values["segment"] if "segment" in has else ""
         segment = SEGMENTS.get(segment.strip().casefold(), "") if segment else ""
-        tags = get("tags")
-        fields = (
+        tags = values["tags"] if "tags" in has else ""
+        return (
             name,
-            text(get("organisation"), "organisation", cleaned) or self.organisation,
-            text(get("title"), "title", cleaned),
+            (text(values["organisation"]) if "organisation" in has else "") or self.organisation,
+            text(values["title"]) if "title" in has else "",
             language or self.language,
             segment or self.segment,
             ",".join(
@@ -501,7 +505,15 @@ class _FieldReader:
             if tags
             else "",
         )
-        return fields, cleaned
+
+    def cleaned(self, values: Mapping[str, str]) -> list[str]:
+        """The fields of a row, read by :meth:`fields`, that held control characters."""
+        get = values.get
+        keys = ["name"]
+        if not self.text(get("name", "")):
+            keys += ["first_name", "last_name"]
+        keys += ["organisation", "title"]
+        return [key for key in keys if get(key) in self.dirty]
 
 
 def _fullness(fields: Fields) -> tuple[int, Fields]:
@@ -540,10 +552,11 @@ def _validate(
     typos: dict[str, str | None] = {}  # per domain; most lists have a handful of domains
     role = ROLE_LOCALPARTS
     normalise = _normalise
-    person_fields = _FieldReader(member).fields
+    reader = _FieldReader(listing.columns, member)
+    person_fields = reader.fields
     warnings = report.warnings
     for line, values in listing.rows:
-        raw = values.get("email", "")
+        raw = values["email"]
         try:
             email = normalise(raw, check_dns)
         except AddressError as exc:
@@ -558,9 +571,10 @@ def _validate(
             typo = typos[domain] = likely_typo(domain, known_domains)
         if typo:
             warnings.append(RowProblem(path, line, email, "typo", args=(typo,)))
-        fields, cleaned = person_fields(values)
-        for key in cleaned:
-            warnings.append(RowProblem(path, line, email, "cleaned", args=(key,)))
+        fields = person_fields(values)
+        if reader.dirty:  # rare: some value in the file held control characters
+            for key in reader.cleaned(values):
+                warnings.append(RowProblem(path, line, email, "cleaned", args=(key,)))
         previous = people.get(email)
         if previous is not None:
             report.duplicates_in_file += 1
