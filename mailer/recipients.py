@@ -663,6 +663,7 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
     # member, or nobody (None: suppressed).
     outcome: dict[str, str | None] = {}
     owners: dict[str, list[str]] = {}  # domain -> members it belongs to, looked up once
+    alone: dict[str, tuple[str]] = {}  # member -> (member,): one tuple, not one per person
     language = network.network.language
     for email in sorted(first):  # sorting the items would compare tuples: slower
         member_id, fields = first[email]
@@ -671,7 +672,10 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
             continue
         by_member = several.get(email)
         if by_member is None:
-            people_out.append(_person(email, fields, (member_id,), member_id, language))
+            listed_by = alone.get(member_id)
+            if listed_by is None:
+                listed_by = alone[member_id] = (member_id,)
+            people_out.append(_person(email, fields, listed_by, member_id, language))
             continue
         domain = email.rpartition("@")[2]
         own = owners.get(domain)
@@ -682,12 +686,12 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
         people_out.append(_combine(email, by_member, sender, conflicts, language))
 
     for report, emails in file_people:
-        listed_by = report.member
+        its_member = report.member
         for email in emails:
-            sender_of = outcome.get(email, listed_by)
+            sender_of = outcome.get(email, its_member)
             if sender_of is None:
                 report.suppressed += 1
-            elif sender_of == listed_by:
+            elif sender_of == its_member:
                 report.final += 1
             else:
                 report.duplicates_of_others += 1

@@ -57,7 +57,7 @@ def read_xlsx_rows(
         except Exception as exc:
             raise list_error("xlsx_bad", path, why=f"{exc.__class__.__name__}, {name!r}") from None
     text = _cell_text
-    rows = [[text(v) for v in row] for row in values]
+    rows = [[v if type(v) is str else text(v) for v in row] for row in values]
     for (min_row, min_col), (max_row, max_col) in merged:
         _fill(rows, min_row, min_col, max_row, max_col)
     return rows, 1, name
