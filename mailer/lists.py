@@ -12,7 +12,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -96,14 +96,22 @@ def fold_header(header: str) -> str:
 
 
 class RawRow(NamedTuple):
-    """One data row: the fields found, keyed by the mailer's field names.
+    """One data row: its line, its cells as read, and where the mailer's fields are.
 
-    A named tuple, not a dataclass: a list has up to ~100,000 of them and a tuple is the
-    cheapest object to make.
+    A named tuple over the reader's own list, with one ``positions`` mapping shared by a
+    file's rows: a list has up to ~100,000 rows, and a dict per row was a quarter of the
+    time to read one.
     """
 
     line: int
-    values: Mapping[str, str]
+    cells: Sequence[str]
+    positions: Mapping[str, int]  # field -> index in cells
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The fields found, keyed by the mailer's field names."""
+        cells = self.cells
+        return {name: cells[i] for name, i in self.positions.items()}
 
 
 @dataclass(slots=True)
@@ -117,6 +125,7 @@ class ListFile:
     sheet: str | None = None
     header_line: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
+    positions: dict[str, int] = field(default_factory=dict)  # field -> column index
 
 
 # Whole-file problems: (English, Swedish) message and hint; {names} are filled in.
@@ -441,8 +450,10 @@ def _map_numbered(
     header_line, header, index = found
     result.header_line = header_line
     result.columns = {name: header[i].strip() for name, i in index.items()}
+    result.positions = index
     width = max(index.values()) + 1
-    items = list(index.items())
+    at = index["email"]
+    used = tuple(index.values())
     append = result.rows.append
     strip = str.strip
     for line, row in rows:
@@ -450,10 +461,9 @@ def _map_numbered(
             if not any(map(strip, row)):
                 continue
             row = row + [""] * (width - len(row))
-        values = {f: row[i] for f, i in items}
-        # An address makes the row worth keeping; else any other filled field does.
-        if values["email"].strip() or any(map(strip, values.values())):
-            append(RawRow(line, values))
+        # An address makes the row worth keeping; else any other field of ours that is filled.
+        if row[at].strip() or any(row[i].strip() for i in used):
+            append(RawRow(line, row, index))
     if not result.rows:
         raise list_error("header_only", path, line=header_line)
     return result

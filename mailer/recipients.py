@@ -460,15 +460,41 @@ class _FieldReader:
     cleaned once (per file, so the memory goes with the file).
     """
 
-    def __init__(self, columns: Iterable[str], member: Member | None) -> None:
-        self.columns = set(columns)
-        self.organisation = member.name if member else ""
-        self.language = (member.default_language if member else None) or ""
-        self.segment = member.default_segment if member else "public"
+    __slots__ = (
+        "dirty",
+        "first_name",
+        "language",
+        "language_default",
+        "last_name",
+        "memo",
+        "name",
+        "organisation",
+        "organisation_default",
+        "segment",
+        "segment_default",
+        "tags",
+        "title",
+    )
+
+    def __init__(self, positions: Mapping[str, int], member: Member | None) -> None:
+        # Where each field is in a row's cells, or None when the file has no such column.
+        get = positions.get
+        self.name = get("name")
+        self.first_name = get("first_name")
+        self.last_name = get("last_name")
+        self.organisation = get("organisation")
+        self.title = get("title")
+        self.language = get("language")
+        self.segment = get("segment")
+        self.tags = get("tags")
+        self.organisation_default = member.name if member else ""
+        self.language_default = (member.default_language if member else None) or ""
+        self.segment_default = member.default_segment if member else "public"
         self.memo: dict[str, str] = {}
         self.dirty: set[str] = set()  # values that held control characters
 
-    def text(self, raw: str) -> str:
+    def text(self, cells: Sequence[str], at: int | None) -> str:
+        raw = cells[at] if at is not None else ""
         if not raw:
             return ""
         found = self.memo.get(raw)
@@ -479,26 +505,26 @@ class _FieldReader:
                 self.dirty.add(raw)
         return found
 
-    def fields(self, values: Mapping[str, str]) -> Fields:
+    def fields(self, cells: Sequence[str]) -> Fields:
         """The person's fields from a row (see :meth:`cleaned` for what had to be cleaned)."""
-        has = self.columns
         text = self.text
-        name = text(values["name"]) if "name" in has else ""
+        name = text(cells, self.name)
         if not name:
-            first = text(values["first_name"]) if "first_name" in has else ""
-            last = text(values["last_name"]) if "last_name" in has else ""
+            first = text(cells, self.first_name)
+            last = text(cells, self.last_name)
             name = f"{first} {last}" if first and last else first or last
-        language = values["language"] if "language" in has else ""
-        language = LANGUAGES.get(language.strip().casefold(), "") if language else ""
-        segment = values["segment"] if "segment" in has else ""
-        segment = SEGMENTS.get(segment.strip().casefold(), "") if segment else ""
-        tags = values["tags"] if "tags" in has else ""
+        at = self.language
+        language = LANGUAGES.get(cells[at].strip().casefold(), "") if at is not None else ""
+        at = self.segment
+        segment = SEGMENTS.get(cells[at].strip().casefold(), "") if at is not None else ""
+        at = self.tags
+        tags = cells[at] if at is not None else ""
         return (
             name,
-            (text(values["organisation"]) if "organisation" in has else "") or self.organisation,
-            text(values["title"]) if "title" in has else "",
-            language or self.language,
-            segment or self.segment,
+            text(cells, self.organisation) or self.organisation_default,
+            text(cells, self.title),
+            language or self.language_default,
+            segment or self.segment_default,
             ",".join(
                 sorted({clean_text(t).casefold() for t in re.split(r"[,;|]", tags) if t.strip()})
             )
@@ -506,14 +532,17 @@ class _FieldReader:
             else "",
         )
 
-    def cleaned(self, values: Mapping[str, str]) -> list[str]:
+    def cleaned(self, cells: Sequence[str]) -> list[str]:
         """The fields of a row, read by :meth:`fields`, that held control characters."""
-        get = values.get
         keys = ["name"]
-        if not self.text(get("name", "")):
+        if not self.text(cells, self.name):
             keys += ["first_name", "last_name"]
         keys += ["organisation", "title"]
-        return [key for key in keys if get(key) in self.dirty]
+        return [
+            key
+            for key in keys
+            if (at := getattr(self, key)) is not None and cells[at] in self.dirty
+        ]
 
 
 def _fullness(fields: Fields) -> tuple[int, Fields]:
@@ -552,11 +581,12 @@ def _validate(
     typos: dict[str, str | None] = {}  # per domain; most lists have a handful of domains
     role = ROLE_LOCALPARTS
     normalise = _normalise
-    reader = _FieldReader(listing.columns, member)
+    reader = _FieldReader(listing.positions, member)
     person_fields = reader.fields
     warnings = report.warnings
-    for line, values in listing.rows:
-        raw = values["email"]
+    at = listing.positions["email"]
+    for line, cells, _ in listing.rows:
+        raw = cells[at]
         try:
             email = normalise(raw, check_dns)
         except AddressError as exc:
@@ -571,9 +601,9 @@ def _validate(
             typo = typos[domain] = likely_typo(domain, known_domains)
         if typo:
             warnings.append(RowProblem(path, line, email, "typo", args=(typo,)))
-        fields = person_fields(values)
+        fields = person_fields(cells)
         if reader.dirty:  # rare: some value in the file held control characters
-            for key in reader.cleaned(values):
+            for key in reader.cleaned(cells):
                 warnings.append(RowProblem(path, line, email, "cleaned", args=(key,)))
         previous = people.get(email)
         if previous is not None:
