@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -450,10 +451,18 @@ def _map_numbered(
     header_line, header, index = found
     result.header_line = header_line
     result.columns = {name: header[i].strip() for name, i in index.items()}
-    result.positions = index
     width = max(index.values()) + 1
     at = index["email"]
     used = tuple(index.values())
+    count = len(used)
+    if used == tuple(range(count)):
+        pick = None  # our columns come first, in order: keep the reader's list
+        result.positions = index
+    else:
+        # Keep only our columns: a wide export's other cells would stay in memory too.
+        pick = itemgetter(*used) if count > 1 else lambda row: (row[at],)
+        result.positions = {name: n for n, name in enumerate(index)}
+    positions = result.positions
     append = result.rows.append
     strip = str.strip
     for line, row in rows:
@@ -462,8 +471,14 @@ def _map_numbered(
                 continue
             row = row + [""] * (width - len(row))
         # An address makes the row worth keeping; else any other field of ours that is filled.
-        if row[at].strip() or any(row[i].strip() for i in used):
-            append(RawRow(line, row, index))
+        if not (row[at].strip() or any(row[i].strip() for i in used)):
+            continue
+        if pick is not None:
+            append(RawRow(line, pick(row), positions))
+        elif len(row) > count:
+            append(RawRow(line, row[:count], positions))
+        else:
+            append(RawRow(line, row, positions))
     if not result.rows:
         raise list_error("header_only", path, line=header_line)
     return result

@@ -139,6 +139,15 @@ def test_line_numbers_with_and_without_quotes(tmp_path: Path):
     assert [r.line for r in read_list(path).rows] == [3, 5]
 
 
+def test_rows_keep_only_the_columns_the_mailer_reads(tmp_path: Path):
+    # A wide HR export near the size limit would otherwise keep every cell in memory.
+    path = tmp_path / "hr.csv"
+    path.write_text("Anst-nr;Namn;Telefon;E-post;Lön\n17;Anna Berg;054-1;anna@msb.example;1\n")
+    (row,) = read_list(path).rows
+    assert list(row.cells) == ["Anna Berg", "anna@msb.example"]
+    assert row.values == {"name": "Anna Berg", "email": "anna@msb.example"}
+
+
 # -- generated files: binary, big, Excel ---------------------------------------------------
 
 
