@@ -19,6 +19,22 @@ TITLES = ["Handläggare", "Enhetschef", "Utredare", "Jurist", "GIS-ingenjör", "
 VERSION = "1"
 
 
+def dry_run(config: Path) -> None:
+    """``mailer send invitation 2 --dry-run`` in this process, its output discarded."""
+    import contextlib
+    import io
+
+    from mailer.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        main(
+            ["--network", str(config), "send", "invitation", "2", "--dry-run"],
+            standalone_mode=False,
+        )
+    assert "Dry run: nothing was sent" in out.getvalue(), out.getvalue()[-2000:]
+
+
 def without_inlined(config: Path) -> None:
     """Forget the CSS that earlier runs inlined: each run measures a mailing's first send
     (a dry run, a preview or ``mailer check`` before it would leave it less to do)."""

@@ -514,21 +514,13 @@ def _end_to_end(data: Path) -> object:
 
 def _end_to_end_after_dry_run(data: Path) -> object:
     """The same, after ``mailer send --dry-run`` (untimed) left the CSS inlined."""
-    import contextlib
-    import io
-
-    from bench._network import without_inlined, workspace
+    from bench._network import dry_run, without_inlined, workspace
     from bench._sending import send_mailing
-    from mailer.cli import main
 
     port = int((data / "port").read_text())
     config = workspace(data, COUNT)
     without_inlined(config)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        main(
-            ["--network", str(config), "send", "invitation", "2", "--dry-run"],
-            standalone_mode=False,
-        )
+    dry_run(config)
     return send_mailing(config, port, connections=4, warm=True)
 
 
