@@ -33,7 +33,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -127,7 +127,7 @@ def _member_entry(member: Member) -> dict[str, Any]:
 
 
 def _person_entry(person: Person, member: Member, links: SignedLinks) -> dict[str, Any]:
-    data = asdict(person)
+    data: dict[str, Any] = person._asdict()
     # Which other members listed this person is none of this member's business.
     data["listed_by"] = [member.id]
     data["tags"] = list(person.tags)
