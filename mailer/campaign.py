@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -115,7 +116,7 @@ class ChannelPlan:
     suppressed: list[Person] = field(default_factory=list)
     message_ids: dict[str, str] = field(default_factory=dict)  # reused on a retry
     quota_used: int = 0  # recipients this channel sent in the last 24 hours, any mailing
-    via: bool = False
+    via: bool = False  # a rehearsal: every message goes to one local test server
 
     @property
     def total(self) -> int:
@@ -133,7 +134,9 @@ class ChannelPlan:
 
     @property
     def limits(self) -> Limits:
-        return Limits.of(self.member)
+        limits = Limits.of(self.member)
+        # The daily quota is the member's mailbox's; a rehearsal's test server is not it.
+        return dataclasses.replace(limits, per_day=None) if self.via else limits
 
     @property
     def rate_per_minute(self) -> float | None:
@@ -274,6 +277,7 @@ def make_plan(
     resend_uncertain: bool = False,
     retry_failed: bool = False,
     via: bool = False,
+    rehearsal: Journal | None = None,
     now: dt.datetime | None = None,
 ) -> Plan:
     """Who gets this mailing in this run, per channel, given what the journal says.
@@ -282,7 +286,13 @@ def make_plan(
     may have arrived: uncertain, skipped unless ``resend_uncertain``. Failed: refused for
     good, skipped unless ``retry_failed``. Queued or deferred (or new): sent now. A retry
     keeps the message's Message-ID, so receiving systems can drop a duplicate.
+
+    A rehearsal (``rehearsal``: its own journal, sent with ``via``) is planned from that
+    journal alone and has no daily quota, so it never makes the real mailing look sent;
+    registrations and the opt-out list are still the real ones.
     """
+    via = via or rehearsal is not None
+    record = rehearsal or journal
     # The opt-out list wins over every list, also over a merge the caller made without it.
     is_suppressed = suppressed_checker(network.state_dir)
     merged = merged or merge(network, suppressed=is_suppressed)
@@ -290,7 +300,7 @@ def make_plan(
     wanted = set(orgs)
     for org in wanted:
         network.member(org)  # raises on an unknown id
-    done = journal.deliveries(mailing.id)
+    done = record.deliveries(mailing.id)
     by_member = merged.by_member()
     audience = ALL if mailing.preselected else mailing.audience
     in_audience = matcher(
@@ -306,7 +316,7 @@ def make_plan(
         if wanted and member.id not in wanted:
             continue
         plan = ChannelPlan(member=member, via=via)
-        if member.channel.recipients_per_day:
+        if plan.limits.per_day:
             plan.quota_used = journal.used_since(member.id, now - DAY)
         for person in by_member.get(member.id, []):
             if is_suppressed(person.email):
@@ -492,6 +502,9 @@ async def send_plan(
 ) -> list[ChannelResult]:
     """Send every channel's share concurrently; one channel's failure never stops another.
 
+    With ``via`` (a rehearsal) every message goes to that server and ``journal`` should be
+    the rehearsal's own; hard bounces are then not reported to ``on_hard_bounce``.
+
     Setting ``stop`` (Ctrl-C) lets the transactions in flight finish and be recorded, then
     returns; whatever was not sent stays queued for the next run.
     """
@@ -534,6 +547,8 @@ class _ChannelRun:
         self.journal = writes.journal
         self.via = via
         self.mailing = factory.mailing.id
+        # How the delivery log names the mailing: a rehearsal's lines must not read as real.
+        self.logged_as = f"rehearsal:{self.mailing}" if via is not None else self.mailing
         self.on_progress = on_progress
         self.on_hard_bounce = on_hard_bounce
         self.stop = stop
@@ -641,7 +656,9 @@ class _ChannelRun:
                 last: TransientError = exc
             except TransientError as exc:
                 last = exc
-            log.info("%s\t%s\t-\tconnect\t%d\t%s", self.mailing, self.member.id, attempt + 1, last)
+            log.info(
+                "%s\t%s\t-\tconnect\t%d\t%s", self.logged_as, self.member.id, attempt + 1, last
+            )
             if attempt < retries and await self._pause(self._backoff(attempt)):
                 return "stop"
         raise ChannelError(f"{last.message} (gave up after {retries + 1} tries)")
@@ -649,14 +666,18 @@ class _ChannelRun:
     def _fewer_connections(self, exc: TransientError) -> None:
         self.allowed = max(1, min(self.allowed, self.active) - 1)
         log.info(
-            "%s\t%s\t-\tfewer-connections\t%d\t%s", self.mailing, self.member.id, self.allowed, exc
+            "%s\t%s\t-\tfewer-connections\t%d\t%s",
+            self.logged_as,
+            self.member.id,
+            self.allowed,
+            exc,
         )
 
     def _record(self, person: Person, state: str, reply: str, attempt: int) -> None:
         self.writes.finish(self.mailing, person.email, state, reply)
         log.info(
             "%s\t%s\t%s\t%s\t%d\t%s",
-            self.mailing,
+            self.logged_as,
             self.member.id,
             person.email,
             "uncertain" if state == "sending" else state,
@@ -704,7 +725,9 @@ class _ChannelRun:
             except RecipientRefusedError as exc:
                 self._record(person, "failed", str(exc), attempt + 1)
                 result.failed.append((person.email, str(exc)))
-                if exc.hard_bounce and self.on_hard_bounce is not None:
+                # A test server's refusal says nothing about the address: a rehearsal
+                # never puts anyone on the opt-out list.
+                if exc.hard_bounce and self.on_hard_bounce is not None and self.via is None:
                     self.on_hard_bounce(person.email, self.member, str(exc))
                 return "failed"
             except ChannelError as exc:
@@ -720,4 +743,4 @@ class _ChannelRun:
     def _stop_channel(self, exc: ChannelError) -> None:
         if not self.result.error:
             self.result.error = str(exc)
-            log.info("%s\t%s\t-\tchannel-stopped\t-\t%s", self.mailing, self.member.id, exc)
+            log.info("%s\t%s\t-\tchannel-stopped\t-\t%s", self.logged_as, self.member.id, exc)

@@ -24,6 +24,10 @@ from mailer.redaction import redact
 
 STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
 FILENAME = "journal.sqlite3"
+# A rehearsal (``mailer send --via``) keeps its own journal here, inside the state folder so
+# that export, forget and prune find it, and apart from the real one so that it never
+# counts as sent, against a quota or in ``mailer status``.
+REHEARSAL_DIR = "rehearsal"
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
@@ -151,6 +155,10 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def rehearsal_path(state_dir: Path) -> Path:
+    return state_dir / REHEARSAL_DIR / FILENAME
+
+
 class Journal:
     """The SQLite journal in the state folder."""
 
@@ -177,6 +185,12 @@ class Journal:
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Journal:
         return cls(state_dir / FILENAME)
+
+    @classmethod
+    def for_rehearsal(cls, state_dir: Path) -> Journal:
+        """The rehearsals' own journal (``.mailer/rehearsal/journal.sqlite3``)."""
+        private_dir(state_dir)  # owner-only too, when the rehearsal creates it
+        return cls(rehearsal_path(state_dir))
 
     def close(self) -> None:
         self.db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -319,6 +320,14 @@ def use_smtp(workspace: Path, member: str, port: int, **settings: object) -> Non
     old = f'type = "maildir"\npath = "outbox/{member}"'
     assert old in text, member
     config.write_text(text.replace(old, "\n".join(lines)), encoding="utf-8")
+
+
+def use_smtp_everywhere(workspace: Path, port: int, **settings: object) -> None:
+    """Point every member's channel at one local SMTP server: a real send (not a
+    ``--via`` rehearsal, which keeps its own journal) whose messages a test can count."""
+    text = (workspace / "network.toml").read_text(encoding="utf-8")
+    for member in re.findall(r'^type = "maildir"\npath = "outbox/([^"]+)"$', text, re.M):
+        use_smtp(workspace, member, port, **settings)
 
 
 def _toml(value: object) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import TOKEN_KEY, SmtpServer, copy_workspace
+from conftest import TOKEN_KEY, SmtpServer, copy_workspace, use_smtp_everywhere
 
 from mailer.cli import main
 from mailer.config import load_network
@@ -145,6 +145,7 @@ def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
     coordinator, workspace, members, smtp_server, tmp_path, monkeypatch
 ):
     msb, kau = members["msb"], members[KAU]
+    use_smtp_everywhere(workspace, smtp_server.port)
     out = coordinator(
         "bundle", "export", "invitation", "2", "--org", "msb", "--org", KAU, "-o", str(tmp_path)
     )
@@ -153,7 +154,7 @@ def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
         (tmp_path / m.bundle.name).rename(m.bundle)
 
     # The coordinator sends the rest directly; the bundled members' shares are left alone.
-    direct = coordinator("send", "invitation", "2", "--via", smtp_server.url, "--yes", "-q")
+    direct = coordinator("send", "invitation", "2", "--yes", "-q")
     assert direct.exit_code == 0, direct.output
     assert "MSB: sends its own share with a bundle" in direct.output
     status = coordinator("status", "invitation-2")
@@ -684,9 +685,9 @@ def test_unsubscribes_reach_the_opt_out_list_and_the_next_export(
 
 
 def test_send_for_some_members_leaves_the_others_untouched(cli, workspace, smtp_server):
+    use_smtp_everywhere(workspace, smtp_server.port)
     some = cli(
-        "send", "invitation", "2", "--via", smtp_server.url, "--yes", "-q",
-        "--org", "msb", "--org", "kronofogden",
+        "send", "invitation", "2", "--yes", "-q", "--org", "msb", "--org", "kronofogden"
     )  # fmt: skip
     assert some.exit_code == 0, some.output
     chosen = share(workspace, "msb") | share(workspace, "kronofogden")
@@ -695,7 +696,7 @@ def test_send_for_some_members_leaves_the_others_untouched(cli, workspace, smtp_
     assert set(rows) == chosen
     assert {member for member, _ in rows.values()} == {"msb", "kronofogden"}
 
-    rest = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes", "-q")
+    rest = cli("send", "invitation", "2", "--yes", "-q")
     assert rest.exit_code == 0, rest.output
     everyone = Counter(smtp_server.handler.recipients())
     assert set(everyone.values()) == {1}

@@ -270,7 +270,8 @@ def test_dry_run_shows_rate_quota_and_completion_day(cli, workspace):
 
 
 def test_status_lists_uncertain_with_reply(cli, workspace, smtp_server):
-    cli("send", "invitation", "2", "--via", smtp_server.url, "--yes", "--org", "msb")
+    use_smtp(workspace, "msb", smtp_server.port)
+    cli("send", "invitation", "2", "--yes", "--org", "msb")
     db = sqlite3.connect(workspace / ".mailer" / FILENAME)
     db.execute("UPDATE deliveries SET state='sending' WHERE email='tom.walker@msb.example'")
     db.commit()
@@ -281,20 +282,10 @@ def test_status_lists_uncertain_with_reply(cli, workspace, smtp_server):
     (problem,) = data["invitation-2"]["problems"]
     assert problem["state"] == "uncertain" and problem["message_id"]
     # Not resent by default, resent with the same Message-ID on request.
-    again = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes", "--org", "msb")
+    again = cli("send", "invitation", "2", "--yes", "--org", "msb")
     assert again.exit_code == 1 and "--resend-uncertain" in again.stderr
     assert len(smtp_server.received) == 4
-    cli(
-        "send",
-        "invitation",
-        "2",
-        "--via",
-        smtp_server.url,
-        "--yes",
-        "--org",
-        "msb",
-        "--resend-uncertain",
-    )
+    cli("send", "invitation", "2", "--yes", "--org", "msb", "--resend-uncertain")
     toms = [m.message for m in smtp_server.received if m.rcpt_tos == ["tom.walker@msb.example"]]
     assert len(toms) == 2 and toms[0]["Message-ID"] == toms[1]["Message-ID"]
 

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import SmtpServer, use_smtp_everywhere
 
 from mailer.errors import MailerError
 from mailer.person import cutoff
@@ -20,13 +21,22 @@ def state_files(workspace: Path) -> list[Path]:
     return [p for p in (workspace / ".mailer").rglob("*") if p.is_file()]
 
 
-def send_all(cli, smtp_server, kind: str = "invitation", number: str = "2") -> None:
-    result = cli("send", kind, number, "--via", smtp_server.url, "--yes")
+@pytest.fixture
+def smtp_network(workspace: Path, smtp_server: SmtpServer) -> SmtpServer:
+    """Every member's channel points at the test server: sends are real, in the journal."""
+    use_smtp_everywhere(workspace, smtp_server.port)
+    return smtp_server
+
+
+def send_all(cli, smtp_network, kind: str = "invitation", number: str = "2") -> None:
+    result = cli("send", kind, number, "--yes")
     assert result.exit_code == 0, result.output + result.stderr
 
 
-def test_the_state_folder_is_readable_by_its_owner_only(cli, workspace, smtp_server):
-    send_all(cli, smtp_server)
+def test_the_state_folder_is_readable_by_its_owner_only(cli, workspace, smtp_network):
+    # A rehearsal too: its own folder in the state folder is owner-only like the rest.
+    assert cli("send", "summary", "1", "--via", smtp_network.url, "--yes").exit_code == 0
+    send_all(cli, smtp_network)
     assert cli("unsubscribe", "tom.walker@msb.example").exit_code == 0
     state = workspace / ".mailer"
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
@@ -35,11 +45,11 @@ def test_the_state_folder_is_readable_by_its_owner_only(cli, workspace, smtp_ser
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
         names.add(path.name)
-    assert {"journal.sqlite3", "suppression.sqlite3", "delivery.log"} <= names
+    assert {"journal.sqlite3", "suppression.sqlite3", "delivery.log", "rehearsal"} <= names
 
 
-def test_export_shows_lists_mailings_and_opt_out(cli, workspace, smtp_server):
-    send_all(cli, smtp_server)
+def test_export_shows_lists_mailings_and_opt_out(cli, workspace, smtp_network):
+    send_all(cli, smtp_network)
     data = json.loads(cli("person", "export", "Maja.Lund@msb.example", "--json").output)
     assert data["address"] == MAJA
     assert {(li["file"], li["line"]) for li in data["lists"]} == {
@@ -59,8 +69,8 @@ def test_export_shows_lists_mailings_and_opt_out(cli, workspace, smtp_server):
     assert "On the opt-out list: yes (unsubscribed, since 20" in text
 
 
-def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspace, smtp_server):
-    send_all(cli, smtp_server)
+def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspace, smtp_network):
+    send_all(cli, smtp_network)
     assert any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
 
     result = cli("person", "forget", MAJA, "--yes")
@@ -76,11 +86,11 @@ def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspac
 
     # The lists still name her, and yet no mailing reaches her: not the next one, and
     # not this one sent again.
-    smtp_server.handler.received.clear()
-    send_all(cli, smtp_server, "summary", "1")
-    assert cli("send", "invitation", "2", "--via", smtp_server.url, "--yes").exit_code == 0
-    assert smtp_server.handler.received
-    assert MAJA not in [r.lower() for r in smtp_server.handler.recipients()]
+    smtp_network.handler.received.clear()
+    send_all(cli, smtp_network, "summary", "1")
+    assert cli("send", "invitation", "2", "--yes").exit_code == 0
+    assert smtp_network.handler.received
+    assert MAJA not in [r.lower() for r in smtp_network.handler.recipients()]
 
     data = json.loads(cli("person", "export", MAJA, "--json").output)
     assert data["suppression"]["reason"] == "forgotten" and data["mailings"] == []
@@ -88,8 +98,8 @@ def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspac
         assert MAJA.encode() not in path.read_bytes().lower(), path
 
 
-def test_forget_asks_first(cli, workspace, smtp_server):
-    send_all(cli, smtp_server)
+def test_forget_asks_first(cli, workspace, smtp_network):
+    send_all(cli, smtp_network)
     result = cli("person", "forget", MAJA, input="n\n")
     assert result.exit_code == 1 and "Aborted" in result.output + result.stderr
     assert any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
@@ -102,9 +112,9 @@ def test_a_bad_address_is_one_line(cli):
     assert "'not-an-address' is not an address" in line
 
 
-def test_prune_removes_old_journal_rows_and_log_lines(cli, workspace, smtp_server):
-    send_all(cli, smtp_server, "summary", "1")
-    send_all(cli, smtp_server)
+def test_prune_removes_old_journal_rows_and_log_lines(cli, workspace, smtp_network):
+    send_all(cli, smtp_network, "summary", "1")
+    send_all(cli, smtp_network)
     old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=800)).isoformat(timespec="milliseconds")
     journal = workspace / ".mailer" / "journal.sqlite3"
     with sqlite3.connect(journal) as db:

@@ -1,9 +1,15 @@
-"""End to end through a real SMTP server: what arrives, from whom, and only once."""
+"""End to end through a real SMTP server: what arrives, from whom, and only once.
+
+The content tests rehearse (``--via``); the tests about the journal point every member's
+channel at the server and send for real (a rehearsal keeps its own journal).
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from conftest import use_smtp_everywhere
 
 from mailer.config import load_network
 from mailer.recipients import merge
@@ -64,18 +70,20 @@ def test_swedish_text_and_greeting_decode(cli, smtp_server):
     assert "Tuesday 16 March 2027, 8:00–10:00 AM CET" in tom.get_body(("plain",)).get_content()
 
 
-def test_second_send_sends_nothing(cli, smtp_server):
-    first = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes")
+def test_second_send_sends_nothing(cli, workspace, smtp_server):
+    use_smtp_everywhere(workspace, smtp_server.port)
+    first = cli("send", "invitation", "2", "--yes")
     count = len(smtp_server.received)
-    second = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes")
+    second = cli("send", "invitation", "2", "--yes")
     assert first.exit_code == second.exit_code == 0
     assert len(smtp_server.received) == count
     assert "Nothing to send" in second.output
 
 
 def test_refused_recipient_is_reported_and_the_rest_go_on(cli, workspace, smtp_server):
+    use_smtp_everywhere(workspace, smtp_server.port)
     smtp_server.handler.refuse["tom.walker@msb.example"] = "550 5.1.1 User unknown"
-    result = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes")
+    result = cli("send", "invitation", "2", "--yes")
     assert result.exit_code == 1
     assert "tom.walker@msb.example: 550 5.1.1 User unknown" in result.output
     assert len(smtp_server.received) == len(expected_people(workspace)) - 1
@@ -83,9 +91,10 @@ def test_refused_recipient_is_reported_and_the_rest_go_on(cli, workspace, smtp_s
     assert "failed" in status.output and "tom.walker@msb.example" in status.output
 
 
-def test_resend_sends_again_on_purpose(cli, smtp_server):
-    cli("send", "invitation", "2", "--via", smtp_server.url, "--yes", "--org", "msb")
-    cli("send", "invitation", "2", "--via", smtp_server.url, "--yes", "--org", "msb", "--resend")
+def test_resend_sends_again_on_purpose(cli, workspace, smtp_server):
+    use_smtp_everywhere(workspace, smtp_server.port)
+    cli("send", "invitation", "2", "--yes", "--org", "msb")
+    cli("send", "invitation", "2", "--yes", "--org", "msb", "--resend")
     assert len(smtp_server.received) == 8
 
 

@@ -132,14 +132,18 @@ def preview(
             click.echo(f"No browser to open; open {html_file} yourself.", err=True)
 
 
-def _plan_table(plan: Plan, title: str, tz: Any) -> None:
-    """Two tables: who gets the mailing now, and how long each channel will take."""
+def _plan_table(plan: Plan, title: str, tz: Any, *, channel: str | None = None) -> None:
+    """Two tables: who gets the mailing now, and how long each channel will take.
+
+    ``channel``: the one server a rehearsal sends everything through."""
     import datetime as dt
 
     from rich.table import Table
 
     who = Table(title=title, title_justify="left")
-    for col in ("member", "channel", "people", "to send", "already sent", "uncertain", "failed"):
+    # In a rehearsal, "sent" means sent by an earlier rehearsal.
+    done = "rehearsed before" if channel else "already sent"
+    for col in ("member", "channel", "people", "to send", done, "uncertain", "failed"):
         who.add_column(col, justify="left" if col in ("member", "channel") else "right")
     when = Table(title="Pace (per channel)", title_justify="left")
     for col in ("member", "rate", "quota left/day", "connections", "est. time", "completes"):
@@ -150,7 +154,7 @@ def _plan_table(plan: Plan, title: str, tz: Any) -> None:
         name = c.member.short_name or c.member.name
         who.add_row(
             name,
-            "--via" if c.via else c.member.channel.type,
+            channel or c.member.channel.type,
             str(c.total),
             str(len(c.to_send)),
             str(len(c.already_sent)),
@@ -252,8 +256,9 @@ Exit codes:
 @click.option(
     "--via",
     metavar="smtp://HOST:PORT",
-    help="Send every channel through this local SMTP server, keeping each "
-    "member's From (a rehearsal).",
+    help="Rehearse: send every channel through this local SMTP server, keeping each "
+    "member's From. A rehearsal keeps its own journal (see 'mailer status --rehearsal'): "
+    "it never counts as sent, against a quota or on the opt-out list.",
 )
 @click.option(
     "--org",
@@ -296,6 +301,8 @@ def send(
     mailing and never sends anyone a second copy. Ctrl-C stops cleanly after the messages
     in flight. Every SMTP outcome is logged in the state folder (.mailer/delivery.log).
     """
+    import contextlib
+
     from mailer.campaign import MessageFactory, mailing_for, make_plan
     from mailer.channels import parse_via
     from mailer.journal import Journal
@@ -304,10 +311,19 @@ def send(
     mailing = mailing_for(network, kind, seminar, _audience(audience))
     via_settings = parse_via(via) if via else None
     factory = MessageFactory(network, mailing)
-    again = f"mailer send {kind} {seminar}" + (f" --via {via}" if via else "")
-    again += "".join(f" --org {o}" for o in orgs)
-    again += "".join(f" --audience {a}" for a in audience)
-    with Journal.in_state_dir(network.state_dir) as journal:
+    real = f"mailer send {kind} {seminar}"
+    real += "".join(f" --org {o}" for o in orgs)
+    real += "".join(f" --audience {a}" for a in audience)
+    again = real + (f" --via {via}" if via else "")
+    with contextlib.ExitStack() as stack:
+        journal = stack.enter_context(Journal.in_state_dir(network.state_dir))
+        # A rehearsal reads registrations and bundles from the real journal but records
+        # only in its own, so the real mailing is untouched by it.
+        rehearsal = (
+            stack.enter_context(Journal.for_rehearsal(network.state_dir))
+            if via_settings is not None
+            else None
+        )
         plan = make_plan(
             network,
             mailing,
@@ -316,19 +332,25 @@ def send(
             resend=resend,
             resend_uncertain=resend_uncertain,
             retry_failed=retry_failed,
-            via=via_settings is not None,
+            rehearsal=rehearsal,
         )
         _leave_bundled_shares(plan, journal, console())
         carry_out(
             plan,
             factory,
-            journal,
+            rehearsal or journal,
             state_dir=network.state_dir,
             via=via_settings,
             dry_run=dry_run,
             yes=yes,
             quiet=quiet,
             again=again,
+            epilogue=(
+                f"That was a rehearsal through {via_settings.host}:{via_settings.port}: "
+                f"nobody on the lists got anything. To send for real: {real}"
+                if via_settings is not None
+                else None
+            ),
         )
 
 
@@ -350,6 +372,7 @@ def carry_out(
     The one send path: ``mailer send`` and a member's ``mailer bundle send`` both come
     here, so both get the same plan table, dry run, confirmation, limits, journal,
     delivery log, Ctrl-C handling and exit codes. ``epilogue`` is said after a real run.
+    With ``via`` it is a rehearsal, and every heading and question says so.
     """
     import asyncio
 
@@ -359,13 +382,24 @@ def carry_out(
     network = factory.network
     factory.prepare(plan)
     out = console()
+    server = f"{via.host}:{via.port}" if via is not None else None
+    title = (
+        f"Rehearsal of mailing {mailing.id} through {server}" if server else f"Mailing {mailing.id}"
+    )
+    status = f"mailer status {mailing.id}" + (" --rehearsal" if server else "")
     if not quiet or dry_run:
-        _plan_table(plan, f"Mailing {mailing.id}: {mailing.seminar.title}", network.tz)
+        _plan_table(plan, f"{title}: {mailing.seminar.title}", network.tz, channel=server)
         if mailing.audience.spec != "all" or plan.left_out:
             people = sum(c.total for c in plan.channels)
             out.print(
                 f"Audience {mailing.audience.spec}: {people} people; "
                 f"{plan.left_out} on the lists left out.",
+                markup=False,
+            )
+        if server:
+            out.print(
+                f"Rehearsal: every message goes to {server}, none to the people on the "
+                "lists; the real journal, daily quotas and opt-out list are left alone.",
                 markup=False,
             )
     if dry_run:
@@ -374,31 +408,41 @@ def carry_out(
             member = network.member(sample.sender)
             out.print("\nSample message:", style="bold")
             out.print(describe(factory.build(sample, member), member).text, markup=False)
-        out.print(f"\nDry run: nothing was sent. To send for real: {again}", markup=False)
+        to = "To rehearse" if server else "To send for real"
+        out.print(f"\nDry run: nothing was sent. {to}: {again}", markup=False)
         return
     if plan.to_send == 0:
-        out.print("Nothing to send: everybody on the plan already has this mailing.")
-        _exit_for_uncertain(plan)
+        if server:
+            out.print(
+                "Nothing to rehearse: everybody on the plan had an earlier rehearsal of this "
+                "mailing (--resend rehearses it from the start)."
+            )
+        else:
+            out.print("Nothing to send: everybody on the plan already has this mailing.")
+        _exit_for_uncertain(plan, status)
         return
     if plan.needs_confirmation and not yes:
         if not sys.stdin.isatty():
+            what = f"rehearses through {server}" if server else "sends real mail through SMTP"
             raise Failure(
-                "this sends real mail through SMTP and there is no terminal to "
-                "confirm it: add --yes",
+                f"this {what} and there is no terminal to confirm it: add --yes",
                 EXIT_BAD_INPUT,
             )
-        click.confirm(f"Send {plan.to_send} messages now?", abort=True)
+        if server:
+            click.confirm(f"Rehearse: send {plan.to_send} messages to {server} now?", abort=True)
+        else:
+            click.confirm(f"Send {plan.to_send} messages now?", abort=True)
     with _delivery_log(state_dir):
         try:
             results = asyncio.run(_send_with_progress(plan, factory, journal, via, quiet))
         except KeyboardInterrupt:
             click.echo(
                 "Stopped at once: messages in flight are recorded as uncertain "
-                f"(see 'mailer status {mailing.id}'). To resume: {again}",
+                f"(see '{status}'). To resume: {again}",
                 err=True,
             )
             sys.exit(EXIT_TEMPFAIL)
-    _results_table(results, f"Mailing {mailing.id}")
+    _results_table(results, title)
     code = _exit_code(results)
     if any(r.interrupted for r in results):
         click.echo(f"Interrupted. To resume, run the same command again: {again}", err=True)
@@ -407,7 +451,7 @@ def carry_out(
     if plan.uncertain:
         click.echo(
             f"{plan.uncertain} messages are uncertain (a run stopped while sending them); "
-            "check 'mailer status', then use --resend-uncertain to send them again.",
+            f"check '{status}', then use --resend-uncertain to send them again.",
             err=True,
         )
     unanswered = sum(len(r.unanswered) for r in results)
@@ -466,11 +510,11 @@ def _leave_bundled_shares(plan: Plan, journal: Any, out: Any) -> None:
     plan.channels = kept
 
 
-def _exit_for_uncertain(plan: Plan) -> None:
+def _exit_for_uncertain(plan: Plan, status: str) -> None:
     if plan.uncertain:
         click.echo(
             f"{plan.uncertain} messages are uncertain (a run stopped while sending them); "
-            "check 'mailer status', then use --resend-uncertain to send them again.",
+            f"check '{status}', then use --resend-uncertain to send them again.",
             err=True,
         )
         sys.exit(EXIT_FAILED)
@@ -503,7 +547,11 @@ async def _send_with_progress(
         with Suppression.in_state_dir(factory.network.state_dir) as suppression:
             suppression.add(email, reason="bounced", note=f"{member.id}: {reply}")
 
-    send_plan = functools.partial(campaign.send_plan, on_hard_bounce=hard_bounce)
+    # A rehearsal's test server knows nothing of the addresses: its refusals stay in the
+    # rehearsal (campaign.send_plan makes sure of it too).
+    send_plan = functools.partial(
+        campaign.send_plan, on_hard_bounce=None if via is not None else hard_bounce
+    )
 
     # Ctrl-C once: finish the transactions in flight, record them, stop. Twice: at once.
     stop = asyncio.Event()
@@ -572,21 +620,31 @@ def _rate_column() -> Any:
 @click.command()
 @click.argument("mailing", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option(
+    "--rehearsal",
+    is_flag=True,
+    help="Show the rehearsals ('mailer send ... --via') instead of the real mailings.",
+)
 @pass_state
 @reports_errors
-def status(state: State, mailing: str | None, as_json: bool) -> None:
+def status(state: State, mailing: str | None, as_json: bool, rehearsal: bool) -> None:
     """Where mailings stand: per member and state, from the journal.
 
     Lists the failed, deferred and uncertain messages with the server's last reply.
     Uncertain: a run stopped while the message was with the server; it may have arrived
     ('mailer send ... --resend-uncertain' sends it again with the same Message-ID).
+    Only real mailings are shown: rehearsals keep their own journal (--rehearsal).
     """
     from rich.table import Table
 
-    from mailer.journal import STATES, Journal
+    from mailer.journal import STATES, Journal, rehearsal_path
 
     network = state.network
-    with Journal.in_state_dir(network.state_dir) as journal:
+    if rehearsal and not rehearsal_path(network.state_dir).exists():
+        click.echo("{}" if as_json else "No rehearsals yet.")
+        return
+    opened = (Journal.for_rehearsal if rehearsal else Journal.in_state_dir)(network.state_dir)
+    with opened as journal:
         mailings = [mailing] if mailing else journal.mailings()
         data = {m: journal.counts(m) for m in mailings}
         exports = {m: journal.bundle_exports(m) for m in mailings}
@@ -627,11 +685,12 @@ def status(state: State, mailing: str | None, as_json: bool) -> None:
         )
         return
     if not mailings:
-        click.echo("No mailings yet.")
+        click.echo("No rehearsals yet." if rehearsal else "No mailings yet.")
         return
     out = console()
     for m in mailings:
-        table = Table(title=f"Mailing {m}", title_justify="left")
+        title = f"Rehearsal of mailing {m}" if rehearsal else f"Mailing {m}"
+        table = Table(title=title, title_justify="left")
         table.add_column("member")
         for s in STATES:
             # At rest, 'sending' means a run stopped mid-transaction: say what it means.
