@@ -28,6 +28,7 @@ from typing import Any
 
 from mailer.config import Network
 from mailer.errors import MailerError, StateError
+from mailer.journal import REHEARSAL_DIR
 from mailer.lists import read_list
 from mailer.recipients import AddressError, normalise_address
 from mailer.suppression import FILENAME as SUPPRESSION_FILE
@@ -177,8 +178,12 @@ def export(network: Network, raw: str) -> dict[str, Any]:
                 digest = opt_out.digest(email)
                 entry = next(e for e in opt_out.entries() if e.digest == digest)
                 suppression = {"suppressed": True, "reason": entry.reason, "since": entry.added_at}
+    # A rehearsal's rows (its own journal) went to a test server, not to the person.
     deliveries = [
-        row for key, rows in records.items() if key.endswith(":deliveries") for row in rows
+        (row, key.startswith(f"{REHEARSAL_DIR}/"))
+        for key, rows in records.items()
+        if key.endswith(":deliveries")
+        for row in rows
     ]
     return {
         "address": email,
@@ -193,8 +198,9 @@ def export(network: Network, raw: str) -> dict[str, Any]:
                 "state": d.get("state"),
                 "sent_at": d.get("sent_at"),
                 "message_id": d.get("message_id"),
+                "rehearsal": rehearsal,
             }
-            for d in deliveries
+            for d, rehearsal in deliveries
         ],
         "suppression": suppression,
         "bundles": bundles,

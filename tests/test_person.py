@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -96,6 +97,27 @@ def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspac
     assert data["suppression"]["reason"] == "forgotten" and data["mailings"] == []
     for path in state_files(workspace):
         assert MAJA.encode() not in path.read_bytes().lower(), path
+
+
+def test_forget_and_export_cover_the_rehearsal_journal(cli, workspace, smtp_server):
+    rehearsed = cli("send", "invitation", "2", "--via", smtp_server.url, "--yes")
+    assert rehearsed.exit_code == 0, rehearsed.output + rehearsed.stderr
+    practised = workspace / ".mailer" / "rehearsal" / "journal.sqlite3"
+    assert MAJA.encode() in practised.read_bytes()
+
+    data = json.loads(cli("person", "export", MAJA, "--json").output)
+    (mailing,) = data["mailings"]
+    assert mailing["mailing"] == "invitation-2" and mailing["rehearsal"] is True
+    assert "rehearsal/journal.sqlite3:deliveries" in data["state_records"]
+    text = cli("person", "export", MAJA).output
+    assert "invitation-2: sent from msb at 20" in text and "(a rehearsal" in text
+
+    assert cli("person", "forget", MAJA, "--yes").exit_code == 1  # still on the lists
+    for path in state_files(workspace):
+        assert MAJA.encode() not in path.read_bytes().lower(), path
+    with contextlib.closing(sqlite3.connect(practised)) as db:
+        emails = {r[0] for r in db.execute("SELECT email FROM deliveries")}
+    assert emails and MAJA not in emails
 
 
 def test_forget_asks_first(cli, workspace, smtp_network):

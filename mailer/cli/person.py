@@ -42,7 +42,8 @@ def person_export(state: State, address: str, as_json: bool) -> None:
             continue
         out.print(
             f"  {m['mailing']}: {m['state']} from {m['member']}"
-            + (f" at {m['sent_at']}" if m["sent_at"] else ""),
+            + (f" at {m['sent_at']}" if m["sent_at"] else "")
+            + (" (a rehearsal, to a test server)" if m.get("rehearsal") else ""),
             markup=False,
         )
     s = data["suppression"]
