@@ -37,8 +37,7 @@ def send_mailing(
     from mailer.config import load_network
     from mailer.journal import Journal
 
-    for cached in (recipients._normalise, recipients._domain, recipients.likely_typo):
-        cached.cache_clear()
+    recipients.clear_caches()
     network = load_network(config)
     for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
         (network.state_dir / name).unlink(missing_ok=True)

@@ -202,8 +202,7 @@ def mailer(data: Path) -> dict[str, int]:
     from mailer import recipients
     from mailer.config import load_network
 
-    for cached in (recipients._normalise, recipients._domain, recipients.likely_typo):
-        cached.cache_clear()
+    recipients.clear_caches()
     merged = recipients.merge(load_network(data / "network.toml"))
     invalid = sum(len(r.invalid) for r in merged.reports)
     return {"people": len(merged.people), "invalid": invalid}

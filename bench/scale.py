@@ -36,8 +36,7 @@ def _cold(config: Path) -> None:
 
     without_inlined(config)
 
-    for cached in (recipients._normalise, recipients._domain, recipients.likely_typo):
-        cached.cache_clear()
+    recipients.clear_caches()
 
 
 def _dry_run(size: int) -> Callable[[Path], object]:
