@@ -117,16 +117,28 @@ class RawRow(NamedTuple):
 
 @dataclass(slots=True)
 class ListFile:
-    """What was read from one file, and how."""
+    """What was read from one file, and how.
+
+    The data rows are two parallel lists, each row's line and its cells, which the merge
+    walks with ``zip``; :attr:`rows` gives them as :class:`RawRow` objects.
+    """
 
     path: Path
-    rows: list[RawRow] = field(default_factory=list)
     encoding: str = "utf-8"
     delimiter: str | None = None
     sheet: str | None = None
     header_line: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
     positions: dict[str, int] = field(default_factory=dict)  # field -> column index
+    lines: list[int] = field(default_factory=list)
+    cells: list[Sequence[str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[RawRow]:
+        """The data rows, each with its line and cells."""
+        positions = self.positions
+        pairs = zip(self.lines, self.cells, strict=True)
+        return [RawRow(line, cells, positions) for line, cells in pairs]
 
 
 # Whole-file problems: (English, Swedish) message and hint; {names} are filled in.
@@ -462,8 +474,7 @@ def _map_numbered(
         # Keep only our columns: a wide export's other cells would stay in memory too.
         pick = itemgetter(*used) if count > 1 else lambda row: (row[at],)
         result.positions = {name: n for n, name in enumerate(index)}
-    positions = result.positions
-    append = result.rows.append
+    add_line, add_cells = result.lines.append, result.cells.append
     strip = str.strip
     for line, row in rows:
         if len(row) < width:
@@ -473,13 +484,14 @@ def _map_numbered(
         # An address makes the row worth keeping; else any other field of ours that is filled.
         if not (row[at].strip() or any(row[i].strip() for i in used)):
             continue
+        add_line(line)
         if pick is not None:
-            append(RawRow(line, pick(row), positions))
+            add_cells(pick(row))
         elif len(row) > count:
-            append(RawRow(line, row[:count], positions))
+            add_cells(row[:count])
         else:
-            append(RawRow(line, row, positions))
-    if not result.rows:
+            add_cells(row)
+    if not result.lines:
         raise list_error("header_only", path, line=header_line)
     return result
 

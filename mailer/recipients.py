@@ -607,7 +607,7 @@ def _validate(
     person_fields = reader.fields
     warnings = report.warnings
     at = listing.positions["email"]
-    for line, cells, _ in listing.rows:
+    for line, cells in zip(listing.lines, listing.cells, strict=True):
         raw = cells[at]
         try:
             email = normalise(raw)
@@ -633,7 +633,7 @@ def _validate(
             if _fullness(fields) >= _fullness(previous):
                 continue
         people[email] = fields
-    report.rows = len(listing.rows)
+    report.rows = len(listing.lines)
     report.valid = report.rows - len(report.invalid)
     return people
 
