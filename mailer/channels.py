@@ -441,9 +441,12 @@ def _tls_error(label: str, where: str, exc: ssl.SSLError) -> ChannelError:
 
 
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:
-    # Closing a broken connection must never raise.
+    # Closing a broken connection must never raise, and must finish before the run ends
+    # (a TLS connection left half-closed is a socket left open: see wait_closed).
+    protocol = client.protocol
     with contextlib.suppress(Exception):
         client.close()
+    await wait_closed(protocol)
 
 
 def _reply(text: str) -> str:
