@@ -16,11 +16,12 @@ from __future__ import annotations
 import gc
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import attrgetter
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -466,26 +467,42 @@ def _clean_field(raw: str) -> tuple[str, bool]:
     return clean_text(raw), _CONTROL.search(raw) is not None
 
 
+class _Cleaned(dict[str, str]):
+    """Raw value -> its clean form, each distinct value cleaned once (``__missing__``)."""
+
+    __slots__ = ("clean",)
+
+    def __init__(self, clean: Callable[[str], str]) -> None:
+        super().__init__()
+        self.clean = clean
+
+    def __missing__(self, raw: str) -> str:
+        value = self[raw] = self.clean(raw)
+        return value
+
+
 class _FieldReader:
     """Turns one file's rows into :data:`Fields`, with the member's defaults.
 
-    Organisations, titles and first names repeat down a list: each distinct value is
-    cleaned once (per file, so the memory goes with the file).
+    A file is read a column at a time: organisations, titles, languages and first names
+    repeat down a list, and each distinct value is cleaned once, then looked up in C
+    (``map`` over a dict); ``zip`` makes each row's tuple.
     """
 
     __slots__ = (
         "dirty",
         "first_name",
         "language",
-        "language_default",
+        "languages",
         "last_name",
-        "memo",
         "name",
         "organisation",
-        "organisation_default",
+        "organisations",
         "segment",
-        "segment_default",
+        "segments",
+        "tag_lists",
         "tags",
+        "text",
         "title",
     )
 
@@ -500,55 +517,58 @@ class _FieldReader:
         self.language = get("language")
         self.segment = get("segment")
         self.tags = get("tags")
-        self.organisation_default = member.name if member else ""
-        self.language_default = (member.default_language if member else None) or ""
-        self.segment_default = member.default_segment if member else "public"
-        self.memo: dict[str, str] = {}
+        organisation = member.name if member else ""
+        language = (member.default_language if member else None) or ""
+        segment = member.default_segment if member else "public"
         self.dirty: set[str] = set()  # values that held control characters
+        self.text = _Cleaned(self._clean)
+        self.organisations = _Cleaned(lambda raw: self._clean(raw) or organisation)
+        self.languages = _Cleaned(lambda raw: LANGUAGES.get(raw.strip().casefold(), "") or language)
+        self.segments = _Cleaned(lambda raw: SEGMENTS.get(raw.strip().casefold(), "") or segment)
+        self.tag_lists = _Cleaned(_tag_list)
 
-    def text(self, cells: Sequence[str], at: int | None) -> str:
-        raw = cells[at] if at is not None else ""
-        if not raw:
-            return ""
-        found = self.memo.get(raw)
-        if found is None:
-            found, dirty = _clean_field(raw)
-            self.memo[raw] = found
-            if dirty:
-                self.dirty.add(raw)
-        return found
+    def _clean(self, raw: str) -> str:
+        text, dirty = _clean_field(raw)
+        if dirty:
+            self.dirty.add(raw)
+        return text
 
-    def fields(self, cells: Sequence[str]) -> Fields:
-        """The person's fields from a row (see :meth:`cleaned` for what had to be cleaned)."""
-        text = self.text
-        name = text(cells, self.name)
-        if not name:
-            first = text(cells, self.first_name)
-            last = text(cells, self.last_name)
-            name = f"{first} {last}" if first and last else first or last
-        at = self.language
-        language = LANGUAGES.get(cells[at].strip().casefold(), "") if at is not None else ""
-        at = self.segment
-        segment = SEGMENTS.get(cells[at].strip().casefold(), "") if at is not None else ""
-        at = self.tags
-        tags = cells[at] if at is not None else ""
-        return (
-            name,
-            text(cells, self.organisation) or self.organisation_default,
-            text(cells, self.title),
-            language or self.language_default,
-            segment or self.segment_default,
-            ",".join(
-                sorted({clean_text(t).casefold() for t in re.split(r"[,;|]", tags) if t.strip()})
+    def fields(self, rows: Sequence[Sequence[str]]) -> list[Fields]:
+        """Every row's fields (see :meth:`cleaned` for what had to be cleaned)."""
+        count = len(rows)
+
+        def column(at: int | None, values: _Cleaned) -> Iterable[str]:
+            if at is None:
+                return repeat(values[""], count)
+            return map(values.__getitem__, map(itemgetter(at), rows))
+
+        names = column(self.name, self.text)
+        if self.first_name is not None or self.last_name is not None:
+            names = [
+                name or (f"{first} {last}" if first and last else first or last)
+                for name, first, last in zip(
+                    names,
+                    column(self.first_name, self.text),
+                    column(self.last_name, self.text),
+                    strict=True,
+                )
+            ]
+        return list(
+            zip(
+                names,
+                column(self.organisation, self.organisations),
+                column(self.title, self.text),
+                column(self.language, self.languages),
+                column(self.segment, self.segments),
+                column(self.tags, self.tag_lists),
+                strict=True,
             )
-            if tags
-            else "",
         )
 
     def cleaned(self, cells: Sequence[str]) -> list[str]:
         """The fields of a row, read by :meth:`fields`, that held control characters."""
         keys = ["name"]
-        if not self.text(cells, self.name):
+        if self.name is None or not self.text[cells[self.name]]:
             keys += ["first_name", "last_name"]
         keys += ["organisation", "title"]
         return [
@@ -556,6 +576,12 @@ class _FieldReader:
             for key in keys
             if (at := getattr(self, key)) is not None and cells[at] in self.dirty
         ]
+
+
+def _tag_list(raw: str) -> str:
+    """Tags as one sorted, comma-separated, case-folded string."""
+    tags = {clean_text(t).casefold() for t in re.split(r"[,;|]", raw) if t.strip()}
+    return ",".join(sorted(tags))
 
 
 def _fullness(fields: Fields) -> tuple[int, Fields]:
@@ -595,10 +621,11 @@ def _validate(
     role = ROLE_LOCALPARTS
     normalise = _normalise_with_dns if check_dns else _normalise
     reader = _FieldReader(listing.positions, member)
-    person_fields = reader.fields
+    rows = listing.cells
+    every_fields = reader.fields(rows)
     warnings = report.warnings
     at = listing.positions["email"]
-    for line, cells in zip(listing.lines, listing.cells, strict=True):
+    for line, cells, fields in zip(listing.lines, rows, every_fields, strict=True):
         raw = cells[at]
         try:
             email = normalise(raw)
@@ -614,7 +641,6 @@ def _validate(
             typo = typos[domain] = likely_typo(domain, known_domains)
         if typo:
             warnings.append(RowProblem(path, line, email, "typo", args=(typo,)))
-        fields = person_fields(cells)
         if reader.dirty:  # rare: some value in the file held control characters
             for key in reader.cleaned(cells):
                 warnings.append(RowProblem(path, line, email, "cleaned", args=(key,)))
@@ -668,42 +694,39 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns: bool) -> Merge:
-    # address -> (first listing member, its row for the person): most people are listed by
-    # one member, and a tuple is cheap; address -> {member: row}, in network order, for
-    # the people that several members list.
-    first: dict[str, tuple[str, Fields]] = {}
-    several: dict[str, dict[str, Fields]] = {}
     reports: list[ListReport] = []
-    file_people: list[tuple[ListReport, KeysView[str]]] = []
+    files: list[tuple[ListReport, dict[str, Fields]]] = []  # in network order
     known = tuple(
         dict.fromkeys([*(d for m in network.members for d in m.domains), *COMMON_DOMAINS])
     )
+    # Who is in more than one file, found with set operations (in C): most people are in
+    # one file, and they then need no lookup of their own.
+    seen: set[str] = set()
+    repeated: set[str] = set()
     for member in network.members:
-        member_id = member.id
         for relative in member.lists:
             path = network.resolve(relative)
             listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
-            report = ListReport(member=member_id, path=Path(relative))
+            report = ListReport(member=member.id, path=Path(relative))
             people = _validate(listing, report, member, check_dns, known)
             del listing  # the rows are no longer needed: keep the peak low
             reports.append(report)
-            file_people.append((report, people.keys()))
-            for email, fields in people.items():
-                seen = first.get(email)
-                if seen is None:
-                    first[email] = (member_id, fields)
-                    continue
-                by_member = several.get(email)
-                if by_member is None:
-                    if seen[0] == member_id:  # the same member's other file
-                        if _fullness(fields) < _fullness(seen[1]):
-                            first[email] = (member_id, fields)
-                        continue
-                    by_member = several[email] = {seen[0]: seen[1]}
-                if member_id not in by_member:
-                    by_member[member_id] = fields
-                elif _fullness(fields) < _fullness(by_member[member_id]):
-                    by_member[member_id] = fields  # the same member's other file
+            files.append((report, people))
+            repeated.update(seen.intersection(people))
+            seen.update(people)
+    del seen
+
+    # address -> {member: its row}, in network order, for the people in several files
+    # (a member's fullest row where its own files repeat someone).
+    several: dict[str, dict[str, Fields]] = {}
+    for report, people in files:
+        member_id = report.member or ""
+        for email in repeated.intersection(people):
+            fields = people[email]
+            by_member = several.setdefault(email, {})
+            kept = by_member.get(member_id)
+            if kept is None or _fullness(fields) < _fullness(kept):
+                by_member[member_id] = fields
 
     members = {m.id: m for m in network.members}
     people_out: list[Person] = []
@@ -712,37 +735,41 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
     # member, or nobody (None: suppressed).
     outcome: dict[str, str | None] = {}
     owners: dict[str, list[str]] = {}  # domain -> members it belongs to, looked up once
-    alone: dict[str, tuple[str]] = {}  # member -> (member,): one tuple, not one per person
     language = network.network.language
-    # In the order the people were first read, which is the order they lie in memory;
-    # the results are sorted by address at the end.
-    for email, (member_id, fields) in first.items():
+    for report, people in files:
+        member_id = report.member or ""
+        listed_by = (member_id,)
+        for email, fields in people.items():
+            if email in repeated:
+                continue
+            if suppressed is not None and suppressed(email):
+                outcome[email] = None
+                continue
+            people_out.append(_person(email, fields, listed_by, member_id, language))
+    for email, by_member in several.items():
         if suppressed is not None and suppressed(email):
             outcome[email] = None
             continue
-        by_member = several.get(email)
-        if by_member is None:
-            listed_by = alone.get(member_id)
-            if listed_by is None:
-                listed_by = alone[member_id] = (member_id,)
-            people_out.append(_person(email, fields, listed_by, member_id, language))
+        if len(by_member) == 1:  # in several files of one member
+            ((member_id, fields),) = by_member.items()
+            people_out.append(_person(email, fields, (member_id,), member_id, language))
             continue
         domain = email.rpartition("@")[2]
         own = owners.get(domain)
         if own is None:
             own = owners[domain] = domain_owners(domain, members)
-        sender = next((m for m in by_member if m in own), member_id)
+        sender = next((m for m in by_member if m in own), next(iter(by_member)))
         outcome[email] = sender
         people_out.append(_combine(email, by_member, sender, conflicts, language))
 
     people_out.sort(key=_by_email)
     conflicts.sort(key=_by_email)  # stable: one person's conflicts stay in field order
 
-    for report, emails in file_people:
+    for report, people in files:
         # A file's people are its member's to send to, but for the few in `outcome`.
         its_member = report.member
-        report.final = len(emails)
-        for email in outcome.keys() & emails:
+        report.final = len(people)
+        for email in outcome.keys() & people.keys():
             sender_of = outcome[email]
             if sender_of is None:
                 report.suppressed += 1
