@@ -87,6 +87,13 @@ retry_failed_option = click.option(
     is_flag=True,
     help="Try again the people a server refused for good in an earlier run.",
 )
+via_option = click.option(
+    "--via",
+    metavar="smtp://HOST:PORT",
+    help="Rehearse: send everything through this local SMTP server, keeping the From. A "
+    "rehearsal keeps its own journal: it never counts as sent, against a daily quota or on "
+    "an opt-out list, and running it again resumes it (--resend: from the start).",
+)
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary."
 )

@@ -24,6 +24,7 @@ from mailer.cli._common import (
     reports_errors,
     resend_uncertain_option,
     retry_failed_option,
+    via_option,
     yes_option,
 )
 
@@ -253,13 +254,7 @@ Exit codes:
 @click.argument("seminar", type=int)
 @dry_run_option
 @yes_option
-@click.option(
-    "--via",
-    metavar="smtp://HOST:PORT",
-    help="Rehearse: send every channel through this local SMTP server, keeping each "
-    "member's From. A rehearsal keeps its own journal (see 'mailer status --rehearsal'): "
-    "it never counts as sent, against a quota or on the opt-out list.",
-)
+@via_option
 @click.option(
     "--org",
     "orgs",
@@ -300,6 +295,7 @@ def send(
     rate, daily quota and connection limits. Running the same command again resumes the
     mailing and never sends anyone a second copy. Ctrl-C stops cleanly after the messages
     in flight. Every SMTP outcome is logged in the state folder (.mailer/delivery.log).
+    A rehearsal (--via) is shown by 'mailer status --rehearsal'.
     """
     import contextlib
 
@@ -345,13 +341,16 @@ def send(
             yes=yes,
             quiet=quiet,
             again=again,
-            epilogue=(
-                f"That was a rehearsal through {via_settings.host}:{via_settings.port}: "
-                f"nobody on the lists got anything. To send for real: {real}"
-                if via_settings is not None
-                else None
-            ),
+            epilogue=rehearsed(via_settings, real) if via_settings is not None else None,
         )
+
+
+def rehearsed(via: SmtpSettings, real: str) -> str:
+    """What a rehearsal ends with: nobody got anything, and how to send for real."""
+    return (
+        f"That was a rehearsal through {via.host}:{via.port}: nobody on the lists got "
+        f"anything. To send for real: {real}"
+    )
 
 
 def carry_out(
