@@ -614,6 +614,12 @@ def member_journal(state_dir: Path, network_id: str) -> Journal:
     return Journal(state_dir / MEMBER_STATE / network_id / "journal.sqlite3")
 
 
+def member_rehearsal(state_dir: Path, network_id: str) -> Journal:
+    """The member's rehearsals (``bundle send --via``), beside its journal but apart from
+    it: a rehearsal never counts as sent, so the report never carries it."""
+    return Journal.for_rehearsal(state_dir / MEMBER_STATE / network_id)
+
+
 # -- reports -----------------------------------------------------------------------------
 
 

@@ -854,3 +854,130 @@ def test_member_needs_no_link_key_and_links_verify_at_the_coordinator(
         text = item.message.get_body(("plain",)).get_content()
         token = re.search(r"[?&]token=([A-Za-z0-9_.-]+)", text).group(1)
         assert signer.verify(purpose, token) == item.rcpt_tos[0]
+
+
+# -- a member's rehearsal: mailer bundle send --via -------------------------------------------
+
+TOM = "tom.walker@msb.example"
+
+
+def rehearse(member: Member, server: SmtpServer, *extra: str) -> Result:
+    return member(
+        "bundle",
+        "send",
+        str(member.bundle),
+        "--channel",
+        str(member.channel),
+        "--via",
+        server.url,
+        "--yes",
+        *extra,
+    )
+
+
+def member_state(member: Member) -> Path:
+    return member.root / ".mailer" / "bundles" / NETWORK_ID
+
+
+def test_a_member_rehearses_then_sends_for_real_and_the_report_counts_only_the_real_send(
+    coordinator, workspace, members, make_smtp_server, monkeypatch
+):
+    msb = members["msb"]
+    people = share(workspace, "msb")
+    # The member's mailbox takes exactly its share today: a rehearsal that counted
+    # against the quota would leave nothing for the real send.
+    with msb.channel.open("a", encoding="utf-8") as f:
+        f.write(f"recipients_per_day = {len(people)}\n")
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    rehearsal = make_smtp_server()
+    host = f"127.0.0.1:{rehearsal.port}"
+
+    first = rehearse(msb, rehearsal)
+    assert first.exit_code == 0, first.output + first.stderr
+    assert Counter(rehearsal.handler.recipients()) == Counter(people)
+    assert {r.message["From"] for r in rehearsal.received} == {FROM["msb"]}
+    assert msb.server.received == []
+    assert f"Rehearsal of mailing invitation-2 through {host}" in first.output
+    assert "opt-out list are left alone" in first.output
+    real = f"mailer bundle send {msb.bundle} --channel {msb.channel}"
+    said = f"That was a rehearsal through {host}: nobody on the lists got anything. "
+    assert f"{said}To send for real: {real}" in first.stderr
+    assert "mailer bundle report" not in first.stderr
+
+    # Nothing rehearsed reaches the coordinator as sent.
+    early = msb("bundle", "report", str(msb.bundle), "-o", str(msb.root / "early.json"))
+    assert early.exit_code == 0, early.output
+    assert f"0 of {len(people)} people (nothing sent yet)" in early.output
+    assert json.loads((msb.root / "early.json").read_text())["people"] == []
+
+    # A rehearsal resumes like a real run; --resend rehearses from the start.
+    again = rehearse(msb, rehearsal)
+    assert again.exit_code == 0 and "Nothing to rehearse" in again.output
+    over = rehearse(msb, rehearsal, "--resend", "-q")
+    assert over.exit_code == 0, over.output + over.stderr
+    assert Counter(rehearsal.handler.recipients()) == Counter(people) + Counter(people)
+
+    sent = msb.send()
+    assert sent.exit_code == 0, sent.output + sent.stderr
+    assert "rehearsal" not in (sent.output + sent.stderr).lower()
+    assert Counter(msb.server.handler.recipients()) == Counter(people)
+    report = json.loads(msb.report().read_text())
+    assert {p["email"]: p["state"] for p in report["people"]} == dict.fromkeys(people, "sent")
+    imported = coordinator("bundle", "import-report", str(msb.report()))
+    assert imported.exit_code == 0, imported.output + imported.stderr
+    assert f"merged {len(people)} sent" in imported.output
+
+    # The rehearsal's journal sits beside the member's; its log lines say what they were.
+    state = member_state(msb)
+    assert journal_rows(state / "rehearsal").keys() == people
+    lines = (state / "delivery.log").read_text(encoding="utf-8").splitlines()
+    mailings = Counter(line.split("\t")[1] for line in lines)
+    assert mailings == {"rehearsal:invitation-2": 2 * len(people), "invitation-2": len(people)}
+
+
+def test_a_refusal_at_the_members_rehearsal_server_reaches_no_opt_out_list(
+    coordinator, workspace, members, smtp_server, monkeypatch
+):
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    smtp_server.handler.refuse[TOM] = "550 5.1.1 User unknown"
+    result = rehearse(msb, smtp_server)
+    assert result.exit_code == 1
+    assert f"failed   {TOM}: 550 5.1.1 User unknown" in result.output
+    assert journal_rows(member_state(msb) / "rehearsal")[TOM] == ("msb", "failed")
+    assert not list(msb.root.rglob("suppression*"))
+
+    imported = coordinator("bundle", "import-report", str(msb.report()))
+    assert imported.exit_code == 0, imported.output + imported.stderr
+    assert "suppression list" not in imported.output
+    with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
+        assert TOM not in suppressed
+
+    # The real send still reaches Tom.
+    sent = msb.send()
+    assert sent.exit_code == 0, sent.output + sent.stderr
+    assert TOM in msb.server.handler.recipients()
+
+
+def test_a_members_rehearsal_dry_run_and_its_usage(coordinator, members, smtp_server, monkeypatch):
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    base = ("bundle", "send", str(msb.bundle), "--channel", str(msb.channel))
+    dry = msb(*base, "--via", smtp_server.url, "--dry-run")
+    assert dry.exit_code == 0, dry.output + dry.stderr
+    assert f"through 127.0.0.1:{smtp_server.port}" in dry.output
+    assert f"To rehearse: mailer bundle send {msb.bundle}" in dry.output
+    assert f"--via {smtp_server.url}" in dry.output
+
+    asks = msb(*base, "--via", smtp_server.url, "-q")
+    assert asks.exit_code == 2
+    assert f"this rehearses through 127.0.0.1:{smtp_server.port}" in asks.stderr
+
+    resend = msb(*base, "--resend", "--yes")
+    assert resend.exit_code == 2
+    assert "--resend only rehearses again: use it with --via" in resend.stderr
+    assert smtp_server.received == [] and msb.server.received == []
+    assert journal_rows(member_state(msb) / "rehearsal") == {}

@@ -22,6 +22,7 @@ from mailer.cli._common import (
     reports_errors,
     resend_uncertain_option,
     retry_failed_option,
+    via_option,
     yes_option,
 )
 from mailer.cli.sending import KIND, _audience, audience_option
@@ -278,6 +279,12 @@ def check(
 @state_option
 @dry_run_option
 @yes_option
+@via_option
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="With --via: rehearse from the start, also to people an earlier rehearsal reached.",
+)
 @resend_uncertain_option
 @retry_failed_option
 @quiet_option
@@ -289,6 +296,8 @@ def send(
     state_dir: Path | None,
     dry_run: bool,
     yes: bool,
+    via: str | None,
+    resend: bool,
     resend_uncertain: bool,
     retry_failed: bool,
     quiet: bool,
@@ -298,43 +307,65 @@ def send(
 
     The same send path as the coordinator's `mailer send`: plan, dry run, confirmation,
     rate and daily limits, retries, journal, resume, delivery log. Running it again never
-    sends anyone a second copy.
+    sends anyone a second copy. With --via it is a rehearsal against a local test server,
+    which the report to the coordinator never counts.
     """
-    from mailer.bundle import load_channel_file, member_journal, open_bundle
+    import contextlib
+
+    from mailer.bundle import load_channel_file, member_journal, member_rehearsal, open_bundle
     from mailer.campaign import make_plan
-    from mailer.cli.sending import carry_out
+    from mailer.channels import parse_via
+    from mailer.cli.sending import carry_out, rehearsed
     from mailer.signing import load_key
 
+    if resend and not via:
+        # A real share goes to each person once; only a rehearsal starts again.
+        raise click.UsageError("--resend only rehearses again: use it with --via")
+
+    via_settings = parse_via(via) if via else None
     key = load_key(key_file)
     channel = load_channel_file(channel_file)
-    again = f"mailer bundle send {bundle_file} --channel {channel_file}"
+    real = f"mailer bundle send {bundle_file} --channel {channel_file}"
     if state_dir:
-        again += f" --state {state_dir}"
+        real += f" --state {state_dir}"
+    again = real + (f" --via {via}" if via else "")
     with open_bundle(bundle_file, key, network_id=channel.network, member_id=channel.member) as b:
         b.ensure_current()
         network = b.with_channel(channel.channel)
         factory = b.factory(network)
         state = _member_state(bundle_file, state_dir)
-        with member_journal(state, b.network_id) as journal:
+        with contextlib.ExitStack() as stack:
+            journal = stack.enter_context(member_journal(state, b.network_id))
+            # As with 'mailer send --via': the rehearsal records only in its own journal.
+            rehearsal = (
+                stack.enter_context(member_rehearsal(state, b.network_id))
+                if via_settings is not None
+                else None
+            )
             plan = make_plan(
                 network,
                 b.mailing,
                 journal,
                 merged=b.merged,
                 orgs=[b.member.id],
+                resend=resend,
                 resend_uncertain=resend_uncertain,
                 retry_failed=retry_failed,
+                rehearsal=rehearsal,
             )
             carry_out(
                 plan,
                 factory,
-                journal,
+                rehearsal or journal,
                 state_dir=journal.path.parent,
+                via=via_settings,
                 dry_run=dry_run,
                 yes=yes,
                 quiet=quiet,
                 again=again,
-                epilogue=f"Then send the coordinator your report: mailer bundle report "
+                epilogue=rehearsed(via_settings, real)
+                if via_settings is not None
+                else f"Then send the coordinator your report: mailer bundle report "
                 f"{bundle_file} -o {b.mailing.id}-{b.member.id}-report.json",
             )
 
