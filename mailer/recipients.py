@@ -3,7 +3,7 @@
 The rules, in one place:
 
 * An address is validated and normalised with email-validator (no DNS look-ups unless
-  asked); the key for de-duplication is the normalised address, case-folded.
+  asked); the key for de-duplication is the normalised address, lower-cased.
 * A person listed by several members keeps them all (``listed_by``, in network order).
 * The sending member is the listing member whose own domain the address is at, else the
   first listing member in network order. So a person hears from their own organisation.
@@ -520,18 +520,22 @@ class _FieldReader:
         organisation = member.name if member else ""
         language = (member.default_language if member else None) or ""
         segment = member.default_segment if member else "public"
-        self.dirty: set[str] = set()  # values that held control characters
-        self.text = _Cleaned(self._clean)
-        self.organisations = _Cleaned(lambda raw: self._clean(raw) or organisation)
+        # The cleaning functions close over these locals, not over self: a reader that its
+        # own caches pointed back at would be a reference cycle, left for the collector.
+        dirty: set[str] = set()  # values that held control characters
+
+        def clean(raw: str) -> str:
+            text, had_control = _clean_field(raw)
+            if had_control:
+                dirty.add(raw)
+            return text
+
+        self.dirty = dirty
+        self.text = _Cleaned(clean)
+        self.organisations = _Cleaned(lambda raw: clean(raw) or organisation)
         self.languages = _Cleaned(lambda raw: LANGUAGES.get(raw.strip().casefold(), "") or language)
         self.segments = _Cleaned(lambda raw: SEGMENTS.get(raw.strip().casefold(), "") or segment)
         self.tag_lists = _Cleaned(_tag_list)
-
-    def _clean(self, raw: str) -> str:
-        text, dirty = _clean_field(raw)
-        if dirty:
-            self.dirty.add(raw)
-        return text
 
     def fields(self, rows: Sequence[Sequence[str]]) -> list[Fields]:
         """Every row's fields (see :meth:`cleaned` for what had to be cleaned)."""
@@ -679,8 +683,9 @@ def _gc_paused() -> Iterator[None]:
     100,000-row merge (bench/merge.py). Reference counting still frees everything.
 
     The people it returns live as long as the run: they go straight to the oldest
-    generation (freeze, then unfreeze), or the first collection afterwards would walk all
-    80,000 of them at once.
+    generation, or the first collection afterwards would walk all 80,000 of them at once.
+    Freeze-then-unfreeze moves every object the collector tracks there, not only the
+    merge's; for the rest that only means being looked at in the next full collection.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -688,8 +693,9 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
-            gc.unfreeze()
+            if not gc.get_freeze_count():  # never undo a freeze the program made itself
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -795,12 +801,6 @@ def domain_owners(domain: str, members: Mapping[str, Member]) -> list[str]:
         for member_id, member in members.items()
         if any(domain == own or domain.endswith("." + own) for own in member.domains)
     ]
-
-
-def choose_sender(email: str, listed_by: Sequence[str], members: Mapping[str, Member]) -> str:
-    """The listing member at whose domain the address is, else the first listing member."""
-    own = domain_owners(email.rpartition("@")[2], members)
-    return next((m for m in listed_by if m in own), listed_by[0])
 
 
 def _combine(
