@@ -126,14 +126,22 @@ def _member_entry(member: Member) -> dict[str, Any]:
     return data
 
 
-def _person_entry(person: Person, member: Member, links: SignedLinks) -> dict[str, Any]:
+def _person_entry(
+    person: Person, member: Member, links: SignedLinks, rehearsal: SignedLinks
+) -> dict[str, Any]:
     data: dict[str, Any] = person._asdict()
     # Which other members listed this person is none of this member's business.
     data["listed_by"] = [member.id]
     data["tags"] = list(person.tags)
     # Signed here, so the key that signs registration and unsubscribe links stays with
     # the coordinator: a member holding it could unsubscribe anybody.
-    data["links"] = {"one_click": links.one_click, "registration": links.registration}
+    # The member cannot sign, so its rehearsal (bundle send --via) needs links of its own:
+    # the same URLs, signed so that no token in them is honoured (see tokens).
+    data["links"] = {
+        "one_click": links.one_click,
+        "registration": links.registration,
+        "rehearsal": {"one_click": rehearsal.one_click, "registration": rehearsal.registration},
+    }
     return data
 
 
@@ -199,7 +207,12 @@ def export_bundle(
     files[DATA] = json.dumps(data, ensure_ascii=False, indent=1).encode()
     factory = MessageFactory(network, mailing)
     files[PEOPLE] = json.dumps(
-        [_person_entry(p, member, factory.signed_links(p)) for p in people],
+        [
+            _person_entry(
+                p, member, factory.signed_links(p), factory.signed_links(p, rehearsal=True)
+            )
+            for p in people
+        ],
         ensure_ascii=False,
         indent=1,
     ).encode()
@@ -276,6 +289,8 @@ class Bundle:
     member: Member
     people: list[Person]
     links: dict[str, SignedLinks]  # each person's links, signed by the coordinator
+    # The links a rehearsal shows; None in a bundle made before rehearsals had their own.
+    rehearsal_links: dict[str, SignedLinks] | None
     root: Path
 
     @property
@@ -286,13 +301,23 @@ class Bundle:
     def templates(self) -> Path:
         return self.root / "templates"
 
-    def factory(self, network: Network | None = None) -> MessageFactory:
-        """Builds this bundle's messages with the links the coordinator signed."""
+    def factory(self, network: Network | None = None, *, rehearsal: bool = False) -> MessageFactory:
+        """Builds this bundle's messages with the links the coordinator signed; with
+        ``rehearsal``, with the links signed for a rehearsal."""
+        links = self.links
+        if rehearsal:
+            if self.rehearsal_links is None:
+                raise BundleError(
+                    f"{self.path}: this bundle was made by an older mailer, so a rehearsal "
+                    "would carry unsubscribe and registration links that work for real people",
+                    hint="ask the coordinator for a new bundle to rehearse with",
+                )
+            links = self.rehearsal_links
         return MessageFactory(
             network or self.network,
             self.mailing,
             Renderer(network or self.network, self.templates),
-            signed_links=self.links,
+            signed_links=links,
         )
 
     @property
@@ -508,13 +533,18 @@ def _load_contents(
             seminars=seminars,
             newsletters=[Newsletter.model_validate(n) for n in data.get("newsletters", [])],
         )
-        links = {
-            str(p["email"]): SignedLinks(
-                p["links"].get("one_click"), str(p["links"].get("registration") or "")
-            )
-            for p in raw_people
-            if isinstance(p.get("links"), dict)
-        }
+        links: dict[str, SignedLinks] = {}
+        rehearsal_links: dict[str, SignedLinks] | None = {}
+        for p in raw_people:
+            if not isinstance(p.get("links"), dict):
+                continue
+            email = str(p["email"])
+            links[email] = _links(p["links"])
+            if "rehearsal" in p["links"]:
+                if rehearsal_links is not None:
+                    rehearsal_links[email] = _links(p["links"]["rehearsal"])
+            elif links[email] != SignedLinks():
+                rehearsal_links = None  # an older bundle: its only links are live ones
         people = [
             Person(
                 **(
@@ -550,8 +580,13 @@ def _load_contents(
         member=member,
         people=people,
         links=links,
+        rehearsal_links=rehearsal_links,
         root=root,
     )
+
+
+def _links(data: dict[str, Any]) -> SignedLinks:
+    return SignedLinks(data.get("one_click"), str(data.get("registration") or ""))
 
 
 @contextmanager

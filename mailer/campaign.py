@@ -362,9 +362,12 @@ class MessageFactory:
         renderer: Renderer | None = None,
         *,
         signed_links: Mapping[str, SignedLinks] | None = None,
+        rehearsal: bool = False,
     ):
         """``signed_links``: each person's links signed beforehand (a member's bundle), so
-        the signing key never leaves the coordinator; without them, links are signed here."""
+        the signing key never leaves the coordinator; without them, links are signed here.
+        ``rehearsal``: the links look the same but are signed for a rehearsal, which
+        everything that honours a token refuses (see tokens)."""
         self.network = network
         self.mailing = mailing
         self.renderer = renderer or Renderer(network, inline_cache=inline_cache(network))
@@ -381,15 +384,17 @@ class MessageFactory:
         # One-click unsubscribe needs an HTTPS endpoint (RFC 8058); without one, mailto: only.
         self._one_click = network.network.unsubscribe_url
         self._signed = signed_links
+        self._rehearsal = rehearsal
         self._signer = (
             tokens.Signer.from_env(network, why="the registration link or unsubscribe URL")
             if (self._registers or self._one_click) and signed_links is None
             else None
         )
 
-    def signed_links(self, person: Person) -> SignedLinks:
-        """This person's signed links, to carry in a bundle: (one-click URL, registration)."""
-        one_click, registration = self._sign(person)
+    def signed_links(self, person: Person, *, rehearsal: bool = False) -> SignedLinks:
+        """This person's signed links, to carry in a bundle: (one-click URL, registration);
+        with ``rehearsal``, those its rehearsal shows."""
+        one_click, registration = self._sign(person, rehearsal=rehearsal)
         return SignedLinks(one_click, registration)
 
     def links(self, person: Person, member: Member) -> tuple[str, str | None, str]:
@@ -398,20 +403,30 @@ class MessageFactory:
             signed = self._signed.get(person.email, SignedLinks())
             one_click, registration = signed.one_click, signed.registration
         else:
-            one_click, registration = self._sign(person)
+            one_click, registration = self._sign(person, rehearsal=self._rehearsal)
         return one_click or unsubscribe_mailto(member), one_click, registration
 
-    def _sign(self, person: Person) -> tuple[str | None, str]:
+    def _sign(self, person: Person, *, rehearsal: bool) -> tuple[str | None, str]:
+        signer = self._signer
+        if signer is None:
+            return None, ""
+
+        def token(purpose: str) -> str:
+            if rehearsal:
+                purpose = tokens.rehearsal_purpose(purpose)
+            return signer.sign(purpose, person.email)
+
         seminar = self.mailing.seminar
         one_click = None
-        if self._one_click and self._signer:
-            token = self._signer.sign(tokens.unsubscribe_purpose(self.network), person.email)
-            one_click = self._with_token(self._one_click, token)
+        if self._one_click:
+            one_click = self._with_token(
+                self._one_click, token(tokens.unsubscribe_purpose(self.network))
+            )
         registration = ""
-        if self._registers and self._signer and seminar.registration_url:
-            purpose = tokens.registration_purpose(self.network, seminar.number)
+        if self._registers and seminar.registration_url:
             registration = self._with_token(
-                seminar.registration_url, self._signer.sign(purpose, person.email)
+                seminar.registration_url,
+                token(tokens.registration_purpose(self.network, seminar.number)),
             )
         return one_click, registration
 

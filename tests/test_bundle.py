@@ -981,3 +981,24 @@ def test_a_members_rehearsal_dry_run_and_its_usage(coordinator, members, smtp_se
     assert "--resend only rehearses again: use it with --via" in resend.stderr
     assert smtp_server.received == [] and msb.server.received == []
     assert journal_rows(member_state(msb) / "rehearsal") == {}
+
+
+def test_a_members_rehearsal_carries_links_the_coordinator_refuses(
+    coordinator, workspace, members, smtp_server, monkeypatch
+):
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    monkeypatch.delenv("MAILER_TOKEN_KEY")  # the member never holds the key
+    assert rehearse(msb, smtp_server).exit_code == 0
+    practised = next(r.message for r in smtp_server.received if r.rcpt_tos == [TOM])
+    token = re.search(r"token=([A-Za-z0-9_.-]+)", str(practised["List-Unsubscribe"]))
+    assert token
+
+    monkeypatch.setenv("MAILER_TOKEN_KEY", TOKEN_KEY)
+    monkeypatch.chdir(workspace)
+    refused = coordinator("unsubscribe", "--token", token.group(1))
+    assert refused.exit_code == 2
+    assert "this link comes from a rehearsal: nobody was unsubscribed" in refused.stderr
+    with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
+        assert TOM not in suppressed

@@ -7,8 +7,10 @@ server for the members' real channels are both real aiosmtpd servers on 127.0.0.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
+from email.message import EmailMessage
 from pathlib import Path
 
 from conftest import use_smtp
@@ -179,3 +181,60 @@ def test_rehearsal_without_a_terminal_asks_for_yes(cli, smtp_server):
     assert f"this rehearses through 127.0.0.1:{smtp_server.port}" in result.stderr
     assert "add --yes" in result.stderr
     assert smtp_server.received == []
+
+
+def link_tokens(message: EmailMessage) -> tuple[str, str]:
+    """(List-Unsubscribe token, registration link token) of a message as it arrived."""
+    one_click = re.search(r"token=([A-Za-z0-9_.-]+)", str(message["List-Unsubscribe"]))
+    text = message.get_body(("plain",)).get_content()
+    registration = re.search(r"/anmalan/\S*[?&]token=([A-Za-z0-9_.-]+)", text)
+    assert one_click and registration
+    return one_click.group(1), registration.group(1)
+
+
+def registration_export(workspace: Path, token: str) -> Path:
+    path = workspace / "anmalningar.csv"
+    path.write_text(f"E-postadress;Token\n;{token}\n", encoding="utf-8")
+    return path
+
+
+def test_a_rehearsals_links_look_real_but_change_nothing_for_the_real_person(
+    cli, workspace, make_smtp_server
+):
+    rehearsal, real = make_smtp_server(), make_smtp_server()
+    use_smtp(workspace, "msb", real.port)
+    assert rehearse(cli, rehearsal, "--org", "msb").exit_code == 0
+    practised = next(r.message for r in rehearsal.received if r.rcpt_tos == [TOM])
+    sent = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    assert sent.exit_code == 0, sent.output + sent.stderr
+    genuine = next(r.message for r in real.received if r.rcpt_tos == [TOM])
+
+    # What a tester sees is what Tom gets, down to the URLs; only the tokens differ.
+    def without_tokens(message: EmailMessage) -> str:
+        return re.sub(r"token=[A-Za-z0-9_.-]+", "token=T", str(message["List-Unsubscribe"]))
+
+    assert without_tokens(practised) == without_tokens(genuine)
+    assert practised["List-Unsubscribe-Post"] == genuine["List-Unsubscribe-Post"]
+    unsubscribe, register = link_tokens(practised)
+    assert (unsubscribe, register) != link_tokens(genuine)
+
+    refused = cli("unsubscribe", "--token", unsubscribe)
+    assert refused.exit_code == 2
+    assert refused.stderr == "Error: this link comes from a rehearsal: nobody was unsubscribed\n"
+    imported = cli(
+        "registrations", "import", str(registration_export(workspace, register)), "--seminar", "2"
+    )
+    assert "this link comes from a rehearsal: nobody was registered" in imported.output
+    with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
+        assert TOM not in suppressed
+
+    # The real message's links still work.
+    unsubscribe, register = link_tokens(genuine)
+    imported = cli(
+        "registrations", "import", str(registration_export(workspace, register)), "--seminar", "2"
+    )
+    assert imported.exit_code == 0, imported.output + imported.stderr
+    assert "1 by token" in imported.output
+    assert cli("unsubscribe", "--token", unsubscribe).exit_code == 0
+    with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
+        assert TOM in suppressed

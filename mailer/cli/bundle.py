@@ -332,7 +332,7 @@ def send(
     with open_bundle(bundle_file, key, network_id=channel.network, member_id=channel.member) as b:
         b.ensure_current()
         network = b.with_channel(channel.channel)
-        factory = b.factory(network)
+        factory = b.factory(network, rehearsal=via_settings is not None)
         state = _member_state(bundle_file, state_dir)
         with contextlib.ExitStack() as stack:
             journal = stack.enter_context(member_journal(state, b.network_id))

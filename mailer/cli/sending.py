@@ -306,7 +306,8 @@ def send(
     network = state.network
     mailing = mailing_for(network, kind, seminar, _audience(audience))
     via_settings = parse_via(via) if via else None
-    factory = MessageFactory(network, mailing)
+    # A rehearsal's links look real but are signed so that no token in them is honoured.
+    factory = MessageFactory(network, mailing, rehearsal=via_settings is not None)
     real = f"mailer send {kind} {seminar}"
     real += "".join(f" --org {o}" for o in orgs)
     real += "".join(f" --audience {a}" for a in audience)
