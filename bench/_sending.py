@@ -26,21 +26,22 @@ def send_mailing(
 ) -> dict[str, Any]:
     """Send the invitation to seminar 2 (``limit`` people per channel at most), through
     the sink at ``port``; ``connections`` per channel overrides the config. The journal
-    starts empty each time, and so does the inlined CSS unless ``warm`` (as after a dry
-    run). Returns the messages sent and the seconds it took: from reading the lists
-    (``whole``), or of ``send_plan`` alone."""
+    (the rehearsal's, as with ``--via``) starts empty each time, and so does the inlined
+    CSS unless ``warm`` (as after a dry run). Returns the messages sent and the seconds it
+    took: from reading the lists (``whole``), or of ``send_plan`` alone."""
     os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
     from bench._network import without_inlined
     from mailer import recipients
     from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
     from mailer.channels import SmtpSettings
     from mailer.config import load_network
-    from mailer.journal import Journal
+    from mailer.journal import FILENAME, REHEARSAL_DIR, Journal
 
     recipients.clear_caches()
     network = load_network(config)
-    for name in ("journal.sqlite3", "journal.sqlite3-wal", "journal.sqlite3-shm"):
-        (network.state_dir / name).unlink(missing_ok=True)
+    for folder in (network.state_dir, network.state_dir / REHEARSAL_DIR):
+        for name in (FILENAME, f"{FILENAME}-wal", f"{FILENAME}-shm"):
+            (folder / name).unlink(missing_ok=True)
     if not warm:
         without_inlined(config)
     via = SmtpSettings(host=HOST, port=port, security="none")
@@ -52,19 +53,23 @@ def send_mailing(
     start, start_cpu = time.perf_counter(), time.process_time()
     try:
         mailing = mailing_for(network, "invitation", 2)
-        with Journal.in_state_dir(network.state_dir) as journal:
-            plan = make_plan(network, mailing, journal, orgs=members, via=True)
+        # As with --via: planned against, and recorded in, the rehearsal's own journal.
+        with (
+            Journal.in_state_dir(network.state_dir) as journal,
+            Journal.for_rehearsal(network.state_dir) as rehearsal,
+        ):
+            plan = make_plan(network, mailing, journal, orgs=members, rehearsal=rehearsal)
             for channel in plan.channels:
                 if limit is not None:
                     channel.to_send = channel.to_send[:limit]
                 if connections is not None:
                     c = channel.member.channel.model_copy(update={"max_connections": connections})
                     channel.member = channel.member.model_copy(update={"channel": c})
-            factory = MessageFactory(network, mailing)
+            factory = MessageFactory(network, mailing, rehearsal=True)
             factory.prepare(plan)
             if not whole:
                 start, start_cpu = time.perf_counter(), time.process_time()
-            results = asyncio.run(send_plan(plan, factory, journal, via=via))
+            results = asyncio.run(send_plan(plan, factory, rehearsal, via=via))
     finally:
         log.removeHandler(handler)
         handler.close()

@@ -34,7 +34,7 @@ from mailer.errors import (
     UncertainError,
 )
 from mailer.inlining import inline_cache
-from mailer.journal import GroupCommit, Journal
+from mailer.journal import REHEARSAL_DIR, GroupCommit, Journal
 from mailer.message import (
     Attachment,
     Outgoing,
@@ -276,7 +276,6 @@ def make_plan(
     resend: bool = False,
     resend_uncertain: bool = False,
     retry_failed: bool = False,
-    via: bool = False,
     rehearsal: Journal | None = None,
     now: dt.datetime | None = None,
 ) -> Plan:
@@ -291,7 +290,9 @@ def make_plan(
     journal alone and has no daily quota, so it never makes the real mailing look sent;
     registrations and the opt-out list are still the real ones.
     """
-    via = via or rehearsal is not None
+    # There is no rehearsal without its own journal: one planned from the real journal
+    # would let its sends count as the real mailing.
+    via = rehearsal is not None
     record = rehearsal or journal
     # The opt-out list wins over every list, also over a merge the caller made without it.
     is_suppressed = suppressed_checker(network.state_dir)
@@ -517,12 +518,16 @@ async def send_plan(
 ) -> list[ChannelResult]:
     """Send every channel's share concurrently; one channel's failure never stops another.
 
-    With ``via`` (a rehearsal) every message goes to that server and ``journal`` should be
-    the rehearsal's own; hard bounces are then not reported to ``on_hard_bounce``.
+    With ``via`` (a rehearsal) every message goes to that server and ``journal`` must be
+    the rehearsal's own (ValueError otherwise); hard bounces are then not reported to
+    ``on_hard_bounce``.
 
     Setting ``stop`` (Ctrl-C) lets the transactions in flight finish and be recorded, then
     returns; whatever was not sent stays queued for the next run.
     """
+    if via is not None and journal.path.parent.name != REHEARSAL_DIR:
+        # A caller's mistake, not the user's: it would record test sends as real ones.
+        raise ValueError(f"a rehearsal must record in its own journal, not {journal.path}")
     journal.enqueue(
         plan.mailing.id, ((p.email, c.member.id) for c in plan.channels for p in c.to_send)
     )

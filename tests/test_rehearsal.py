@@ -6,6 +6,7 @@ server for the members' real channels are both real aiosmtpd servers on 127.0.0.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -13,10 +14,13 @@ from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from conftest import use_smtp
 
+from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
+from mailer.channels import parse_via
 from mailer.config import load_network
-from mailer.journal import FILENAME, REHEARSAL_DIR
+from mailer.journal import FILENAME, REHEARSAL_DIR, Journal
 from mailer.recipients import merge
 from mailer.suppression import Suppression
 
@@ -238,3 +242,16 @@ def test_a_rehearsals_links_look_real_but_change_nothing_for_the_real_person(
     assert cli("unsubscribe", "--token", unsubscribe).exit_code == 0
     with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
         assert TOM in suppressed
+
+
+def test_a_rehearsal_cannot_record_in_the_real_journal(workspace, smtp_server):
+    network = load_network(workspace / "network.toml")
+    mailing = mailing_for(network, "invitation", 2)
+    state = network.state_dir
+    with Journal.in_state_dir(state) as journal, Journal.for_rehearsal(state) as rehearsal:
+        plan = make_plan(network, mailing, journal, orgs=["msb"], rehearsal=rehearsal)
+        factory = MessageFactory(network, mailing, rehearsal=True)
+        with pytest.raises(ValueError, match="its own journal"):
+            asyncio.run(send_plan(plan, factory, journal, via=parse_via(smtp_server.url)))
+    assert smtp_server.received == []
+    assert rows(state / FILENAME) == []
