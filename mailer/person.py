@@ -150,14 +150,18 @@ def export(network: Network, raw: str) -> dict[str, Any]:
     email = address_of(raw)
     state = network.state_dir
     records: dict[str, list[dict[str, Any]]] = {}
+    rehearsed: set[str] = set()  # the keys of records from a rehearsal's journal
     bundles: list[dict[str, Any]] = []
     for path in _databases(state):
+        where = path.relative_to(state)
         with _open(path) as db:
             for table in _email_tables(db):
                 rows = db.execute(f'SELECT * FROM "{table}" WHERE email=?', (email,))
                 found = [dict(r) for r in rows]
                 if found:
-                    records[f"{path.relative_to(state)}:{table}"] = found
+                    records[f"{where}:{table}"] = found
+                    if where.parts[0] == REHEARSAL_DIR:
+                        rehearsed.add(f"{where}:{table}")
             if _has_table(db, "bundle_exports"):
                 for r in db.execute(
                     "SELECT digest, mailing, member, people, exported_at FROM bundle_exports"
@@ -180,7 +184,7 @@ def export(network: Network, raw: str) -> dict[str, Any]:
                 suppression = {"suppressed": True, "reason": entry.reason, "since": entry.added_at}
     # A rehearsal's rows (its own journal) went to a test server, not to the person.
     deliveries = [
-        (row, key.startswith(f"{REHEARSAL_DIR}/"))
+        (row, key in rehearsed)
         for key, rows in records.items()
         if key.endswith(":deliveries")
         for row in rows
