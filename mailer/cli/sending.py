@@ -133,17 +133,19 @@ def preview(
             click.echo(f"No browser to open; open {html_file} yourself.", err=True)
 
 
-def _plan_table(plan: Plan, title: str, tz: Any, *, channel: str | None = None) -> None:
+def _plan_table(plan: Plan, title: str, tz: Any, *, server: str | None = None) -> None:
     """Two tables: who gets the mailing now, and how long each channel will take.
 
-    ``channel``: the one server a rehearsal sends everything through."""
+    ``server``: the host:port a rehearsal sends everything through, shown as each
+    member's channel.
+    """
     import datetime as dt
 
     from rich.table import Table
 
     who = Table(title=title, title_justify="left")
     # In a rehearsal, "sent" means sent by an earlier rehearsal.
-    done = "rehearsed before" if channel else "already sent"
+    done = "rehearsed before" if server else "already sent"
     for col in ("member", "channel", "people", "to send", done, "uncertain", "failed"):
         who.add_column(col, justify="left" if col in ("member", "channel") else "right")
     when = Table(title="Pace (per channel)", title_justify="left")
@@ -155,7 +157,7 @@ def _plan_table(plan: Plan, title: str, tz: Any, *, channel: str | None = None) 
         name = c.member.short_name or c.member.name
         who.add_row(
             name,
-            channel or c.member.channel.type,
+            server or c.member.channel.type,
             str(c.total),
             str(len(c.to_send)),
             str(len(c.already_sent)),
@@ -388,7 +390,7 @@ def carry_out(
     )
     status = f"mailer status {mailing.id}" + (" --rehearsal" if server else "")
     if not quiet or dry_run:
-        _plan_table(plan, f"{title}: {mailing.seminar.title}", network.tz, channel=server)
+        _plan_table(plan, f"{title}: {mailing.seminar.title}", network.tz, server=server)
         if mailing.audience.spec != "all" or plan.left_out:
             people = sum(c.total for c in plan.channels)
             out.print(
