@@ -1002,3 +1002,30 @@ def test_a_members_rehearsal_carries_links_the_coordinator_refuses(
     assert "this link comes from a rehearsal: nobody was unsubscribed" in refused.stderr
     with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
         assert TOM not in suppressed
+
+
+def test_a_bundle_without_rehearsal_links_cannot_be_rehearsed(
+    coordinator, members, smtp_server, monkeypatch
+):
+    """A bundle from before rehearsals had links of their own holds only live ones."""
+    from mailer import bundle
+
+    real_entry = bundle._person_entry
+
+    def older_entry(*args: Any) -> dict[str, Any]:
+        entry = real_entry(*args)
+        del entry["links"]["rehearsal"]
+        return entry
+
+    monkeypatch.setattr(bundle, "_person_entry", older_entry)
+    msb = members["msb"]
+    export(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    refused = rehearse(msb, smtp_server)
+    assert refused.exit_code == 2
+    assert "this bundle was made by an older mailer" in refused.stderr
+    assert "ask the coordinator for a new bundle to rehearse with" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert smtp_server.received == []
+    sent = msb.send()  # the real send does not need them
+    assert sent.exit_code == 0, sent.output + sent.stderr
