@@ -244,6 +244,31 @@ def test_report_carries_outcomes_and_message_ids_but_no_bodies(
         assert [e.reason for e in suppressed.entries()] == ["bounced"]
 
 
+def test_a_member_sees_where_its_share_stands_with_bundle_status(coordinator, members, monkeypatch):
+    # Members have no network.toml, so 'mailer status' is not theirs: the send's hints
+    # name 'mailer bundle status', which reads the member's own journal.
+    msb = members["msb"]
+    export(coordinator, msb)
+    msb.server.handler.refuse["tom.walker@msb.example"] = "550 5.1.1 User unknown"
+    msb.server.handler.script["erik.sandberg@msb.example"] = ["drop"]
+    monkeypatch.chdir(msb.root)
+    sent = msb.send()
+    assert sent.exit_code == 1
+    assert f"'mailer bundle status {msb.bundle}' lists them" in sent.output
+    assert "'mailer status" not in sent.output
+
+    status = msb("bundle", "status", str(msb.bundle))
+    assert status.exit_code == 0, status.output
+    assert "Mailing invitation-2" in status.output
+    assert "failed    tom.walker@msb.example (msb): 550 5.1.1 User unknown" in status.output
+    assert "uncertain erik.sandberg@msb.example (msb)" in status.output
+    as_json = json.loads(msb("bundle", "status", str(msb.bundle), "--json").output)
+    counts = as_json["invitation-2"]["members"]["msb"]
+    assert counts["failed"] == 1 and counts["sending"] == 1
+    assert counts["sent"] == len(msb.server.received)
+    assert msb("bundle", "status", str(msb.bundle), "--rehearsal").output == "No rehearsals yet.\n"
+
+
 def test_dry_run_sends_nothing_and_says_how_to_send(coordinator, members, monkeypatch):
     msb = members["msb"]
     export(coordinator, msb)

@@ -329,6 +329,7 @@ def send(
     if state_dir:
         real += f" --state {state_dir}"
     again = real + (f" --via {via}" if via else "")
+    status = f"mailer bundle status {bundle_file}" + (f" --state {state_dir}" if state_dir else "")
     with open_bundle(bundle_file, key, network_id=channel.network, member_id=channel.member) as b:
         b.ensure_current()
         network = b.with_channel(channel.channel)
@@ -363,11 +364,48 @@ def send(
                 yes=yes,
                 quiet=quiet,
                 again=again,
+                status=status,
                 epilogue=rehearsed(via_settings, real)
                 if via_settings is not None
                 else f"Then send the coordinator your report: mailer bundle report "
                 f"{bundle_file} -o {b.mailing.id}-{b.member.id}-report.json",
             )
+
+
+@bundle.command()
+@bundle_argument
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option(
+    "--rehearsal",
+    is_flag=True,
+    help="Show your rehearsals ('bundle send --via') instead of the real sending.",
+)
+@key_option
+@reports_errors
+def status(
+    bundle_file: Path, state_dir: Path | None, as_json: bool, rehearsal: bool, key_file: Path | None
+) -> None:
+    """Where your share of the mailing stands: per state, from your own journal.
+
+    Lists the failed, deferred and uncertain messages with the server's last reply.
+    Uncertain: a run stopped while the message was with your server; it may have arrived
+    ('bundle send ... --resend-uncertain' sends it again with the same Message-ID).
+    """
+    from mailer.bundle import MEMBER_STATE, member_journal, member_rehearsal, open_bundle
+    from mailer.cli.sending import show_status
+    from mailer.journal import rehearsal_path
+    from mailer.signing import load_key
+
+    key = load_key(key_file)
+    with open_bundle(bundle_file, key) as b:
+        state = _member_state(bundle_file, state_dir)
+        if rehearsal and not rehearsal_path(state / MEMBER_STATE / b.network_id).exists():
+            click.echo("{}" if as_json else "No rehearsals yet.")
+            return
+        opened = (member_rehearsal if rehearsal else member_journal)(state, b.network_id)
+        with opened as journal:
+            show_status(journal, b.mailing.id, as_json=as_json, rehearsal=rehearsal)
 
 
 @bundle.command()

@@ -368,12 +368,14 @@ def carry_out(
     quiet: bool,
     again: str,
     epilogue: str | None = None,
+    status: str | None = None,
 ) -> None:
     """Show, confirm and send a plan, then exit with the run's code.
 
     The one send path: ``mailer send`` and a member's ``mailer bundle send`` both come
     here, so both get the same plan table, dry run, confirmation, limits, journal,
-    delivery log, Ctrl-C handling and exit codes. ``epilogue`` is said after a real run.
+    delivery log, Ctrl-C handling and exit codes. ``epilogue`` is said after a real run;
+    ``status`` is the command that shows where the mailing stands (``mailer status``).
     With ``via`` it is a rehearsal, and every heading and question says so.
     """
     import asyncio
@@ -388,7 +390,7 @@ def carry_out(
     title = (
         f"Rehearsal of mailing {mailing.id} through {server}" if server else f"Mailing {mailing.id}"
     )
-    status = f"mailer status {mailing.id}" + (" --rehearsal" if server else "")
+    status = (status or f"mailer status {mailing.id}") + (" --rehearsal" if server else "")
     if not quiet or dry_run:
         _plan_table(plan, f"{title}: {mailing.seminar.title}", network.tz, server=server)
         if mailing.audience.spec != "all" or plan.left_out:
@@ -460,8 +462,8 @@ def carry_out(
     if unanswered:
         click.echo(
             f"{unanswered} messages are uncertain (handed over, then no answer): they were "
-            "not sent again, so nobody gets two. Ask the server's admins whether they "
-            "arrived, or send them again with --resend-uncertain.",
+            f"not sent again, so nobody gets two. '{status}' lists them; ask the server's "
+            "admins whether they arrived, or send them again with --resend-uncertain.",
             err=True,
         )
     if epilogue:
@@ -637,9 +639,7 @@ def status(state: State, mailing: str | None, as_json: bool, rehearsal: bool) ->
     ('mailer send ... --resend-uncertain' sends it again with the same Message-ID).
     Only real mailings are shown: rehearsals keep their own journal (--rehearsal).
     """
-    from rich.table import Table
-
-    from mailer.journal import STATES, Journal, rehearsal_path
+    from mailer.journal import Journal, rehearsal_path
 
     network = state.network
     if rehearsal and not rehearsal_path(network.state_dir).exists():
@@ -647,17 +647,27 @@ def status(state: State, mailing: str | None, as_json: bool, rehearsal: bool) ->
         return
     opened = (Journal.for_rehearsal if rehearsal else Journal.in_state_dir)(network.state_dir)
     with opened as journal:
-        mailings = [mailing] if mailing else journal.mailings()
-        data = {m: journal.counts(m) for m in mailings}
-        exports = {m: journal.bundle_exports(m) for m in mailings}
-        problems = {
-            m: [
-                d
-                for d in journal.deliveries(m).values()
-                if d.state in ("failed", "sending", "deferred")
-            ]
-            for m in mailings
-        }
+        show_status(journal, mailing, as_json=as_json, rehearsal=rehearsal)
+
+
+def show_status(journal: Journal, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
+    """Print where the journal's mailings (or one) stand: ``mailer status``, and a member's
+    ``mailer bundle status`` on its own journal."""
+    from rich.table import Table
+
+    from mailer.journal import STATES
+
+    mailings = [mailing] if mailing else journal.mailings()
+    data = {m: journal.counts(m) for m in mailings}
+    exports = {m: journal.bundle_exports(m) for m in mailings}
+    problems = {
+        m: [
+            d
+            for d in journal.deliveries(m).values()
+            if d.state in ("failed", "sending", "deferred")
+        ]
+        for m in mailings
+    }
     if as_json:
         click.echo(
             json.dumps(
