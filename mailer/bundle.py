@@ -644,15 +644,21 @@ def load_channel_file(path: Path) -> ChannelFile:
     return ChannelFile(path, parsed.network, parsed.member, channel)
 
 
+def member_state_dir(state_dir: Path, network_id: str) -> Path:
+    """Where a member keeps one network's journals: per network, so two networks'
+    mailings never mix."""
+    return state_dir / MEMBER_STATE / network_id
+
+
 def member_journal(state_dir: Path, network_id: str) -> Journal:
-    """The member's own journal: per network, so two networks' mailings never mix."""
-    return Journal(state_dir / MEMBER_STATE / network_id / "journal.sqlite3")
+    """The member's own journal."""
+    return Journal.in_state_dir(member_state_dir(state_dir, network_id))
 
 
 def member_rehearsal(state_dir: Path, network_id: str) -> Journal:
     """The member's rehearsals (``bundle send --via``), beside its journal but apart from
     it: a rehearsal never counts as sent, so the report never carries it."""
-    return Journal.for_rehearsal(state_dir / MEMBER_STATE / network_id)
+    return Journal.for_rehearsal(member_state_dir(state_dir, network_id))
 
 
 # -- reports -----------------------------------------------------------------------------

@@ -392,20 +392,14 @@ def status(
     Uncertain: a run stopped while the message was with your server; it may have arrived
     ('bundle send ... --resend-uncertain' sends it again with the same Message-ID).
     """
-    from mailer.bundle import MEMBER_STATE, member_journal, member_rehearsal, open_bundle
+    from mailer.bundle import member_state_dir, open_bundle
     from mailer.cli.sending import show_status
-    from mailer.journal import rehearsal_path
     from mailer.signing import load_key
 
     key = load_key(key_file)
     with open_bundle(bundle_file, key) as b:
-        state = _member_state(bundle_file, state_dir)
-        if rehearsal and not rehearsal_path(state / MEMBER_STATE / b.network_id).exists():
-            click.echo("{}" if as_json else "No rehearsals yet.")
-            return
-        opened = (member_rehearsal if rehearsal else member_journal)(state, b.network_id)
-        with opened as journal:
-            show_status(journal, b.mailing.id, as_json=as_json, rehearsal=rehearsal)
+        state = member_state_dir(_member_state(bundle_file, state_dir), b.network_id)
+        show_status(state, b.mailing.id, as_json=as_json, rehearsal=rehearsal)
 
 
 @bundle.command()

@@ -639,20 +639,23 @@ def status(state: State, mailing: str | None, as_json: bool, rehearsal: bool) ->
     ('mailer send ... --resend-uncertain' sends it again with the same Message-ID).
     Only real mailings are shown: rehearsals keep their own journal (--rehearsal).
     """
+    show_status(state.network.state_dir, mailing, as_json=as_json, rehearsal=rehearsal)
+
+
+def show_status(state_dir: Path, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
+    """Print where the mailings (or one) in a state folder's journal stand, or in its
+    rehearsals' journal: ``mailer status``, and a member's ``mailer bundle status``."""
     from mailer.journal import Journal, rehearsal_path
 
-    network = state.network
-    if rehearsal and not rehearsal_path(network.state_dir).exists():
+    if rehearsal and not rehearsal_path(state_dir).exists():
         click.echo("{}" if as_json else "No rehearsals yet.")
         return
-    opened = (Journal.for_rehearsal if rehearsal else Journal.in_state_dir)(network.state_dir)
+    opened = (Journal.for_rehearsal if rehearsal else Journal.in_state_dir)(state_dir)
     with opened as journal:
-        show_status(journal, mailing, as_json=as_json, rehearsal=rehearsal)
+        _print_status(journal, mailing, as_json=as_json, rehearsal=rehearsal)
 
 
-def show_status(journal: Journal, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
-    """Print where the journal's mailings (or one) stand: ``mailer status``, and a member's
-    ``mailer bundle status`` on its own journal."""
+def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
     from rich.table import Table
 
     from mailer.journal import STATES
