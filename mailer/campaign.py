@@ -34,7 +34,7 @@ from mailer.errors import (
     UncertainError,
 )
 from mailer.inlining import inline_cache
-from mailer.journal import REHEARSAL_DIR, GroupCommit, Journal
+from mailer.journal import GroupCommit, Journal, is_rehearsal
 from mailer.message import (
     Attachment,
     Outgoing,
@@ -525,7 +525,7 @@ async def send_plan(
     Setting ``stop`` (Ctrl-C) lets the transactions in flight finish and be recorded, then
     returns; whatever was not sent stays queued for the next run.
     """
-    if via is not None and journal.path.parent.name != REHEARSAL_DIR:
+    if via is not None and not is_rehearsal(journal.path):
         # A caller's mistake, not the user's: it would record test sends as real ones.
         raise ValueError(f"a rehearsal must record in its own journal, not {journal.path}")
     journal.enqueue(

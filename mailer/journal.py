@@ -159,6 +159,11 @@ def rehearsal_path(state_dir: Path) -> Path:
     return state_dir / REHEARSAL_DIR / FILENAME
 
 
+def is_rehearsal(path: Path) -> bool:
+    """Whether a journal file is a rehearsal's (the coordinator's or a member's)."""
+    return path.parent.name == REHEARSAL_DIR
+
+
 class Journal:
     """The SQLite journal in the state folder."""
 

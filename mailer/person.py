@@ -28,7 +28,7 @@ from typing import Any
 
 from mailer.config import Network
 from mailer.errors import MailerError, StateError
-from mailer.journal import REHEARSAL_DIR
+from mailer.journal import is_rehearsal
 from mailer.lists import read_list
 from mailer.recipients import AddressError, normalise_address
 from mailer.suppression import FILENAME as SUPPRESSION_FILE
@@ -160,7 +160,7 @@ def export(network: Network, raw: str) -> dict[str, Any]:
                 found = [dict(r) for r in rows]
                 if found:
                     records[f"{where}:{table}"] = found
-                    if where.parts[0] == REHEARSAL_DIR:
+                    if is_rehearsal(path):
                         rehearsed.add(f"{where}:{table}")
             if _has_table(db, "bundle_exports"):
                 for r in db.execute(
