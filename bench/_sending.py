@@ -33,7 +33,7 @@ def send_mailing(
     from bench._network import without_inlined
     from mailer import recipients
     from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
-    from mailer.channels import SmtpSettings
+    from mailer.channels.smtp import SmtpSettings
     from mailer.config import load_network
     from mailer.journal import FILENAME, REHEARSAL_DIR, Journal
 

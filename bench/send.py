@@ -271,11 +271,11 @@ def _client(port: int, tls: ssl.SSLContext | None) -> Any:
 
 async def _quit(smtp: Any) -> None:
     """QUIT, then wait until a TLS connection is really closed (as the mailer does)."""
-    from mailer.channels import wait_closed
+    from mailer.channels.smtp import wait_closed
 
-    protocol = smtp.protocol
+    sock = smtp.get_transport_info("socket")
     await smtp.quit()
-    await wait_closed(protocol)
+    await wait_closed(sock)
 
 
 def _ceiling(

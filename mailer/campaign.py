@@ -23,7 +23,10 @@ from mailer import calendar, registrations, tokens
 from mailer.article import read_article
 from mailer.assembly import Assembler
 from mailer.audience import ALL, Audience, matcher
-from mailer.channels import SmtpSettings, Transport, transport_factory
+from mailer.channels.base import Transport
+from mailer.channels.factory import transport_factory
+from mailer.channels.ratelimit import DAY, Clock, DailyQuota, Estimate, TokenBucket, estimate
+from mailer.channels.smtp import SmtpSettings
 from mailer.config import Member, Network, Seminar, SmtpChannel
 from mailer.errors import (
     ChannelError,
@@ -44,7 +47,6 @@ from mailer.message import (
     sender_domain,
     unsubscribe_mailto,
 )
-from mailer.ratelimit import DAY, Clock, DailyQuota, Estimate, TokenBucket, estimate
 from mailer.recipients import Merge, Person, merge
 from mailer.render import CALENDAR_KINDS, KINDS, Renderer
 from mailer.suppression import suppressed_checker

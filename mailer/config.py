@@ -143,7 +143,8 @@ class Coordinator(_Model):
     _email = field_validator("email")(_mailbox)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """localhost or a loopback IP address: where plain SMTP may go."""
     if host == "localhost":
         return True
     try:
@@ -220,6 +221,11 @@ class SmtpChannel(_ChannelBase):
     timeout: float = Field(default=30.0, gt=0, le=3600)  # each SMTP command
     connect_timeout: float = Field(default=15.0, gt=0, le=3600)
     data_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # The name said in EHLO (servers write it into the Received header); default: this
+    # machine's fully qualified name.
+    helo_name: str | None = Field(
+        default=None, max_length=253, pattern=r"^(\[[0-9.:a-fA-F]+\]|[A-Za-z0-9.-]+)$"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -230,7 +236,7 @@ class SmtpChannel(_ChannelBase):
 
     @model_validator(mode="after")
     def _plain_only_locally(self) -> SmtpChannel:
-        if self.security == "none" and not _is_loopback(self.host):
+        if self.security == "none" and not is_loopback(self.host):
             raise ValueError(
                 f"security = 'none' is only allowed for localhost, not {self.host!r}; "
                 "use 'starttls' or 'tls'"
@@ -257,7 +263,7 @@ class SmtpChannel(_ChannelBase):
         """The password from the environment or the keyring; None when none is needed."""
         if self.auth != "password":
             return None
-        from mailer.credentials import channel_password
+        from mailer.channels.credentials import channel_password
 
         return channel_password(self)
 

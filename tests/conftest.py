@@ -33,6 +33,14 @@ sys.path.insert(0, str(REPO / "tests"))
 TOKEN_KEY = "test-signing-key-0123456789abcdef"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that talks to a real SMTP server: CI runs those once more against
+    the lowest aiosmtplib that pyproject.toml allows (``pytest -m smtp``)."""
+    for item in items:
+        if "smtp_servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.smtp)
+
+
 @pytest.fixture(autouse=True)
 def token_key(monkeypatch: pytest.MonkeyPatch) -> str:
     """The key that signs registration and unsubscribe links (an environment variable)."""
@@ -90,12 +98,14 @@ class RecordingHandler:
     on_data: Callable[[Received], None] | None = None
     sessions: int = 0
     peak_sessions: int = 0
+    helo_names: list[str] = field(default_factory=list)  # what each transaction's EHLO said
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
+        self.helo_names.append(session.host_name)
         if self.mail_reply:
             return self.mail_reply
         if getattr(server, "over_limit", False):
@@ -253,7 +263,8 @@ def smtp_servers() -> Iterator[Callable[..., SmtpServer]]:
     """Start real SMTP servers on 127.0.0.1: ``start(handler, accounts=..., tls=...)``.
 
     ``accounts`` (login -> password) turns on AUTH; ``tls`` (an ssl context) offers
-    STARTTLS, and ``require_starttls`` insists on it.
+    STARTTLS, and ``require_starttls`` insists on it; ``smtputf8=False`` does not offer
+    SMTPUTF8 (as Postfix with ``smtputf8_enable=no``).
     """
     controllers: list[Controller] = []
 
@@ -263,6 +274,7 @@ def smtp_servers() -> Iterator[Callable[..., SmtpServer]]:
         accounts: dict[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
         require_starttls: bool = False,
+        smtputf8: bool = True,
     ) -> SmtpServer:
         handler = handler or RecordingHandler()
         port = free_port()
@@ -278,7 +290,7 @@ def smtp_servers() -> Iterator[Callable[..., SmtpServer]]:
             hostname="127.0.0.1",
             port=port,
             server_hostname="smtp.test-server.example",
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=smtputf8,
             **kwargs,
         )
         controller.start()

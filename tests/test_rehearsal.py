@@ -18,7 +18,7 @@ import pytest
 from conftest import use_smtp
 
 from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
-from mailer.channels import parse_via
+from mailer.channels.factory import parse_via
 from mailer.config import load_network
 from mailer.journal import FILENAME, REHEARSAL_DIR, Journal
 from mailer.recipients import merge

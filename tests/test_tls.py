@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from conftest import RecordingHandler, free_port
 
-from mailer.channels import SmtpSettings, SmtpTransport
+from mailer.channels.smtp import SmtpSettings, SmtpTransport
 from mailer.errors import ChannelError
 from mailer.message import Outgoing
 

@@ -8,40 +8,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
-from hypothesis import given
-from hypothesis import strategies as st
 
-from mailer.channels import SmtpSettings, SmtpTransport, data_payload
+from mailer.channels.smtp import SmtpSettings, SmtpTransport
 from mailer.errors import StateError
 from mailer.journal import GroupCommit, Journal
 from mailer.message import Outgoing
 
 HEADERS = b"From: seminarier@msb.example\r\nTo: anna.berg@example.org\r\nSubject: Hej\r\n\r\n"
-
-
-def aiosmtplib_payload(data: bytes) -> bytes:
-    """What aiosmtplib's own data() writes after DATA."""
-    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
-
-
-lines = st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")))
-
-
-@given(lines, st.booleans())
-def test_the_payload_is_what_aiosmtplib_would_write(parts, final_crlf):
-    data = b"\r\n".join(parts) + (b"\r\n" if final_crlf else b"")
-    assert data_payload(data) == aiosmtplib_payload(data)
-
-
-@given(st.binary())
-def test_bare_line_ends_are_left_to_aiosmtplib(data):
-    payload = data_payload(data)
-    bare = data.replace(b"\r\n", b"")
-    if b"\r" in bare or b"\n" in bare:
-        assert payload is None
-    else:
-        assert payload == aiosmtplib_payload(data)
 
 
 def send_all(port: int, messages: list[Outgoing]) -> list[str]:

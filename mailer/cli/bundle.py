@@ -314,7 +314,7 @@ def send(
 
     from mailer.bundle import load_channel_file, member_journal, member_rehearsal, open_bundle
     from mailer.campaign import make_plan
-    from mailer.channels import parse_via
+    from mailer.channels.factory import parse_via
     from mailer.cli.sending import carry_out, rehearsed
     from mailer.signing import load_key
 

@@ -30,7 +30,7 @@ from mailer.cli._common import (
 
 if TYPE_CHECKING:
     from mailer.campaign import ChannelResult, MessageFactory, Plan
-    from mailer.channels import SmtpSettings
+    from mailer.channels.smtp import SmtpSettings
     from mailer.journal import Journal
 
 
@@ -302,7 +302,7 @@ def send(
     import contextlib
 
     from mailer.campaign import MessageFactory, mailing_for, make_plan
-    from mailer.channels import parse_via
+    from mailer.channels.factory import parse_via
     from mailer.journal import Journal
 
     network = state.network

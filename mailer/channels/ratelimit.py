@@ -7,7 +7,6 @@ whether a Ctrl-C ends the wait early).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 import time
@@ -56,13 +55,6 @@ class TokenBucket:
             return False
         self._tokens -= 1
         return True
-
-    async def acquire(self) -> float:
-        """Wait for a token and take it; return the clock's time of the take."""
-        # Time frees tokens, not an event: sleeping in a loop is the point.
-        while not self.take():  # noqa: ASYNC110
-            await asyncio.sleep(self.delay())
-        return self._last  # take() refilled, and so read the clock, just now
 
 
 class DailyQuota:

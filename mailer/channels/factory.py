@@ -1,0 +1,93 @@
+"""A member's channel, or a ``--via`` test server, made into transports."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from mailer.channels.base import Transport
+from mailer.channels.maildir import MaildirTransport
+from mailer.channels.smtp import Security, SmtpSettings, SmtpTransport
+from mailer.config import MaildirChannel, Member, Network, SmtpChannel, is_loopback
+from mailer.errors import ConfigError
+
+_VIA_SECURITY: dict[str, Security] = {"none": "none", "starttls": "starttls", "auto": "auto"}
+
+
+def parse_via(url: str) -> SmtpSettings:
+    """``--via smtp://127.0.0.1:2525``: one local test server for every channel.
+
+    ``smtp://`` uses STARTTLS when the server offers it, with the same certificate checks
+    as a channel (``?cafile=PATH`` or MAILER_CAFILE trusts a local test CA);
+    ``?security=none`` never starts TLS, ``?security=starttls`` insists on it; ``smtps://``
+    is TLS from the start.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not parts.port:
+        raise ConfigError(f"--via {url!r}: expected smtp://HOST:PORT")
+    if parts.username or parts.password:
+        raise ConfigError("--via takes no credentials: it is for a local test server")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"security", "cafile"}
+    if unknown:
+        raise ConfigError(
+            f"--via {url!r}: unknown option {sorted(unknown)[0]!r}",
+            hint="the options are ?security=auto|starttls|none and ?cafile=PATH",
+        )
+    security: Security = "tls"
+    if parts.scheme == "smtp":
+        chosen = query.get("security", "auto")
+        if chosen not in _VIA_SECURITY:
+            raise ConfigError(
+                f"--via {url!r}: security must be auto, starttls or none, not {chosen!r}"
+            )
+        security = _VIA_SECURITY[chosen]
+    if security in ("none", "auto") and not is_loopback(parts.hostname):
+        raise ConfigError(
+            f"--via {url!r}: smtp:// without TLS is only allowed to localhost",
+            hint="use smtps:// or ?security=starttls for another host",
+        )
+    return SmtpSettings(
+        host=parts.hostname, port=parts.port, security=security, cafile=query.get("cafile")
+    )
+
+
+def transport_factory(
+    member: Member, network: Network, *, via: SmtpSettings | None = None
+) -> Callable[[], Transport]:
+    """Makes one transport per connection of a member's channel; secrets are read once,
+    and the connections share one OAuth2 token cache."""
+    label = member.short_name or member.name
+    if via is not None:
+        return lambda: SmtpTransport(via, label=label)
+    channel = member.channel
+    if isinstance(channel, MaildirChannel):
+        path = network.resolve(channel.path)
+        return lambda: MaildirTransport(path)
+    assert isinstance(channel, SmtpChannel)
+    settings = smtp_settings(channel, label=label)
+    if channel.ca_file:
+        settings = dataclasses.replace(settings, cafile=str(network.resolve(channel.ca_file)))
+    return lambda: SmtpTransport(settings, label=label)
+
+
+def smtp_settings(channel: SmtpChannel, *, label: str) -> SmtpSettings:
+    """Settings for a channel's connections; reads its secret from the environment once."""
+    token_source = None
+    if channel.auth == "oauth2":
+        from mailer.channels.oauth import TokenSource
+
+        token_source = TokenSource.for_channel(channel, label=label)
+    return SmtpSettings(
+        host=channel.host,
+        port=channel.port,
+        security=channel.security,
+        username=channel.username,
+        password=channel.password(),
+        token_source=token_source,
+        timeout=channel.timeout,
+        connect_timeout=channel.connect_timeout,
+        data_timeout=channel.data_timeout,
+        helo_name=channel.helo_name,
+    )
