@@ -32,7 +32,10 @@ def send_mailing(
     os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
     from bench._network import without_inlined
     from mailer import recipients
-    from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import make_plan
+    from mailer.campaign.run import send_plan
     from mailer.channels.smtp import SmtpSettings
     from mailer.config import load_network
     from mailer.journal import FILENAME, REHEARSAL_DIR, Journal

@@ -37,7 +37,8 @@ def prepare(data: Path) -> None:
 def _setup(data: Path) -> tuple[Any, Any, list[Any]]:
     os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
     from bench._network import without_inlined, workspace
-    from mailer.campaign import MessageFactory, mailing_for
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
     from mailer.config import load_network
     from mailer.recipients import merge
 
@@ -91,7 +92,7 @@ def mailer_warm(data: Path) -> dict[str, Any]:
     members = {m.id: m for m in network.members}
     for person in people:  # untimed: what the dry run left in .mailer/inlined/
         factory.build(person, members[person.sender])
-    from mailer.campaign import MessageFactory
+    from mailer.campaign.factory import MessageFactory
 
     fresh = MessageFactory(network, factory.mailing)  # nothing in memory, the files on disk
     return _built(fresh, network, people)

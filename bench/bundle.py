@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mailer.campaign import Mailing
+    from mailer.campaign.mailing import Mailing
     from mailer.config import Member, Network
     from mailer.recipients import Person
     from mailer.signing import Key
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _network_and_people() -> tuple[Network, Mailing, Member, list[Person]]:
-    from mailer.campaign import mailing_for
+    from mailer.campaign.mailing import mailing_for
     from mailer.config import load_network
     from mailer.recipients import Person
 

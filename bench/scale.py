@@ -57,7 +57,9 @@ def _build_all(size: int) -> Callable[[Path], object]:
     def case(data: Path) -> object:
         os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
         from bench._network import workspace
-        from mailer.campaign import MessageFactory, mailing_for, make_plan
+        from mailer.campaign.factory import MessageFactory
+        from mailer.campaign.mailing import mailing_for
+        from mailer.campaign.plan import make_plan
         from mailer.config import load_network
         from mailer.journal import Journal
 

@@ -202,7 +202,10 @@ def _mailer_case(
 ) -> Callable[[], Awaitable[int]]:
     """``send_plan`` as ``mailer send`` runs it; with ``prebuilt``, the messages come
     ready-made, so the figure is the send path alone (connections, limits, journal, log)."""
-    from mailer.campaign import ChannelPlan, MessageFactory, Plan, mailing_for, send_plan
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import ChannelPlan, Plan
+    from mailer.campaign.run import send_plan
     from mailer.config import load_network
     from mailer.journal import Journal
     from mailer.recipients import Merge
@@ -248,7 +251,9 @@ def _mailer_case(
 
 def _prebuilt(tmp: Path, port: int, distinct: int = 200) -> list[Any]:
     """The mailer's own messages, built beforehand: the plain clients only send bytes."""
-    from mailer.campaign import ChannelPlan, MessageFactory, Plan, mailing_for
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import ChannelPlan, Plan
     from mailer.config import load_network
     from mailer.recipients import Merge
 

@@ -40,7 +40,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mailer.audience import parse_audience
-from mailer.campaign import Mailing, MessageFactory, SignedLinks
+from mailer.campaign.factory import MessageFactory, SignedLinks
+from mailer.campaign.mailing import Mailing
 from mailer.config import (
     Channel,
     Coordinator,

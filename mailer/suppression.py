@@ -2,7 +2,7 @@
 
 It lives in the state folder (``.mailer/suppression.sqlite3``, owner-only) and wins over
 every member's list, always: :func:`mailer.recipients.merge` drops anyone on it, and
-:func:`mailer.campaign.make_plan` checks it again before anything is sent.
+:func:`mailer.campaign.plan.make_plan` checks it again before anything is sent.
 
 Every entry is keyed by a salted hash (HMAC-SHA256 with a per-workspace random salt) of
 the normalised address, so a lookup never needs the address itself. The address is kept

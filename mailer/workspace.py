@@ -52,7 +52,7 @@ def check_workspace(network: Network) -> CheckSummary:
     """Read every list and render every variant of every mail kind; raise on the first error."""
     from mailer.audience import Audience
     from mailer.branding import MIN_CONTRAST, colour_problems
-    from mailer.campaign import Mailing, kinds_for, mailing_for
+    from mailer.campaign.mailing import Mailing, kinds_for, mailing_for
     from mailer.config import locate_key
 
     for problem in colour_problems(network):

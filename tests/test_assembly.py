@@ -22,7 +22,8 @@ from test_kinds import CASES
 
 from mailer import calendar, tokens
 from mailer.assembly import POLICY, Assembler, fold_to, qp_piece
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.errors import MailerError
 from mailer.message import build_message

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mailer.branding import MIN_CONTRAST, colour_problems, contrast
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
 from mailer.screenshot import find_browser, measure_pages, screenshot_pages

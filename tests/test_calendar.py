@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
 

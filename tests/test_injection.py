@@ -25,7 +25,8 @@ from conftest import TOKEN_KEY
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.config import Network, load_network
 from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, header_text, safe_url

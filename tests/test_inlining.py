@@ -6,7 +6,8 @@ import os
 import stat
 
 from mailer import inlining
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.inlining import inline_cache, inline_css
 

@@ -10,7 +10,8 @@ import pytest
 
 from mailer import tokens
 from mailer.audience import parse_audience
-from mailer.campaign import MessageFactory, mailing_for
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
 from mailer.cli.sending import KIND
 from mailer.config import load_network
 from mailer.recipients import merge

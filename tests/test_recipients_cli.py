@@ -7,7 +7,8 @@ from pathlib import Path
 
 import openpyxl
 
-from mailer.campaign import mailing_for, make_plan
+from mailer.campaign.mailing import mailing_for
+from mailer.campaign.plan import make_plan
 from mailer.config import load_network
 from mailer.journal import Journal
 from mailer.recipients import merge

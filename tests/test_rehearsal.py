@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import use_smtp
 
-from mailer.campaign import MessageFactory, mailing_for, make_plan, send_plan
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.mailing import mailing_for
+from mailer.campaign.plan import make_plan
+from mailer.campaign.run import send_plan
 from mailer.channels.factory import parse_via
 from mailer.config import load_network
 from mailer.journal import FILENAME, REHEARSAL_DIR, Journal

@@ -149,7 +149,8 @@ def export(
     import datetime as dt
 
     from mailer.bundle import default_name, export_bundle
-    from mailer.campaign import mailing_for, make_plan
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import make_plan
     from mailer.journal import Journal
     from mailer.signing import load_key
 
@@ -313,7 +314,7 @@ def send(
     import contextlib
 
     from mailer.bundle import load_channel_file, member_journal, member_rehearsal, open_bundle
-    from mailer.campaign import make_plan
+    from mailer.campaign.plan import make_plan
     from mailer.channels.factory import parse_via
     from mailer.cli.sending import carry_out, rehearsed
     from mailer.signing import load_key

@@ -29,7 +29,9 @@ from mailer.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from mailer.campaign import ChannelResult, MessageFactory, Plan
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.plan import Plan
+    from mailer.campaign.run import ChannelResult
     from mailer.channels.smtp import SmtpSettings
     from mailer.journal import Journal
 
@@ -98,7 +100,8 @@ def preview(
     KIND is invitation, reminder, change, cancellation, summary or newsletter; SEMINAR is
     the seminar's number (for a newsletter, the newsletter's number).
     """
-    from mailer.campaign import MessageFactory, mailing_for
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
     from mailer.preview import describe, find_person
     from mailer.recipients import merge
     from mailer.suppression import suppressed_checker
@@ -301,7 +304,9 @@ def send(
     """
     import contextlib
 
-    from mailer.campaign import MessageFactory, mailing_for, make_plan
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import make_plan
     from mailer.channels.factory import parse_via
     from mailer.journal import Journal
 
@@ -541,7 +546,7 @@ async def _send_with_progress(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from mailer import campaign
+    from mailer.campaign import run as campaign
     from mailer.config import Member
     from mailer.suppression import Suppression
 

@@ -1,0 +1,7 @@
+"""One mailing from plan to journal.
+
+mailing   what a mailing is (kind, seminar, audience) and its stable id
+plan      who gets it in this run, per channel, from the lists, journal and opt-outs
+factory   each person's message, rendered once per variant
+run       sending a plan through every channel at once, within each one's limits
+"""

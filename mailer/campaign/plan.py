@@ -1,0 +1,194 @@
+"""Who gets a mailing in this run, per channel, given what the journal says.
+
+People whose message was accepted are skipped, people in flight when a run died are
+*uncertain* and skipped unless asked, everybody else is sent once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from mailer import registrations
+from mailer.audience import ALL, matcher
+from mailer.campaign.mailing import Mailing
+from mailer.channels.ratelimit import DAY, Estimate, estimate
+from mailer.config import Member, Network, SmtpChannel
+from mailer.journal import Journal
+from mailer.recipients import Merge, Person, merge
+from mailer.suppression import suppressed_checker
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How a channel may send: from its config in network.toml."""
+
+    rate: float | None = None  # messages per second; None: as fast as the server takes them
+    per_day: int | None = None  # recipients per rolling 24 hours
+    connections: int = 1
+    retries: int = 3
+    backoff: float = 1.0
+
+    @classmethod
+    def of(cls, member: Member) -> Limits:
+        c = member.channel
+        return cls(c.rate, c.recipients_per_day, c.max_connections, c.retries, c.retry_backoff)
+
+    def describe_rate(self) -> str:
+        if self.rate is None:
+            return "unlimited"
+        per_minute = self.rate * 60
+        return f"{per_minute:g}/min" if per_minute < 600 else f"{self.rate:g}/s"
+
+
+@dataclass(slots=True)
+class ChannelPlan:
+    """One member's share of a mailing."""
+
+    member: Member
+    to_send: list[Person] = field(default_factory=list)
+    already_sent: list[Person] = field(default_factory=list)
+    uncertain: list[Person] = field(default_factory=list)
+    failed: list[Person] = field(default_factory=list)  # refused for good in an earlier run
+    suppressed: list[Person] = field(default_factory=list)
+    message_ids: dict[str, str] = field(default_factory=dict)  # reused on a retry
+    quota_used: int = 0  # recipients this channel sent in the last 24 hours, any mailing
+    via: bool = False  # a rehearsal: every message goes to one local test server
+
+    @property
+    def total(self) -> int:
+        return (
+            len(self.to_send)
+            + len(self.already_sent)
+            + len(self.uncertain)
+            + len(self.failed)
+            + len(self.suppressed)
+        )
+
+    @property
+    def is_smtp(self) -> bool:
+        return self.via or isinstance(self.member.channel, SmtpChannel)
+
+    @property
+    def limits(self) -> Limits:
+        limits = Limits.of(self.member)
+        # The daily quota is the member's mailbox's; a rehearsal's test server is not it.
+        return dataclasses.replace(limits, per_day=None) if self.via else limits
+
+    @property
+    def rate_per_minute(self) -> float | None:
+        rate = self.limits.rate
+        return rate * 60 if rate else None
+
+    def estimate(self, now: dt.datetime | None = None) -> Estimate:
+        limits = self.limits
+        return estimate(
+            len(self.to_send),
+            rate=limits.rate,
+            per_day=limits.per_day,
+            used_today=self.quota_used,
+            now=now or dt.datetime.now(dt.UTC),
+            unlimited_rate=100.0,
+        )
+
+
+@dataclass(slots=True)
+class Plan:
+    mailing: Mailing
+    channels: list[ChannelPlan]
+    merge: Merge
+    left_out: int = 0  # people on the lists outside the mailing's audience
+
+    @property
+    def to_send(self) -> int:
+        return sum(len(c.to_send) for c in self.channels)
+
+    @property
+    def uncertain(self) -> int:
+        return sum(len(c.uncertain) for c in self.channels)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return any(c.is_smtp and c.to_send for c in self.channels)
+
+
+def make_plan(
+    network: Network,
+    mailing: Mailing,
+    journal: Journal,
+    *,
+    merged: Merge | None = None,
+    orgs: Iterable[str] = (),
+    resend: bool = False,
+    resend_uncertain: bool = False,
+    retry_failed: bool = False,
+    rehearsal: Journal | None = None,
+    now: dt.datetime | None = None,
+) -> Plan:
+    """Who gets this mailing in this run, per channel, given what the journal says.
+
+    Sent: skipped (unless ``resend``). Sending: a run died mid-transaction, so the message
+    may have arrived: uncertain, skipped unless ``resend_uncertain``. Failed: refused for
+    good, skipped unless ``retry_failed``. Queued or deferred (or new): sent now. A retry
+    keeps the message's Message-ID, so receiving systems can drop a duplicate.
+
+    A rehearsal (``rehearsal``: its own journal, sent with ``via``) is planned from that
+    journal alone and has no daily quota, so it never makes the real mailing look sent;
+    registrations and the opt-out list are still the real ones.
+    """
+    # There is no rehearsal without its own journal: one planned from the real journal
+    # would let its sends count as the real mailing.
+    via = rehearsal is not None
+    record = rehearsal or journal
+    # The opt-out list wins over every list, also over a merge the caller made without it.
+    is_suppressed = suppressed_checker(network.state_dir)
+    merged = merged or merge(network, suppressed=is_suppressed)
+    now = now or dt.datetime.now(dt.UTC)
+    wanted = set(orgs)
+    for org in wanted:
+        network.member(org)  # raises on an unknown id
+    done = record.deliveries(mailing.id)
+    by_member = merged.by_member()
+    audience = ALL if mailing.preselected else mailing.audience
+    in_audience = matcher(
+        audience,
+        registrations.status(journal, mailing.seminar.number)
+        if audience.needs_registrations
+        else None,
+        seminar=mailing.seminar.number,
+    )
+    left_out = 0
+    channels = []
+    for member in network.members:
+        if wanted and member.id not in wanted:
+            continue
+        plan = ChannelPlan(member=member, via=via)
+        if plan.limits.per_day:
+            plan.quota_used = journal.used_since(member.id, now - DAY)
+        for person in by_member.get(member.id, []):
+            if is_suppressed(person.email):
+                continue
+            if not in_audience(person):
+                left_out += 1
+                continue
+            previous = done.get(person.email)
+            state = previous.state if previous else None
+            if state == "suppressed":
+                plan.suppressed.append(person)
+                continue
+            if state == "sent" and not resend:
+                plan.already_sent.append(person)
+                continue
+            if state == "sending" and not (resend or resend_uncertain):
+                plan.uncertain.append(person)
+                continue
+            if state == "failed" and not (resend or retry_failed):
+                plan.failed.append(person)
+                continue
+            plan.to_send.append(person)
+            if previous and previous.message_id and state != "sent":
+                plan.message_ids[person.email] = previous.message_id
+        channels.append(plan)
+    return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
