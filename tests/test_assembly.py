@@ -17,8 +17,6 @@ import icalendar
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_calendar import add_cancellation
-from test_kinds import CASES
 
 from mailer import calendar, tokens
 from mailer.assembly import POLICY, Assembler, fold_to, qp_piece
@@ -29,6 +27,7 @@ from mailer.errors import MailerError
 from mailer.message import build_message
 from mailer.recipients import Person, merge
 from mailer.render import KINDS
+from tests.helpers import KIND_CASES, add_cancellation
 
 LONG = "Anna-Karin Maria Charlotta Wilhelmina " * 4 + "Åkerström-Östergren"
 AWKWARD = [
@@ -84,7 +83,7 @@ def network() -> Any:
     return load_network(Path(__file__).resolve().parent.parent / "network.toml")
 
 
-MAILINGS = [(kind, number) for kind, number, *_ in CASES] + [("cancellation", 3)]
+MAILINGS = [(kind, number) for kind, number, *_ in KIND_CASES] + [("cancellation", 3)]
 
 
 def test_every_kind_is_covered() -> None:

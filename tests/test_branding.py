@@ -13,6 +13,7 @@ from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
+from tests.helpers import edit_member
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,8 +56,7 @@ def test_the_templates_fixed_colours_are_readable_light_and_dark():
 
 def test_a_pale_member_colour_fails_check_with_its_line(workspace, cli):
     path = workspace / "network.toml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('colour = "#00594f"', 'colour = "#7fd1c7"'), encoding="utf-8")
+    edit_member(workspace, "kronofogden", colour="#7fd1c7")
     line = next(n for n, row in enumerate(path.read_text().splitlines(), 1) if "#7fd1c7" in row)
     result = cli("check")
     assert result.exit_code == 2

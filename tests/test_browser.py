@@ -16,6 +16,7 @@ from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
 from mailer.screenshot import find_browser, measure_pages, screenshot_pages
+from tests.helpers import add_cancellation, copy_workspace
 
 pytestmark = [
     pytest.mark.skipif(find_browser() is None, reason="chromium is not installed"),
@@ -61,19 +62,8 @@ def rendered(workspace: Path, cancelled: Path, language: str) -> list[str]:
 @pytest.fixture
 def cancelled_3(tmp_path: Path) -> Path:
     """A second workspace where seminar 3 is cancelled (a cancelled seminar gets no change)."""
-    from conftest import copy_workspace
-
     root = copy_workspace(tmp_path / "cancelled")
-    toml = root / "network.toml"
-    text = toml.read_text(encoding="utf-8")
-    toml.write_text(
-        text.replace(
-            "number = 3\n",
-            'number = 3\ncancelled = { reason = "Talarna är sjuka.", '
-            'reason_en = "The speakers are ill." }\n',
-        ),
-        encoding="utf-8",
-    )
+    add_cancellation(root, 3)
     return root
 
 

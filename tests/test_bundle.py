@@ -17,18 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from conftest import TOKEN_KEY, SmtpServer, copy_workspace, use_smtp_everywhere
+from click.testing import Result
 
-from mailer.cli import main
 from mailer.config import load_network
 from mailer.recipients import merge
 from mailer.signing import generate_key
 from mailer.suppression import Suppression
+from tests.helpers import (
+    FROM,
+    NETWORK_ID,
+    TOKEN_KEY,
+    Member,
+    copy_workspace,
+    edit_table,
+    use_smtp_everywhere,
+)
+from tests.helpers import run_mailer as run
+from tests.smtp_server import SmtpServer
 
-NETWORK_ID = "oppna-data-varmland"
 KAU = "karlstads-universitet"
-FROM = {"msb": "MSB <seminarier@msb.example>", KAU: "KAU <oppnadata@kau.example>"}
 
 
 def share(workspace: Path, member: str) -> set[str]:
@@ -61,57 +68,6 @@ def keys(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def run(*args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
-    return CliRunner().invoke(
-        main, list(args), env={"MAILER_NETWORK": None, **(env or {})}, input=input
-    )
-
-
-class Member:
-    """A member's machine: a folder with its bundle, the public key and CHANNEL.toml."""
-
-    def __init__(self, root: Path, member: str, server: SmtpServer, key: Path) -> None:
-        self.root = root
-        self.member = member
-        self.server = server
-        self.key = key
-        root.mkdir(parents=True, exist_ok=True)
-        self.channel = root / "CHANNEL.toml"
-        self.channel.write_text(
-            f'network = "{NETWORK_ID}"\nmember = "{member}"\n\n[channel]\ntype = "smtp"\n'
-            f'host = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
-            f'from = "{FROM[member]}"\n',
-            encoding="utf-8",
-        )
-        self.bundle = root / f"invitation-2-{member}.zip"
-
-    def __call__(self, *args: str, input: str | None = None) -> Result:
-        result = run(*args, env={"MAILER_BUNDLE_KEY_FILE": str(self.key)}, input=input)
-        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-        return result
-
-    def check(self, bundle: Path | None = None) -> Result:
-        return self("bundle", "check", str(bundle or self.bundle), "--channel", str(self.channel))
-
-    def send(self, bundle: Path | None = None, *extra: str) -> Result:
-        return self(
-            "bundle",
-            "send",
-            str(bundle or self.bundle),
-            "--channel",
-            str(self.channel),
-            "--yes",
-            "-q",
-            *extra,
-        )
-
-    def report(self, *extra: str) -> Path:
-        out = self.root / "report.json"
-        result = self("bundle", "report", str(self.bundle), "-o", str(out), *extra)
-        assert result.exit_code == 0, result.output
-        return out
-
-
 @pytest.fixture
 def coordinator(workspace: Path, keys: dict[str, Path]) -> Any:
     def call(*args: str, key: Path | None = None) -> Result:
@@ -126,8 +82,8 @@ def coordinator(workspace: Path, keys: dict[str, Path]) -> Any:
 
 
 @pytest.fixture
-def members(tmp_path: Path, keys: dict[str, Path], make_smtp_server: Any) -> dict[str, Member]:
-    return {m: Member(tmp_path / m, m, make_smtp_server(), keys["public"]) for m in ("msb", KAU)}
+def members(tmp_path: Path, keys: dict[str, Path], smtp_servers: Any) -> dict[str, Member]:
+    return {m: Member(tmp_path / m, m, smtp_servers(), keys["public"]) for m in ("msb", KAU)}
 
 
 def export(coordinator: Any, member: Member, *extra: str) -> Result:
@@ -486,7 +442,7 @@ def test_truncated_bundle_is_refused(coordinator, members, monkeypatch):
 def test_bundle_for_another_network_is_refused(tmp_path, keys, members, monkeypatch):
     other = copy_workspace(tmp_path / "other-network")
     config = other / "network.toml"
-    config.write_text(config.read_text().replace(NETWORK_ID, "another-network", 1))
+    edit_table(other, "network", id="another-network")
     msb = members["msb"]
     exported = run(
         "--network",
@@ -905,7 +861,7 @@ def member_state(member: Member) -> Path:
 
 
 def test_a_member_rehearses_then_sends_for_real_and_the_report_counts_only_the_real_send(
-    coordinator, workspace, members, make_smtp_server, monkeypatch
+    coordinator, workspace, members, smtp_servers, monkeypatch
 ):
     msb = members["msb"]
     people = share(workspace, "msb")
@@ -915,7 +871,7 @@ def test_a_member_rehearses_then_sends_for_real_and_the_report_counts_only_the_r
         f.write(f"recipients_per_day = {len(people)}\n")
     export(coordinator, msb)
     monkeypatch.chdir(msb.root)
-    rehearsal = make_smtp_server()
+    rehearsal = smtp_servers()
     host = f"127.0.0.1:{rehearsal.port}"
 
     first = rehearse(msb, rehearsal)

@@ -14,27 +14,9 @@ from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
+from tests.helpers import add_cancellation, add_change
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-def add_cancellation(workspace: Path, number: int) -> None:
-    path = workspace / "network.toml"
-    text = path.read_text(encoding="utf-8")
-    marker = f"number = {number}\n"
-    reason = 'reason = "Talarna är sjuka.", reason_en = "The speakers are ill."'
-    text = text.replace(marker, marker + f"cancelled = {{ {reason} }}\n")
-    path.write_text(text, encoding="utf-8")
-
-
-def add_change(workspace: Path, number: int, place: str, what: str) -> None:
-    """Change a seminar's place the way a coordinator does: the place, and one line."""
-    path = workspace / "network.toml"
-    text = path.read_text(encoding="utf-8")
-    head, marker, rest = text.partition(f"number = {number}\n")
-    old_place = rest.split('place = "', 1)[1].split('"', 1)[0]
-    rest = rest.replace(f'place = "{old_place}"', f'place = "{place}"', 1)
-    path.write_text(head + marker + f'changes = [{{ what = "{what}" }}]\n' + rest, encoding="utf-8")
 
 
 def message_for(workspace: Path, kind: str, number: int, email: str) -> EmailMessage:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Received, RecordingHandler, use_smtp
 
 from mailer.journal import FILENAME
+from tests.helpers import REPO, use_smtp
+from tests.smtp_server import Received, RecordingHandler
 
 PEOPLE = 40
 

@@ -12,10 +12,10 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from conftest import RecordingHandler, use_smtp
-
 from mailer.journal import FILENAME
 from mailer.suppression import Suppression
+from tests.helpers import edit_channel, use_smtp
+from tests.smtp_server import RecordingHandler
 
 MSB = [
     "erik.sandberg@msb.example",
@@ -252,13 +252,16 @@ def test_daily_quota_defers_the_rest_and_the_next_day_goes_on(cli, workspace, sm
 
 
 def test_dry_run_shows_rate_quota_and_completion_day(cli, workspace):
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8").replace(
-        'type = "maildir"\npath = "outbox/msb"',
-        'type = "smtp"\npreset = "microsoft365"\nusername = "seminarier@msb.example"\n'
-        'password_env = "MSB_SMTP_PASSWORD"\nrecipients_per_day = 2',
+    edit_channel(
+        workspace,
+        "msb",
+        type="smtp",
+        path=None,
+        preset="microsoft365",
+        username="seminarier@msb.example",
+        password_env="MSB_SMTP_PASSWORD",
+        recipients_per_day=2,
     )
-    config.write_text(text, encoding="utf-8")
     result = cli("send", "invitation", "2", "--dry-run")
     assert result.exit_code == 0, result.output + result.stderr
     pace = result.output[result.output.index("Pace") :]

@@ -21,7 +21,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import TOKEN_KEY
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, header_text, safe_url
 from mailer.message import Outgoing
 from mailer.recipients import AddressError, Person, normalise_address
+from tests.helpers import TOKEN_KEY, edit_seminar
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -386,13 +386,7 @@ def test_a_javascript_url_in_a_personal_link_is_refused(setup: Setup) -> None:
     ],
 )
 def test_config_refuses_unsafe_urls(cli, workspace: Path, key: str, value: str) -> None:
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace(
-        'registration_url = "https://oppnadata-varmland.example/anmalan/seminarium-2"',
-        f"{key} = {value!r}".replace("'", '"'),
-    )
-    config.write_text(text, encoding="utf-8")
+    edit_seminar(workspace, 2, **{key: value})
     result = cli("check")
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()

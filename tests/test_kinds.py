@@ -16,16 +16,10 @@ from mailer.cli.sending import KIND
 from mailer.config import load_network
 from mailer.recipients import merge
 from mailer.render import KINDS, MAX_HTML_BYTES, Renderer
+from tests.helpers import KIND_CASES, edit_table
 
 SWEDE = "asa.bjork@lansstyrelsen-varmland.example"
 ENGLISH = "tom.walker@msb.example"
-CASES = [
-    ("invitation", 2, "Öppna data – innovationer", "tisdag 16 mars 2027"),
-    ("reminder", 2, "Öppna data – innovationer", "tisdag 16 mars 2027"),
-    ("change", 3, "Öppna data – säkerhetsaspekter", "tisdag 18 maj 2027"),
-    ("summary", 1, "Öppna data – grundläggande kunskap och förståelse", "tisdag 17 mars 2026"),
-    ("newsletter", 1, "Öppna data – innovationer", "tisdag 16 mars 2027"),
-]
 CASES_EN = {
     "invitation": ("Open data – innovation", "Tuesday 16 March 2027"),
     "reminder": ("Open data – innovation", "Tuesday 16 March 2027"),
@@ -48,7 +42,7 @@ def test_the_cli_knows_every_kind():
     assert tuple(KIND.choices) == KINDS
 
 
-@pytest.mark.parametrize(("kind", "number", "title", "date"), CASES)
+@pytest.mark.parametrize(("kind", "number", "title", "date"), KIND_CASES)
 def test_each_kind_in_both_languages(workspace, kind, number, title, date):
     sv = build(workspace, kind, number, SWEDE)
     en = build(workspace, kind, number, ENGLISH)
@@ -124,26 +118,14 @@ def test_one_click_unsubscribe_headers_and_footer(workspace, token_key):
 
 
 def test_without_https_endpoint_only_mailto(workspace):
-    path = workspace / "network.toml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace(
-            'unsubscribe_url = "https://oppnadata-varmland.example/avregistrera"\n', ""
-        ),
-        encoding="utf-8",
-    )
+    edit_table(workspace, "network", unsubscribe_url=None)
     msg = build(workspace, "summary", 1, ENGLISH)
     assert msg["List-Unsubscribe"] == "<mailto:seminarier@msb.example?subject=unsubscribe>"
     assert msg["List-Unsubscribe-Post"] is None
 
 
 def test_http_unsubscribe_endpoint_is_refused(workspace, cli):
-    path = workspace / "network.toml"
-    path.write_text(
-        path.read_text(encoding="utf-8").replace(
-            "https://oppnadata-varmland.example/avregistrera", "http://x.example/u"
-        ),
-        encoding="utf-8",
-    )
+    edit_table(workspace, "network", unsubscribe_url="http://x.example/u")
     result = cli("check")
     assert result.exit_code == 2
     assert "network.unsubscribe_url" in result.stderr and "https" in result.stderr

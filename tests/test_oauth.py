@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import XOAuth2Handler, free_port, use_smtp
+
+from tests.helpers import edit_channel, use_smtp
+from tests.smtp_server import XOAuth2Handler, free_port
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -177,12 +179,15 @@ def test_a_wrong_client_secret_stops_the_channel_with_one_line(
 
 
 def test_oauth2_settings_are_checked(cli, workspace):
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8").replace(
-        'type = "maildir"\npath = "outbox/msb"',
-        'type = "smtp"\npreset = "microsoft365"\nauth = "oauth2"\nusername = "a@msb.example"',
+    edit_channel(
+        workspace,
+        "msb",
+        type="smtp",
+        path=None,
+        preset="microsoft365",
+        auth="oauth2",
+        username="a@msb.example",
     )
-    config.write_text(text, encoding="utf-8")
     result = cli("check")
     assert result.exit_code == 2
     assert "auth = 'oauth2' needs tenant_id, client_id, client_secret_env" in result.stderr

@@ -10,10 +10,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import SmtpServer, use_smtp_everywhere
 
 from mailer.errors import MailerError
 from mailer.person import cutoff
+from tests.helpers import use_smtp_everywhere
+from tests.smtp_server import SmtpServer
 
 MAJA = "maja.lund@msb.example"  # on MSB's list and (as MAJA.LUND@…) on Elsäkerhetsverket's
 

@@ -13,6 +13,7 @@ from mailer.config import load_network
 from mailer.journal import Journal
 from mailer.recipients import merge
 from mailer.suppression import Suppression
+from tests.helpers import edit_member, edit_table
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -34,11 +35,7 @@ def test_merge_report_in_swedish(cli):
 
 
 def test_merge_report_in_english(cli, workspace: Path):
-    toml = workspace / "network.toml"
-    toml.write_text(
-        toml.read_text(encoding="utf-8").replace('language = "sv"', 'language = "en"', 1),
-        encoding="utf-8",
-    )
+    edit_table(workspace, "network", language="en")
     out = cli("recipients", "merge").output
     assert "'anna.holmgren.konsumentverket.example': no @ in the address" in out
     assert "role address (kept, but perhaps no person reads it)" in out
@@ -92,12 +89,7 @@ def test_excel_lists_from_several_members_merge_without_editing(cli, workspace: 
     ws.append(["Märta", "Öberg", "marta.oberg@kau.example"])
     book.save(workspace / "recipients" / "kau.xlsx")
     toml = workspace / "network.toml"
-    toml.write_text(
-        toml.read_text(encoding="utf-8").replace(
-            "recipients/karlstads-universitet.csv", "recipients/kau.xlsx"
-        ),
-        encoding="utf-8",
-    )
+    edit_member(workspace, "karlstads-universitet", lists=["recipients/kau.xlsx"])
     result = cli("recipients", "merge", "--json")
     assert result.exit_code == 0, result.stderr
     names = {p.email: p.name for p in merge(load_network(toml)).people}

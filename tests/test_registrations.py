@@ -9,6 +9,7 @@ import openpyxl
 from mailer import tokens
 from mailer.config import load_network
 from mailer.recipients import merge
+from tests.helpers import Member, run_mailer
 
 REGISTERED = {
     "asa.bjork@lansstyrelsen-varmland.example",
@@ -182,22 +183,20 @@ def test_forged_or_registration_token_cannot_unsubscribe(cli, workspace, token_k
 
 
 def test_a_bundled_reminder_goes_only_to_the_members_registered(
-    workspace, tmp_path, make_smtp_server, token_key
+    workspace, tmp_path, smtp_servers, token_key
 ):
     """The coordinator chooses the audience; the member's machine has no registrations and
     sends what the bundle holds, worded for that audience."""
-    from test_bundle import Member, run
-
     from mailer.signing import generate_key
 
     private, public = generate_key("ed25519")
     keys = {"private": tmp_path / "net.key", "public": tmp_path / "net.pub"}
     keys["private"].write_text(private)
     keys["public"].write_text(public or "")
-    msb = Member(tmp_path / "msb", "msb", make_smtp_server(), keys["public"])
+    msb = Member(tmp_path / "msb", "msb", smtp_servers(), keys["public"])
 
     def coordinator(*args: str):
-        return run(
+        return run_mailer(
             "--network",
             str(workspace / "network.toml"),
             *args,

@@ -15,7 +15,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import use_smtp
 
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
@@ -26,6 +25,7 @@ from mailer.config import load_network
 from mailer.journal import FILENAME, REHEARSAL_DIR, Journal
 from mailer.recipients import merge
 from mailer.suppression import Suppression
+from tests.helpers import use_smtp
 
 TOM = "tom.walker@msb.example"
 
@@ -58,9 +58,9 @@ def rehearse(cli, server, *args: str):
 
 
 def test_rehearse_then_send_for_real_reaches_everybody_within_the_quota(
-    cli, workspace, make_smtp_server
+    cli, workspace, smtp_servers
 ):
-    rehearsal, real = make_smtp_server(), make_smtp_server()
+    rehearsal, real = smtp_servers(), smtp_servers()
     # Each member's real mailbox may take exactly its share today: a rehearsal that
     # counted against the quota would leave nothing for the real send.
     for member, count in shares(workspace).items():
@@ -206,9 +206,9 @@ def registration_export(workspace: Path, token: str) -> Path:
 
 
 def test_a_rehearsals_links_look_real_but_change_nothing_for_the_real_person(
-    cli, workspace, make_smtp_server
+    cli, workspace, smtp_servers
 ):
-    rehearsal, real = make_smtp_server(), make_smtp_server()
+    rehearsal, real = smtp_servers(), smtp_servers()
     use_smtp(workspace, "msb", real.port)
     assert rehearse(cli, rehearsal, "--org", "msb").exit_code == 0
     practised = next(r.message for r in rehearsal.received if r.rcpt_tos == [TOM])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import edit_channel
+
 HOSTILE = [
     ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "not allowed in a template"),
     ("{{ cycler.__init__.__globals__.os.popen('id').read() }}", "not allowed in a template"),
@@ -22,14 +24,16 @@ HOSTILE = [
 def test_a_hostile_template_gets_one_clear_line(cli, workspace, monkeypatch, code, error):
     # The first member sends by SMTP with its password set: the template must not reach it.
     monkeypatch.setenv("MSB_SMTP_PASSWORD", "Hemligt-lösen0rd!7")
-    config = workspace / "network.toml"
-    config.write_text(
-        config.read_text(encoding="utf-8").replace(
-            'type = "maildir"\npath = "outbox/lansstyrelsen-varmland"',
-            'type = "smtp"\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n'
-            'username = "msb"\npassword_env = "MSB_SMTP_PASSWORD"',
-        ),
-        encoding="utf-8",
+    edit_channel(
+        workspace,
+        "lansstyrelsen-varmland",
+        type="smtp",
+        path=None,
+        host="127.0.0.1",
+        port=9,
+        security="none",
+        username="msb",
+        password_env="MSB_SMTP_PASSWORD",
     )
     template = workspace / "templates" / "invitation.html"
     lines = template.read_text(encoding="utf-8").splitlines()

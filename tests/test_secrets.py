@@ -5,17 +5,16 @@ from __future__ import annotations
 import base64
 import logging
 import sys
+import tomllib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import TOKEN_KEY, RecordingHandler, free_port
 
 from mailer import redaction
 from mailer.errors import ChannelError
+from tests.helpers import TOKEN_KEY, edit_channel, edit_table
+from tests.smtp_server import RecordingHandler, SmtpServer
 
 SECRET = "Hemligt-lösen0rd!7"
 WRONG = "fel-lösenord-42"
@@ -28,53 +27,25 @@ def _forget_secrets() -> Iterator[None]:
     redaction.forget_all()
 
 
-class Authenticator:
-    def __init__(self) -> None:
-        self.logins: list[str] = []
-
-    def __call__(
-        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        assert isinstance(auth_data, LoginPassword)
-        user = auth_data.login.decode()
-        self.logins.append(user)
-        ok = USERS.get(user) == auth_data.password.decode()
-        return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture
-def auth_server() -> Iterator[tuple[RecordingHandler, int, Authenticator]]:
-    handler = RecordingHandler()
-    authenticator = Authenticator()
-    port = free_port()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        server_hostname="smtp.test-server.example",
-        authenticator=authenticator,
-        auth_require_tls=False,  # plain AUTH is allowed to 127.0.0.1 only, by the mailer
-    )
-    controller.start()
-    try:
-        yield handler, port, authenticator
-    finally:
-        controller.stop()
+def auth_server(smtp_servers: Any) -> tuple[RecordingHandler, int, SmtpServer]:
+    """A server with AUTH and the USERS accounts; its ``logins`` record every attempt.
+    Plain AUTH (no TLS) is allowed to 127.0.0.1 only, by the mailer."""
+    server = smtp_servers(accounts=USERS)
+    return server.handler, server.port, server
 
 
-def smtp_channel(port: int, user: str, env: str) -> str:
-    return (
-        f'type = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        f'username = "{user}"\npassword_env = "{env}"\ntimeout = 5'
-    )
-
-
-def use_smtp(workspace: Path, member: str, channel: str) -> None:
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8")
-    old = f'type = "maildir"\npath = "outbox/{member}"'
-    assert old in text
-    config.write_text(text.replace(old, channel), encoding="utf-8")
+def smtp_channel(port: int, user: str, env: str) -> dict[str, object]:
+    return {
+        "type": "smtp",
+        "path": None,
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": user,
+        "password_env": env,
+        "timeout": 5,
+    }
 
 
 def forms(secret: str, user: str) -> list[bytes]:
@@ -92,8 +63,10 @@ def test_a_full_smtp_run_leaves_no_trace_of_the_passwords(
     handler, port, authenticator = auth_server
     monkeypatch.setenv("MSB_SMTP_PASSWORD", SECRET)
     monkeypatch.setenv("KV_SMTP_PASSWORD", WRONG)
-    use_smtp(workspace, "msb", smtp_channel(port, "msb-utskick", "MSB_SMTP_PASSWORD"))
-    use_smtp(workspace, "konsumentverket", smtp_channel(port, "kv-utskick", "KV_SMTP_PASSWORD"))
+    edit_channel(workspace, "msb", **smtp_channel(port, "msb-utskick", "MSB_SMTP_PASSWORD"))
+    edit_channel(
+        workspace, "konsumentverket", **smtp_channel(port, "kv-utskick", "KV_SMTP_PASSWORD")
+    )
     caplog.set_level(logging.DEBUG)  # everything any library logs, aiosmtplib included
 
     runs = [
@@ -128,7 +101,7 @@ def test_a_full_smtp_run_leaves_no_trace_of_the_passwords(
 def test_a_missing_password_variable_is_one_clear_line(cli, workspace, auth_server, monkeypatch):
     _, port, _ = auth_server
     monkeypatch.delenv("MSB_SMTP_PASSWORD", raising=False)
-    use_smtp(workspace, "msb", smtp_channel(port, "msb-utskick", "MSB_SMTP_PASSWORD"))
+    edit_channel(workspace, "msb", **smtp_channel(port, "msb-utskick", "MSB_SMTP_PASSWORD"))
     result = cli("send", "invitation", "2", "--yes", "--org", "msb")
     assert result.exit_code == 1
     assert "the password for 127.0.0.1 is not set (export MSB_SMTP_PASSWORD=..." in result.output
@@ -144,12 +117,8 @@ def test_a_missing_password_variable_is_one_clear_line(cli, workspace, auth_serv
 )
 def test_a_password_in_the_config_is_refused(cli, workspace, line, key):
     config = workspace / "network.toml"
+    edit_channel(workspace, "msb", **tomllib.loads(line))
     text = config.read_text(encoding="utf-8")
-    text = text.replace(
-        'from = "MSB <seminarier@msb.example>"',
-        f"{line}\n" + 'from = "MSB <seminarier@msb.example>"',
-    )
-    config.write_text(text, encoding="utf-8")
     lineno = text.splitlines().index(line) + 1
     result = cli("check")
     assert result.exit_code == 2
@@ -159,13 +128,9 @@ def test_a_password_in_the_config_is_refused(cli, workspace, line, key):
 
 
 def test_a_password_inside_a_url_is_refused(cli, workspace):
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace(
-        'website = "https://oppnadata-varmland.example"',
-        'website = "https://eva:hunter2-hunter2@oppnadata-varmland.example"',
+    edit_table(
+        workspace, "network", website="https://eva:hunter2-hunter2@oppnadata-varmland.example"
     )
-    config.write_text(text, encoding="utf-8")
     result = cli("check")
     assert result.exit_code == 2
     assert "network.website holds a secret in clear text" in result.stderr
@@ -204,11 +169,16 @@ def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
 
 def test_a_password_from_the_keyring(cli, workspace, auth_server, memory_keyring):
     handler, port, authenticator = auth_server
-    channel = (
-        f'type = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-        'username = "msb-utskick"\npassword_keyring = "mailer-msb"'
-    )
-    use_smtp(workspace, "msb", channel)
+    channel = {
+        "type": "smtp",
+        "path": None,
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": "msb-utskick",
+        "password_keyring": "mailer-msb",
+    }
+    edit_channel(workspace, "msb", **channel)
     missing = cli("send", "invitation", "2", "--yes", "--org", "msb")
     assert "no password in the system keyring for 'msb-utskick' at 'mailer-msb'" in missing.output
     assert "keyring set mailer-msb msb-utskick" in missing.output

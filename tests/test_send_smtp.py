@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import use_smtp_everywhere
-
 from mailer.config import load_network
 from mailer.recipients import merge
+from tests.helpers import edit_channel, use_smtp_everywhere
 
 
 def expected_people(workspace: Path) -> dict[str, str]:
@@ -99,15 +98,19 @@ def test_resend_sends_again_on_purpose(cli, workspace, smtp_server):
 
 
 def test_unreachable_channel_is_reported_and_others_go_on(cli, workspace, smtp_server):
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8")
     # MSB's channel points at a port where nobody listens; the others stay Maildir.
-    text = text.replace(
-        'type = "maildir"\npath = "outbox/msb"',
-        'type = "smtp"\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\ntimeout = 2\n'
-        "retries = 1\nretry_backoff = 0.01",
+    edit_channel(
+        workspace,
+        "msb",
+        type="smtp",
+        path=None,
+        host="127.0.0.1",
+        port=9,
+        security="none",
+        timeout=2,
+        retries=1,
+        retry_backoff=0.01,
     )
-    config.write_text(text, encoding="utf-8")
     result = cli("send", "invitation", "2", "--yes")
     assert result.exit_code == 1
     assert "cannot connect to 127.0.0.1:9" in result.output

@@ -6,12 +6,13 @@ import asyncio
 import gc
 
 import pytest
-from conftest import RecordingHandler, use_smtp
 
 from mailer.channels.factory import parse_via
 from mailer.channels.smtp import SmtpSettings, SmtpTransport, local_hostname
 from mailer.errors import ChannelError, ConfigError, RecipientRefusedError
 from mailer.message import Outgoing
+from tests.helpers import use_smtp
+from tests.smtp_server import RecordingHandler
 
 BODY = b"From: seminarier@msb.example\r\nTo: x@example.org\r\nSubject: Hej\r\n\r\nHej!\r\n"
 

@@ -11,29 +11,19 @@ import datetime as dt
 import gc
 import ipaddress
 import ssl
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
-from conftest import RecordingHandler, free_port
 
 from mailer.channels.smtp import SmtpSettings, SmtpTransport
 from mailer.errors import ChannelError
 from mailer.message import Outgoing
+from tests.helpers import edit_channel
+from tests.smtp_server import SmtpServer
 
 PASSWORD = "Tls-lösen0rd!9"
-
-
-@dataclass
-class TlsServer:
-    handler: RecordingHandler
-    port: int
-    logins: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -93,40 +83,20 @@ def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def tls_server() -> Iterator[Any]:
+def tls_server(smtp_servers: Any) -> Any:
     """Start a server: mode 'tls' (implicit), 'starttls' (required) or 'plain' (none)."""
-    controllers: list[Controller] = []
 
-    def start(mode: str, context: ssl.SSLContext | None = None) -> TlsServer:
-        handler = RecordingHandler()
-        logins: list[str] = []
-
-        def authenticator(server: Any, session: Any, envelope: Any, mech: str, data: Any):
-            logins.append(data.login.decode())
-            return AuthResult(success=data.password.decode() == PASSWORD)
-
+    def start(mode: str, context: ssl.SSLContext | None = None) -> SmtpServer:
         options: dict[str, Any] = {}
         if mode == "tls":
-            # aiosmtpd only counts STARTTLS as TLS; this connection is TLS from the start.
-            options.update(ssl_context=context, auth_require_tls=False)
+            options.update(implicit_tls=context)
         elif mode == "starttls":
-            options.update(tls_context=context, require_starttls=True)
-        port = free_port()
-        controller = Controller(
-            handler,
-            hostname="127.0.0.1",
-            port=port,
-            server_hostname="smtp.member.example",
-            authenticator=authenticator,
-            **options,
+            options.update(tls=context, require_starttls=True)
+        return smtp_servers(
+            accounts={"msb-utskick": PASSWORD}, server_hostname="smtp.member.example", **options
         )
-        controller.start()
-        controllers.append(controller)
-        return TlsServer(handler, port, logins)
 
-    yield start
-    for controller in controllers:
-        controller.stop()
+    return start
 
 
 MESSAGE = Outgoing(
@@ -233,12 +203,7 @@ def test_a_missing_ca_file_is_one_line(tls_server, ca, tmp_path):
 
 
 def test_plain_smtp_is_refused_for_another_host_in_the_config(cli, workspace):
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8").replace(
-        'type = "maildir"\npath = "outbox/msb"',
-        'type = "smtp"\nhost = "mail.msb.example"\nsecurity = "none"',
-    )
-    config.write_text(text, encoding="utf-8")
+    edit_channel(workspace, "msb", type="smtp", path=None, host="mail.msb.example", security="none")
     result = cli("check")
     assert result.exit_code == 2
     assert "security = 'none' is only allowed for localhost" in result.stderr
@@ -248,13 +213,18 @@ def test_ca_file_in_the_channel_end_to_end(cli, workspace, tls_server, ca, monke
     ca.cert_pem.write_to_path(str(workspace / "msb-ca.pem"))
     server = tls_server("tls", server_context(ca, "127.0.0.1"))
     monkeypatch.setenv("MSB_SMTP_PASSWORD", PASSWORD)
-    config = workspace / "network.toml"
-    text = config.read_text(encoding="utf-8").replace(
-        'type = "maildir"\npath = "outbox/msb"',
-        f'type = "smtp"\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "tls"\n'
-        'username = "msb-utskick"\npassword_env = "MSB_SMTP_PASSWORD"\nca_file = "msb-ca.pem"',
+    edit_channel(
+        workspace,
+        "msb",
+        type="smtp",
+        path=None,
+        host="127.0.0.1",
+        port=server.port,
+        security="tls",
+        username="msb-utskick",
+        password_env="MSB_SMTP_PASSWORD",
+        ca_file="msb-ca.pem",
     )
-    config.write_text(text, encoding="utf-8")
     result = cli("send", "invitation", "2", "--yes", "--org", "msb")
     assert result.exit_code == 0, result.output + result.stderr
     assert len(server.handler.received) == 4
