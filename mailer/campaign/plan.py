@@ -1,7 +1,9 @@
 """Who gets a mailing in this run, per channel, given what the journal says.
 
 People whose message was accepted are skipped, people in flight when a run died are
-*uncertain* and skipped unless asked, everybody else is sent once.
+*uncertain* and skipped unless asked, everybody else is sent once. A member who was given
+a bundle sends its share itself: that share is planned (a fresh bundle needs it) but
+never sent from here (:attr:`Plan.bundled`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class ChannelPlan:
     message_ids: dict[str, str] = field(default_factory=dict)  # reused on a retry
     quota_used: int = 0  # recipients this channel sent in the last 24 hours, any mailing
     via: bool = False  # a rehearsal: every message goes to one local test server
+    bundled: bool = False  # the member sends this share itself, with a bundle
+    # When each person's journal row last changed as the plan saw it (None: no row): the
+    # run skips whoever another run dealt with since.
+    seen: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -102,16 +108,26 @@ class Plan:
     left_out: int = 0  # people on the lists outside the mailing's audience
 
     @property
+    def sending(self) -> list[ChannelPlan]:
+        """The shares sent from here: all but the bundled ones."""
+        return [c for c in self.channels if not c.bundled]
+
+    @property
+    def bundled(self) -> list[ChannelPlan]:
+        """The shares their members send themselves with a bundle: never sent from here."""
+        return [c for c in self.channels if c.bundled]
+
+    @property
     def to_send(self) -> int:
-        return sum(len(c.to_send) for c in self.channels)
+        return sum(len(c.to_send) for c in self.sending)
 
     @property
     def uncertain(self) -> int:
-        return sum(len(c.uncertain) for c in self.channels)
+        return sum(len(c.uncertain) for c in self.sending)
 
     @property
     def needs_confirmation(self) -> bool:
-        return any(c.is_smtp and c.to_send for c in self.channels)
+        return any(c.is_smtp and c.to_send for c in self.sending)
 
 
 def make_plan(
@@ -137,6 +153,9 @@ def make_plan(
     A rehearsal (``rehearsal``: its own journal, sent with ``via``) is planned from that
     journal alone and has no daily quota, so it never makes the real mailing look sent;
     registrations and the opt-out list are still the real ones.
+
+    Members with a bundle of this mailing in ``journal`` are planned with ``bundled`` set:
+    :func:`mailer.campaign.run.send_plan` leaves their shares alone.
     """
     # There is no rehearsal without its own journal: one planned from the real journal
     # would let its sends count as the real mailing.
@@ -159,12 +178,13 @@ def make_plan(
         else None,
         seminar=mailing.seminar.number,
     )
+    bundled = {e.member for e in journal.bundle_exports(mailing.id)}
     left_out = 0
     channels = []
     for member in network.members:
         if wanted and member.id not in wanted:
             continue
-        plan = ChannelPlan(member=member, via=via)
+        plan = ChannelPlan(member=member, via=via, bundled=member.id in bundled)
         if plan.limits.per_day:
             plan.quota_used = journal.used_since(member.id, now - DAY)
         for person in by_member.get(member.id, []):
@@ -188,6 +208,7 @@ def make_plan(
                 plan.failed.append(person)
                 continue
             plan.to_send.append(person)
+            plan.seen[person.email] = previous.updated_at if previous else None
             if previous and previous.message_id and state != "sent":
                 plan.message_ids[person.email] = previous.message_id
         channels.append(plan)
