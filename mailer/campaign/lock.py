@@ -15,6 +15,7 @@ import datetime as dt
 import fcntl
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from mailer.errors import BusyError, StateError
@@ -56,11 +57,18 @@ class SendLock:
         self._fd = fd
         return True
 
-    async def acquire(self, *, wait: bool = False) -> None:
-        """Take the lock; BusyError when another process holds it, unless ``wait``."""
+    async def acquire(
+        self, *, wait: bool = False, on_wait: Callable[[BusyError], None] | None = None
+    ) -> None:
+        """Take the lock; BusyError when another process holds it, unless ``wait``: then
+        ``on_wait`` hears once who holds it, and this waits until it is free."""
+        told = False
         while not self.try_acquire():
             if not wait:
                 raise self.busy()
+            if on_wait is not None and not told:
+                on_wait(self.busy())
+                told = True
             await asyncio.sleep(POLL_SECONDS)
 
     def release(self) -> None:

@@ -32,6 +32,7 @@ from mailer.channels.ratelimit import DAY, Clock, DailyQuota, TokenBucket
 from mailer.channels.smtp import SmtpSettings
 from mailer.config import Member
 from mailer.errors import (
+    BusyError,
     ChannelError,
     ConfigError,
     RecipientRefusedError,
@@ -39,7 +40,7 @@ from mailer.errors import (
     TransientError,
     UncertainError,
 )
-from mailer.journal import GroupCommit, Journal, is_rehearsal
+from mailer.journal import Delivery, GroupCommit, Journal, is_rehearsal
 from mailer.recipients import Person
 from mailer.suppression import Suppression
 
@@ -79,17 +80,6 @@ class SendReport:
     channels: list[ChannelResult]
     bundled: list[Member] = field(default_factory=list)  # shares left to their members
     overtaken: int = 0  # people another run (or the opt-out list) dealt with since the plan
-
-    @classmethod
-    def unsent(cls, plan: Plan) -> SendReport:
-        """The report of a plan with nothing to send: what it skipped."""
-        return cls(
-            [
-                ChannelResult(c.member, skipped=len(c.already_sent), uncertain=len(c.uncertain))
-                for c in plan.sending
-            ],
-            [c.member for c in plan.bundled],
-        )
 
     @property
     def exit_code(self) -> int:
@@ -141,12 +131,14 @@ async def send_plan(
     on_progress: ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
     wait: bool = False,
+    on_wait: Callable[[BusyError], None] | None = None,
     clock: Clock = time.monotonic,
 ) -> SendReport:
     """Send every channel's share concurrently; one channel's failure never stops another.
 
     Only one process sends a mailing from a journal at a time: BusyError when another one
-    does, unless ``wait``, which waits for it and then sends only what it left. With
+    does, unless ``wait``, which waits for it (``on_wait`` hears who it is) and then sends
+    only what it left. With
     ``via`` (a rehearsal) every message goes to that server and ``journal`` must be the
     rehearsal's own (ValueError otherwise).
 
@@ -157,7 +149,7 @@ async def send_plan(
         # A caller's mistake, not the user's: it would record test sends as real ones.
         raise ValueError(f"a rehearsal must record in its own journal, not {journal.path}")
     lock = SendLock(lock_path(journal.path, plan.mailing.id), plan.mailing.id)
-    await lock.acquire(wait=wait)
+    await lock.acquire(wait=wait, on_wait=on_wait)
     try:
         with (
             DeliveryLog(state_folder(journal)) as log,
@@ -202,7 +194,15 @@ def _catch_up(plan: Plan, journal: Journal, opt_out: LiveOptOut) -> int:
                 continue
             moved += 1
         share.to_send = keep
+        # In flight in the other run when the plan was made, and answered since.
+        landed = [p for p in share.uncertain if _state(now.get(p.email)) == "sent"]
+        share.uncertain = [p for p in share.uncertain if p not in landed]
+        share.already_sent.extend(landed)
     return moved
+
+
+def _state(row: Delivery | None) -> str | None:
+    return row.state if row is not None else None
 
 
 Outcome = Literal["sent", "failed", "deferred", "uncertain", "suppressed", "not-started"]

@@ -114,16 +114,16 @@ def carry_out(
 
 def send(plan: Plan, factory: MessageFactory, journal: Journal, flow: Flow, opts: Options) -> None:
     """Plan shown, dry run or confirmation, the run, its report; ends with its exit code."""
-    from mailer.campaign.run import SendReport
-
     factory.prepare(plan)
     show_plan(plan, factory, flow, verbose=not opts.quiet or opts.dry_run)
     if opts.dry_run:
         show_sample(plan, factory, flow)
         return
     if plan.to_send == 0:
+        # Through the library all the same: while another process sends this mailing, its
+        # messages in flight are not uncertain, and this run must say so (BusyError).
+        report = run(plan, factory, journal, flow, opts)
         say(nothing_to_send(flow))
-        report = SendReport.unsent(plan)
         if plan.uncertain:
             say(_uncertain_before(plan.uncertain, flow), err=True)
         finish(report.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from mailer.campaign.plan import Plan
     from mailer.campaign.run import SendReport
     from mailer.channels.smtp import SmtpSettings
+    from mailer.errors import BusyError
     from mailer.journal import Journal
 
 
@@ -59,10 +61,16 @@ async def _send(
         stop.set()
         say("\nStopping after the messages in flight (Ctrl-C again to stop at once)...", err=True)
 
+    def waiting(busy: BusyError) -> None:
+        say(f"Waiting: {busy.message}", err=True)
+
+    send = functools.partial(
+        send_plan, plan, factory, journal, via=via, stop=stop, wait=wait, on_wait=waiting
+    )
     loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
         if quiet:
-            return await send_plan(plan, factory, journal, via=via, stop=stop, wait=wait)
+            return await send()
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -82,9 +90,7 @@ async def _send(
             def advance(member_id: str, email: str, outcome: str) -> None:
                 progress.advance(tasks[member_id])
 
-            return await send_plan(
-                plan, factory, journal, via=via, on_progress=advance, stop=stop, wait=wait
-            )
+            return await send(on_progress=advance)
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
     finally:
