@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mailer import registrations
@@ -18,7 +18,7 @@ from mailer.audience import ALL, matcher
 from mailer.campaign.mailing import Mailing
 from mailer.channels.ratelimit import DAY, Estimate, estimate
 from mailer.config import Member, Network, SmtpChannel
-from mailer.journal import Journal
+from mailer.journal import Delivery, Journal
 from mailer.recipients import Merge, Person, merge
 from mailer.suppression import suppressed_checker
 
@@ -170,14 +170,7 @@ def make_plan(
         network.member(org)  # raises on an unknown id
     done = record.deliveries(mailing.id)
     by_member = merged.by_member()
-    audience = ALL if mailing.preselected else mailing.audience
-    in_audience = matcher(
-        audience,
-        registrations.status(journal, mailing.seminar.number)
-        if audience.needs_registrations
-        else None,
-        seminar=mailing.seminar.number,
-    )
+    in_audience = _audience_matcher(mailing, journal)
     bundled = {e.member for e in journal.bundle_exports(mailing.id)}
     left_out = 0
     channels = []
@@ -187,29 +180,49 @@ def make_plan(
         plan = ChannelPlan(member=member, via=via, bundled=member.id in bundled)
         if plan.limits.per_day:
             plan.quota_used = journal.used_since(member.id, now - DAY)
-        for person in by_member.get(member.id, []):
-            if is_suppressed(person.email):
-                continue
-            if not in_audience(person):
-                left_out += 1
-                continue
-            previous = done.get(person.email)
-            state = previous.state if previous else None
-            if state == "suppressed":
-                plan.suppressed.append(person)
-                continue
-            if state == "sent" and not resend:
-                plan.already_sent.append(person)
-                continue
-            if state == "sending" and not (resend or resend_uncertain):
-                plan.uncertain.append(person)
-                continue
-            if state == "failed" and not (resend or retry_failed):
-                plan.failed.append(person)
-                continue
-            plan.to_send.append(person)
-            plan.seen[person.email] = previous.updated_at if previous else None
-            if previous and previous.message_id and state != "sent":
-                plan.message_ids[person.email] = previous.message_id
+        people = [p for p in by_member.get(member.id, []) if not is_suppressed(p.email)]
+        wanted_people = [p for p in people if in_audience(p)]
+        left_out += len(people) - len(wanted_people)
+        again = _Again(resend, resend_uncertain, retry_failed)
+        for person in wanted_people:
+            _place(plan, person, done.get(person.email), again)
         channels.append(plan)
     return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
+
+
+def _audience_matcher(mailing: Mailing, journal: Journal) -> Callable[[Person], bool]:
+    audience = ALL if mailing.preselected else mailing.audience
+    return matcher(
+        audience,
+        registrations.status(journal, mailing.seminar.number)
+        if audience.needs_registrations
+        else None,
+        seminar=mailing.seminar.number,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Again:
+    """Which people an earlier run dealt with go again: all, the uncertain, the failed."""
+
+    resend: bool
+    uncertain: bool
+    failed: bool
+
+
+def _place(share: ChannelPlan, person: Person, previous: Delivery | None, again: _Again) -> None:
+    """Put one person in the list of their share that the journal's row says."""
+    state = previous.state if previous else None
+    if state == "suppressed":
+        share.suppressed.append(person)
+    elif state == "sent" and not again.resend:
+        share.already_sent.append(person)
+    elif state == "sending" and not (again.resend or again.uncertain):
+        share.uncertain.append(person)
+    elif state == "failed" and not (again.resend or again.failed):
+        share.failed.append(person)
+    else:
+        share.to_send.append(person)
+        share.seen[person.email] = previous.updated_at if previous else None
+        if previous and previous.message_id and state != "sent":
+            share.message_ids[person.email] = previous.message_id
