@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 from conftest import REPO, RecordingHandler, use_smtp
+from test_bundle import Member, export
+from test_bundle import run as run_cli
 from test_crash import big_msb_list
 
 from mailer.journal import FILENAME
+from mailer.signing import generate_key
 
 SEND = ("send", "invitation", "2", "--org", "msb", "--yes", "--quiet")
 
@@ -175,3 +178,45 @@ def test_a_reply_with_control_characters_reaches_no_terminal_or_log(workspace, s
     assert "person001@msb.example: 550 5.1.1" in result.stdout
     assert "owned" in result.stdout  # the text is kept, only its control characters go
     assert all(len(line.split("\t")) == 7 for line in log.splitlines())
+
+
+@pytest.mark.slow
+def test_a_second_bundle_send_of_the_same_bundle_stops_at_once(workspace, smtp_servers, tmp_path):
+    emails = big_msb_list(workspace)
+    server = smtp_servers(Holding())
+    private, public = generate_key("ed25519")
+    (tmp_path / "net.key").write_text(private)
+    (tmp_path / "net.pub").write_text(public or "")
+
+    def coordinator(*args: str) -> Any:
+        network = ("--network", str(workspace / "network.toml"))
+        return run_cli(*network, *args, env={"MAILER_BUNDLE_KEY_FILE": str(tmp_path / "net.key")})
+
+    msb = Member(tmp_path / "msb", "msb", server, tmp_path / "net.pub")
+    export(coordinator, msb)
+    args = ("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "--yes", "-q")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MAILER_BUNDLE_KEY_FILE": str(msb.key)}
+    env.pop("MAILER_NETWORK", None)
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailer", *args],
+            cwd=msb.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = start()
+    try:
+        assert server.handler.held.wait(30)
+        second = start()
+        out, err = second.communicate(timeout=60)
+    finally:
+        server.handler.release.set()
+    first_out, first_err = first.communicate(timeout=60)
+    assert first.returncode == 0, first_out + first_err
+    assert second.returncode == 75, out + err
+    assert f"is being sent by process {first.pid} " in err
+    assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
