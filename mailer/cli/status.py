@@ -65,7 +65,8 @@ def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehea
         for m in mailings
     }
     if as_json:
-        click.echo(_status_json(mailings, data, exports, problems))
+        # say(): JSON escapes C0 control characters, not C1 ones (a CSI in some terminals).
+        say(_status_json(mailings, data, exports, problems))
         return
     if not mailings:
         say("No rehearsals yet." if rehearsal else "No mailings yet.")
