@@ -74,3 +74,15 @@ def safe_url(value: str, *, schemes: tuple[str, ...] = URL_SCHEMES) -> str:
     if scheme == "mailto" and not parts.path:
         raise UnsafeURLError("mailto: without an address")
     return value
+
+
+def printable(value: str, *, keep: str = "") -> str:
+    """``value`` with control characters (ESC, BEL, NUL, CR, ...) turned into spaces, except
+    those in ``keep`` (``"\\n"`` for text of several lines).
+
+    For text from outside (a server's reply, a file name, a list cell) on its way to a
+    terminal or a log: an escape sequence there could rewrite the screen or forge a line.
+    """
+    if not _CONTROL.search(value):
+        return value
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else " ", value)

@@ -360,3 +360,46 @@ def test_acceptance_wrong_password_and_dropping_server_beside_five_healthy(
     assert Counter(dropping.handler.recipients()) == Counter(KRONOFOGDEN)
     assert max(Counter(healthy.handler.recipients()).values()) == 1
     assert len(healthy.received) == sum(1 for m in people.values() if m in five)
+
+
+def _send_directly(workspace: Path, *, via: str | None = None):
+    """make_plan + send_plan, as a caller without the CLI (a web server) would."""
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import make_plan
+    from mailer.campaign.run import send_plan
+    from mailer.channels.factory import parse_via
+    from mailer.config import load_network
+    from mailer.journal import Journal
+
+    network = load_network(workspace / "network.toml")
+    mailing = mailing_for(network, "invitation", 2)
+    state = network.state_dir
+    with Journal.in_state_dir(state) as journal, Journal.for_rehearsal(state) as rehearsal:
+        journal.add_bundle_export("digest-1", mailing.id, "kronofogden", KRONOFOGDEN)
+        record = rehearsal if via else None
+        plan = make_plan(network, mailing, journal, orgs=["msb", "kronofogden"], rehearsal=record)
+        factory = MessageFactory(network, mailing, rehearsal=via is not None)
+        settings = parse_via(via) if via else None
+        return asyncio.run(send_plan(plan, factory, record or journal, via=settings))
+
+
+def test_the_library_leaves_bundled_shares_and_suppresses_hard_bounces(workspace, smtp_servers):
+    server = smtp_servers(RecordingHandler(refuse={MSB[0]: "550 5.1.1 no such user"}))
+    use_smtp(workspace, "msb", server.port)
+    use_smtp(workspace, "kronofogden", server.port)
+    report = _send_directly(workspace)
+    assert [m.id for m in report.bundled] == ["kronofogden"]
+    assert counts(server) == Counter(MSB[1:])  # nobody of the bundled share
+    assert report.exit_code == 1  # the refusal
+    with Suppression.in_state_dir(workspace / ".mailer") as opt_out:
+        assert MSB[0] in opt_out
+
+
+def test_a_rehearsal_through_the_library_suppresses_nobody(workspace, smtp_servers):
+    server = smtp_servers(RecordingHandler(refuse={MSB[0]: "550 5.1.1 no such user"}))
+    report = _send_directly(workspace, via=server.url)
+    assert counts(server) == Counter(MSB[1:])
+    assert report.exit_code == 1
+    with Suppression.in_state_dir(workspace / ".mailer") as opt_out:
+        assert MSB[0] not in opt_out

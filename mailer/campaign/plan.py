@@ -1,14 +1,16 @@
 """Who gets a mailing in this run, per channel, given what the journal says.
 
 People whose message was accepted are skipped, people in flight when a run died are
-*uncertain* and skipped unless asked, everybody else is sent once.
+*uncertain* and skipped unless asked, everybody else is sent once. A member who was given
+a bundle sends its share itself: that share is planned (a fresh bundle needs it) but
+never sent from here (:attr:`Plan.bundled`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mailer import registrations
@@ -16,7 +18,7 @@ from mailer.audience import ALL, matcher
 from mailer.campaign.mailing import Mailing
 from mailer.channels.ratelimit import DAY, Estimate, estimate
 from mailer.config import Member, Network, SmtpChannel
-from mailer.journal import Journal
+from mailer.journal import Delivery, Journal
 from mailer.recipients import Merge, Person, merge
 from mailer.suppression import suppressed_checker
 
@@ -56,6 +58,10 @@ class ChannelPlan:
     message_ids: dict[str, str] = field(default_factory=dict)  # reused on a retry
     quota_used: int = 0  # recipients this channel sent in the last 24 hours, any mailing
     via: bool = False  # a rehearsal: every message goes to one local test server
+    bundled: bool = False  # the member sends this share itself, with a bundle
+    # When each person's journal row last changed as the plan saw it (None: no row): the
+    # run skips whoever another run dealt with since.
+    seen: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -102,16 +108,26 @@ class Plan:
     left_out: int = 0  # people on the lists outside the mailing's audience
 
     @property
+    def sending(self) -> list[ChannelPlan]:
+        """The shares sent from here: all but the bundled ones."""
+        return [c for c in self.channels if not c.bundled]
+
+    @property
+    def bundled(self) -> list[ChannelPlan]:
+        """The shares their members send themselves with a bundle: never sent from here."""
+        return [c for c in self.channels if c.bundled]
+
+    @property
     def to_send(self) -> int:
-        return sum(len(c.to_send) for c in self.channels)
+        return sum(len(c.to_send) for c in self.sending)
 
     @property
     def uncertain(self) -> int:
-        return sum(len(c.uncertain) for c in self.channels)
+        return sum(len(c.uncertain) for c in self.sending)
 
     @property
     def needs_confirmation(self) -> bool:
-        return any(c.is_smtp and c.to_send for c in self.channels)
+        return any(c.is_smtp and c.to_send for c in self.sending)
 
 
 def make_plan(
@@ -137,6 +153,9 @@ def make_plan(
     A rehearsal (``rehearsal``: its own journal, sent with ``via``) is planned from that
     journal alone and has no daily quota, so it never makes the real mailing look sent;
     registrations and the opt-out list are still the real ones.
+
+    Members with a bundle of this mailing in ``journal`` are planned with ``bundled`` set:
+    :func:`mailer.campaign.run.send_plan` leaves their shares alone.
     """
     # There is no rehearsal without its own journal: one planned from the real journal
     # would let its sends count as the real mailing.
@@ -151,44 +170,59 @@ def make_plan(
         network.member(org)  # raises on an unknown id
     done = record.deliveries(mailing.id)
     by_member = merged.by_member()
+    in_audience = _audience_matcher(mailing, journal)
+    bundled = {e.member for e in journal.bundle_exports(mailing.id)}
+    left_out = 0
+    channels = []
+    for member in network.members:
+        if wanted and member.id not in wanted:
+            continue
+        plan = ChannelPlan(member=member, via=via, bundled=member.id in bundled)
+        if plan.limits.per_day:
+            plan.quota_used = journal.used_since(member.id, now - DAY)
+        people = [p for p in by_member.get(member.id, []) if not is_suppressed(p.email)]
+        wanted_people = [p for p in people if in_audience(p)]
+        left_out += len(people) - len(wanted_people)
+        again = _Again(resend, resend_uncertain, retry_failed)
+        for person in wanted_people:
+            _place(plan, person, done.get(person.email), again)
+        channels.append(plan)
+    return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
+
+
+def _audience_matcher(mailing: Mailing, journal: Journal) -> Callable[[Person], bool]:
     audience = ALL if mailing.preselected else mailing.audience
-    in_audience = matcher(
+    return matcher(
         audience,
         registrations.status(journal, mailing.seminar.number)
         if audience.needs_registrations
         else None,
         seminar=mailing.seminar.number,
     )
-    left_out = 0
-    channels = []
-    for member in network.members:
-        if wanted and member.id not in wanted:
-            continue
-        plan = ChannelPlan(member=member, via=via)
-        if plan.limits.per_day:
-            plan.quota_used = journal.used_since(member.id, now - DAY)
-        for person in by_member.get(member.id, []):
-            if is_suppressed(person.email):
-                continue
-            if not in_audience(person):
-                left_out += 1
-                continue
-            previous = done.get(person.email)
-            state = previous.state if previous else None
-            if state == "suppressed":
-                plan.suppressed.append(person)
-                continue
-            if state == "sent" and not resend:
-                plan.already_sent.append(person)
-                continue
-            if state == "sending" and not (resend or resend_uncertain):
-                plan.uncertain.append(person)
-                continue
-            if state == "failed" and not (resend or retry_failed):
-                plan.failed.append(person)
-                continue
-            plan.to_send.append(person)
-            if previous and previous.message_id and state != "sent":
-                plan.message_ids[person.email] = previous.message_id
-        channels.append(plan)
-    return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Again:
+    """Which people an earlier run dealt with go again: all, the uncertain, the failed."""
+
+    resend: bool
+    uncertain: bool
+    failed: bool
+
+
+def _place(share: ChannelPlan, person: Person, previous: Delivery | None, again: _Again) -> None:
+    """Put one person in the list of their share that the journal's row says."""
+    state = previous.state if previous else None
+    if state == "suppressed":
+        share.suppressed.append(person)
+    elif state == "sent" and not again.resend:
+        share.already_sent.append(person)
+    elif state == "sending" and not (again.resend or again.uncertain):
+        share.uncertain.append(person)
+    elif state == "failed" and not (again.resend or again.failed):
+        share.failed.append(person)
+    else:
+        share.to_send.append(person)
+        share.seen[person.email] = previous.updated_at if previous else None
+        if previous and previous.message_id and state != "sent":
+            share.message_ids[person.email] = previous.message_id

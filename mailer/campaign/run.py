@@ -1,20 +1,30 @@
 """Sending a plan: every channel concurrently, each within its limits, every outcome
-recorded in the journal and the delivery log."""
+recorded in the journal and the delivery log.
+
+:func:`send_plan` keeps the safety rules itself, whoever calls it (``mailer send``, a
+member's ``mailer bundle send``, a web server): one sender per mailing and journal
+(:mod:`mailer.campaign.lock`); nobody another run dealt with since the plan was made; no
+bundled share; the opt-out list as it is just before each person's transaction; a hard
+bounce goes on the opt-out list, except in a rehearsal.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import random
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from mailer.campaign.factory import MessageFactory
+from mailer.campaign.lock import SendLock, lock_path
+from mailer.campaign.log import DeliveryLog
+from mailer.campaign.optout import LiveOptOut
 from mailer.campaign.plan import ChannelPlan, Plan
 from mailer.channels.base import Transport
 from mailer.channels.factory import transport_factory
@@ -22,6 +32,7 @@ from mailer.channels.ratelimit import DAY, Clock, DailyQuota, TokenBucket
 from mailer.channels.smtp import SmtpSettings
 from mailer.config import Member
 from mailer.errors import (
+    BusyError,
     ChannelError,
     ConfigError,
     RecipientRefusedError,
@@ -29,20 +40,20 @@ from mailer.errors import (
     TransientError,
     UncertainError,
 )
-from mailer.journal import GroupCommit, Journal, is_rehearsal
+from mailer.journal import Delivery, GroupCommit, Journal, is_rehearsal
 from mailer.recipients import Person
+from mailer.suppression import Suppression
 
-# Every SMTP outcome, one line each (no bodies, no secrets); the CLI writes it to a file
-# in the state folder.
-log = logging.getLogger("mailer.delivery")
 MAX_BACKOFF = 300.0  # seconds: a retry never waits longer than this
+EXIT_OK, EXIT_FAILED, EXIT_TEMPFAIL = 0, 1, 75  # as the README's exit codes
 
 
 @dataclass(slots=True)
 class ChannelResult:
     member: Member
     sent: int = 0
-    skipped: int = 0
+    skipped: int = 0  # already sent, or on the opt-out list since the plan was made
+    suppressed: int = 0  # of those skipped: put on the opt-out list while this run went on
     uncertain: int = 0  # skipped as uncertain after an earlier run, or unanswered in this one
     deferred: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -62,8 +73,53 @@ class ChannelResult:
         return bool(self.deferred or self.quota or (self.interrupted and self.not_attempted))
 
 
+@dataclass(slots=True)
+class SendReport:
+    """What a send did, per channel, and the exit code it earns."""
+
+    channels: list[ChannelResult]
+    bundled: list[Member] = field(default_factory=list)  # shares left to their members
+    overtaken: int = 0  # people another run (or the opt-out list) dealt with since the plan
+
+    @property
+    def exit_code(self) -> int:
+        """1: something failed or is uncertain; 75: work left for a later run; else 0."""
+        if any(r.failed or r.error or r.uncertain for r in self.channels):
+            return EXIT_FAILED
+        if any(r.work_left for r in self.channels):
+            return EXIT_TEMPFAIL
+        return EXIT_OK
+
+    @property
+    def interrupted(self) -> bool:
+        return any(r.interrupted for r in self.channels)
+
+    @property
+    def unanswered(self) -> int:
+        return sum(len(r.unanswered) for r in self.channels)
+
+
 ProgressCallback = Callable[[str, str, str], None]  # (member id, email, outcome)
-HardBounceCallback = Callable[[str, Member, str], None]  # (email, member, server reply)
+
+
+def state_folder(journal: Journal) -> Path:
+    """The state folder a journal belongs to (a rehearsal's lives in a folder inside it)."""
+    folder = journal.path.parent
+    return folder.parent if is_rehearsal(journal.path) else folder
+
+
+@dataclass(slots=True)
+class _Run:
+    """What every channel of one send shares."""
+
+    factory: MessageFactory
+    writes: GroupCommit
+    log: DeliveryLog
+    opt_out: LiveOptOut
+    via: SmtpSettings | None
+    on_progress: ProgressCallback | None
+    stop: asyncio.Event | None
+    clock: Clock
 
 
 async def send_plan(
@@ -73,15 +129,18 @@ async def send_plan(
     *,
     via: SmtpSettings | None = None,
     on_progress: ProgressCallback | None = None,
-    on_hard_bounce: HardBounceCallback | None = None,
     stop: asyncio.Event | None = None,
+    wait: bool = False,
+    on_wait: Callable[[BusyError], None] | None = None,
     clock: Clock = time.monotonic,
-) -> list[ChannelResult]:
+) -> SendReport:
     """Send every channel's share concurrently; one channel's failure never stops another.
 
-    With ``via`` (a rehearsal) every message goes to that server and ``journal`` must be
-    the rehearsal's own (ValueError otherwise); hard bounces are then not reported to
-    ``on_hard_bounce``.
+    Only one process sends a mailing from a journal at a time: BusyError when another one
+    does, unless ``wait``, which waits for it (``on_wait`` hears who it is) and then sends
+    only what it left. With
+    ``via`` (a rehearsal) every message goes to that server and ``journal`` must be the
+    rehearsal's own (ValueError otherwise).
 
     Setting ``stop`` (Ctrl-C) lets the transactions in flight finish and be recorded, then
     returns; whatever was not sent stays queued for the next run.
@@ -89,53 +148,87 @@ async def send_plan(
     if via is not None and not is_rehearsal(journal.path):
         # A caller's mistake, not the user's: it would record test sends as real ones.
         raise ValueError(f"a rehearsal must record in its own journal, not {journal.path}")
-    journal.enqueue(
-        plan.mailing.id, ((p.email, c.member.id) for c in plan.channels for p in c.to_send)
-    )
-    writes = GroupCommit(journal)
-    runs = [
-        _ChannelRun(c, factory, writes, via, on_progress, on_hard_bounce, stop, clock)
-        for c in plan.channels
-    ]
+    lock = SendLock(lock_path(journal.path, plan.mailing.id), plan.mailing.id)
+    await lock.acquire(wait=wait, on_wait=on_wait)
     try:
-        return list(await asyncio.gather(*(r.run() for r in runs)))
+        with (
+            DeliveryLog(state_folder(journal)) as log,
+            contextlib.closing(LiveOptOut(factory.network.state_dir)) as opt_out,
+        ):
+            overtaken = _catch_up(plan, journal, opt_out)
+            journal.enqueue(
+                plan.mailing.id,
+                ((p.email, c.member.id) for c in plan.sending for p in c.to_send),
+            )
+            writes = GroupCommit(journal)
+            run = _Run(factory, writes, log, opt_out, via, on_progress, stop, clock)
+            try:
+                results = await asyncio.gather(*(_ChannelRun(c, run).run() for c in plan.sending))
+            finally:
+                writes.flush()
     finally:
-        writes.flush()
+        lock.release()
+    return SendReport(list(results), [c.member for c in plan.bundled], overtaken)
 
 
-Outcome = Literal["sent", "failed", "deferred", "uncertain", "not-started"]
+# States another run leaves a person in that mean: not again in this one.
+_SETTLED = {"sent": "already_sent", "sending": "uncertain", "failed": "failed"}
+
+
+def _catch_up(plan: Plan, journal: Journal, opt_out: LiveOptOut) -> int:
+    """Take out of the plan whoever another run dealt with since it was made (a send that
+    held the lock meanwhile) or who opted out since; how many."""
+    now = journal.deliveries(plan.mailing.id)
+    moved = 0
+    for share in plan.sending:
+        keep = []
+        for person in share.to_send:
+            row = now.get(person.email)
+            changed = row is not None and row.updated_at != share.seen.get(person.email)
+            if person.email in opt_out or (changed and row and row.state == "suppressed"):
+                share.suppressed.append(person)
+            elif changed and row and row.state in _SETTLED:
+                getattr(share, _SETTLED[row.state]).append(person)
+            else:
+                keep.append(person)
+                continue
+            moved += 1
+        share.to_send = keep
+        # In flight in the other run when the plan was made, and answered since.
+        landed = [p for p in share.uncertain if _state(now.get(p.email)) == "sent"]
+        share.uncertain = [p for p in share.uncertain if p not in landed]
+        share.already_sent.extend(landed)
+    return moved
+
+
+def _state(row: Delivery | None) -> str | None:
+    return row.state if row is not None else None
+
+
+Outcome = Literal["sent", "failed", "deferred", "uncertain", "suppressed", "not-started"]
 
 
 class _ChannelRun:
     """One channel's share: several connections (workers) drawing on one queue, one rate
     limit and one daily quota."""
 
-    def __init__(
-        self,
-        plan: ChannelPlan,
-        factory: MessageFactory,
-        writes: GroupCommit,
-        via: SmtpSettings | None,
-        on_progress: ProgressCallback | None,
-        on_hard_bounce: HardBounceCallback | None,
-        stop: asyncio.Event | None,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, plan: ChannelPlan, run: _Run) -> None:
         self.plan = plan
         self.member = plan.member
-        self.factory = factory
-        self.writes = writes
-        self.journal = writes.journal
-        self.via = via
-        self.mailing = factory.mailing.id
+        self.factory = run.factory
+        self.writes = run.writes
+        self.journal = run.writes.journal
+        self.log = run.log
+        self.opt_out = run.opt_out
+        self.via = run.via
+        self.mailing = run.factory.mailing.id
         # How the delivery log names the mailing: a rehearsal's lines must not read as real.
-        self.logged_as = f"rehearsal:{self.mailing}" if via is not None else self.mailing
-        self.on_progress = on_progress
-        self.on_hard_bounce = on_hard_bounce
-        self.stop = stop
+        self.logged_as = f"rehearsal:{self.mailing}" if run.via is not None else self.mailing
+        self.on_progress = run.on_progress
+        self.stop = run.stop
         self.limits = plan.limits
         self.queue: deque[Person] = deque(plan.to_send)
-        self.bucket = TokenBucket(self.limits.rate, clock=clock) if self.limits.rate else None
+        self.bucket = TokenBucket(self.limits.rate, clock=run.clock) if self.limits.rate else None
         self.quota = (
             DailyQuota(self.limits.per_day, plan.quota_used) if self.limits.per_day else None
         )
@@ -237,27 +330,18 @@ class _ChannelRun:
                 last: TransientError = exc
             except TransientError as exc:
                 last = exc
-            log.info(
-                "%s\t%s\t-\tconnect\t%d\t%s", self.logged_as, self.member.id, attempt + 1, last
-            )
+            self.log.write(self.logged_as, self.member.id, "-", "connect", attempt + 1, last)
             if attempt < retries and await self._pause(self._backoff(attempt)):
                 return "stop"
         raise ChannelError(f"{last.message} (gave up after {retries + 1} tries)")
 
     def _fewer_connections(self, exc: TransientError) -> None:
         self.allowed = max(1, min(self.allowed, self.active) - 1)
-        log.info(
-            "%s\t%s\t-\tfewer-connections\t%d\t%s",
-            self.logged_as,
-            self.member.id,
-            self.allowed,
-            exc,
-        )
+        self.log.write(self.logged_as, self.member.id, "-", "fewer-connections", self.allowed, exc)
 
     def _record(self, person: Person, state: str, reply: str, attempt: int) -> None:
         self.writes.finish(self.mailing, person.email, state, reply)
-        log.info(
-            "%s\t%s\t%s\t%s\t%d\t%s",
+        self.log.write(
             self.logged_as,
             self.member.id,
             person.email,
@@ -284,6 +368,8 @@ class _ChannelRun:
                     return "not-started"
                 if state != "open":
                     return "not-started"
+            if person.email in self.opt_out:
+                return self._opted_out(person)
             await self.writes.start(
                 self.mailing, person.email, self.member.id, message.message_id, self.channel
             )
@@ -308,8 +394,8 @@ class _ChannelRun:
                 result.failed.append((person.email, str(exc)))
                 # A test server's refusal says nothing about the address: a rehearsal
                 # never puts anyone on the opt-out list.
-                if exc.hard_bounce and self.on_hard_bounce is not None and self.via is None:
-                    self.on_hard_bounce(person.email, self.member, str(exc))
+                if exc.hard_bounce and self.via is None:
+                    self._bounced(person, exc)
                 return "failed"
             except ChannelError as exc:
                 # Refused before the message was handed over: back to the queue.
@@ -321,7 +407,24 @@ class _ChannelRun:
             return "sent"
         raise AssertionError("unreachable")
 
+    def _opted_out(self, person: Person) -> Outcome:
+        """On the opt-out list since the plan was made (unsubscribed, forgotten, bounced
+        elsewhere): not sent. The log line leaves the address out: a forgotten person's
+        address must not be written again after 'mailer person forget' removed it."""
+        # An UPDATE: the row of a person forgotten meanwhile is gone and stays gone.
+        self.writes.finish(self.mailing, person.email, "suppressed", "on the opt-out list")
+        self.log.write(self.logged_as, self.member.id, "-", "suppressed", "-", "opted out")
+        self.result.skipped += 1
+        self.result.suppressed += 1
+        return "suppressed"
+
+    def _bounced(self, person: Person, exc: RecipientRefusedError) -> None:
+        # An address that does not exist goes on the network's opt-out list, so no
+        # member's list brings it back.
+        with Suppression.in_state_dir(self.factory.network.state_dir) as suppression:
+            suppression.add(person.email, reason="bounced", note=f"{self.member.id}: {exc}")
+
     def _stop_channel(self, exc: ChannelError) -> None:
         if not self.result.error:
             self.result.error = str(exc)
-            log.info("%s\t%s\t-\tchannel-stopped\t-\t%s", self.logged_as, self.member.id, exc)
+            self.log.write(self.logged_as, self.member.id, "-", "channel-stopped", "-", exc)

@@ -5,7 +5,11 @@ of commands. Heavy libraries (premailer, lxml, aiosmtplib, pydantic) are
 imported inside the commands that need them, so ``mailer --help`` starts fast.
 
 Exit codes: 0 all done; 1 some messages or channels failed; 2 bad input (config, list,
-template, usage); 75 work left for a later run (deferred messages).
+template, usage); 75 work left for a later run (deferred messages), or another process is
+sending the same mailing. Nothing below this module calls ``sys.exit``: a command raises a
+library error (its ``exit_code``) or ``click.exceptions.Exit`` with the code its result
+earned (``_common.finish``), and :func:`main` (Click's standalone mode) turns either into
+the process's exit.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from mailer.cli import (  # noqa: E402
     recipients,
     registrations,
     sending,
+    status,
     suppression,
     workspace,
 )
@@ -55,7 +60,7 @@ main.add_command(workspace.check)
 main.add_command(recipients.recipients)
 main.add_command(sending.preview)
 main.add_command(sending.send)
-main.add_command(sending.status)
+main.add_command(status.status)
 main.add_command(suppression.unsubscribe)
 main.add_command(suppression.suppressed)
 main.add_command(bundle.bundle)

@@ -1,4 +1,10 @@
-"""What every command shares: the error contract, the console, the loaded network."""
+"""What every command shares: the error contract, the console, the loaded network.
+
+Everything a command prints goes through :func:`console` or :func:`say`, and every error
+line through :func:`reports_errors`: there, text from outside (a server's reply, a file
+name, a list cell) loses its control characters, so an escape sequence in it never
+reaches the terminal.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +22,31 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_TEMPFAIL = 0, 1, 2, 75
 F = TypeVar("F", bound=Callable[..., Any])
+# Kept on screen: the line breaks and tabs of a multi-line text (a message preview).
+_KEEP = "\n\t"
 
 
 class Failure(click.ClickException):
     """A library error, shown as its one line with its own exit code."""
 
     def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
+        from mailer.escaping import printable
+
+        super().__init__(printable(message))
         self.exit_code = exit_code  # type: ignore[misc]
+
+
+def finish(code: int) -> None:
+    """End the command with this exit code; Click's ``main`` turns it into the exit."""
+    if code != EXIT_OK:
+        raise click.exceptions.Exit(code)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """One message line (or several) without control characters."""
+    from mailer.escaping import printable
+
+    click.echo(printable(text, keep=_KEEP), err=err)
 
 
 def reports_errors(func: F) -> F:
@@ -42,12 +65,27 @@ def reports_errors(func: F) -> F:
 
 
 def console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
+    """A rich console whose every string (printed, or a table's cell or title) loses its
+    control characters on the way to the terminal."""
     stream = sys.stderr if stderr else sys.stdout
     # Piped output (CI, logs, `| less`) gets a wide table rather than rich's 80 columns.
     width = None if stream.isatty() else 120
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+    return _console_class()(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+@functools.cache
+def _console_class() -> type[Console]:
+    # Built on first use: rich stays out of 'mailer --help'.
+    from rich.console import Console
+    from rich.text import Text
+
+    from mailer.escaping import printable
+
+    class PrintableConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(printable(text, keep=_KEEP), **kwargs)
+
+    return PrintableConsole
 
 
 class State:
@@ -96,4 +134,10 @@ via_option = click.option(
 )
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary."
+)
+wait_option = click.option(
+    "--wait",
+    is_flag=True,
+    help="When another process is sending this mailing, wait for it to finish, then send "
+    "what it left (default: stop at once with exit code 75).",
 )

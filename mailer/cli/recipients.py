@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from mailer.cli._common import (
     Failure,
     State,
     console,
+    finish,
     pass_state,
     reports_errors,
 )
@@ -241,4 +241,4 @@ def recipients_check(
     else:
         _report_table(reports, _word(lang, "check"), lang)
     if any(r.invalid for r in reports):
-        sys.exit(EXIT_FAILED)
+        finish(EXIT_FAILED)

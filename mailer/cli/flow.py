@@ -1,0 +1,252 @@
+"""The one send flow of the command line: plan shown, confirmed, run, reported.
+
+``mailer send`` and a member's ``mailer bundle send`` both come here, so both get the same
+plan table, dry run, confirmation, journal, delivery log, Ctrl-C handling and exit codes.
+The safety rules themselves (one sender per mailing, no bundled share, the opt-out list
+before each person, hard bounces) are the library's: :func:`mailer.campaign.run.send_plan`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from mailer.cli._common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_TEMPFAIL,
+    Failure,
+    console,
+    finish,
+    say,
+)
+
+if TYPE_CHECKING:
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.plan import Plan
+    from mailer.campaign.run import SendReport
+    from mailer.channels.smtp import SmtpSettings
+    from mailer.journal import Journal
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to run: the options 'mailer send' and 'mailer bundle send' share."""
+
+    dry_run: bool = False
+    yes: bool = False
+    quiet: bool = False
+    wait: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What the messages around one send say.
+
+    ``again``: the command that resumes it; ``status``: the one that shows where it
+    stands; ``epilogue``: said after a real run. With ``via`` it is a rehearsal.
+    """
+
+    again: str
+    status: str
+    via: SmtpSettings | None = None
+    epilogue: str | None = None
+
+    @property
+    def server(self) -> str | None:
+        return f"{self.via.host}:{self.via.port}" if self.via is not None else None
+
+
+def rehearsed(via: SmtpSettings, real: str) -> str:
+    """What a rehearsal ends with: nobody got anything, and how to send for real."""
+    return (
+        f"That was a rehearsal through {via.host}:{via.port}: nobody on the lists got "
+        f"anything. To send for real: {real}"
+    )
+
+
+@contextlib.contextmanager
+def open_journals(state_dir: Path, *, rehearse: bool) -> Iterator[tuple[Journal, Journal | None]]:
+    """The state folder's journal and, for a rehearsal, its rehearsals' journal.
+
+    A rehearsal reads registrations and bundles from the real journal but records only in
+    its own, so the real mailing is untouched by it.
+    """
+    from mailer.journal import Journal
+
+    with contextlib.ExitStack() as stack:
+        journal = stack.enter_context(Journal.in_state_dir(state_dir))
+        rehearsal = stack.enter_context(Journal.for_rehearsal(state_dir)) if rehearse else None
+        yield journal, rehearsal
+
+
+def carry_out(
+    plan: Plan,
+    factory: MessageFactory,
+    journal: Journal,
+    *,
+    state_dir: Path | None = None,
+    via: SmtpSettings | None = None,
+    dry_run: bool,
+    yes: bool,
+    quiet: bool,
+    again: str,
+    epilogue: str | None = None,
+    status: str | None = None,
+    wait: bool = False,
+) -> None:
+    """Show, confirm and send a plan, then end the command with the run's exit code.
+
+    Kept for 'mailer bundle send'; :func:`send` is the same with the options grouped.
+    ``state_dir`` is no longer needed: the library finds the delivery log and the lock
+    beside ``journal``.
+    """
+    status = (status or f"mailer status {factory.mailing.id}") + (" --rehearsal" if via else "")
+    flow = Flow(again=again, status=status, via=via, epilogue=epilogue)
+    send(plan, factory, journal, flow, Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait))
+
+
+def send(plan: Plan, factory: MessageFactory, journal: Journal, flow: Flow, opts: Options) -> None:
+    """Plan shown, dry run or confirmation, the run, its report; ends with its exit code."""
+    factory.prepare(plan)
+    show_plan(plan, factory, flow, verbose=not opts.quiet or opts.dry_run)
+    if opts.dry_run:
+        show_sample(plan, factory, flow)
+        return
+    if plan.to_send == 0:
+        # Through the library all the same: while another process sends this mailing, its
+        # messages in flight are not uncertain, and this run must say so (BusyError).
+        report = run(plan, factory, journal, flow, opts)
+        say(nothing_to_send(flow))
+        if plan.uncertain:
+            say(_uncertain_before(plan.uncertain, flow), err=True)
+        finish(report.exit_code)
+        return
+    confirm(plan, flow, yes=opts.yes)
+    report = run(plan, factory, journal, flow, opts)
+    show_report(report, plan, flow)
+    finish(report.exit_code)
+
+
+def show_plan(plan: Plan, factory: MessageFactory, flow: Flow, *, verbose: bool) -> None:
+    from mailer.cli.tables import plan_table
+
+    out = console()
+    for share in plan.bundled:
+        out.print(
+            f"{share.member.short_name or share.member.name}: sends its own share with a "
+            "bundle; left alone here (import its report with 'mailer bundle import-report')",
+            markup=False,
+        )
+    if not verbose:
+        return
+    mailing = factory.mailing
+    title = f"{_title(plan, flow)}: {mailing.seminar.title}"
+    plan_table(plan, title, factory.network.tz, server=flow.server)
+    if mailing.audience.spec != "all" or plan.left_out:
+        people = sum(c.total for c in plan.sending)
+        out.print(
+            f"Audience {mailing.audience.spec}: {people} people; "
+            f"{plan.left_out} on the lists left out.",
+            markup=False,
+        )
+    if flow.server:
+        out.print(
+            f"Rehearsal: every message goes to {flow.server}, none to the people on the "
+            "lists; the real journal, daily quotas and opt-out list are left alone.",
+            markup=False,
+        )
+
+
+def show_sample(plan: Plan, factory: MessageFactory, flow: Flow) -> None:
+    from mailer.preview import describe
+
+    out = console()
+    sample = next((p for c in plan.sending for p in c.to_send), None)
+    if sample is not None:
+        member = factory.network.member(sample.sender)
+        out.print("\nSample message:", style="bold")
+        out.print(describe(factory.build(sample, member), member).text, markup=False)
+    to = "To rehearse" if flow.server else "To send for real"
+    out.print(f"\nDry run: nothing was sent. {to}: {flow.again}", markup=False)
+
+
+def nothing_to_send(flow: Flow) -> str:
+    if flow.server:
+        return (
+            "Nothing to rehearse: everybody on the plan had an earlier rehearsal of this "
+            "mailing (--resend rehearses it from the start)."
+        )
+    return "Nothing to send: everybody on the plan already has this mailing."
+
+
+def confirm(plan: Plan, flow: Flow, *, yes: bool) -> None:
+    """Ask before real mail (or a rehearsal) leaves through SMTP; no terminal: --yes."""
+    if not plan.needs_confirmation or yes:
+        return
+    server = flow.server
+    if not sys.stdin.isatty():
+        what = f"rehearses through {server}" if server else "sends real mail through SMTP"
+        raise Failure(
+            f"this {what} and there is no terminal to confirm it: add --yes", EXIT_BAD_INPUT
+        )
+    if server:
+        click.confirm(f"Rehearse: send {plan.to_send} messages to {server} now?", abort=True)
+    else:
+        click.confirm(f"Send {plan.to_send} messages now?", abort=True)
+
+
+def run(
+    plan: Plan, factory: MessageFactory, journal: Journal, flow: Flow, opts: Options
+) -> SendReport:
+    from mailer.cli.progress import run_send
+
+    try:
+        return run_send(plan, factory, journal, via=flow.via, quiet=opts.quiet, wait=opts.wait)
+    except KeyboardInterrupt:
+        say(
+            "Stopped at once: messages in flight are recorded as uncertain "
+            f"(see '{flow.status}'). To resume: {flow.again}",
+            err=True,
+        )
+        raise click.exceptions.Exit(EXIT_TEMPFAIL) from None
+
+
+def show_report(report: SendReport, plan: Plan, flow: Flow) -> None:
+    from mailer.cli.tables import results_table
+
+    results_table(report.channels, _title(plan, flow))
+    if report.interrupted:
+        say(f"Interrupted. To resume, run the same command again: {flow.again}", err=True)
+    elif report.exit_code != EXIT_OK:
+        say(f"To continue later, run the same command again: {flow.again}", err=True)
+    if plan.uncertain:
+        say(_uncertain_before(plan.uncertain, flow), err=True)
+    if report.unanswered:
+        say(
+            f"{report.unanswered} messages are uncertain (handed over, then no answer): they "
+            f"were not sent again, so nobody gets two. '{flow.status}' lists them; ask the "
+            "server's admins whether they arrived, or send them again with --resend-uncertain.",
+            err=True,
+        )
+    if flow.epilogue:
+        say(flow.epilogue, err=True)
+
+
+def _uncertain_before(count: int, flow: Flow) -> str:
+    return (
+        f"{count} messages are uncertain (a run stopped while sending them); "
+        f"check '{flow.status}', then use --resend-uncertain to send them again."
+    )
+
+
+def _title(plan: Plan, flow: Flow) -> str:
+    mailing = plan.mailing.id
+    server = flow.server
+    return f"Rehearsal of mailing {mailing} through {server}" if server else f"Mailing {mailing}"

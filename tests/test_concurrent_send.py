@@ -1,0 +1,222 @@
+"""Two sends of one mailing at once, and the opt-out list changing while a send runs.
+
+Real ``mailer`` processes against a real aiosmtpd on 127.0.0.1. The server holds the first
+message until the test lets it go, so "while the first send runs" is an exact moment and
+no test sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, RecordingHandler, use_smtp
+from test_bundle import Member, export
+from test_bundle import run as run_cli
+from test_crash import big_msb_list
+
+from mailer.journal import FILENAME
+from mailer.signing import generate_key
+
+SEND = ("send", "invitation", "2", "--org", "msb", "--yes", "--quiet")
+
+
+class Holding(RecordingHandler):
+    """Holds the first message's DATA until ``release`` is set; ``held`` says it is held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
+
+        if not self.held.is_set():
+            self.held.set()
+            # Off the server's loop: other connections are still served meanwhile.
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def mailer(workspace: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MAILER_NETWORK": str(workspace / "network.toml")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailer", *args],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = mailer(workspace, *args)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.fixture
+def held(workspace, smtp_servers):
+    """A Holding server; the msb list has 40 people."""
+    emails = big_msb_list(workspace)
+    server = smtp_servers(Holding())
+    return server, emails
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rehearse", [False, True], ids=["send", "rehearsal"])
+def test_a_second_send_of_the_same_mailing_stops_at_once(workspace, held, rehearse):
+    server, emails = held
+    extra: tuple[str, ...] = ("--via", server.url) if rehearse else ()
+    if not rehearse:
+        use_smtp(workspace, "msb", server.port, max_connections=1)
+    first = mailer(workspace, *SEND, *extra)
+    try:
+        assert server.handler.held.wait(30)
+        second = run(workspace, *SEND, *extra)
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert second.returncode == 75, second.stdout + second.stderr
+    (line,) = second.stderr.strip().splitlines()
+    assert line.startswith(f"Error: mailing invitation-2 is being sent by process {first.pid} ")
+    assert f"on {socket.gethostname()} since 20" in line
+    assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
+
+
+@pytest.mark.slow
+def test_a_waiting_send_sends_only_what_the_first_left(workspace, held):
+    server, emails = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)
+    first = mailer(workspace, *SEND)
+    assert server.handler.held.wait(30)
+    # Planned now, while nothing is recorded as sent yet: its plan names everybody.
+    second = mailer(workspace, *SEND, "--wait")
+    assert second.stderr is not None
+    waiting = second.stderr.readline()
+    assert waiting.startswith(f"Waiting: mailing invitation-2 is being sent by process {first.pid}")
+    server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, out + err
+    assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
+
+
+def journal_state(workspace: Path, email: str) -> str | None:
+    db = sqlite3.connect(workspace / ".mailer" / FILENAME)
+    try:
+        row = db.execute("SELECT state FROM deliveries WHERE email=?", (email,)).fetchone()
+    finally:
+        db.close()
+    return row[0] if row else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["unsubscribe", "forget"])
+def test_who_opts_out_while_a_send_runs_is_not_mailed(workspace, held, how):
+    server, emails = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)  # the list's order
+    last = emails[-1]
+    first = mailer(workspace, *SEND)
+    try:
+        assert server.handler.held.wait(30)
+        command = (
+            ("unsubscribe", last) if how == "unsubscribe" else ("person", "forget", last, "--yes")
+        )
+        done = run(workspace, *command)
+        # forget exits 1 here: the member's list still names them (it says so).
+        assert done.returncode == (0 if how == "unsubscribe" else 1), done.stdout + done.stderr
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    got = Counter(server.handler.recipients())
+    assert last not in got
+    assert got == Counter(emails[:-1])
+    log = (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    assert last not in log
+    # Forgotten: the journal has no row for them; unsubscribed: recorded as suppressed.
+    assert journal_state(workspace, last) == (None if how == "forget" else "suppressed")
+
+
+class Hostile(RecordingHandler):
+    """Replies with terminal control sequences: one refusal, one acceptance."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("person001@"):
+            return "550 5.1.1 \x1b[2J\x1b]0;owned\x07 gone\x00"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await super().handle_DATA(server, session, envelope)
+        return "250 2.0.0 \x1b[31mqueued\x1b[0m\x07"
+
+
+def test_a_reply_with_control_characters_reaches_no_terminal_or_log(workspace, smtp_servers, cli):
+    big_msb_list(workspace)
+    server = smtp_servers(Hostile())
+    use_smtp(workspace, "msb", server.port)
+    result = cli(*SEND)
+    assert result.exit_code == 1  # the refusal
+    log = (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    for shown in (result.stdout, result.stderr, log):
+        assert "\x1b" not in shown and "\x07" not in shown and "\x00" not in shown
+    assert "person001@msb.example: 550 5.1.1" in result.stdout
+    assert "owned" in result.stdout  # the text is kept, only its control characters go
+    assert all(len(line.split("\t")) == 7 for line in log.splitlines())
+
+
+@pytest.mark.slow
+def test_a_second_bundle_send_of_the_same_bundle_stops_at_once(workspace, smtp_servers, tmp_path):
+    emails = big_msb_list(workspace)
+    server = smtp_servers(Holding())
+    private, public = generate_key("ed25519")
+    (tmp_path / "net.key").write_text(private)
+    (tmp_path / "net.pub").write_text(public or "")
+
+    def coordinator(*args: str) -> Any:
+        network = ("--network", str(workspace / "network.toml"))
+        return run_cli(*network, *args, env={"MAILER_BUNDLE_KEY_FILE": str(tmp_path / "net.key")})
+
+    msb = Member(tmp_path / "msb", "msb", server, tmp_path / "net.pub")
+    export(coordinator, msb)
+    args = ("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "--yes", "-q")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MAILER_BUNDLE_KEY_FILE": str(msb.key)}
+    env.pop("MAILER_NETWORK", None)
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailer", *args],
+            cwd=msb.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = start()
+    try:
+        assert server.handler.held.wait(30)
+        second = start()
+        out, err = second.communicate(timeout=60)
+    finally:
+        server.handler.release.set()
+    first_out, first_err = first.communicate(timeout=60)
+    assert first.returncode == 0, first_out + first_err
+    assert second.returncode == 75, out + err
+    assert f"is being sent by process {first.pid} " in err
+    assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
