@@ -217,3 +217,21 @@ KIND_CASES = [
     ("summary", 1, "Öppna data – grundläggande kunskap och förståelse", "tisdag 17 mars 2026"),
     ("newsletter", 1, "Öppna data – innovationer", "tisdag 16 mars 2027"),
 ]
+
+
+def export_bundle(coordinator: Any, member: Member, *extra: str) -> Any:
+    """The coordinator exports the invitation to seminar 2 for one member's share."""
+    result = coordinator(
+        "bundle", "export", "invitation", "2", "--org", member.member, "-o", str(member.bundle)
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def big_msb_list(workspace: Path, people: int = 40) -> list[str]:
+    """Give MSB 40 people, so a mailing has a middle to be killed in."""
+    emails = [f"person{i:03}@msb.example" for i in range(people)]
+    lines = ["E-post,Namn,Organisation,Titel,Språk"]
+    lines += [f"{e},Person {i},MSB,Handläggare,sv" for i, e in enumerate(emails)]
+    (workspace / "recipients" / "msb.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return emails

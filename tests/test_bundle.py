@@ -30,6 +30,7 @@ from tests.helpers import (
     Member,
     copy_workspace,
     edit_table,
+    export_bundle,
     use_smtp_everywhere,
 )
 from tests.helpers import run_mailer as run
@@ -84,14 +85,6 @@ def coordinator(workspace: Path, keys: dict[str, Path]) -> Any:
 @pytest.fixture
 def members(tmp_path: Path, keys: dict[str, Path], smtp_servers: Any) -> dict[str, Member]:
     return {m: Member(tmp_path / m, m, smtp_servers(), keys["public"]) for m in ("msb", KAU)}
-
-
-def export(coordinator: Any, member: Member, *extra: str) -> Result:
-    result = coordinator(
-        "bundle", "export", "invitation", "2", "--org", member.member, "-o", str(member.bundle)
-    )
-    assert result.exit_code == 0, result.output
-    return result
 
 
 # -- the whole round trip ------------------------------------------------------------------
@@ -167,7 +160,7 @@ def test_report_carries_outcomes_and_message_ids_but_no_bodies(
     coordinator, workspace, members, monkeypatch
 ):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     msb.server.handler.refuse["tom.walker@msb.example"] = "550 5.1.1 User unknown"
     monkeypatch.chdir(msb.root)
     sent = msb.send()
@@ -204,7 +197,7 @@ def test_a_member_sees_where_its_share_stands_with_bundle_status(coordinator, me
     # Members have no network.toml, so 'mailer status' is not theirs: the send's hints
     # name 'mailer bundle status', which reads the member's own journal.
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     msb.server.handler.refuse["tom.walker@msb.example"] = "550 5.1.1 User unknown"
     msb.server.handler.script["erik.sandberg@msb.example"] = ["drop"]
     monkeypatch.chdir(msb.root)
@@ -227,7 +220,7 @@ def test_a_member_sees_where_its_share_stands_with_bundle_status(coordinator, me
 
 def test_dry_run_sends_nothing_and_says_how_to_send(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     result = msb("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "--dry-run")
     assert result.exit_code == 0, result.output
@@ -238,7 +231,7 @@ def test_dry_run_sends_nothing_and_says_how_to_send(coordinator, members, monkey
 
 def test_send_without_a_terminal_asks_for_yes(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     result = msb("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "-q")
     assert result.exit_code == 2
@@ -278,7 +271,7 @@ def test_hmac_key_signs_the_report_too(coordinator, workspace, members, keys, mo
 
 
 def test_direct_send_for_a_bundled_member_is_refused_politely(coordinator, members, smtp_server):
-    export(coordinator, members["msb"])
+    export_bundle(coordinator, members["msb"])
     result = coordinator(
         "send", "invitation", "2", "--org", "msb", "--via", smtp_server.url, "--yes"
     )
@@ -289,7 +282,7 @@ def test_direct_send_for_a_bundled_member_is_refused_politely(coordinator, membe
 
 def test_export_holds_only_that_members_people(coordinator, workspace, members):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     with zipfile.ZipFile(msb.bundle) as zf:
         people = json.loads(zf.read("people.json"))
         data = json.loads(zf.read("mailing.json"))
@@ -369,7 +362,7 @@ def test_altered_bundle_is_refused_before_anything_is_sent(
     coordinator, members, monkeypatch, change, message
 ):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     rewrite(msb.bundle, change)
     monkeypatch.chdir(msb.root)
     for result in (msb.check(), msb.send()):
@@ -383,7 +376,7 @@ def test_altered_bundle_is_refused_before_anything_is_sent(
 
 def test_a_changed_byte_anywhere_is_refused(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     original = msb.bundle.read_bytes()
     monkeypatch.chdir(msb.root)
     # Every 211th byte, one at a time: wherever it lands, the bundle must be refused.
@@ -406,7 +399,7 @@ def test_every_header_byte_changed_is_refused(coordinator, members, keys):
     from mailer.signing import load_key
 
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     original = msb.bundle.read_bytes()
     key = load_key(keys["public"])
     verify(msb.bundle, key)
@@ -428,7 +421,7 @@ def test_every_header_byte_changed_is_refused(coordinator, members, keys):
 
 def test_truncated_bundle_is_refused(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     data = msb.bundle.read_bytes()
     msb.bundle.write_bytes(data[: len(data) // 2])
     monkeypatch.chdir(msb.root)
@@ -467,7 +460,7 @@ def test_bundle_for_another_network_is_refused(tmp_path, keys, members, monkeypa
 
 def test_bundle_signed_with_another_key_is_refused(coordinator, members, monkeypatch, tmp_path):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     _, public = generate_key("ed25519")
     msb.key = tmp_path / "stranger.pub"
     msb.key.write_text(public or "")
@@ -501,7 +494,7 @@ def test_hmac_bundle_checked_with_a_public_key_is_refused(coordinator, members, 
 
 def test_bundle_for_another_member_is_refused(coordinator, members, monkeypatch):
     msb, kau = members["msb"], members[KAU]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(kau.root)
     result = kau.send(msb.bundle)
     assert result.exit_code == 2
@@ -525,7 +518,7 @@ def test_not_a_zip_and_no_key_and_no_file(members, monkeypatch):
 
 def test_channel_file_with_a_password_is_refused(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     msb.channel.write_text(msb.channel.read_text() + 'password = "hunter2hunter2"\n')
     monkeypatch.chdir(msb.root)
     result = msb.send()
@@ -537,7 +530,7 @@ def test_channel_file_with_a_password_is_refused(coordinator, members, monkeypat
 
 def test_channel_file_with_an_unknown_key_names_the_line(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     msb.channel.write_text(msb.channel.read_text().replace("port =", "prot ="))
     monkeypatch.chdir(msb.root)
     result = msb.send()
@@ -551,7 +544,7 @@ def test_channel_file_with_an_unknown_key_names_the_line(coordinator, members, m
 @pytest.fixture
 def sent_report(coordinator, members, monkeypatch) -> Path:
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     assert msb.send().exit_code == 0
     return msb.report()
@@ -594,7 +587,7 @@ def test_bad_report_is_refused_and_nothing_merged(
 
 def test_an_early_report_says_what_is_still_to_send(coordinator, members, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     early = coordinator("bundle", "import-report", str(msb.report()))
     assert early.exit_code == 0, early.output + early.stderr
@@ -774,7 +767,7 @@ def test_member_maildir_channel_is_relative_to_the_channel_file(
     coordinator, workspace, members, tmp_path, monkeypatch
 ):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     msb.channel.write_text(
         'network = "oppna-data-varmland"\nmember = "msb"\n\n[channel]\ntype = "maildir"\n'
         'path = "outbox"\nfrom = "MSB <seminarier@msb.example>"\n',
@@ -820,7 +813,7 @@ def test_member_needs_no_link_key_and_links_verify_at_the_coordinator(
     from mailer import tokens
 
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     monkeypatch.delenv("MAILER_TOKEN_KEY")
     result = msb.send()
@@ -869,7 +862,7 @@ def test_a_member_rehearses_then_sends_for_real_and_the_report_counts_only_the_r
     # against the quota would leave nothing for the real send.
     with msb.channel.open("a", encoding="utf-8") as f:
         f.write(f"recipients_per_day = {len(people)}\n")
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     rehearsal = smtp_servers()
     host = f"127.0.0.1:{rehearsal.port}"
@@ -921,7 +914,7 @@ def test_a_refusal_at_the_members_rehearsal_server_reaches_no_opt_out_list(
     coordinator, workspace, members, smtp_server, monkeypatch
 ):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     smtp_server.handler.refuse[TOM] = "550 5.1.1 User unknown"
     result = rehearse(msb, smtp_server)
@@ -944,7 +937,7 @@ def test_a_refusal_at_the_members_rehearsal_server_reaches_no_opt_out_list(
 
 def test_a_members_rehearsal_dry_run_and_its_usage(coordinator, members, smtp_server, monkeypatch):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     base = ("bundle", "send", str(msb.bundle), "--channel", str(msb.channel))
     dry = msb(*base, "--via", smtp_server.url, "--dry-run")
@@ -968,7 +961,7 @@ def test_a_members_rehearsal_carries_links_the_coordinator_refuses(
     coordinator, workspace, members, smtp_server, monkeypatch
 ):
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     monkeypatch.delenv("MAILER_TOKEN_KEY")  # the member never holds the key
     assert rehearse(msb, smtp_server).exit_code == 0
@@ -1000,7 +993,7 @@ def test_a_bundle_without_rehearsal_links_cannot_be_rehearsed(
 
     monkeypatch.setattr(bundle, "_person_entry", older_entry)
     msb = members["msb"]
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)
     refused = rehearse(msb, smtp_server)
     assert refused.exit_code == 2

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, RecordingHandler, use_smtp
-from test_bundle import Member, export
-from test_bundle import run as run_cli
-from test_crash import big_msb_list
 
 from mailer.journal import FILENAME
 from mailer.signing import generate_key
+from tests.helpers import REPO, Member, big_msb_list, export_bundle, use_smtp
+from tests.helpers import run_mailer as run_cli
+from tests.smtp_server import RecordingHandler
 
 SEND = ("send", "invitation", "2", "--org", "msb", "--yes", "--quiet")
 
@@ -193,7 +192,7 @@ def test_a_second_bundle_send_of_the_same_bundle_stops_at_once(workspace, smtp_s
         return run_cli(*network, *args, env={"MAILER_BUNDLE_KEY_FILE": str(tmp_path / "net.key")})
 
     msb = Member(tmp_path / "msb", "msb", server, tmp_path / "net.pub")
-    export(coordinator, msb)
+    export_bundle(coordinator, msb)
     args = ("bundle", "send", str(msb.bundle), "--channel", str(msb.channel), "--yes", "-q")
     env = {**os.environ, "PYTHONPATH": str(REPO), "MAILER_BUNDLE_KEY_FILE": str(msb.key)}
     env.pop("MAILER_NETWORK", None)

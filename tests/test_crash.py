@@ -20,19 +20,10 @@ from typing import Any
 import pytest
 
 from mailer.journal import FILENAME
-from tests.helpers import REPO, use_smtp
+from tests.helpers import REPO, big_msb_list, use_smtp
 from tests.smtp_server import Received, RecordingHandler
 
 PEOPLE = 40
-
-
-def big_msb_list(workspace: Path) -> list[str]:
-    """Give MSB 40 people, so a mailing has a middle to be killed in."""
-    emails = [f"person{i:03}@msb.example" for i in range(PEOPLE)]
-    lines = ["E-post,Namn,Organisation,Titel,Språk"]
-    lines += [f"{e},Person {i},MSB,Handläggare,sv" for i, e in enumerate(emails)]
-    (workspace / "recipients" / "msb.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return emails
 
 
 class Trigger(RecordingHandler):
