@@ -690,7 +690,7 @@ def make_report(
     bounced: Iterable[str] = (),
 ) -> bytes:
     """The member's report for the coordinator: outcomes from its journal, no bodies."""
-    from mailer.recipients import AddressError, normalise_address
+    from mailer.addresses import AddressError, normalise_address
 
     share = {p.email for p in bundle.people}
     extra: dict[str, list[str]] = {"unsubscribed": [], "bounced": []}
