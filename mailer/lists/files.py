@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from mailer.errors import ListError
 from mailer.lists.columns import ListFile, map_rows
 from mailer.lists.messages import list_error
 
@@ -44,19 +47,7 @@ def read_list(
     ``extra_fields`` maps more field names to their header aliases (folded, as in
     ALIASES), for files that are not recipient lists, such as a form tool's export.
     """
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise list_error(
-                "too_big", path, mb=f"{size / 1024 / 1024:.0f}", max=MAX_BYTES // 1024 // 1024
-            )
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise list_error("missing", path) from None
-    except IsADirectoryError:
-        raise list_error("folder", path) from None
-    except OSError as exc:
-        raise list_error("unreadable", path, why=exc.strerror) from None
+    data = read_file_bytes(path)
     if not data.strip():
         raise list_error("empty", path)
     if data.startswith(_OLE_MAGIC):
@@ -76,6 +67,61 @@ def read_list(
         numbered = ((start_line + i, row) for i, row in enumerate(table))
         return map_rows(result, numbered, columns, extra_fields)
     return _read_csv(path, data, columns, extra_fields)
+
+
+def read_file_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_BYTES`, else ListError.
+
+    Checked before reading: a FIFO would block the read, a device such as /dev/zero would
+    never end it. The file is opened without blocking and checked again on the open
+    descriptor, so a path swapped for a FIFO between the two checks cannot hang the run.
+    """
+    try:
+        _check_file(path, path.stat())
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise list_error("missing", path) from None
+    except IsADirectoryError:
+        raise list_error("folder", path) from None
+    except OSError as exc:
+        raise list_error("unreadable", path, why=exc.strerror) from None
+    with open(fd, "rb") as file:
+        try:
+            _check_file(path, os.fstat(fd))
+            data = file.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise list_error("unreadable", path, why=exc.strerror) from None
+    if len(data) > MAX_BYTES:  # it grew since it was looked at
+        raise _too_big(path, len(data))
+    return data
+
+
+# What a path can name besides a file, for the one line that refuses it.
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)", "ett namngivet rör (FIFO)"),
+    (stat.S_ISCHR, "a device", "en enhet"),
+    (stat.S_ISBLK, "a device", "en enhet"),
+    (stat.S_ISSOCK, "a socket", "en socket"),
+)
+
+
+def _check_file(path: Path, info: os.stat_result) -> None:
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise list_error("folder", path)
+    if not stat.S_ISREG(mode):
+        what, what_sv = next(
+            ((en, sv) for test, en, sv in _KINDS if test(mode)), ("not a file", "ingen fil")
+        )
+        raise list_error("not_file", path, what=what, what_sv=what_sv)
+    if info.st_size > MAX_BYTES:
+        raise _too_big(path, info.st_size)
+
+
+def _too_big(path: Path, size: int) -> ListError:
+    return list_error(
+        "too_big", path, mb=f"{size / 1024 / 1024:.0f}", max=MAX_BYTES // 1024 // 1024
+    )
 
 
 def _decode(path: Path, data: bytes) -> tuple[str, str]:

@@ -21,6 +21,10 @@ MESSAGES: dict[str, tuple[tuple[str, str | None], tuple[str, str | None]]] = {
     ),
     "missing": (("no such file", "check the path"), ("filen finns inte", "kontrollera sökvägen")),
     "folder": (("this is a folder, not a file", None), ("det här är en mapp, inte en fil", None)),
+    "not_file": (
+        ("this is {what}, not a file", "export the list to a file and give its path"),
+        ("det här är {what_sv}, inte en fil", "exportera listan till en fil och ange dess sökväg"),
+    ),
     "unreadable": (("cannot read the file: {why}", None), ("filen kan inte läsas: {why}", None)),
     "empty": (
         ("the file is empty", "export the list again"),
