@@ -11,6 +11,11 @@ from pydantic import Field, field_validator, model_validator
 from mailer.config.values import ENV_NAME, ConfigModel, mailbox
 from mailer.errors import ConfigError
 
+# Far beyond any mailbox's limits: a rate of 1e30 is a typo, and must not reach the pacing
+# arithmetic (a wait of 1e-30 seconds, a bucket that overflows).
+MAX_RATE = 10_000  # messages a second
+MAX_PER_DAY = 100_000_000
+
 
 def is_loopback(host: str) -> bool:
     """localhost or a loopback IP address: where plain SMTP may go."""
@@ -27,9 +32,9 @@ class _ChannelBase(ConfigModel):
     reply_to: str | None = None
     # Limits of the sending mailbox. A rate is given per minute or per second (not both);
     # the sender never exceeds it over any window of that length.
-    rate_per_minute: float | None = Field(default=None, gt=0)
-    rate_per_second: float | None = Field(default=None, gt=0)
-    recipients_per_day: int | None = Field(default=None, gt=0)  # rolling 24 hours
+    rate_per_minute: float | None = Field(default=None, gt=0, le=MAX_RATE * 60)
+    rate_per_second: float | None = Field(default=None, gt=0, le=MAX_RATE)
+    recipients_per_day: int | None = Field(default=None, gt=0, le=MAX_PER_DAY)  # rolling 24 h
     max_connections: int = Field(default=1, ge=1, le=64)
     retries: int = Field(default=3, ge=0, le=20)  # transient failures per message, then deferred
     retry_backoff: float = Field(default=1.0, ge=0, le=600)  # seconds, doubled per retry

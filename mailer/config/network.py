@@ -12,6 +12,9 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from mailer.config.channels import Channel
 from mailer.config.values import (
+    MAX_COUNT,
+    MAX_NUMBER,
+    MAX_PIXELS,
     SLUG,
     ConfigModel,
     colour,
@@ -41,8 +44,8 @@ class NetworkInfo(ConfigModel):
     timezone: str = "Europe/Stockholm"
     website: str | None = None
     logo: str | None = None
-    logo_width: int = 160
-    logo_height: int = 48
+    logo_width: int = Field(default=160, ge=1, le=MAX_PIXELS)
+    logo_height: int = Field(default=48, ge=1, le=MAX_PIXELS)
     colours: Colours = Colours()
     list_domain: str = Field(description="domain part of the List-Id header")
     unsubscribe_url: str | None = None
@@ -110,8 +113,8 @@ class Member(ConfigModel):
     default_language: Literal["sv", "en"] | None = None
     default_segment: Segment = "public"
     logo: str | None = None
-    logo_width: int = 140
-    logo_height: int = 40
+    logo_width: int = Field(default=140, ge=1, le=MAX_PIXELS)
+    logo_height: int = Field(default=40, ge=1, le=MAX_PIXELS)
     colour: str | None = None
     signature: str = ""
     channel: Channel
@@ -150,8 +153,8 @@ class Link(ConfigModel):
 
 
 class Attendance(ConfigModel):
-    people: int = Field(ge=0)
-    organisations: int = Field(ge=0)
+    people: int = Field(ge=0, le=MAX_COUNT)
+    organisations: int = Field(ge=0, le=MAX_COUNT)
     text: str | None = None
 
 
@@ -168,7 +171,7 @@ class Cancellation(ConfigModel):
 
 
 class Seminar(ConfigModel):
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=MAX_NUMBER)
     title: str
     theme: str
     description: str
@@ -217,7 +220,7 @@ class Series(ConfigModel):
 class Newsletter(ConfigModel):
     """A free article in Markdown with TOML front matter, in the workspace."""
 
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=MAX_NUMBER)
     file: str
     file_en: str | None = None
 

@@ -19,6 +19,7 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 # SQLite's 64-bit integers or a date calculation.
 MAX_NUMBER = 99_999  # seminar and newsletter numbers
 MAX_PIXELS = 4_000  # logo width and height
+MAX_COUNT = 10_000_000  # people or organisations at a seminar
 
 
 class ConfigModel(BaseModel):
