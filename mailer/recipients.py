@@ -293,41 +293,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# The files read, in network order: each one's report and its valid people by address.
+_Files = list[tuple[ListReport, dict[str, Fields]]]
+
+
 def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns: bool) -> Merge:
-    reports: list[ListReport] = []
-    files: list[tuple[ListReport, dict[str, Fields]]] = []  # in network order
-    known = tuple(
-        dict.fromkeys([*(d for m in network.members for d in m.domains), *COMMON_DOMAINS])
-    )
-    # Who is in more than one file, found with set operations (in C): most people are in
-    # one file, and they then need no lookup of their own.
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for member in network.members:
-        for relative in member.lists:
-            path = network.resolve(relative)
-            listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
-            report = ListReport(member=member.id, path=Path(relative))
-            people = _validate(listing, report, member, check_dns, known)
-            del listing  # the rows are no longer needed: keep the peak low
-            reports.append(report)
-            files.append((report, people))
-            repeated.update(seen.intersection(people))
-            seen.update(people)
-    del seen
-
-    # address -> {member: its row}, in network order, for the people in several files
-    # (a member's fullest row where its own files repeat someone).
-    several: dict[str, dict[str, Fields]] = {}
-    for report, people in files:
-        member_id = report.member or ""
-        for email in repeated.intersection(people):
-            fields = people[email]
-            by_member = several.setdefault(email, {})
-            kept = by_member.get(member_id)
-            if kept is None or _fullness(fields) < _fullness(kept):
-                by_member[member_id] = fields
-
+    files, repeated = _read_files(network, check_dns)
+    several = _rows_by_member(files, repeated)
     members = {m.id: m for m in network.members}
     people_out: list[Person] = []
     conflicts: list[Conflict] = []
@@ -364,9 +336,58 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
 
     people_out.sort(key=_by_email)
     conflicts.sort(key=_by_email)  # stable: one person's conflicts stay in field order
+    _count_outcomes(files, outcome)
+    return Merge(
+        people=people_out,
+        reports=[report for report, _ in files],
+        conflicts=conflicts,
+        suppressed=sum(1 for sender in outcome.values() if sender is None),
+    )
 
+
+def _read_files(network: Network, check_dns: bool) -> tuple[_Files, set[str]]:
+    """Every member's files, validated; and the addresses found in more than one file."""
+    files: _Files = []
+    known = tuple(
+        dict.fromkeys([*(d for m in network.members for d in m.domains), *COMMON_DOMAINS])
+    )
+    # Who is in more than one file, found with set operations (in C): most people are in
+    # one file, and they then need no lookup of their own.
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for member in network.members:
+        for relative in member.lists:
+            path = network.resolve(relative)
+            listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
+            report = ListReport(member=member.id, path=Path(relative))
+            people = _validate(listing, report, member, check_dns, known)
+            del listing  # the rows are no longer needed: keep the peak low
+            files.append((report, people))
+            repeated.update(seen.intersection(people))
+            seen.update(people)
+    return files, repeated
+
+
+def _rows_by_member(files: _Files, repeated: set[str]) -> dict[str, dict[str, Fields]]:
+    """Address -> {member: its row}, in network order, for the people in several files.
+
+    Where a member's own files repeat someone, its fullest row is kept.
+    """
+    several: dict[str, dict[str, Fields]] = {}
     for report, people in files:
-        # A file's people are its member's to send to, but for the few in `outcome`.
+        member_id = report.member or ""
+        for email in repeated.intersection(people):
+            fields = people[email]
+            by_member = several.setdefault(email, {})
+            kept = by_member.get(member_id)
+            if kept is None or _fullness(fields) < _fullness(kept):
+                by_member[member_id] = fields
+    return several
+
+
+def _count_outcomes(files: _Files, outcome: Mapping[str, str | None]) -> None:
+    """Each file's final count: its people are its member's, but for the few in ``outcome``."""
+    for report, people in files:
         its_member = report.member
         report.final = len(people)
         for email in outcome.keys() & people.keys():
@@ -377,12 +398,6 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
             elif sender_of != its_member:
                 report.duplicates_of_others += 1
                 report.final -= 1
-    return Merge(
-        people=people_out,
-        reports=reports,
-        conflicts=conflicts,
-        suppressed=sum(1 for sender in outcome.values() if sender is None),
-    )
 
 
 _by_email = attrgetter("email")
