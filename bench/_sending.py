@@ -31,7 +31,7 @@ def send_mailing(
     took: from reading the lists (``whole``), or of ``send_plan`` alone."""
     os.environ.setdefault("MAILER_TOKEN_KEY", "bench-signing-key-0123456789abcdef")
     from bench._network import without_inlined
-    from mailer import recipients
+    from mailer import addresses
     from mailer.campaign.factory import MessageFactory
     from mailer.campaign.mailing import mailing_for
     from mailer.campaign.plan import make_plan
@@ -40,7 +40,7 @@ def send_mailing(
     from mailer.config import load_network
     from mailer.journal import FILENAME, REHEARSAL_DIR, Journal
 
-    recipients.clear_caches()
+    addresses.clear_caches()
     network = load_network(config)
     for folder in (network.state_dir, network.state_dir / REHEARSAL_DIR):
         for name in (FILENAME, f"{FILENAME}-wal", f"{FILENAME}-shm"):

@@ -199,10 +199,10 @@ def _naive_rows(path: Path) -> list[dict[str, str]]:
 
 def mailer(data: Path) -> dict[str, int]:
     """mailer.recipients.merge over network.toml, with every cache emptied first."""
-    from mailer import recipients
+    from mailer import addresses, recipients
     from mailer.config import load_network
 
-    recipients.clear_caches()
+    addresses.clear_caches()
     merged = recipients.merge(load_network(data / "network.toml"))
     invalid = sum(len(r.invalid) for r in merged.reports)
     return {"people": len(merged.people), "invalid": invalid}

@@ -32,11 +32,11 @@ def prepare(data: Path) -> None:
 def _cold(config: Path) -> None:
     """Empty the merge's caches and the inlined CSS, so every run does all its work afresh."""
     from bench._network import without_inlined
-    from mailer import recipients
+    from mailer import addresses
 
     without_inlined(config)
 
-    recipients.clear_caches()
+    addresses.clear_caches()
 
 
 def _dry_run(size: int) -> Callable[[Path], object]:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mailer.errors import ConfigError, MailerError
-from mailer.recipients import SEGMENTS, Person
+from mailer.fields import SEGMENTS
+from mailer.recipients import Person
 from mailer.registrations import Status
 
 STATUSES = ("all", "registered", "not-registered", "attended", "not-attended")

@@ -44,6 +44,7 @@ from mailer.campaign.factory import MessageFactory, SignedLinks
 from mailer.campaign.mailing import Mailing
 from mailer.config import (
     Channel,
+    ConfigModel,
     Coordinator,
     MaildirChannel,
     Member,
@@ -52,8 +53,7 @@ from mailer.config import (
     Newsletter,
     Seminar,
     Series,
-    _config_error,
-    _Model,
+    config_error,
     read_config_toml,
 )
 from mailer.errors import BundleError, ConfigError, RecipientRefusedError
@@ -612,7 +612,7 @@ def open_bundle(
 # -- the member's channel file -----------------------------------------------------------
 
 
-class _ChannelFile(_Model):
+class _ChannelFile(ConfigModel):
     network: str
     member: str
     channel: Channel
@@ -636,7 +636,7 @@ def load_channel_file(path: Path) -> ChannelFile:
     try:
         parsed = _ChannelFile.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, path, text) from None
+        raise config_error(exc, path, text) from None
     channel = parsed.channel
     if isinstance(channel, MaildirChannel):
         # Relative to the channel file, wherever the command runs from.
@@ -690,7 +690,7 @@ def make_report(
     bounced: Iterable[str] = (),
 ) -> bytes:
     """The member's report for the coordinator: outcomes from its journal, no bodies."""
-    from mailer.recipients import AddressError, normalise_address
+    from mailer.addresses import AddressError, normalise_address
 
     share = {p.email for p in bundle.people}
     extra: dict[str, list[str]] = {"unsubscribed": [], "bounced": []}

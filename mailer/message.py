@@ -21,10 +21,11 @@ from email.utils import format_datetime, parseaddr
 
 import idna
 
+from mailer.addresses import AddressError, normalise_address
 from mailer.config import Member, Network
 from mailer.errors import ConfigError, MailerError
 from mailer.escaping import header_text
-from mailer.recipients import AddressError, Person, normalise_address
+from mailer.recipients import Person
 from mailer.render import Variant
 
 # 998 is the SMTP line limit; at 78 the library rewrites long List-Unsubscribe URLs into

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import MailerError, StateError
 from mailer.journal import is_rehearsal
 from mailer.lists import read_list
-from mailer.recipients import AddressError, normalise_address
 from mailer.suppression import FILENAME as SUPPRESSION_FILE
 from mailer.suppression import Suppression
 

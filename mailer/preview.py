@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
+from mailer.addresses import AddressError, normalise_address
 from mailer.config import Member
 from mailer.errors import MailerError
 from mailer.message import Outgoing
-from mailer.recipients import AddressError, Person, normalise_address
+from mailer.recipients import Person
 
 SHOWN_HEADERS = (
     "From",

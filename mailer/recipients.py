@@ -2,8 +2,8 @@
 
 The rules, in one place:
 
-* An address is validated and normalised with email-validator (no DNS look-ups unless
-  asked); the key for de-duplication is the normalised address, lower-cased.
+* An address is validated and normalised by :mod:`mailer.addresses`; the key for
+  de-duplication is the normalised address, lower-cased.
 * A person listed by several members keeps them all (``listed_by``, in network order).
 * The sending member is the listing member whose own domain the address is at, else the
   first listing member in network order. So a person hears from their own organisation.
@@ -14,66 +14,24 @@ The rules, in one place:
 from __future__ import annotations
 
 import gc
-import re
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from email_validator import EmailNotValidError, validate_email
-
+from mailer.addresses import (
+    COMMON_DOMAINS,
+    ROLE_LOCALPARTS,
+    AddressError,
+    likely_typo,
+    normaliser,
+    say,
+)
 from mailer.config import Member, Network
+from mailer.fields import PERSON_FIELDS, FieldReader, Fields, clean_text, shown
 from mailer.lists import ListFile, read_list
-
-LANGUAGES = {
-    "sv": "sv",
-    "svenska": "sv",
-    "swedish": "sv",
-    "se": "sv",
-    "en": "en",
-    "engelska": "en",
-    "english": "en",
-    "eng": "en",
-}
-SEGMENTS = {
-    "public": "public",
-    "offentlig": "public",
-    "offentlig sektor": "public",
-    "management": "management",
-    "ledning": "management",
-    "chef": "management",
-    "business": "business",
-    "företag": "business",
-    "smf": "business",
-    "sme": "business",
-    "small firm": "business",
-}
-ROLE_LOCALPARTS = {
-    "info",
-    "registrator",
-    "kontakt",
-    "contact",
-    "admin",
-    "reception",
-    "kansli",
-    "office",
-    "support",
-    "noreply",
-    "no-reply",
-    "postmaster",
-    "webmaster",
-    "kommun",
-    "kundtjanst",
-    "growth",
-    "sales",
-    "hello",
-}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Person(NamedTuple):
@@ -117,7 +75,8 @@ class RowProblem:
         return say(self.code, language, *self.args)
 
     def text(self, language: str = "en") -> str:
-        return f"{self.path}:{self.line}: {self.value!r}: {self.reason(language)}"
+        # The file name as the terminal may show it; the value is already a repr.
+        return f"{shown(self.path)}:{self.line}: {self.value!r}: {self.reason(language)}"
 
     def __str__(self) -> str:
         return self.text()
@@ -220,372 +179,7 @@ class Merge:
         return out
 
 
-# Reasons and warnings, in the network's language. Keys are stable codes (also in --json).
-TEXTS: dict[str, dict[str, str]] = {
-    "empty": {"sv": "tom adress", "en": "empty address"},
-    "control": {"sv": "innehåller styrtecken", "en": "contains control characters"},
-    "no_at": {"sv": "saknar @", "en": "no @ in the address"},
-    "two_at": {"sv": "mer än ett @", "en": "more than one @"},
-    "no_local": {"sv": "inget före @", "en": "nothing before the @"},
-    "no_domain": {"sv": "inget efter @", "en": "nothing after the @"},
-    "space": {"sv": "innehåller mellanslag", "en": "contains a space"},
-    "display_name": {
-        "sv": "innehåller namn och <>: ange bara adressen",
-        "en": "has a name and <>: give the address only",
-    },
-    "bad_local": {"sv": "ogiltiga tecken före @", "en": "invalid characters before the @"},
-    "double_dot": {"sv": "två punkter i rad", "en": "two dots in a row"},
-    "edge_dot": {
-        "sv": "punkt först eller sist i en del",
-        "en": "a dot at the start or end of a part",
-    },
-    "bad_domain": {"sv": "ogiltig domän", "en": "invalid domain"},
-    "domain_no_dot": {"sv": "ogiltig domän: saknar punkt", "en": "invalid domain: no dot"},
-    "reserved_domain": {
-        "sv": "ogiltig domän: reserverat namn som inte tar emot e-post",
-        "en": "invalid domain: a reserved name that takes no mail",
-    },
-    "no_mail_domain": {
-        "sv": "ogiltig domän: tar inte emot e-post (DNS)",
-        "en": "invalid domain: it takes no mail (DNS)",
-    },
-    "too_long": {"sv": "adressen är för lång", "en": "the address is too long"},
-    "invalid": {"sv": "ogiltig adress", "en": "invalid address"},
-    # warnings: the row is kept
-    "role": {
-        "sv": "rolladress (behålls, men läses kanske inte av en person)",
-        "en": "role address (kept, but perhaps no person reads it)",
-    },
-    "typo": {"sv": "möjligt stavfel i domänen, menade du {0}?", "en": "a typo? did you mean {0}?"},
-    "cleaned": {
-        "sv": "radbrytning eller styrtecken i {0} ersattes med mellanslag",
-        "en": "line break or control character in {0} replaced by a space",
-    },
-}
-
-
-def say(code: str, language: str, *args: object) -> str:
-    """The text for a reason or warning code in 'sv' or 'en'."""
-    texts = TEXTS.get(code)
-    if texts is None:
-        return code
-    return texts.get(language, texts["en"]).format(*args)
-
-
-class AddressError(ValueError):
-    """An address that cannot be mailed; ``code`` keys :data:`TEXTS`, ``detail`` says more."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(say(code, "en") + (f" ({detail})" if detail else ""))
-        self.code = code
-        self.detail = detail
-
-
-# email-validator's messages (English only) mapped to our codes, first match wins.
-_VALIDATOR_CODES = (
-    ("must have an @-sign", "no_at"),
-    ("something before the @-sign", "no_local"),
-    ("something after the @-sign", "no_domain"),
-    ("display name", "display_name"),
-    ("too long", "too_long"),
-    ("two periods in a row", "double_dot"),
-    ("special-use or reserved", "reserved_domain"),
-    ("should have a period", "domain_no_dot"),
-    ("does not exist", "no_mail_domain"),
-    ("does not accept email", "no_mail_domain"),
-    ("not accept email", "no_mail_domain"),
-    ("SPACE", "space"),
-    ("before the @-sign", "bad_local"),
-    ("start with a period", "edge_dot"),
-    ("end with a period", "edge_dot"),
-    ("after the @-sign", "bad_domain"),
-    ("domain", "bad_domain"),
-)
-
-
-def _code_for(message: str) -> str:
-    for needle, code in _VALIDATOR_CODES:
-        if needle in message:
-            return code
-    return "invalid"
-
-
-# The common case at one regular expression: an ASCII dot-atom local part (RFC 5322 atext),
-# which email-validator accepts as it is, at a domain that is validated once. Anything else
-# (quotes, Unicode local parts, a bad domain, extreme lengths) takes the full check, and a
-# property test holds both to the same answer on every input.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-_COMMON = re.compile(rf"\s*({_ATEXT}+(?:\.{_ATEXT}+)*)@([^\s@]+)\s*")
-_MAX_ADDRESS = 254  # bytes, email-validator's EMAIL_MAX_LENGTH
-
-
-@lru_cache(maxsize=4096)
-def _domain(domain: str) -> tuple[str, int] | None:
-    """(normalised form in lower case, longest form in bytes) of a valid domain, else None."""
-    try:
-        result = validate_email("a@" + domain, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    longest = max(len(domain.encode()), len(result.domain.encode()), len(result.ascii_domain))
-    return result.domain.lower(), longest
-
-
-def normalise_address(raw: str, *, check_dns: bool = False) -> str:
-    """The canonical, lower-cased form of an address, or AddressError with the reason."""
-    return _normalise_with_dns(raw) if check_dns else _remembered(raw)
-
-
-def _normalise(raw: str) -> str:
-    common = _COMMON.fullmatch(raw)
-    if common is not None:
-        local, domain = common.groups()
-        checked = _domain(domain)
-        if checked is not None and len(local) + 1 + checked[1] <= _MAX_ADDRESS:
-            # lower(), not casefold(): casefold turns a real "ß" into "ss", another mailbox.
-            return f"{local.lower()}@{checked[0]}"
-    return _checked(raw, check_dns=False)
-
-
-# The same address is checked again and again on the send path: remembered there. A merge
-# calls _normalise itself, as a list's addresses are mostly distinct: remembering 100,000
-# of them cost more than checking the few repeated ones twice. One argument each, so the
-# caches key on the string itself, with no tuple per address.
-_remembered = lru_cache(maxsize=16384)(_normalise)
-
-
-@lru_cache(maxsize=4096)
-def _normalise_with_dns(raw: str) -> str:
-    return _checked(raw, check_dns=True)
-
-
-def clear_caches() -> None:
-    """Forget every address and domain checked so far (the benchmarks start cold)."""
-    for cached in (_remembered, _normalise_with_dns, _domain, likely_typo):
-        cached.cache_clear()
-
-
-def _checked(raw: str, check_dns: bool) -> str:
-    """The full check: the reason for a bad address, email-validator for the rest."""
-    value = raw.strip()
-    if value.startswith("<") or value.endswith(">"):
-        value = value.strip("<>").strip()
-    if not value:
-        raise AddressError("empty")
-    if not value.isprintable() and _CONTROL.search(value):
-        raise AddressError("control")
-    at = value.count("@")
-    if not at:
-        raise AddressError("no_at")
-    if at > 1 and not value.startswith('"'):
-        raise AddressError("two_at")
-    try:
-        normalised = validate_email(value, check_deliverability=check_dns).normalized
-    except EmailNotValidError as exc:
-        message = str(exc).rstrip(".")
-        raise AddressError(_code_for(message), message) from None
-    local, _, domain = normalised.rpartition("@")
-    return f"{local.lower()}@{domain.lower()}"
-
-
-def clean_text(value: str, *, limit: int = 200) -> str:
-    """A one-line, printable, NFC version of a free-text field (names, organisations)."""
-    if value.isprintable() and unicodedata.is_normalized("NFC", value):
-        # The common case, at C speed: no control characters, no line breaks.
-        return (" ".join(value.split()) if "  " in value else value.strip())[:limit]
-    value = unicodedata.normalize("NFC", value)
-    value = _CONTROL.sub(" ", value)
-    return " ".join(value.split())[:limit]
-
-
-# Domains people mistype most, plus every member's own: a near miss gets a warning.
-COMMON_DOMAINS = (
-    "gmail.com",
-    "hotmail.com",
-    "hotmail.se",
-    "outlook.com",
-    "outlook.se",
-    "live.se",
-    "live.com",
-    "yahoo.com",
-    "yahoo.se",
-    "icloud.com",
-    "me.com",
-    "msn.com",
-    "telia.com",
-    "bredband.net",
-    "comhem.se",
-    "spray.se",
-    "bahnhof.se",
-    "protonmail.com",
-)
-
-
-def _distance(a: str, b: str, limit: int) -> int:
-    """Damerau-Levenshtein (optimal string alignment) distance, stopping past ``limit``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = ca != cb
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1]
-
-
-@lru_cache(maxsize=4096)
-def likely_typo(domain: str, known: tuple[str, ...]) -> str | None:
-    """The known domain this one is probably a typo of, or None."""
-    if domain in known or any(domain.endswith("." + k) for k in known):
-        return None
-    for candidate in known:
-        limit = 2 if min(len(domain), len(candidate)) >= 10 else 1
-        if _distance(domain, candidate, limit) <= limit:
-            return candidate
-    return None
-
-
-# The fields a person carries from a row, in this order (a tuple per row: a list has up
-# to ~100,000 rows and a tuple is the cheapest object to make and compare).
-PERSON_FIELDS = ("name", "organisation", "title", "language", "segment", "tags")
 _NAME, _LANGUAGE = PERSON_FIELDS.index("name"), PERSON_FIELDS.index("language")
-Fields = tuple[str, str, str, str, str, str]
-
-
-def _clean_field(raw: str) -> tuple[str, bool]:
-    """A free-text field as one clean line, and whether it held control characters."""
-    if raw.isprintable():
-        if raw.isascii():
-            return (" ".join(raw.split()) if "  " in raw else raw.strip())[:200], False
-        return clean_text(raw), False
-    return clean_text(raw), _CONTROL.search(raw) is not None
-
-
-class _Cleaned(dict[str, str]):
-    """Raw value -> its clean form, each distinct value cleaned once (``__missing__``)."""
-
-    __slots__ = ("clean",)
-
-    def __init__(self, clean: Callable[[str], str]) -> None:
-        super().__init__()
-        self.clean = clean
-
-    def __missing__(self, raw: str) -> str:
-        value = self[raw] = self.clean(raw)
-        return value
-
-
-class _FieldReader:
-    """Turns one file's rows into :data:`Fields`, with the member's defaults.
-
-    A file is read a column at a time: organisations, titles, languages and first names
-    repeat down a list, and each distinct value is cleaned once, then looked up in C
-    (``map`` over a dict); ``zip`` makes each row's tuple.
-    """
-
-    __slots__ = (
-        "dirty",
-        "first_name",
-        "language",
-        "languages",
-        "last_name",
-        "name",
-        "organisation",
-        "organisations",
-        "segment",
-        "segments",
-        "tag_lists",
-        "tags",
-        "text",
-        "title",
-    )
-
-    def __init__(self, positions: Mapping[str, int], member: Member | None) -> None:
-        # Where each field is in a row's cells, or None when the file has no such column.
-        get = positions.get
-        self.name = get("name")
-        self.first_name = get("first_name")
-        self.last_name = get("last_name")
-        self.organisation = get("organisation")
-        self.title = get("title")
-        self.language = get("language")
-        self.segment = get("segment")
-        self.tags = get("tags")
-        organisation = member.name if member else ""
-        language = (member.default_language if member else None) or ""
-        segment = member.default_segment if member else "public"
-        # The cleaning functions close over these locals, not over self: a reader that its
-        # own caches pointed back at would be a reference cycle, left for the collector.
-        dirty: set[str] = set()  # values that held control characters
-
-        def clean(raw: str) -> str:
-            text, had_control = _clean_field(raw)
-            if had_control:
-                dirty.add(raw)
-            return text
-
-        self.dirty = dirty
-        self.text = _Cleaned(clean)
-        self.organisations = _Cleaned(lambda raw: clean(raw) or organisation)
-        self.languages = _Cleaned(lambda raw: LANGUAGES.get(raw.strip().casefold(), "") or language)
-        self.segments = _Cleaned(lambda raw: SEGMENTS.get(raw.strip().casefold(), "") or segment)
-        self.tag_lists = _Cleaned(_tag_list)
-
-    def fields(self, rows: Sequence[Sequence[str]]) -> list[Fields]:
-        """Every row's fields (see :meth:`cleaned` for what had to be cleaned)."""
-        count = len(rows)
-
-        def column(at: int | None, values: _Cleaned) -> Iterable[str]:
-            if at is None:
-                return repeat(values[""], count)
-            return map(values.__getitem__, map(itemgetter(at), rows))
-
-        names = column(self.name, self.text)
-        if self.first_name is not None or self.last_name is not None:
-            names = [
-                name or (f"{first} {last}" if first and last else first or last)
-                for name, first, last in zip(
-                    names,
-                    column(self.first_name, self.text),
-                    column(self.last_name, self.text),
-                    strict=True,
-                )
-            ]
-        return list(
-            zip(
-                names,
-                column(self.organisation, self.organisations),
-                column(self.title, self.text),
-                column(self.language, self.languages),
-                column(self.segment, self.segments),
-                column(self.tags, self.tag_lists),
-                strict=True,
-            )
-        )
-
-    def cleaned(self, cells: Sequence[str]) -> list[str]:
-        """The fields of a row, read by :meth:`fields`, that held control characters."""
-        keys = ["name"]
-        if self.name is None or not self.text[cells[self.name]]:
-            keys += ["first_name", "last_name"]
-        keys += ["organisation", "title"]
-        return [
-            key
-            for key in keys
-            if (at := getattr(self, key)) is not None and cells[at] in self.dirty
-        ]
-
-
-def _tag_list(raw: str) -> str:
-    """Tags as one sorted, comma-separated, case-folded string."""
-    tags = {clean_text(t).casefold() for t in re.split(r"[,;|]", raw) if t.strip()}
-    return ",".join(sorted(tags))
 
 
 def _fullness(fields: Fields) -> tuple[int, Fields]:
@@ -623,8 +217,8 @@ def _validate(
     path = report.path
     typos: dict[str, str | None] = {}  # per domain; most lists have a handful of domains
     role = ROLE_LOCALPARTS
-    normalise = _normalise_with_dns if check_dns else _normalise
-    reader = _FieldReader(listing.positions, member)
+    normalise = normaliser(check_dns=check_dns, remember=False)
+    reader = FieldReader(listing.positions, member)
     rows = listing.cells
     every_fields = reader.fields(rows)
     warnings = report.warnings
@@ -699,41 +293,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# The files read, in network order: each one's report and its valid people by address.
+_Files = list[tuple[ListReport, dict[str, Fields]]]
+
+
 def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns: bool) -> Merge:
-    reports: list[ListReport] = []
-    files: list[tuple[ListReport, dict[str, Fields]]] = []  # in network order
-    known = tuple(
-        dict.fromkeys([*(d for m in network.members for d in m.domains), *COMMON_DOMAINS])
-    )
-    # Who is in more than one file, found with set operations (in C): most people are in
-    # one file, and they then need no lookup of their own.
-    seen: set[str] = set()
-    repeated: set[str] = set()
-    for member in network.members:
-        for relative in member.lists:
-            path = network.resolve(relative)
-            listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
-            report = ListReport(member=member.id, path=Path(relative))
-            people = _validate(listing, report, member, check_dns, known)
-            del listing  # the rows are no longer needed: keep the peak low
-            reports.append(report)
-            files.append((report, people))
-            repeated.update(seen.intersection(people))
-            seen.update(people)
-    del seen
-
-    # address -> {member: its row}, in network order, for the people in several files
-    # (a member's fullest row where its own files repeat someone).
-    several: dict[str, dict[str, Fields]] = {}
-    for report, people in files:
-        member_id = report.member or ""
-        for email in repeated.intersection(people):
-            fields = people[email]
-            by_member = several.setdefault(email, {})
-            kept = by_member.get(member_id)
-            if kept is None or _fullness(fields) < _fullness(kept):
-                by_member[member_id] = fields
-
+    files, repeated = _read_files(network, check_dns)
+    several = _rows_by_member(files, repeated)
     members = {m.id: m for m in network.members}
     people_out: list[Person] = []
     conflicts: list[Conflict] = []
@@ -770,9 +336,58 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
 
     people_out.sort(key=_by_email)
     conflicts.sort(key=_by_email)  # stable: one person's conflicts stay in field order
+    _count_outcomes(files, outcome)
+    return Merge(
+        people=people_out,
+        reports=[report for report, _ in files],
+        conflicts=conflicts,
+        suppressed=sum(1 for sender in outcome.values() if sender is None),
+    )
 
+
+def _read_files(network: Network, check_dns: bool) -> tuple[_Files, set[str]]:
+    """Every member's files, validated; and the addresses found in more than one file."""
+    files: _Files = []
+    known = tuple(
+        dict.fromkeys([*(d for m in network.members for d in m.domains), *COMMON_DOMAINS])
+    )
+    # Who is in more than one file, found with set operations (in C): most people are in
+    # one file, and they then need no lookup of their own.
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for member in network.members:
+        for relative in member.lists:
+            path = network.resolve(relative)
+            listing = read_list(path, columns=member.columns.model_dump(), sheet=member.sheet)
+            report = ListReport(member=member.id, path=Path(relative))
+            people = _validate(listing, report, member, check_dns, known)
+            del listing  # the rows are no longer needed: keep the peak low
+            files.append((report, people))
+            repeated.update(seen.intersection(people))
+            seen.update(people)
+    return files, repeated
+
+
+def _rows_by_member(files: _Files, repeated: set[str]) -> dict[str, dict[str, Fields]]:
+    """Address -> {member: its row}, in network order, for the people in several files.
+
+    Where a member's own files repeat someone, its fullest row is kept.
+    """
+    several: dict[str, dict[str, Fields]] = {}
     for report, people in files:
-        # A file's people are its member's to send to, but for the few in `outcome`.
+        member_id = report.member or ""
+        for email in repeated.intersection(people):
+            fields = people[email]
+            by_member = several.setdefault(email, {})
+            kept = by_member.get(member_id)
+            if kept is None or _fullness(fields) < _fullness(kept):
+                by_member[member_id] = fields
+    return several
+
+
+def _count_outcomes(files: _Files, outcome: Mapping[str, str | None]) -> None:
+    """Each file's final count: its people are its member's, but for the few in ``outcome``."""
+    for report, people in files:
         its_member = report.member
         report.final = len(people)
         for email in outcome.keys() & people.keys():
@@ -783,12 +398,6 @@ def _merge(network: Network, suppressed: Callable[[str], bool] | None, check_dns
             elif sender_of != its_member:
                 report.duplicates_of_others += 1
                 report.final -= 1
-    return Merge(
-        people=people_out,
-        reports=reports,
-        conflicts=conflicts,
-        suppressed=sum(1 for sender in outcome.values() if sender is None),
-    )
 
 
 _by_email = attrgetter("email")

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailer import tokens
+from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import ListError
 from mailer.journal import Journal
 from mailer.lists import read_list
-from mailer.recipients import AddressError, Person, normalise_address
+from mailer.recipients import Person
 
 # Header aliases, folded like mailer.lists does ("Närvarande" -> "narvarande").
 FORM_FIELDS: dict[str, tuple[str, ...]] = {

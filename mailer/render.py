@@ -32,8 +32,9 @@ from mailer.calendar import EventText
 from mailer.config import Member, Network, Seminar
 from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, safe_url
+from mailer.fields import clean_text
 from mailer.inlining import inline_css
-from mailer.recipients import Person, clean_text
+from mailer.recipients import Person
 
 KINDS = ("invitation", "reminder", "change", "cancellation", "summary", "newsletter")
 # Kinds that carry the seminar's .ics (the summary comes after the event: nothing to add).

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import StateError
 from mailer.journal import private_dir
-from mailer.recipients import AddressError, Merge, merge, normalise_address
+from mailer.recipients import Merge, merge
 
 FILENAME = "suppression.sqlite3"
 REASONS = ("unsubscribed", "bounced", "forgotten", "other")

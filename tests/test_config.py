@@ -122,3 +122,47 @@ def test_missing_config_says_how_to_start(tmp_path, monkeypatch):
 def test_network_env_variable_selects_config(workspace, monkeypatch):
     monkeypatch.setenv("MAILER_NETWORK", str(workspace / "network.toml"))
     assert load_network(None).root == workspace.resolve()
+
+
+# Numbers no run could mean: each bounded where the config is read, one line naming the key.
+OUT_OF_BOUNDS = [
+    (
+        "[[seminars]]\nnumber = 1",
+        "[[seminars]]\nnumber = 12345678901234567890",
+        "seminars[0].number",
+    ),
+    ("[[seminars]]\nnumber = 1", "[[seminars]]\nnumber = -1", "seminars[0].number"),
+    ('path = "outbox/msb"', 'path = "outbox/msb"\nrate_per_minute = 1e30', "rate_per_minute"),
+    ('path = "outbox/msb"', 'path = "outbox/msb"\nrate_per_second = inf', "rate_per_second"),
+    ('path = "outbox/msb"', 'path = "outbox/msb"\nrate_per_second = nan', "rate_per_second"),
+    ('path = "outbox/msb"', 'path = "outbox/msb"\nretry_backoff = inf', "retry_backoff"),
+    (
+        'path = "outbox/msb"',
+        'path = "outbox/msb"\nrecipients_per_day = 99999999999999999999',
+        "recipients_per_day",
+    ),
+    (
+        'type = "maildir"\npath = "outbox/msb"',
+        'type = "smtp"\nhost = "127.0.0.1"\nsecurity = "none"\nport = -25',
+        "channel.port",
+    ),
+    ("logo_width = 180", "logo_width = -180", "network.logo_width"),
+    ("logo_width = 180", "logo_width = 180000000000", "network.logo_width"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key"), OUT_OF_BOUNDS)
+def test_numbers_out_of_bounds_are_one_line_naming_the_key(workspace, cli, old, new, key):
+    path = edit(workspace, old, new)
+    with pytest.raises(ConfigError) as info:
+        load_network(path)
+    text = str(info.value)
+    assert key in text
+    assert "\n" not in text
+    assert re.match(rf"{re.escape(str(path))}:\d+: ", text), "names the line"
+
+    result = cli("check")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert key in line

@@ -24,13 +24,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mailer.addresses import AddressError, normalise_address
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
 from mailer.config import Network, load_network
 from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, header_text, safe_url
 from mailer.message import Outgoing
-from mailer.recipients import AddressError, Person, normalise_address
+from mailer.recipients import Person
 from tests.helpers import TOKEN_KEY, edit_seminar
 
 REPO = Path(__file__).resolve().parent.parent

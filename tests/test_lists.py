@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -215,6 +217,57 @@ def test_a_50_mb_list_is_refused_before_it_is_read(tmp_path: Path, cli):
     result = cli("recipients", "check", str(path), "--language", "en")
     assert result.exit_code == 2
     assert "the file is 50 MB; lists up to 25 MB are read" in result.stderr
+
+
+def _check_in_a_process(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # A process of its own with a timeout: a read that blocks fails the test, not the suite.
+    return subprocess.run(
+        [sys.executable, "-m", "mailer", "recipients", "check", str(path), "--language", "en"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("through_link", [False, True], ids=["fifo", "symlink-to-fifo"])
+def test_a_fifo_is_refused_at_once(tmp_path: Path, through_link: bool):
+    fifo = tmp_path / "lista.csv"
+    os.mkfifo(fifo)  # nobody writes to it: reading would wait for ever
+    path = fifo
+    if through_link:
+        path = tmp_path / "länk.csv"
+        path.symlink_to(fifo)
+    with pytest.raises(ListError, match=r"this is a named pipe \(FIFO\), not a file"):
+        read_list(path)
+    result = _check_in_a_process(path, tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{path}: this is a named pipe (FIFO), not a file" in line
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
+@pytest.mark.parametrize("through_link", [False, True], ids=["device", "symlink-to-device"])
+def test_a_device_is_refused_before_a_byte_is_read(tmp_path: Path, through_link: bool):
+    path = Path("/dev/zero")  # endless: a read without a check would fill the memory
+    if through_link:
+        path = tmp_path / "lista.csv"
+        path.symlink_to("/dev/zero")
+    with pytest.raises(ListError, match=r"this is a device, not a file"):
+        read_list(path)
+    result = _check_in_a_process(path, tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "this is a device, not a file (export the list to a file" in line
+
+
+def test_a_dangling_link_is_a_missing_file(tmp_path: Path):
+    path = tmp_path / "lista.csv"
+    path.symlink_to(tmp_path / "borta.csv")
+    with pytest.raises(ListError, match=r"lista\.csv: no such file"):
+        read_list(path)
 
 
 def test_xlsx_title_rows_named_sheet_merged_and_empty_cells(tmp_path: Path):

@@ -110,3 +110,55 @@ def test_plan_leaves_out_suppressed_people_even_from_a_merge_made_without_the_li
         plan = make_plan(network, mailing_for(network, "invitation", 2), journal, merged=merged)
     planned = {p.email for c in plan.channels for p in c.to_send}
     assert planned and "per.holm@kau.example" not in planned
+
+
+# ESC, BEL, NUL and a C1 CSI: what a hostile list could use to rewrite the terminal (a NUL
+# in a CSV file makes it binary, refused; in a file name, the system refuses it).
+CONTROLS = ("\x1b", "\x07", "\x00", "\x9b")
+
+
+def _no_raw_controls(text: str) -> None:
+    assert not any(c in text for c in CONTROLS), repr(text)
+
+
+def test_check_never_prints_control_characters_from_a_list(cli, tmp_path: Path):
+    evil = "\x1b[2J\x07lista\x9b.csv"
+    path = tmp_path / evil
+    path.write_text(
+        "E-post;Namn;Organisation\n"
+        "anna.berg@msb.example;Anna\x1b[31m Berg\x07;MSB\x9b\n"
+        "per\x1b[5m\x07@msb.example;Per Holm;MSB\n",
+        encoding="utf-8",
+    )
+    result = cli("recipients", "check", str(path), "--language", "en")
+    assert result.exit_code == 1  # the second row is invalid
+    _no_raw_controls(result.stdout + result.stderr)
+    assert "\\x1b[2J\\x07lista\\x9b.csv:3: " in result.stdout
+    assert "contains control characters" in result.stdout
+    assert "line break or control character in name replaced by a space" in result.stdout
+    as_json = cli("recipients", "check", str(path), "--json", "--language", "en")
+    _no_raw_controls(as_json.stdout)
+    assert json.loads(as_json.stdout)[0]["path"] == str(path)  # escaped, not lost
+
+    missing = cli("recipients", "check", str(tmp_path / "\x1b[31mborta.csv"), "--language", "en")
+    assert missing.exit_code == 2
+    _no_raw_controls(missing.stdout + missing.stderr)
+    assert "\\x1b[31mborta.csv: no such file" in missing.stderr
+
+
+def test_merge_never_prints_control_characters_from_a_list(cli, workspace: Path):
+    (workspace / "recipients" / "msb\x1b[31m.csv").write_text(
+        "E-post;Namn\nanna.berg@msb.example;Anna\x07 Berg\nfel\x1b@msb.example;Fel\n",
+        encoding="utf-8",
+    )
+    toml = workspace / "network.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8").replace(
+            'lists = ["recipients/msb.csv"]', 'lists = ["recipients/msb\\u001b[31m.csv"]', 1
+        ),
+        encoding="utf-8",
+    )
+    result = cli("recipients", "merge")
+    assert result.exit_code == 0, result.stderr
+    _no_raw_controls(result.stdout + result.stderr)
+    assert "recipients/msb\\x1b[31m.csv:3: " in result.stdout

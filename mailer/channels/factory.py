@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 from mailer.channels.base import Transport
 from mailer.channels.maildir import MaildirTransport
 from mailer.channels.smtp import Security, SmtpSettings, SmtpTransport
-from mailer.config import MaildirChannel, Member, Network, SmtpChannel, is_loopback
+from mailer.config import MaildirChannel, Member, Network, SmtpChannel
+from mailer.config.channels import is_loopback
 from mailer.errors import ConfigError
 
 _VIA_SECURITY: dict[str, Security] = {"none": "none", "starttls": "starttls", "auto": "auto"}

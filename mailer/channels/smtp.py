@@ -23,7 +23,7 @@ from typing import Literal
 import aiosmtplib
 
 from mailer.channels.base import Transport, classify, names_a_parameter, reply_text
-from mailer.config import is_loopback
+from mailer.config.channels import is_loopback
 from mailer.errors import (
     ChannelError,
     DeliveryError,

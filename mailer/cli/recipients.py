@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,11 +83,23 @@ _DELIMITERS = {",": ",", ";": ";", "\t": "tab", None: ""}
 def list_errors_in(language: str) -> Iterator[None]:
     """Show an unreadable list's one line in the network's language."""
     from mailer.errors import ListError
+    from mailer.fields import shown
 
     try:
         yield
     except ListError as exc:
-        raise Failure(exc.in_language(language), exc.exit_code) from None
+        # The file name in the line is the member's: escaped, like everywhere in a report.
+        raise Failure(shown(exc.in_language(language)), exc.exit_code) from None
+
+
+# json.dumps escapes C0 control characters but writes C1 ones (U+009B is CSI on some
+# terminals) and line separators raw; a \u escape is as valid inside a JSON string.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _json(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False, indent=2)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _word(language: str, key: str, *args: object) -> str:
@@ -100,19 +113,24 @@ def recipients() -> None:
 
 def _report_table(reports: list[ListReport], title: str, language: str) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
+    from mailer.fields import shown
+
+    # File and sheet names come from the member: shown escaped and as plain text, so a
+    # control character or a [bracket] in one cannot restyle or move the terminal.
+    table = Table(title=Text(shown(title)), title_justify="left")
     for i, col in enumerate(LABELS.get(language, LABELS["en"])):
         table.add_column(
             col,
             justify="left" if i < 3 else "right",
-            min_width=max((len(str(r.path)) for r in reports), default=4) if i == 0 else None,
+            min_width=max((len(shown(r.path)) for r in reports), default=4) if i == 0 else None,
         )
     for r in reports:
-        encoding = r.encoding if r.sheet is None else f"xlsx: {r.sheet}"
+        encoding = r.encoding if r.sheet is None else f"xlsx: {shown(r.sheet)}"
         table.add_row(
-            str(r.path),
-            encoding,
+            Text(shown(r.path)),
+            Text(encoding),
             _DELIMITERS.get(r.delimiter, r.delimiter or ""),
             str(r.rows),
             str(r.valid),
@@ -129,12 +147,12 @@ def _report_table(reports: list[ListReport], title: str, language: str) -> None:
             out.print(f"[red]{_word(language, 'invalid')}[/red] ", end="", markup=True)
             out.print(problem.text(language), markup=False)
         if len(r.invalid) > SHOWN:
-            out.print(_word(language, "more", len(r.invalid) - SHOWN, r.path), markup=False)
+            out.print(_word(language, "more", len(r.invalid) - SHOWN, shown(r.path)), markup=False)
         for warning in r.warnings[:SHOWN]:
             out.print(f"[yellow]{_word(language, 'warning')}[/yellow] ", end="", markup=True)
             out.print(warning.text(language), markup=False)
         if len(r.warnings) > SHOWN:
-            out.print(_word(language, "more", len(r.warnings) - SHOWN, r.path), markup=False)
+            out.print(_word(language, "more", len(r.warnings) - SHOWN, shown(r.path)), markup=False)
 
 
 def _conflicts(conflicts: list[Conflict], language: str) -> None:
@@ -161,6 +179,7 @@ def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: b
     lists them.
     """
     from mailer.export import write_merged_csv
+    from mailer.fields import shown
     from mailer.suppression import merge_without_suppressed
 
     network = state.network
@@ -172,16 +191,14 @@ def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: b
         write_merged_csv(merged.people, out)
     if as_json:
         click.echo(
-            json.dumps(
+            _json(
                 {
                     "people": len(merged.people),
                     "suppressed": merged.suppressed,
                     "lists": [r.as_dict(language) for r in merged.reports],
                     "senders": {m.id: len(by_member.get(m.id, [])) for m in network.members},
                     "conflicts": [c.as_dict() for c in merged.conflicts],
-                },
-                ensure_ascii=False,
-                indent=2,
+                }
             )
         )
         return
@@ -192,7 +209,7 @@ def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: b
     if merged.suppressed:
         term.print(_word(language, "suppressed", merged.suppressed), markup=False)
     if out:
-        term.print(_word(language, "written", out), markup=False)
+        term.print(_word(language, "written", shown(out)), markup=False)
 
 
 def _check_language(state: State, chosen: str | None) -> str:
@@ -237,7 +254,7 @@ def recipients_check(
     with list_errors_in(lang):
         reports = check_files(files, check_dns=check_dns, sheet=sheet)
     if as_json:
-        click.echo(json.dumps([r.as_dict(lang) for r in reports], ensure_ascii=False, indent=2))
+        click.echo(_json([r.as_dict(lang) for r in reports]))
     else:
         _report_table(reports, _word(lang, "check"), lang)
     if any(r.invalid for r in reports):

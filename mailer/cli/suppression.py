@@ -78,7 +78,7 @@ def unsubscribe(
     member's list, also when a member forwards the person again later. Exits with 1 when
     some values were not addresses (the others are added).
     """
-    from mailer.recipients import AddressError, normalise_address
+    from mailer.addresses import AddressError, normalise_address
     from mailer.suppression import Suppression
 
     if not addresses and not files and not tokens_:
@@ -140,7 +140,7 @@ def unsubscribe(
 
 
 def _reason(code: str, sv: bool) -> str:
-    from mailer.recipients import say
+    from mailer.addresses import say
 
     return say(code, "sv" if sv else "en")
 

@@ -2,7 +2,7 @@
 
 calamine (Rust) reads a 7,700-row sheet about ten times faster than openpyxl's read-only
 mode, whose per-cell Python work was a third of a 100,000-row merge (bench/merge.py).
-Kept apart from :mod:`mailer.lists` so that only Excel lists load it.
+Imported only when an Excel list is read, so that only Excel lists load it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mailer.lists import list_error
+from mailer.lists.messages import list_error
 
 if TYPE_CHECKING:
     from python_calamine import CalamineWorkbook

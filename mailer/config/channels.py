@@ -1,0 +1,165 @@
+"""How each member's mail leaves: an SMTP server (with its limits) or a Maildir folder."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mailer.config.values import ENV_NAME, ConfigModel, mailbox
+from mailer.errors import ConfigError
+
+# Far beyond any mailbox's limits: a rate of 1e30 is a typo, and must not reach the pacing
+# arithmetic (a wait of 1e-30 seconds, a bucket that overflows).
+MAX_RATE = 10_000  # messages a second
+MAX_PER_DAY = 100_000_000
+
+
+def is_loopback(host: str) -> bool:
+    """localhost or a loopback IP address: where plain SMTP may go."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _ChannelBase(ConfigModel):
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    # Limits of the sending mailbox. A rate is given per minute or per second (not both);
+    # the sender never exceeds it over any window of that length.
+    rate_per_minute: float | None = Field(default=None, gt=0, le=MAX_RATE * 60)
+    rate_per_second: float | None = Field(default=None, gt=0, le=MAX_RATE)
+    recipients_per_day: int | None = Field(default=None, gt=0, le=MAX_PER_DAY)  # rolling 24 h
+    max_connections: int = Field(default=1, ge=1, le=64)
+    retries: int = Field(default=3, ge=0, le=20)  # transient failures per message, then deferred
+    retry_backoff: float = Field(default=1.0, ge=0, le=600)  # seconds, doubled per retry
+
+    _addresses = field_validator("from_", "reply_to")(mailbox)
+
+    @model_validator(mode="after")
+    def _one_rate(self) -> _ChannelBase:
+        if self.rate_per_minute is not None and self.rate_per_second is not None:
+            raise ValueError("give rate_per_minute or rate_per_second, not both")
+        return self
+
+    @property
+    def rate(self) -> float | None:
+        """Messages per second, or None for unlimited."""
+        if self.rate_per_second is not None:
+            return self.rate_per_second
+        if self.rate_per_minute is not None:
+            return self.rate_per_minute / 60
+        return None
+
+
+# Exchange Online's limits per mailbox: 30 messages a minute, 10,000 recipients in any
+# 24 hours, at most 3 concurrent SMTP connections (a 4th gets 432 4.3.2).
+PRESETS: dict[str, dict[str, object]] = {
+    "microsoft365": {
+        "host": "smtp.office365.com",
+        "port": 587,
+        "security": "starttls",
+        "rate_per_minute": 30,
+        "recipients_per_day": 10_000,
+        "max_connections": 3,
+    },
+}
+
+
+class SmtpChannel(_ChannelBase):
+    type: Literal["smtp"]
+    preset: Literal["microsoft365"] | None = None
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "starttls"
+    max_connections: int = Field(default=4, ge=1, le=64)
+    auth: Literal["password", "oauth2"] = "password"
+    username: str | None = None
+    password_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # OAuth2 (XOAUTH2) with the client-credentials flow of an Entra ID app registration.
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # The system keyring (``pip install keyring``): service name; the username is the key.
+    password_keyring: str | None = None
+    # A CA bundle to trust besides the system's (a member's own CA); relative to the config.
+    ca_file: str | None = None
+    authority: str = "https://login.microsoftonline.com"
+    oauth_scope: str = "https://outlook.office365.com/.default"
+    # None of these may be infinite: a silent server must not hang a mailing.
+    timeout: float = Field(default=30.0, gt=0, le=3600)  # each SMTP command
+    connect_timeout: float = Field(default=15.0, gt=0, le=3600)
+    data_timeout: float = Field(default=120.0, gt=0, le=3600)
+    # The name said in EHLO (servers write it into the Received header); default: this
+    # machine's fully qualified name.
+    helo_name: str | None = Field(
+        default=None, max_length=253, pattern=r"^(\[[0-9.:a-fA-F]+\]|[A-Za-z0-9.-]+)$"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            return {**PRESETS[data["preset"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _plain_only_locally(self) -> SmtpChannel:
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f"security = 'none' is only allowed for localhost, not {self.host!r}; "
+                "use 'starttls' or 'tls'"
+            )
+        if (
+            self.auth == "password"
+            and self.username
+            and not (self.password_env or self.password_keyring)
+        ):
+            raise ValueError("username is set but neither password_env nor password_keyring is")
+        if self.password_keyring and not self.username:
+            raise ValueError("password_keyring needs username (the keyring looks it up by both)")
+        if self.auth == "oauth2":
+            missing = [
+                k
+                for k in ("username", "tenant_id", "client_id", "client_secret_env")
+                if not getattr(self, k)
+            ]
+            if missing:
+                raise ValueError(f"auth = 'oauth2' needs {', '.join(missing)}")
+        return self
+
+    def password(self) -> str | None:
+        """The password from the environment or the keyring; None when none is needed."""
+        if self.auth != "password":
+            return None
+        from mailer.channels.credentials import channel_password
+
+        return channel_password(self)
+
+    def client_secret(self) -> str:
+        """The OAuth2 client secret from the environment."""
+        assert self.client_secret_env is not None
+        return _secret(self.client_secret_env, f"the OAuth2 client secret for {self.host}")
+
+
+def _secret(variable: str, what: str) -> str:
+    from mailer import redaction
+
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{what} is not set", hint=f"export {variable}=... before sending")
+    redaction.remember(value)
+    return value
+
+
+class MaildirChannel(_ChannelBase):
+    type: Literal["maildir"]
+    path: str
+
+
+Channel = Annotated[SmtpChannel | MaildirChannel, Field(discriminator="type")]

@@ -1,0 +1,215 @@
+"""Reading network.toml: one line naming the file, the line and the key on any problem.
+
+Secrets never live in the file: an SMTP channel names the *environment variable* (or the
+keyring entry) that holds its password, and a secret written in clear text is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mailer.config.network import DEFAULT_CONFIG, Network
+from mailer.errors import ConfigError
+
+CONFIG_ENV = "MAILER_NETWORK"
+_SECRET_KEYS = {"password", "passwd", "pass", "pwd", "secret", "token", "api_key", "apikey"}
+_SECRET_SUFFIXES = ("_password", "_passwd", "_secret", "_token", "_api_key", "_apikey")
+# scheme://user:password@host: a password hidden in a URL is still a password.
+_URL_CREDENTIALS = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+
+
+def find_config(explicit: Path | str | None = None) -> Path:
+    """The config to use: ``--network``, else ``$MAILER_NETWORK``, else ``./network.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path(DEFAULT_CONFIG)
+
+
+def read_config_toml(path: Path, *, missing_hint: str) -> tuple[str, dict[str, Any]]:
+    """The text and data of a TOML config file (network.toml, a member's CHANNEL.toml).
+
+    Refuses an unreadable file, broken TOML and any secret in clear text, each with one
+    line naming the file (and the line where it can be found).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file", path=path, hint=missing_hint) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the file: {exc}", path=path) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
+    secret = _find_secret(data)
+    if secret:
+        raise ConfigError(
+            f"{_format_loc(secret)} holds a secret in clear text",
+            path=path,
+            line=locate_key(text, secret),
+            hint="remove it (and change the password: it has been on disk); put the password "
+            "in an environment variable named by password_env, or in the system keyring "
+            "named by password_keyring",
+        )
+    return text, data
+
+
+def load_network(path: Path | str | None = None) -> Network:
+    """Read and validate a network.toml; raise ConfigError with file and line on any problem."""
+    path = find_config(path)
+    text, data = read_config_toml(
+        path, missing_hint="run 'mailer init DIR' to create a workspace, or pass --network PATH"
+    )
+    try:
+        network = Network.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, path, text) from None
+    _check_references(network, path, text)
+    network.place(path)
+    return network
+
+
+def _check_references(network: Network, path: Path, text: str) -> None:
+    """Cross-references pydantic cannot see: unique ids, the coordinator among the members."""
+    ids = [m.id for m in network.members]
+    for i, member_id in enumerate(ids):
+        if member_id in ids[:i]:
+            raise ConfigError(
+                f"member id {member_id!r} is used twice",
+                path=path,
+                line=locate_key(text, ("members", i, "id")),
+                hint="every member needs its own id",
+            )
+    if network.coordinator.member not in ids:
+        raise ConfigError(
+            f"coordinator.member {network.coordinator.member!r} is not a member",
+            path=path,
+            line=locate_key(text, ("coordinator", "member")),
+            hint=f"members: {', '.join(ids)}",
+        )
+    numbers = [s.number for s in network.seminars]
+    for i, number in enumerate(numbers):
+        if number in numbers[:i]:
+            raise ConfigError(
+                f"seminar number {number} is used twice",
+                path=path,
+                line=locate_key(text, ("seminars", i, "number")),
+            )
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def _is_secret_key(key: str) -> bool:
+    key = key.lower()
+    return key in _SECRET_KEYS or key.endswith(_SECRET_SUFFIXES)
+
+
+def _find_secret(data: object, loc: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """The key path of the first value that looks like a secret written into the file."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and (
+                (_is_secret_key(key) and value) or _URL_CREDENTIALS.match(value)
+            ):
+                return (*loc, key)
+            found = _find_secret(value, (*loc, key))
+            if found:
+                return found
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            if isinstance(value, str) and _URL_CREDENTIALS.match(value):
+                return (*loc, i)
+            found = _find_secret(value, (*loc, i))
+            if found:
+                return found
+    return None
+
+
+def config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("smtp", "maildir")))
+    key = _format_loc(loc)
+    kind = err["type"]
+    line_loc = (*loc, "type") if kind == "union_tag_invalid" else loc
+    if kind == "extra_forbidden":
+        message = f"unknown key {key!r}"
+        hint = "check the spelling; see the bundled network.toml for every key"
+    elif kind == "missing":
+        message = f"missing {key!r}"
+        hint = "add it"
+    else:
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        message = f"{key}: {msg}" if key else msg
+        if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
+            message += f" (got {err['input']!r})"
+        hint = None
+    return ConfigError(message, path=path, line=locate_key(text, line_loc), hint=hint)
+
+
+def _format_loc(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"']+(?:\s*\.\s*[A-Za-z0-9_\-\"']+)*)\s*=")
+
+
+def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
+    """Best-effort line number of a key path such as ``members[2].channel.port``.
+
+    tomllib gives no positions, so walk the table headers counting array-of-tables
+    entries, and return the line of the longest prefix of ``loc`` that is found.
+    """
+    target = tuple(loc)
+    best: tuple[int, int] | None = None  # (matched length, line)
+    counters: dict[tuple[str | int, ...], int] = {}
+    current: tuple[str | int, ...] = ()
+
+    def consider(path: tuple[str | int, ...], lineno: int) -> None:
+        nonlocal best
+        n = 0
+        while n < len(path) and n < len(target) and path[n] == target[n]:
+            n += 1
+        if n == len(path) and n > 0 and (best is None or n > best[0]):
+            best = (n, lineno)
+
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(raw)
+        if header:
+            names = [p.strip().strip("\"'") for p in header.group(2).split(".")]
+            path: tuple[str | int, ...] = ()
+            for i, name in enumerate(names):
+                path = (*path, name)
+                is_last = i == len(names) - 1
+                if is_last and header.group(1) == "[[":
+                    index = counters.get(path, -1) + 1
+                    counters[path] = index
+                    # A new parent entry resets the counters of its children.
+                    for k in [k for k in counters if len(k) > len(path) and k[: len(path)] == path]:
+                        del counters[k]
+                    path = (*path, index)
+                elif path in counters:
+                    path = (*path, counters[path])
+            current = path
+            consider(current, lineno)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            parts = tuple(p.strip().strip("\"'") for p in key.group(1).split("."))
+            consider((*current, *parts), lineno)
+    return best[1] if best else None

@@ -1,0 +1,279 @@
+"""Which column holds what: the header row found and mapped onto the mailer's fields.
+
+Members name their columns in Swedish or English, with or without hyphens and accents;
+the header is the first row that names an address column (title rows above it are
+skipped), and only the columns the mailer uses are kept.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import NamedTuple
+
+from mailer.lists.messages import list_error
+
+HEADER_SEARCH_ROWS = 20  # title rows above the header that are skipped
+
+FIELDS = (
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "organisation",
+    "title",
+    "language",
+    "segment",
+    "tags",
+)
+
+# Header aliases, compared after folding case and dropping everything but letters and
+# digits ("E-postadress " -> "epostadress"). docs/guide.md prints this table.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "email": (
+        "email",
+        "emailaddress",
+        "emailadress",
+        "epost",
+        "epostadress",
+        "mejl",
+        "mejladress",
+        "mail",
+        "mailadress",
+        "emejl",
+        "epostadr",
+    ),
+    "name": (
+        "namn",
+        "name",
+        "fullname",
+        "fulltnamn",
+        "fullstandigtnamn",
+        "kontaktperson",
+        "displayname",
+        "visningsnamn",
+    ),
+    "first_name": ("fornamn", "firstname", "givenname", "tilltalsnamn"),
+    "last_name": ("efternamn", "lastname", "surname", "familyname"),
+    "organisation": (
+        "organisation",
+        "organization",
+        "org",
+        "myndighet",
+        "foretag",
+        "company",
+        "forvaltning",
+        "arbetsgivare",
+        "employer",
+        "bolag",
+    ),
+    "title": (
+        "titel",
+        "title",
+        "roll",
+        "role",
+        "befattning",
+        "position",
+        "jobtitle",
+        "yrkestitel",
+        "tjanst",
+    ),
+    "language": ("sprak", "language", "lang", "spraak"),
+    "segment": ("segment", "malgrupp", "audience", "kategori", "category"),
+    "tags": ("taggar", "tags", "tag", "etiketter", "etikett"),
+}
+_ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+
+
+def fold_header(header: str) -> str:
+    """'E-postadress ' -> 'epostadress'; 'Förnamn' -> 'fornamn'."""
+    decomposed = unicodedata.normalize("NFKD", header.casefold())
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum())
+
+
+class RawRow(NamedTuple):
+    """One data row: its line, its cells as read, and where the mailer's fields are.
+
+    What :attr:`ListFile.rows` gives, for the readers that go row by row (registrations,
+    the opt-out import, person export); the merge walks :class:`ListFile`'s lists itself.
+    """
+
+    line: int
+    cells: Sequence[str]
+    positions: Mapping[str, int]  # field -> index in cells
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The fields found, keyed by the mailer's field names."""
+        cells = self.cells
+        return {name: cells[i] for name, i in self.positions.items()}
+
+
+@dataclass(slots=True)
+class ListFile:
+    """What was read from one file, and how.
+
+    The data rows are two parallel lists, each row's line and its cells, which the merge
+    walks with ``zip``; :attr:`rows` gives them as :class:`RawRow` objects.
+    """
+
+    path: Path
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    sheet: str | None = None
+    header_line: int = 0
+    columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
+    positions: dict[str, int] = field(default_factory=dict)  # field -> column index
+    lines: list[int] = field(default_factory=list)
+    cells: list[Sequence[str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[RawRow]:
+        """The data rows, each with its line and cells."""
+        positions = self.positions
+        pairs = zip(self.lines, self.cells, strict=True)
+        return [RawRow(line, cells, positions) for line, cells in pairs]
+
+
+def map_rows(
+    result: ListFile,
+    rows: Iterator[tuple[int, list[str]]],
+    columns: Mapping[str, str | None] | None,
+    extra_fields: Mapping[str, tuple[str, ...]] | None = None,
+) -> ListFile:
+    """Find the header in ``rows``, then keep each data row's cells of the mailer's fields."""
+    path = result.path
+    aliases = _ALIAS_TO_FIELD
+    if extra_fields:
+        aliases = {a: name for name, names in extra_fields.items() for a in names} | aliases
+    header_line, header, index = _find_header(path, rows, columns, aliases)
+    result.header_line = header_line
+    result.columns = {name: header[i].strip() for name, i in index.items()}
+    width = max(index.values()) + 1
+    at = index["email"]
+    used = tuple(index.values())
+    count = len(used)
+    if used == tuple(range(count)):
+        pick = None  # our columns come first, in order: keep the reader's list
+        result.positions = index
+    else:
+        # Keep only our columns: a wide export's other cells would stay in memory too.
+        pick = itemgetter(*used) if count > 1 else lambda row: (row[at],)
+        result.positions = {name: n for n, name in enumerate(index)}
+    add_line, add_cells = result.lines.append, result.cells.append
+    strip = str.strip
+    for line, row in rows:
+        if len(row) < width:
+            if not any(map(strip, row)):
+                continue
+            row = row + [""] * (width - len(row))
+        # An address makes the row worth keeping; else any other field of ours that is filled.
+        if not (row[at].strip() or any(row[i].strip() for i in used)):
+            continue
+        add_line(line)
+        if pick is not None:
+            add_cells(pick(row))
+        elif len(row) > count:
+            add_cells(row[:count])
+        else:
+            add_cells(row)
+    if not result.lines:
+        raise list_error("header_only", path, line=header_line)
+    return result
+
+
+def _find_header(
+    path: Path,
+    rows: Iterator[tuple[int, list[str]]],
+    columns: Mapping[str, str | None] | None,
+    aliases: Mapping[str, str],
+) -> tuple[int, list[str], dict[str, int]]:
+    """The header's line, cells and field -> column index; ListError when there is none.
+
+    The header is the first row that names an address column; title rows above it (a
+    heading, a date, an empty row) are skipped. ``rows`` is left just after it.
+    """
+    seen: list[tuple[int, list[str]]] = []
+    for line, row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        seen.append((line, row))
+        index = _header_index(path, line, row, columns, strict=False, aliases=aliases)
+        if index is not None:
+            return line, row, index
+        if len(seen) >= HEADER_SEARCH_ROWS:
+            break
+    if not seen:
+        raise list_error("no_rows", path)
+    line, row = seen[0]
+    _header_index(path, line, row, columns, strict=True, aliases=aliases)  # raises
+    raise AssertionError("unreachable")
+
+
+def _header_index(
+    path: Path,
+    line: int,
+    header: list[str],
+    columns: Mapping[str, str | None] | None,
+    *,
+    strict: bool,
+    aliases: Mapping[str, str] = _ALIAS_TO_FIELD,
+) -> dict[str, int] | None:
+    """Field -> column index for a header row; None (or ListError when strict) if unusable."""
+    folded = [fold_header(h) for h in header]
+    index: dict[str, int] = {}
+    explicit: dict[str, str] = {k: v for k, v in (columns or {}).items() if v}
+    if "email" in explicit:
+        has_email = fold_header(explicit["email"]) in folded
+    else:
+        has_email = any(aliases.get(k) == "email" for k in folded)
+    if not has_email and not strict:
+        return None
+    for name, wanted in explicit.items():
+        key = fold_header(wanted)
+        if key not in folded:
+            raise list_error(
+                "mapped_missing", path, line=line, wanted=wanted, name=name, found=_found(header)
+            )
+        index[name] = folded.index(key)
+    for i, key in enumerate(folded):
+        alias = aliases.get(key)
+        if alias is None or alias in explicit:
+            continue
+        name = alias
+        if name in index:
+            first = index[name]
+            raise list_error(
+                "two_columns",
+                path,
+                line=line,
+                name=name,
+                a=header[first].strip(),
+                ca=_column_name(first),
+                b=header[i].strip(),
+                cb=_column_name(i),
+            )
+        index[name] = i
+    if "email" not in index:
+        raise list_error("no_email", path, line=line, found=_found(header))
+    return index
+
+
+def _column_name(index: int) -> str:
+    """0 -> 'A', 27 -> 'AB': how a spreadsheet names the column."""
+    name = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        name = chr(65 + rem) + name
+    return name
+
+
+def _found(header: list[str]) -> str:
+    names = [h.strip() for h in header if h.strip()]
+    shown = ", ".join(repr(re.sub(r"\s+", " ", h))[:40] for h in names[:12])
+    return shown or "none"
