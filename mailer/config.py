@@ -460,6 +460,12 @@ class Network(_Model):
     def resolve(self, relative: str) -> Path:
         return (self._root / relative).resolve()
 
+    def locate(self, root: Path, path: Path) -> None:
+        """Set where relative paths start and which file this network came from: for a
+        network not read by load_network (the one a member's bundle carries)."""
+        self._root = root
+        self._path = path
+
     # -- look-ups --------------------------------------------------------------
 
     def member(self, member_id: str) -> Member:
@@ -631,6 +637,12 @@ def _config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
             message += f" (got {err['input']!r})"
         hint = None
     return ConfigError(message, path=path, line=locate_key(text, line_loc), hint=hint)
+
+
+def config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
+    """The one line for a TOML config file read by read_config_toml that does not
+    validate (network.toml, a member's CHANNEL.toml)."""
+    return _config_error(exc, path, text)
 
 
 def _format_loc(loc: Sequence[str | int]) -> str:

@@ -23,7 +23,7 @@ from conftest import TOKEN_KEY, SmtpServer, copy_workspace, use_smtp_everywhere
 from mailer.cli import main
 from mailer.config import load_network
 from mailer.recipients import merge
-from mailer.signing import generate_key
+from mailer.bundle.signing import generate_key
 from mailer.suppression import Suppression
 
 NETWORK_ID = "oppna-data-varmland"
@@ -447,7 +447,7 @@ def test_every_header_byte_changed_is_refused(coordinator, members, keys):
     # most ways to fail. The CLI test above samples the whole file.
     from mailer.bundle import verify
     from mailer.errors import BundleError
-    from mailer.signing import load_key
+    from mailer.bundle.signing import load_key
 
     msb = members["msb"]
     export(coordinator, msb)
@@ -778,7 +778,7 @@ def test_a_public_key_cannot_export(coordinator, members, keys):
 def test_expired_bundle_is_refused_but_can_still_be_reported(coordinator, members, monkeypatch):
     import datetime as dt
 
-    from mailer import bundle as bundle_module
+    from mailer.bundle import formats
 
     msb = members["msb"]
     args = ("bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle))
@@ -787,7 +787,7 @@ def test_expired_bundle_is_refused_but_can_still_be_reported(coordinator, member
     checked = msb.check()
     assert checked.exit_code == 0 and "send it before" in checked.output
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3, minutes=1)
-    monkeypatch.setattr(bundle_module, "_utcnow", lambda: later)
+    monkeypatch.setattr(formats, "utcnow", lambda: later)
     for result in (msb.check(), msb.send()):
         assert result.exit_code == 2
         assert "this bundle expired on" in result.stderr
@@ -849,7 +849,7 @@ def test_export_keeps_to_the_mailings_audience(coordinator, workspace, members, 
 
 def test_the_hmac_secret_is_never_shown(keys):
     from mailer import redaction
-    from mailer.signing import load_key
+    from mailer.bundle.signing import load_key
 
     secret = keys["hmac"].read_text().strip()
     load_key(keys["hmac"])
@@ -1033,16 +1033,16 @@ def test_a_bundle_without_rehearsal_links_cannot_be_rehearsed(
     coordinator, members, smtp_server, monkeypatch
 ):
     """A bundle from before rehearsals had links of their own holds only live ones."""
-    from mailer import bundle
+    from mailer.bundle import export as exporting
 
-    real_entry = bundle._person_entry
+    real_entry = exporting.person_entry
 
     def older_entry(*args: Any) -> dict[str, Any]:
         entry = real_entry(*args)
         del entry["links"]["rehearsal"]
         return entry
 
-    monkeypatch.setattr(bundle, "_person_entry", older_entry)
+    monkeypatch.setattr(exporting, "person_entry", older_entry)
     msb = members["msb"]
     export(coordinator, msb)
     monkeypatch.chdir(msb.root)

@@ -188,7 +188,7 @@ def test_a_bundled_reminder_goes_only_to_the_members_registered(
     sends what the bundle holds, worded for that audience."""
     from test_bundle import Member, run
 
-    from mailer.signing import generate_key
+    from mailer.bundle.signing import generate_key
 
     private, public = generate_key("ed25519")
     keys = {"private": tmp_path / "net.key", "public": tmp_path / "net.pub"}
