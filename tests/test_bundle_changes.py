@@ -7,16 +7,8 @@ import datetime as dt
 import json
 
 import pytest
-from test_bundle import (  # the fixtures too: pytest finds them by name in this module
-    KAU,
-    coordinator,  # noqa: F401
-    export,
-    journal_rows,
-    keys,  # noqa: F401
-    members,  # noqa: F401
-    run,
-    share,
-)
+import test_bundle
+from test_bundle import KAU, export, journal_rows, run, share
 
 from mailer.bundle import (
     awaiting_invitation,
@@ -31,6 +23,10 @@ from mailer.journal import Journal
 from mailer.recipients import merge
 
 TOM = "tom.walker@msb.example"
+# The round trip's fixtures: the network's keys, the coordinator, the members' machines.
+keys = test_bundle.keys
+coordinator = test_bundle.coordinator
+members = test_bundle.members
 
 
 def later(monkeypatch: pytest.MonkeyPatch, minutes: int) -> None:
@@ -185,7 +181,7 @@ def test_a_newer_bundle_supersedes_the_older_one(coordinator, workspace, members
     assert ok.exit_code == 0, ok.output + ok.stderr
 
     # Only a bundle signed with the network's key can supersede.
-    other_key, other_public = generate_key("ed25519")
+    other_key, _ = generate_key("ed25519")
     (msb.root / "other.key").write_text(other_key)
     forged = msb.root / "forged.zip"
     made = coordinator(*args[:-1], str(forged), key=msb.root / "other.key")

@@ -35,18 +35,19 @@ def read_bounded(path: Path, limit: int, *, what: str) -> bytes:
         raise BundleError("no such file", path=path) from None
     except OSError as exc:
         raise BundleError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    too_big = BundleError(f"the {what} is larger than {_megabytes(limit)}; refusing it", path=path)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise BundleError(f"not a regular file; refusing to read the {what} from it", path=path)
-        too_big = BundleError(
-            f"the {what} is larger than {_megabytes(limit)}; refusing it", path=path
-        )
-        if os.fstat(f.fileno()).st_size > limit:
+        if info.st_size > limit:
             raise too_big
-        try:
+        with os.fdopen(os.dup(fd), "rb") as f:
             data = f.read(limit + 1)
-        except OSError as exc:
-            raise BundleError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
+    except OSError as exc:
+        raise BundleError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise too_big
     return data
