@@ -23,7 +23,7 @@ from mailer.cli._common import (
     via_option,
     yes_option,
 )
-from mailer.cli.sending import KIND, _audience, audience_option
+from mailer.cli.sending import KIND, audience_option
 
 key_option = click.option(
     "--key-file",
@@ -144,12 +144,13 @@ def export(
     """
     import datetime as dt
 
+    from mailer.audience import parse_audience
     from mailer.bundle import export_bundles
     from mailer.bundle.signing import load_key
     from mailer.campaign.mailing import mailing_for
 
     network = state.network
-    mailing = mailing_for(network, kind, seminar, _audience(audience))
+    mailing = mailing_for(network, kind, seminar, parse_audience(audience) if audience else None)
     key = load_key(key_file)
     valid_for = dt.timedelta(days=valid_days)
     for done in export_bundles(network, mailing, orgs, key, out, valid_for=valid_for):
@@ -291,22 +292,15 @@ def send(
         revocations=revocations,
     ) as ready:
         b = ready.bundle
+        report = f"mailer bundle report {bundle_file} -o {b.mailing.id}-{b.member.id}-report.json"
+        epilogue = f"Then send the coordinator your report: {report}"
+        if via_settings is not None:
+            epilogue = rehearsed(via_settings, real)
         carry_out(
-            ready.plan,
-            ready.factory,
-            ready.journal,
-            state_dir=ready.state_dir,
-            via=via_settings,
-            dry_run=dry_run,
-            yes=yes,
-            quiet=quiet,
-            again=again,
-            status=status,
-            epilogue=rehearsed(via_settings, real)
-            if via_settings is not None
-            else f"Then send the coordinator your report: mailer bundle report "
-            f"{bundle_file} -o {b.mailing.id}-{b.member.id}-report.json",
-        )
+            ready.plan, ready.factory, ready.journal, state_dir=ready.state_dir,
+            via=via_settings, dry_run=dry_run, yes=yes, quiet=quiet,
+            again=again, status=status, epilogue=epilogue,
+        )  # fmt: skip
 
 
 @bundle.command()
