@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from mailer.config import Coordinator, Member, NetworkInfo, Newsletter, Seminar, Series
 from mailer.errors import BundleError
@@ -183,10 +183,20 @@ class PersonEntry(BaseModel):
 
     def person(self) -> Person:
         return Person(
-            **self.model_dump(exclude={"links", "tags", "listed_by"}),
-            tags=tuple(self.tags),
-            listed_by=tuple(self.listed_by),
+            self.email,
+            self.name,
+            self.organisation,
+            self.title,
+            self.language,
+            self.segment,
+            tuple(self.tags),
+            tuple(self.listed_by),
+            self.sender,
         )
+
+
+# Straight from the bytes: a third of the time of json.loads and a model per person.
+PEOPLE_FILE: TypeAdapter[list[PersonEntry]] = TypeAdapter(list[PersonEntry])
 
 
 class ArticleEntry(Lenient):

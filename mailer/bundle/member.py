@@ -21,6 +21,7 @@ from mailer.bundle.archive import digest_of, verify
 from mailer.bundle.formats import (
     DATA,
     PEOPLE,
+    PEOPLE_FILE,
     Links,
     MailingData,
     Manifest,
@@ -137,10 +138,7 @@ def _links(
 def _contents(path: Path, files: dict[str, bytes]) -> tuple[MailingData, list[PersonEntry]]:
     try:
         data = MailingData.model_validate(load_json(path, DATA, files[DATA]))
-        entries = [
-            PersonEntry.model_validate(p)
-            for p in _as_list(path, load_json(path, PEOPLE, files[PEOPLE]))
-        ]
+        entries = PEOPLE_FILE.validate_json(files[PEOPLE])
     except ValidationError as exc:
         # Signed by the coordinator, so this is a tool mismatch rather than tampering.
         raise refuse(
@@ -149,12 +147,6 @@ def _contents(path: Path, files: dict[str, bytes]) -> tuple[MailingData, list[Pe
             hint=_TOOL_MISMATCH,
         ) from None
     return data, entries
-
-
-def _as_list(path: Path, value: object) -> list[object]:
-    if not isinstance(value, list):
-        raise refuse(path, "the bundle's data cannot be read: people.json is not a list")
-    return value
 
 
 def load_contents(path: Path, files: dict[str, bytes], manifest: Manifest, root: Path) -> Bundle:

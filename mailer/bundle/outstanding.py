@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.bundle.revocation import recorded_revocations
-from mailer.journal import Journal
+from mailer.journal import Delivery, Journal
 from mailer.recipients import Person
 
 # Every mailing of a seminar; a newsletter belongs to none.
@@ -64,10 +64,13 @@ def unreported_bundles(
     """
     revocations = recorded_revocations(state_dir or journal.path.parent)
     held: dict[tuple[str, str], HeldBundle] = {}
+    deliveries: dict[str, dict[str, Delivery]] = {}
     for export in journal.bundle_exports():  # oldest first: the newest export wins
         if seminar_of(export.mailing) != seminar:
             continue
-        done = journal.deliveries(export.mailing)
+        if export.mailing not in deliveries:
+            deliveries[export.mailing] = journal.deliveries(export.mailing)
+        done = deliveries[export.mailing]
         pending = {
             email
             for email in export.people
