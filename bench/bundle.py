@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mailer.bundle.signing import Key
     from mailer.campaign.mailing import Mailing
     from mailer.config import Member, Network
     from mailer.recipients import Person
-    from mailer.bundle.signing import Key
 
 TITLE = "bundles: export / verify / open a member's share of 5,000 people (Ed25519)"
 PEOPLE = 5_000

@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import TOKEN_KEY, SmtpServer, copy_workspace, use_smtp_everywhere
 
+from mailer.bundle.signing import generate_key
 from mailer.cli import main
 from mailer.config import load_network
 from mailer.recipients import merge
-from mailer.bundle.signing import generate_key
 from mailer.suppression import Suppression
 
 NETWORK_ID = "oppna-data-varmland"
@@ -446,8 +446,8 @@ def test_every_header_byte_changed_is_refused(coordinator, members, keys):
     # directory, end record), each time a different bit: where zipfile's parser has the
     # most ways to fail. The CLI test above samples the whole file.
     from mailer.bundle import verify
-    from mailer.errors import BundleError
     from mailer.bundle.signing import load_key
+    from mailer.errors import BundleError
 
     msb = members["msb"]
     export(coordinator, msb)
