@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mailer.bundle.signing import Key
     from mailer.campaign.mailing import Mailing
     from mailer.config import Member, Network
     from mailer.recipients import Person
-    from mailer.signing import Key
 
 TITLE = "bundles: export / verify / open a member's share of 5,000 people (Ed25519)"
 PEOPLE = 5_000
@@ -52,14 +52,14 @@ def _network_and_people() -> tuple[Network, Mailing, Member, list[Person]]:
 
 
 def _key(data: Path) -> Key:
-    from mailer.signing import load_key
+    from mailer.bundle.signing import load_key
 
     return load_key(data / "network.key")
 
 
 def prepare(data: Path) -> None:
     from mailer.bundle import export_bundle
-    from mailer.signing import generate_key
+    from mailer.bundle.signing import generate_key
 
     if not (data / "network.key").exists():
         private, public = generate_key("ed25519")
@@ -76,7 +76,7 @@ def read_entries(data: Path) -> object:
 
 def verify(data: Path) -> object:
     from mailer.bundle import verify as verify_bundle
-    from mailer.signing import load_key
+    from mailer.bundle.signing import load_key
 
     files, _ = verify_bundle(data / "bundle.zip", load_key(data / "network.key.pub"))
     return len(files)
@@ -84,7 +84,7 @@ def verify(data: Path) -> object:
 
 def open_share(data: Path) -> object:
     from mailer.bundle import open_bundle
-    from mailer.signing import load_key
+    from mailer.bundle.signing import load_key
 
     with open_bundle(data / "bundle.zip", load_key(data / "network.key.pub")) as b:
         return len(b.people)

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from mailer.bundle.signing import generate_key
 from mailer.cli import main
-from tests.helpers import TOKEN_KEY, copy_workspace
+from tests.helpers import KAU, TOKEN_KEY, Member, copy_workspace, run_mailer
 from tests.smtp_server import SmtpServer, start_smtp_server
 
 
@@ -107,3 +108,38 @@ def smtp_server(
     ``@pytest.mark.smtp_server(smtputf8=False, refuse={...})``; a plain one without it."""
     marker = request.node.get_closest_marker("smtp_server")
     return smtp_servers(*marker.args, **marker.kwargs) if marker else smtp_servers()
+
+
+# -- mailing bundles: the network's keys, the coordinator, the members' machines ----------
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, Path]:
+    """The network's Ed25519 key pair, and an HMAC secret for the tests that need one."""
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    private, public = generate_key("ed25519")
+    secret, _ = generate_key("hmac-sha256")
+    paths = {"private": folder / "net.key", "public": folder / "net.pub", "hmac": folder / "h"}
+    paths["private"].write_text(private)
+    paths["public"].write_text(public or "")
+    paths["hmac"].write_text(secret)
+    return paths
+
+
+@pytest.fixture
+def coordinator(workspace: Path, keys: dict[str, Path]) -> Any:
+    def call(*args: str, key: Path | None = None) -> Result:
+        return run_mailer(
+            "--network",
+            str(workspace / "network.toml"),
+            *args,
+            env={"MAILER_BUNDLE_KEY_FILE": str(key or keys["private"])},
+        )
+
+    return call
+
+
+@pytest.fixture
+def members(tmp_path: Path, keys: dict[str, Path], smtp_servers: Any) -> dict[str, Member]:
+    return {m: Member(tmp_path / m, m, smtp_servers(), keys["public"]) for m in ("msb", KAU)}

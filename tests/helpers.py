@@ -8,6 +8,7 @@ conftest.py; the SMTP server behind them in tests/smtp_server.py.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ import tomli_w
 from click.testing import CliRunner, Result
 
 from mailer.cli import main
+from mailer.config import load_network
+from mailer.recipients import merge
 from tests.smtp_server import SmtpServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -235,3 +238,22 @@ def big_msb_list(workspace: Path, people: int = 40) -> list[str]:
     lines += [f"{e},Person {i},MSB,Handläggare,sv" for i, e in enumerate(emails)]
     (workspace / "recipients" / "msb.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return emails
+
+
+KAU = "karlstads-universitet"
+
+
+def share(workspace: Path, member: str) -> set[str]:
+    merged = merge(load_network(workspace / "network.toml"))
+    return {p.email for p in merged.people if p.sender == member}
+
+
+def journal_rows(state_dir: Path, mailing: str = "invitation-2") -> dict[str, tuple[str, str]]:
+    db = sqlite3.connect(state_dir / "journal.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT email, member, state FROM deliveries WHERE mailing=?", (mailing,)
+        ).fetchall()
+    finally:
+        db.close()
+    return {email: (member, state) for email, member, state in rows}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sqlite3
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -19,73 +18,25 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from mailer.bundle.signing import generate_key
 from mailer.config import load_network
 from mailer.recipients import merge
-from mailer.signing import generate_key
 from mailer.suppression import Suppression
 from tests.helpers import (
     FROM,
+    KAU,
     NETWORK_ID,
     TOKEN_KEY,
     Member,
     copy_workspace,
     edit_table,
     export_bundle,
+    journal_rows,
+    share,
     use_smtp_everywhere,
 )
 from tests.helpers import run_mailer as run
 from tests.smtp_server import SmtpServer
-
-KAU = "karlstads-universitet"
-
-
-def share(workspace: Path, member: str) -> set[str]:
-    merged = merge(load_network(workspace / "network.toml"))
-    return {p.email for p in merged.people if p.sender == member}
-
-
-def journal_rows(state_dir: Path, mailing: str = "invitation-2") -> dict[str, tuple[str, str]]:
-    db = sqlite3.connect(state_dir / "journal.sqlite3")
-    try:
-        rows = db.execute(
-            "SELECT email, member, state FROM deliveries WHERE mailing=?", (mailing,)
-        ).fetchall()
-    finally:
-        db.close()
-    return {email: (member, state) for email, member, state in rows}
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> dict[str, Path]:
-    """The network's Ed25519 key pair, and an HMAC secret for the tests that need one."""
-    folder = tmp_path / "keys"
-    folder.mkdir()
-    private, public = generate_key("ed25519")
-    secret, _ = generate_key("hmac-sha256")
-    paths = {"private": folder / "net.key", "public": folder / "net.pub", "hmac": folder / "h"}
-    paths["private"].write_text(private)
-    paths["public"].write_text(public or "")
-    paths["hmac"].write_text(secret)
-    return paths
-
-
-@pytest.fixture
-def coordinator(workspace: Path, keys: dict[str, Path]) -> Any:
-    def call(*args: str, key: Path | None = None) -> Result:
-        return run(
-            "--network",
-            str(workspace / "network.toml"),
-            *args,
-            env={"MAILER_BUNDLE_KEY_FILE": str(key or keys["private"])},
-        )
-
-    return call
-
-
-@pytest.fixture
-def members(tmp_path: Path, keys: dict[str, Path], smtp_servers: Any) -> dict[str, Member]:
-    return {m: Member(tmp_path / m, m, smtp_servers(), keys["public"]) for m in ("msb", KAU)}
-
 
 # -- the whole round trip ------------------------------------------------------------------
 
@@ -395,8 +346,8 @@ def test_every_header_byte_changed_is_refused(coordinator, members, keys):
     # directory, end record), each time a different bit: where zipfile's parser has the
     # most ways to fail. The CLI test above samples the whole file.
     from mailer.bundle import verify
+    from mailer.bundle.signing import load_key
     from mailer.errors import BundleError
-    from mailer.signing import load_key
 
     msb = members["msb"]
     export_bundle(coordinator, msb)
@@ -727,7 +678,7 @@ def test_a_public_key_cannot_export(coordinator, members, keys):
 def test_expired_bundle_is_refused_but_can_still_be_reported(coordinator, members, monkeypatch):
     import datetime as dt
 
-    from mailer import bundle as bundle_module
+    from mailer.bundle import formats
 
     msb = members["msb"]
     args = ("bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle))
@@ -736,7 +687,7 @@ def test_expired_bundle_is_refused_but_can_still_be_reported(coordinator, member
     checked = msb.check()
     assert checked.exit_code == 0 and "send it before" in checked.output
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3, minutes=1)
-    monkeypatch.setattr(bundle_module, "_utcnow", lambda: later)
+    monkeypatch.setattr(formats, "utcnow", lambda: later)
     for result in (msb.check(), msb.send()):
         assert result.exit_code == 2
         assert "this bundle expired on" in result.stderr
@@ -798,7 +749,7 @@ def test_export_keeps_to_the_mailings_audience(coordinator, workspace, members, 
 
 def test_the_hmac_secret_is_never_shown(keys):
     from mailer import redaction
-    from mailer.signing import load_key
+    from mailer.bundle.signing import load_key
 
     secret = keys["hmac"].read_text().strip()
     load_key(keys["hmac"])
@@ -982,16 +933,16 @@ def test_a_bundle_without_rehearsal_links_cannot_be_rehearsed(
     coordinator, members, smtp_server, monkeypatch
 ):
     """A bundle from before rehearsals had links of their own holds only live ones."""
-    from mailer import bundle
+    from mailer.bundle import export as exporting
 
-    real_entry = bundle._person_entry
+    real_entry = exporting.person_entry
 
     def older_entry(*args: Any) -> dict[str, Any]:
         entry = real_entry(*args)
         del entry["links"]["rehearsal"]
         return entry
 
-    monkeypatch.setattr(bundle, "_person_entry", older_entry)
+    monkeypatch.setattr(exporting, "person_entry", older_entry)
     msb = members["msb"]
     export_bundle(coordinator, msb)
     monkeypatch.chdir(msb.root)

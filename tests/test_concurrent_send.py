@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mailer.journal import FILENAME
-from mailer.signing import generate_key
+from mailer.bundle.signing import generate_key
 from tests.helpers import REPO, Member, big_msb_list, export_bundle, use_smtp
 from tests.helpers import run_mailer as run_cli
 from tests.smtp_server import RecordingHandler

@@ -187,7 +187,7 @@ def test_a_bundled_reminder_goes_only_to_the_members_registered(
 ):
     """The coordinator chooses the audience; the member's machine has no registrations and
     sends what the bundle holds, worded for that audience."""
-    from mailer.signing import generate_key
+    from mailer.bundle.signing import generate_key
 
     private, public = generate_key("ed25519")
     keys = {"private": tmp_path / "net.key", "public": tmp_path / "net.pub"}

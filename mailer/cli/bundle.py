@@ -12,8 +12,6 @@ from pathlib import Path
 import click
 
 from mailer.cli._common import (
-    EXIT_BAD_INPUT,
-    Failure,
     State,
     console,
     dry_run_option,
@@ -25,7 +23,7 @@ from mailer.cli._common import (
     via_option,
     yes_option,
 )
-from mailer.cli.sending import KIND, _audience, audience_option
+from mailer.cli.sending import KIND, audience_option
 
 key_option = click.option(
     "--key-file",
@@ -43,10 +41,15 @@ state_option = click.option(
 bundle_argument = click.argument(
     "bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False, path_type=Path)
 )
-
-
-def _member_state(bundle_file: Path, state_dir: Path | None) -> Path:
-    return state_dir or bundle_file.resolve().parent / ".mailer"
+revocation_option = click.option(
+    "--revocation",
+    "revocations",
+    multiple=True,
+    metavar="NOTE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A revocation note from the coordinator, or a newer bundle (.zip) of the same "
+    "mailing: refuses this bundle if it is superseded (repeatable).",
+)
 
 
 @click.group()
@@ -56,6 +59,7 @@ def bundle() -> None:
     \b
     Coordinator:  mailer bundle export invitation 2 --org msb -o msb.zip
                   mailer bundle import-report msb-report.json
+                  mailer bundle revoke invitation-2 --org msb
     Member:       mailer bundle check msb.zip
                   mailer bundle send msb.zip --channel CHANNEL.toml
                   mailer bundle report msb.zip -o msb-report.json
@@ -82,23 +86,15 @@ def bundle() -> None:
 def keygen(algorithm: str, out: Path) -> None:
     """Make a new key for signing bundles.
 
-    Keep the key out of git and backed up; give the members only the .pub file.
+    Keep the key out of git and backed up; give the members only the .pub file. The folder
+    must exist: a mistyped path would put the private key where nobody meant it.
     """
-    import os
+    from mailer.bundle.signing import HMAC, write_key
 
-    from mailer.signing import HMAC, generate_key
-
-    private, public = generate_key(HMAC if algorithm == "hmac" else "ed25519")
-    if out.exists():
-        raise Failure(f"{out}: exists already; refusing to overwrite a key", EXIT_BAD_INPUT)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(private)
+    public = write_key(out, HMAC if algorithm == "hmac" else "ed25519")
     click.echo(f"Key written to {out} (readable by you only).")
     if public is not None:
-        pub = out.with_name(out.name + ".pub")
-        pub.write_text(public, encoding="utf-8")
-        click.echo(f"Public key for the members: {pub}")
+        click.echo(f"Public key for the members: {public}")
     else:
         click.echo("Give the members this key over a safe channel; it also signs bundles.")
 
@@ -148,45 +144,21 @@ def export(
     """
     import datetime as dt
 
-    from mailer.bundle import default_name, export_bundle
+    from mailer.audience import parse_audience
+    from mailer.bundle import export_bundles
+    from mailer.bundle.signing import load_key
     from mailer.campaign.mailing import mailing_for
-    from mailer.campaign.plan import make_plan
-    from mailer.journal import Journal
-    from mailer.signing import load_key
 
     network = state.network
-    mailing = mailing_for(network, kind, seminar, _audience(audience))
+    mailing = mailing_for(network, kind, seminar, parse_audience(audience) if audience else None)
     key = load_key(key_file)
-    members = [network.member(org) for org in dict.fromkeys(orgs)]
-    single_file = len(members) == 1 and out is not None and not out.is_dir()
-    with Journal.in_state_dir(network.state_dir) as journal:
-        plan = make_plan(network, mailing, journal, orgs=[m.id for m in members])
-        shares = {c.member.id: c for c in plan.channels}
-        for member in members:
-            share = shares[member.id]
-            target = (
-                out
-                if single_file and out
-                else (out or Path(".")) / default_name(mailing, member.id)
-            )
-            digest = export_bundle(
-                network,
-                mailing,
-                member,
-                share.to_send,
-                key,
-                target,
-                valid_for=dt.timedelta(days=valid_days),
-            )
-            journal.add_bundle_export(
-                digest, mailing.id, member.id, [p.email for p in share.to_send]
-            )
-            note = f", {len(share.already_sent)} already had it" if share.already_sent else ""
-            if share.uncertain:
-                note += f", {len(share.uncertain)} uncertain left out (see mailer status)"
-            click.echo(
-                f"{target}: {member.short_name or member.name}, {len(share.to_send)} people{note}"
-            )
+    valid_for = dt.timedelta(days=valid_days)
+    for done in export_bundles(network, mailing, orgs, key, out, valid_for=valid_for):
+        note = f", {done.already_sent} already had it" if done.already_sent else ""
+        if done.uncertain:
+            note += f", {done.uncertain} uncertain left out (see mailer status)"
+        name = done.member.short_name or done.member.name
+        click.echo(f"{done.path}: {name}, {done.people} people{note}")
     click.echo(
         "Give each member its bundle, the network's public key and docs/guide.md "
         "('Sending your own share'); then import the reports with 'mailer bundle import-report'."
@@ -208,6 +180,7 @@ def export(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the sample's HTML part to this file, for a browser.",
 )
+@revocation_option
 @key_option
 @reports_errors
 def check(
@@ -215,53 +188,32 @@ def check(
     channel_file: Path | None,
     address: str | None,
     html_file: Path | None,
+    revocations: tuple[Path, ...],
     key_file: Path | None,
 ) -> None:
     """Verify a bundle and show what it would send.
 
-    Checks the signature, every file's checksum and the time limit, then shows the seminar,
-    how many people and one message as they will get it. Sends nothing.
+    Checks the signature, every file's checksum, the time limit and (with --revocation)
+    that the coordinator has not revoked it, then shows the seminar, how many people and
+    one message as they will get it. Sends nothing.
     """
-    from mailer.bundle import load_channel_file, open_bundle
-    from mailer.preview import describe, find_person
-    from mailer.signing import load_key
+    from mailer.bundle.commands import inspect_bundle
+    from mailer.bundle.signing import load_key
 
-    key = load_key(key_file)
-    channel = load_channel_file(channel_file) if channel_file else None
-    with open_bundle(
+    seen = inspect_bundle(
         bundle_file,
-        key,
-        network_id=channel.network if channel else None,
-        member_id=channel.member if channel else None,
-    ) as b:
-        b.ensure_current()
-        network = b.with_channel(channel.channel) if channel else b.network
-        seminar = b.mailing.seminar
-        languages = sorted({p.language for p in b.people})
-        out = console()
-        expires = f"{b.expires_at:%Y-%m-%d %H:%M} UTC" if b.expires_at else "no limit"
-        out.print(
-            f"Bundle {bundle_file}: signature and checksums OK\n"
-            f"Made:     {b.manifest['created_at']}; send it before {expires}\n"
-            f"Network:  {network.network.name} ({b.network_id})\n"
-            f"Member:   {b.member.name} ({b.member.id})\n"
-            f"Mailing:  {b.mailing.id}: {seminar.title}, {seminar.date.isoformat()}\n"
-            f"People:   {len(b.people)} (languages: {', '.join(languages)})",
-            markup=False,
-        )
-        person = find_person(b.people, address)
-        factory = b.factory(network)
-        view = describe(factory.build(person, b.member), b.member)
-        text = view.text
-        if channel is None:
-            # The bundle only carries the sender's address; the channel is the member's own.
-            rest = text.partition("\n")[2]
-            text = "Channel:  yours, from CHANNEL.toml (pass --channel to check it too)\n" + rest
-        out.print("\nSample message:", style="bold")
-        out.print(text, markup=False)
-        if html_file:
-            html_file.write_text(view.html, encoding="utf-8")
-            click.echo(f"HTML written to {html_file}")
+        load_key(key_file),
+        channel_file=channel_file,
+        address=address,
+        revocations=revocations,
+    )
+    out = console()
+    out.print(seen.summary, markup=False)
+    out.print("\nSample message:", style="bold")
+    out.print(seen.sample, markup=False)
+    if html_file:
+        html_file.write_text(seen.html, encoding="utf-8")
+        click.echo(f"HTML written to {html_file}")
     click.echo(
         f"\nTo send: mailer bundle send {bundle_file} --channel "
         f"{channel_file or 'CHANNEL.toml'} --dry-run, then without --dry-run."
@@ -288,6 +240,7 @@ def check(
 )
 @resend_uncertain_option
 @retry_failed_option
+@revocation_option
 @quiet_option
 @key_option
 @reports_errors
@@ -301,6 +254,7 @@ def send(
     resend: bool,
     resend_uncertain: bool,
     retry_failed: bool,
+    revocations: tuple[Path, ...],
     quiet: bool,
     key_file: Path | None,
 ) -> None:
@@ -311,66 +265,42 @@ def send(
     sends anyone a second copy. With --via it is a rehearsal against a local test server,
     which the report to the coordinator never counts.
     """
-    import contextlib
-
-    from mailer.bundle import load_channel_file, member_journal, member_rehearsal, open_bundle
-    from mailer.campaign.plan import make_plan
+    from mailer.bundle.commands import prepare_send
+    from mailer.bundle.signing import load_key
     from mailer.channels.factory import parse_via
     from mailer.cli.sending import carry_out, rehearsed
-    from mailer.signing import load_key
 
     if resend and not via:
         # A real share goes to each person once; only a rehearsal starts again.
         raise click.UsageError("--resend only rehearses again: use it with --via")
 
     via_settings = parse_via(via) if via else None
-    key = load_key(key_file)
-    channel = load_channel_file(channel_file)
     real = f"mailer bundle send {bundle_file} --channel {channel_file}"
     if state_dir:
         real += f" --state {state_dir}"
     again = real + (f" --via {via}" if via else "")
     status = f"mailer bundle status {bundle_file}" + (f" --state {state_dir}" if state_dir else "")
-    with open_bundle(bundle_file, key, network_id=channel.network, member_id=channel.member) as b:
-        b.ensure_current()
-        network = b.with_channel(channel.channel)
-        factory = b.factory(network, rehearsal=via_settings is not None)
-        state = _member_state(bundle_file, state_dir)
-        with contextlib.ExitStack() as stack:
-            journal = stack.enter_context(member_journal(state, b.network_id))
-            # As with 'mailer send --via': the rehearsal records only in its own journal.
-            rehearsal = (
-                stack.enter_context(member_rehearsal(state, b.network_id))
-                if via_settings is not None
-                else None
-            )
-            plan = make_plan(
-                network,
-                b.mailing,
-                journal,
-                merged=b.merged,
-                orgs=[b.member.id],
-                resend=resend,
-                resend_uncertain=resend_uncertain,
-                retry_failed=retry_failed,
-                rehearsal=rehearsal,
-            )
-            carry_out(
-                plan,
-                factory,
-                rehearsal or journal,
-                state_dir=journal.path.parent,
-                via=via_settings,
-                dry_run=dry_run,
-                yes=yes,
-                quiet=quiet,
-                again=again,
-                status=status,
-                epilogue=rehearsed(via_settings, real)
-                if via_settings is not None
-                else f"Then send the coordinator your report: mailer bundle report "
-                f"{bundle_file} -o {b.mailing.id}-{b.member.id}-report.json",
-            )
+    with prepare_send(
+        bundle_file,
+        load_key(key_file),
+        channel_file,
+        state_dir=state_dir,
+        rehearsal=via_settings is not None,
+        resend=resend,
+        resend_uncertain=resend_uncertain,
+        retry_failed=retry_failed,
+        revocations=revocations,
+    ) as ready:
+        b = ready.bundle
+        report = f"mailer bundle report {bundle_file} -o {b.mailing.id}-{b.member.id}-report.json"
+        epilogue = f"Then send the coordinator your report: {report}"
+        if via_settings is not None:
+            epilogue = rehearsed(via_settings, real)
+        carry_out(
+            ready.plan, ready.factory, ready.journal, state_dir=ready.state_dir,
+            via=via_settings, dry_run=dry_run, yes=yes, quiet=quiet,
+            again=again, status=status, epilogue=epilogue,
+        )  # fmt: skip
 
 
 @bundle.command()
@@ -394,12 +324,12 @@ def status(
     ('bundle send ... --resend-uncertain' sends it again with the same Message-ID).
     """
     from mailer.bundle import member_state_dir, open_bundle
+    from mailer.bundle.commands import member_state
+    from mailer.bundle.signing import load_key
     from mailer.cli.sending import show_status
-    from mailer.signing import load_key
 
-    key = load_key(key_file)
-    with open_bundle(bundle_file, key) as b:
-        state = member_state_dir(_member_state(bundle_file, state_dir), b.network_id)
+    with open_bundle(bundle_file, load_key(key_file)) as b:
+        state = member_state_dir(member_state(bundle_file, state_dir), b.network_id)
         show_status(state, b.mailing.id, as_json=as_json, rehearsal=rehearsal)
 
 
@@ -438,19 +368,21 @@ def report(
 
     Per person the outcome, the Message-ID and the server's reply; never the mail's text.
     """
-    from mailer.bundle import make_report, member_journal, open_bundle
-    from mailer.signing import load_key
+    from mailer.bundle.commands import write_report
+    from mailer.bundle.signing import load_key
 
-    key = load_key(key_file)
-    with open_bundle(bundle_file, key) as b:
-        with member_journal(_member_state(bundle_file, state_dir), b.network_id) as journal:
-            data = make_report(b, journal, key, unsubscribed=unsubscribed, bounced=bounced)
-            counts = journal.counts(b.mailing.id).get(b.member.id, {})
-        target = out or Path(f"{b.mailing.id}-{b.member.id}-report.json")
-        target.write_bytes(data)
-    done = sum(counts.values())
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing sent yet"
-    click.echo(f"{target}: {done} of {len(b.people)} people ({summary}).")
+    written = write_report(
+        bundle_file,
+        load_key(key_file),
+        out=out,
+        state_dir=state_dir,
+        unsubscribed=unsubscribed,
+        bounced=bounced,
+    )
+    done = sum(written.counts.values())
+    counts = sorted(written.counts.items())
+    summary = ", ".join(f"{n} {s}" for s, n in counts) or "nothing sent yet"
+    click.echo(f"{written.path}: {done} of {written.people} people ({summary}).")
     click.echo("Send this file to the coordinator. It holds addresses and outcomes, no mail text.")
 
 
@@ -466,24 +398,54 @@ def import_report_command(state: State, reports: tuple[Path, ...], key_file: Pat
 
     Hard bounces and unsubscribes also go on the opt-out list. A report that is altered,
     for another network, mailing or member, or imported before is refused with nothing
-    merged.
+    merged. People forgotten since the export ('mailer forget') are skipped, with a line.
     """
-    from mailer.bundle import import_report, read_report
-    from mailer.journal import Journal
-    from mailer.signing import load_key
+    from mailer.bundle import import_reports
+    from mailer.bundle.signing import load_key
 
-    network = state.network
-    key = load_key(key_file)
-    parsed = [read_report(p) for p in reports]
-    with Journal.in_state_dir(network.state_dir) as journal:
-        for r in parsed:
-            result = import_report(network, journal, r, key)
-            merged = ", ".join(f"{n} {s}" for s, n in sorted(result.merged.items())) or "nothing"
-            line = f"{r.path}: {result.member}, {result.mailing}: merged {merged}"
-            if result.kept_sent:
-                line += f"; {result.kept_sent} already sent, kept"
-            if result.suppressed:
-                line += f"; {result.suppressed} added to the suppression list"
-            click.echo(line)
-            for email in result.twice:
-                click.echo(f"twice    {email}: sent by the member and by another", err=True)
+    for r, result in import_reports(state.network, reports, load_key(key_file)):
+        merged = ", ".join(f"{n} {s}" for s, n in sorted(result.merged.items())) or "nothing"
+        line = f"{r.path}: {result.member}, {result.mailing}: merged {merged}"
+        if result.kept_sent:
+            line += f"; {result.kept_sent} already sent, kept"
+        if result.suppressed:
+            line += f"; {result.suppressed} added to the suppression list"
+        click.echo(line)
+        if result.forgotten:
+            click.echo(
+                f"skipped  {result.forgotten} forgotten since the export ('mailer forget'): "
+                "their outcome is not recorded",
+                err=True,
+            )
+        for email in result.twice:
+            click.echo(f"twice    {email}: sent by the member and by another", err=True)
+
+
+@bundle.command()
+@click.argument("mailing", metavar="MAILING")
+@click.option(
+    "--org", "org", required=True, metavar="ID", help="The member whose bundles to revoke."
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The note for the member (default: MAILING-ID-revocation.json here).",
+)
+@key_option
+@pass_state
+@reports_errors
+def revoke(state: State, mailing: str, org: str, out: Path | None, key_file: Path | None) -> None:
+    """Revoke a member's bundles of MAILING (say invitation-3) after the seminar changed.
+
+    Writes a note signed with the network's key, and keeps a copy in the state folder.
+    Send the note to the member: 'mailer bundle check/send BUNDLE --revocation NOTE' then
+    refuses every bundle of that mailing made before now. Mail already sent stays sent.
+    """
+    from mailer.bundle import revoke as revoke_bundles
+    from mailer.bundle.signing import load_key
+
+    target = out or Path(f"{mailing}-{org}-revocation.json")
+    done = revoke_bundles(state.network, mailing, org, load_key(key_file), target)
+    click.echo(f"{done.note}: revokes {done.bundles} bundle(s) of {mailing} for {org}.")
+    click.echo(f"Send it to {org}; export a fresh bundle if its people should still get a mailing.")

@@ -256,7 +256,12 @@ class Network(ConfigModel):
 
     def place(self, path: Path) -> None:
         """Say where this network's config lives (``root`` is its folder)."""
-        self._root = path.parent.resolve()
+        self.locate(path.parent.resolve(), path)
+
+    def locate(self, root: Path, path: Path) -> None:
+        """Set where relative paths start and which file this network came from, apart:
+        for a network not read by load_network (the one a member's bundle carries)."""
+        self._root = root
         self._path = path
 
     # -- look-ups --------------------------------------------------------------

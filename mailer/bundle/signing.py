@@ -1,4 +1,4 @@
-"""The network's signing key for mailing bundles and member reports.
+"""The network's signing key for mailing bundles, member reports and revocation notes.
 
 Two kinds of key, told apart by their text, never by what a signed file claims (so a
 bundle cannot pick a weaker check than the key calls for):
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mailer.bundle.files import read_bounded
 from mailer.errors import BundleError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ HMAC = "hmac-sha256"
 ED25519 = "ed25519"
 ALGORITHMS = (ED25519, HMAC)
 MIN_SECRET = 32
+MAX_KEY_FILE = 64_000  # bytes; a PEM key is a few hundred
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,11 @@ def load_key(path: Path | str | None = None) -> Key:
     """The key from ``path``, else from ``$MAILER_BUNDLE_KEY``; BundleError when there is none."""
     if path:
         path = Path(path)
+        data = read_bounded(path, MAX_KEY_FILE, what="key file")
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise BundleError(f"cannot read the key file: {exc.strerror}", path=path) from None
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BundleError("not a key file (not UTF-8 text)", path=path) from None
         return parse_key(text, source=str(path))
     value = os.environ.get(KEY_ENV)
     if value:
@@ -176,3 +179,29 @@ def generate_key(algorithm: str = ED25519) -> tuple[str, str | None]:
         .decode()
     )
     return private_pem, public_pem
+
+
+def write_key(out: Path, algorithm: str = ED25519) -> Path | None:
+    """Write a new key to ``out`` (owner-only) and, for Ed25519, its public key to
+    ``out.pub``; return the public key's path, or None for an HMAC secret.
+
+    A missing folder is refused rather than created: a mistyped path would otherwise put
+    the network's private key somewhere nobody meant it to be.
+    """
+    if not out.parent.is_dir():
+        raise BundleError(
+            f"no folder {out.parent} to write the key into",
+            path=out,
+            hint="create the folder first, or pass -o with a folder that exists",
+        )
+    if out.exists():
+        raise BundleError("exists already; refusing to overwrite a key", path=out)
+    private, public = generate_key(algorithm)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(private)
+    if public is None:
+        return None
+    pub = out.with_name(out.name + ".pub")
+    pub.write_text(public, encoding="utf-8")
+    return pub

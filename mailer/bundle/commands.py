@@ -1,0 +1,176 @@
+"""What each member command does, so that ``mailer.cli.bundle`` only parses and prints.
+
+Each function opens what it needs (bundle, channel file, journals), refuses a bundle that
+is expired or superseded, and returns what the command shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailer.bundle.member import (
+    Bundle,
+    ChannelFile,
+    load_channel_file,
+    member_journal,
+    member_rehearsal,
+    open_bundle,
+)
+from mailer.bundle.reports import make_report
+from mailer.bundle.revocation import ensure_not_superseded, load_supersessions
+from mailer.bundle.signing import Key
+from mailer.campaign.factory import MessageFactory
+from mailer.campaign.plan import Plan, make_plan
+from mailer.config import Network
+from mailer.journal import Journal
+
+
+def member_state(bundle_file: Path, state_dir: Path | None) -> Path:
+    """The member's state folder: ``--state``, else .mailer beside the bundle."""
+    return state_dir or bundle_file.resolve().parent / ".mailer"
+
+
+@contextlib.contextmanager
+def open_to_send(
+    bundle_file: Path, key: Key, channel: ChannelFile | None, revocations: Sequence[Path] = ()
+) -> Iterator[tuple[Bundle, Network]]:
+    """The bundle, checked for the channel's network and member, still current and not
+    superseded; and its network with the member's channel (if one was given)."""
+    superseding = load_supersessions(list(revocations), key)
+    with open_bundle(
+        bundle_file,
+        key,
+        network_id=channel.network if channel else None,
+        member_id=channel.member if channel else None,
+    ) as b:
+        b.ensure_current()
+        ensure_not_superseded(b, superseding)
+        yield b, (b.with_channel(channel.channel) if channel else b.network)
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What 'mailer bundle check' shows."""
+
+    bundle: Bundle
+    network: Network
+    sample: str  # the sample message as text
+    html: str  # its HTML part
+
+    @property
+    def summary(self) -> str:
+        b, seminar = self.bundle, self.bundle.mailing.seminar
+        languages = ", ".join(sorted({p.language for p in b.people}))
+        expires = f"{b.expires_at:%Y-%m-%d %H:%M} UTC" if b.expires_at else "no limit"
+        return (
+            f"Bundle {b.path}: signature and checksums OK\n"
+            f"Made:     {b.manifest.created_at.isoformat()}; send it before {expires}\n"
+            f"Network:  {self.network.network.name} ({b.network_id})\n"
+            f"Member:   {b.member.name} ({b.member.id})\n"
+            f"Mailing:  {b.mailing.id}: {seminar.title}, {seminar.date.isoformat()}\n"
+            f"People:   {len(b.people)} (languages: {languages})"
+        )
+
+
+def inspect_bundle(
+    bundle_file: Path,
+    key: Key,
+    *,
+    channel_file: Path | None = None,
+    address: str | None = None,
+    revocations: Sequence[Path] = (),
+) -> Inspection:
+    """Verify a bundle and render one message as its person will get it."""
+    from mailer.preview import describe, find_person
+
+    channel = load_channel_file(channel_file) if channel_file else None
+    with open_to_send(bundle_file, key, channel, revocations) as (b, network):
+        person = find_person(b.people, address)
+        view = describe(b.factory(network).build(person, b.member), b.member)
+        text = view.text
+        if channel is None:
+            # The bundle only carries the sender's address; the channel is the member's own.
+            rest = text.partition("\n")[2]
+            text = "Channel:  yours, from CHANNEL.toml (pass --channel to check it too)\n" + rest
+        return Inspection(b, network, text, view.html)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything 'mailer bundle send' hands to the send path."""
+
+    bundle: Bundle
+    plan: Plan
+    factory: MessageFactory
+    journal: Journal  # the one the send records in: the rehearsal's for a rehearsal
+    state_dir: Path
+
+
+@contextlib.contextmanager
+def prepare_send(
+    bundle_file: Path,
+    key: Key,
+    channel_file: Path,
+    *,
+    state_dir: Path | None,
+    rehearsal: bool,
+    resend: bool = False,
+    resend_uncertain: bool = False,
+    retry_failed: bool = False,
+    revocations: Sequence[Path] = (),
+) -> Iterator[Prepared]:
+    """Open the bundle and the member's journal, and plan the member's send."""
+    channel = load_channel_file(channel_file)
+    with (
+        open_to_send(bundle_file, key, channel, revocations) as (b, network),
+        contextlib.ExitStack() as stack,
+    ):
+        # Before any journal exists: an older bundle cannot be rehearsed.
+        factory = b.factory(network, rehearsal=rehearsal)
+        state = member_state(bundle_file, state_dir)
+        journal = stack.enter_context(member_journal(state, b.network_id))
+        # As with 'mailer send --via': the rehearsal records only in its own journal.
+        practice = stack.enter_context(member_rehearsal(state, b.network_id)) if rehearsal else None
+        plan = make_plan(
+            network,
+            b.mailing,
+            journal,
+            merged=b.merged,
+            orgs=[b.member.id],
+            resend=resend,
+            resend_uncertain=resend_uncertain,
+            retry_failed=retry_failed,
+            rehearsal=practice,
+        )
+        yield Prepared(b, plan, factory, practice or journal, journal.path.parent)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A report written by :func:`write_report`."""
+
+    path: Path
+    people: int  # in the bundle
+    counts: dict[str, int]  # state -> people, from the member's journal
+
+
+def write_report(
+    bundle_file: Path,
+    key: Key,
+    *,
+    out: Path | None,
+    state_dir: Path | None,
+    unsubscribed: Sequence[str] = (),
+    bounced: Sequence[str] = (),
+) -> Written:
+    """Write the member's report (default: MAILING-MEMBER-report.json here)."""
+    with open_bundle(bundle_file, key) as b:
+        with member_journal(member_state(bundle_file, state_dir), b.network_id) as journal:
+            data = make_report(b, journal, key, unsubscribed=unsubscribed, bounced=bounced)
+            counts = journal.counts(b.mailing.id).get(b.member.id, {})
+        target = out or Path(f"{b.mailing.id}-{b.member.id}-report.json")
+        target.write_bytes(data)
+        return Written(target, len(b.people), counts)

@@ -1,0 +1,301 @@
+"""The member's report and its import: per person the outcome, the Message-ID and the
+server's reply, never a body.
+
+The report is bound to the bundle (its digest names mailing and member) and signed when
+the member holds an HMAC key. Importing merges it into the coordinator's journal, and its
+hard bounces and unsubscribes into the network's opt-out list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailer.bundle.archive import sign
+from mailer.bundle.files import read_bounded
+from mailer.bundle.formats import (
+    MAX_REPORT,
+    REPORT_FORMAT,
+    REPORT_STATES,
+    REPORT_TYPE,
+    Header,
+    ReportFile,
+    Signature,
+    canonical,
+    check_format,
+    now_text,
+    refuse,
+    sha256,
+    tool,
+    validate,
+)
+from mailer.bundle.member import Bundle
+from mailer.bundle.signing import Key
+from mailer.config import Network
+from mailer.errors import BundleError, RecipientRefusedError
+from mailer.journal import BundleExport, Journal, Outcome
+from mailer.addresses import AddressError, normalise_address
+from mailer.suppression import Suppression
+
+
+@dataclass(slots=True)
+class Report:
+    path: Path
+    digest: str  # of the report's content: recognises a second import
+    network: str
+    mailing: str
+    member: str
+    bundle: str
+    created_at: str
+    outcomes: list[Outcome]
+    unsubscribed: list[str] = field(default_factory=list)
+    bounced: list[str] = field(default_factory=list)
+    signature: Signature | None = None
+    body: bytes = b""  # the canonical bytes the signature covers
+
+
+def _named(bundle: Bundle, label: str, values: Iterable[str]) -> list[str]:
+    """The addresses given with --unsubscribed or --bounced, each one of the bundle's."""
+    share = {p.email for p in bundle.people}
+    named = []
+    for raw in values:
+        try:
+            email = normalise_address(raw)
+        except AddressError as exc:
+            raise BundleError(f"--{label} {raw!r}: {exc}") from None
+        if email not in share:
+            raise BundleError(
+                f"--{label} {raw}: not one of the people in this bundle", path=bundle.path
+            )
+        named.append(email)
+    return sorted(set(named))
+
+
+def make_report(
+    bundle: Bundle,
+    journal: Journal,
+    key: Key | None,
+    *,
+    unsubscribed: Iterable[str] = (),
+    bounced: Iterable[str] = (),
+) -> bytes:
+    """The member's report for the coordinator: outcomes from its journal, no bodies."""
+    named = {"unsubscribed": _named(bundle, "unsubscribed", unsubscribed)}
+    named["bounced"] = _named(bundle, "bounced", bounced)
+    done = journal.deliveries(bundle.mailing.id)
+    people = [
+        {
+            "email": d.email,
+            "state": d.state,
+            "message_id": d.message_id,
+            "reply": d.last_reply,
+            "sent_at": d.sent_at,
+            "attempts": d.attempts,
+        }
+        for d in (done.get(p.email) for p in bundle.people)
+        if d is not None and d.member == bundle.member.id
+    ]
+    body = {
+        "format": REPORT_FORMAT,
+        "type": REPORT_TYPE,
+        "tool": tool(),
+        "network": bundle.network_id,
+        "mailing": bundle.mailing.id,
+        "member": bundle.member.id,
+        "bundle": bundle.digest,
+        "created_at": now_text(),
+        "people": people,
+        **named,
+    }
+    signature = None
+    if key is not None and key.can_sign:
+        signature = sign(key, canonical(body)).model_dump()
+    return json.dumps(body | {"signature": signature}, ensure_ascii=False, indent=1).encode()
+
+
+def _parse(path: Path) -> dict[str, object]:
+    raw = read_bounded(path, MAX_REPORT, what="report")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise refuse(
+            path,
+            "not a mailer report (not JSON)",
+            hint="pass the file 'mailer bundle report' wrote, not the bundle",
+        ) from None
+    if not isinstance(data, dict) or Header.model_validate(data).type != REPORT_TYPE:
+        raise refuse(path, "not a mailer report")
+    return data
+
+
+def read_report(path: Path) -> Report:
+    """Parse a report; its shape and format only (binding is checked on import)."""
+    data = _parse(path)
+    check_format(path, Header.model_validate(data).format, "report", REPORT_FORMAT)
+    parsed = validate(ReportFile, data, path=path, problem="the report is incomplete")
+    # The signature covers the body exactly as the member wrote it, unknown keys and all.
+    body = canonical({k: v for k, v in data.items() if k != "signature"})
+    outcomes = [
+        Outcome(
+            email=p.email,
+            state=p.state,
+            message_id=p.message_id,
+            reply=p.reply,
+            sent_at=p.sent_at,
+            attempts=p.attempts or 0,
+        )
+        for p in parsed.people
+    ]
+    for o in outcomes:
+        if o.state not in REPORT_STATES:
+            raise refuse(path, f"{o.email}: unknown outcome {o.state!r}")
+    return Report(
+        path=path,
+        digest=sha256(body),
+        network=parsed.network,
+        mailing=parsed.mailing,
+        member=parsed.member,
+        bundle=parsed.bundle,
+        created_at=parsed.created_at,
+        outcomes=outcomes,
+        unsubscribed=list(parsed.unsubscribed),
+        bounced=list(parsed.bounced),
+        signature=parsed.signature,
+        body=body,
+    )
+
+
+@dataclass(slots=True)
+class ImportResult:
+    member: str
+    mailing: str
+    merged: dict[str, int] = field(default_factory=dict)  # state -> people
+    kept_sent: int = 0  # the journal already had them as sent
+    twice: list[str] = field(default_factory=list)  # sent by the member and by someone else
+    suppressed: int = 0  # new on the opt-out list (hard bounces, unsubscribes)
+    forgotten: int = 0  # named by the report, forgotten since the export: left out
+
+
+def _hard_bounce(reply: str | None) -> bool:
+    # The same rule as a direct send: the reply says the address does not exist.
+    return RecipientRefusedError(reply or "").hard_bounce
+
+
+def _bound_export(network: Network, journal: Journal, report: Report) -> BundleExport:
+    """The export this report answers; refused when it is not this network's or was altered."""
+    path = report.path
+    if report.network != network.network.id:
+        raise refuse(
+            path,
+            f"this report is for the network {report.network!r}, not {network.network.id!r}",
+        )
+    export = {e.digest: e for e in journal.bundle_exports()}.get(report.bundle)
+    if export is None:
+        raise refuse(
+            path,
+            "this report is for a bundle this workspace never exported",
+            hint="import it in the workspace that exported the bundle",
+        )
+    for what, said, was in (
+        ("mailing", report.mailing, export.mailing),
+        ("member", report.member, export.member),
+    ):
+        if said != was:
+            raise refuse(
+                path,
+                f"this report says {what} {said!r}, but its bundle was for {was!r}: it was altered",
+            )
+    return export
+
+
+def _check_signature(report: Report, key: Key) -> None:
+    if key.algorithm != "hmac-sha256" and report.signature is None:
+        return  # an Ed25519 member holds only the public key: it cannot sign
+    sig = report.signature
+    if sig is None or sig.algorithm != key.algorithm or sig.key_id != key.key_id:
+        raise refuse(
+            report.path,
+            "the report is not signed with the network's key",
+            hint="the member runs 'mailer bundle report' with the key it was given",
+        )
+    if not key.verify(report.body, sig.value):
+        raise refuse(report.path, "the report's signature does not match: it was altered")
+
+
+def _forgotten_among(network: Network, emails: set[str]) -> set[str]:
+    """Those of ``emails`` who asked to be forgotten ('mailer forget'): their salted hash
+    stays on the opt-out list, which tells them from an address the report made up."""
+    with Suppression.in_state_dir(network.state_dir) as opt_out:
+        digests = {e.digest for e in opt_out.entries() if e.reason == "forgotten"}
+        return {email for email in emails if opt_out.digest(email) in digests}
+
+
+def _merge(journal: Journal, report: Report, result: ImportResult, skip: set[str]) -> list[Outcome]:
+    """The outcomes to write: never over a send the journal already has as done."""
+    current = journal.deliveries(report.mailing)
+    outcomes = []
+    for o in report.outcomes:
+        before = current.get(o.email)
+        if o.state == "queued" or o.email in skip:
+            continue  # the member never tried (the export queued them), or forgotten since
+        if before is not None and before.state == "sent":
+            if before.member != report.member and o.state == "sent":
+                result.twice.append(o.email)
+            if o.state != "sent" or before.member != report.member:
+                result.kept_sent += 1
+                continue
+        outcomes.append(o)
+        result.merged[o.state] = result.merged.get(o.state, 0) + 1
+    return outcomes
+
+
+def import_report(network: Network, journal: Journal, report: Report, key: Key) -> ImportResult:
+    """Merge a member's report into the network's journal (and suppression list).
+
+    Refused as a whole, with nothing merged, when it is for another network, for a bundle
+    this workspace never exported, for a mailing or member other than its bundle's, names
+    people outside that member's share, fails its signature, or was imported before. A
+    person forgotten since the export ('mailer forget') is left out and counted, and the
+    rest is merged: the report is genuine, the journal just no longer knows them.
+    """
+    export = _bound_export(network, journal, report)
+    _check_signature(report, key)
+    named = {o.email for o in report.outcomes} | set(report.unsubscribed) | set(report.bounced)
+    outside = named - set(export.people)
+    forgotten = _forgotten_among(network, outside) if outside else set()
+    for email in sorted(outside - forgotten):
+        raise refuse(
+            report.path,
+            f"the report names {email}, who is not in {export.member}'s share: it was altered",
+        )
+    imported_at = journal.bundle_report_imported(report.digest)
+    if imported_at is not None:
+        raise refuse(
+            report.path, f"this report was already imported at {imported_at}; nothing changed"
+        )
+    result = ImportResult(member=report.member, mailing=report.mailing, forgotten=len(forgotten))
+    outcomes = _merge(journal, report, result, forgotten)
+    journal.add_bundle_report(report.digest, report.bundle, report.mailing, report.member, outcomes)
+    bounced = set(report.bounced) | {
+        o.email for o in outcomes if o.state == "failed" and _hard_bounce(o.reply)
+    }
+    note = f"{report.member} {report.mailing}"
+    with Suppression.in_state_dir(network.state_dir) as s:
+        added = s.add_many(sorted(bounced - forgotten), reason="bounced", note=note)
+        unsubscribed = set(report.unsubscribed) - bounced - forgotten
+        added += s.add_many(sorted(unsubscribed), reason="unsubscribed", note=note)
+    result.suppressed = added
+    return result
+
+
+def import_reports(
+    network: Network, paths: Iterable[Path], key: Key
+) -> Iterator[tuple[Report, ImportResult]]:
+    """Read every report first (a bad one stops all before anything is merged), then import
+    them one by one, yielding each as it is merged."""
+    reports = [read_report(p) for p in paths]
+    with Journal.in_state_dir(network.state_dir) as journal:
+        for report in reports:
+            yield report, import_report(network, journal, report, key)
