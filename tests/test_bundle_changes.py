@@ -19,7 +19,7 @@ from mailer.bundle.signing import generate_key
 from mailer.config import load_network
 from mailer.journal import Journal
 from mailer.recipients import merge
-from tests.helpers import KAU, journal_rows, share
+from tests.helpers import KAU, add_change, journal_rows, share, use_smtp_everywhere
 from tests.helpers import export_bundle as export
 from tests.helpers import run_mailer as run
 
@@ -222,3 +222,28 @@ def test_keygen_into_a_missing_folder_is_one_line(tmp_path):
     assert "no folder" in result.stderr and "create the folder first" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_change_tells_the_coordinator_first_and_skips_invitations_still_in_a_bundle(
+    coordinator, workspace, members, smtp_server, monkeypatch
+):
+    msb, kau = members["msb"], members[KAU]
+    export(coordinator, msb)
+    export(coordinator, kau)
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    assert coordinator("bundle", "import-report", str(msb.report())).exit_code == 0
+    add_change(workspace, 2, "Sessionssalen", "Ny lokal: Sessionssalen")
+    use_smtp_everywhere(workspace, smtp_server.port)
+
+    dry = coordinator("send", "change", "2", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"{KAU} holds a bundle of invitation-2 not yet reported" in dry.output
+    assert smtp_server.received == []
+
+    sent = coordinator("send", "change", "2", "--yes")
+    assert sent.exit_code == 0, sent.output
+    assert f"export a change bundle for {KAU}" in sent.output
+    got = set(smtp_server.handler.recipients())
+    assert not got & share(workspace, KAU), "a change to an invitation they never got"
+    assert share(workspace, "msb") <= got

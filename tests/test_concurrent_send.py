@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from mailer.journal import FILENAME
 from mailer.bundle.signing import generate_key
+from mailer.journal import FILENAME
 from tests.helpers import REPO, Member, big_msb_list, export_bundle, use_smtp
 from tests.helpers import run_mailer as run_cli
 from tests.smtp_server import RecordingHandler

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailer.addresses import AddressError, normalise_address
 from mailer.bundle.archive import sign
 from mailer.bundle.files import read_bounded
 from mailer.bundle.formats import (
@@ -36,7 +37,6 @@ from mailer.bundle.signing import Key
 from mailer.config import Network
 from mailer.errors import BundleError, RecipientRefusedError
 from mailer.journal import BundleExport, Journal, Outcome
-from mailer.addresses import AddressError, normalise_address
 from mailer.suppression import Suppression
 
 

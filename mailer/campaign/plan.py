@@ -12,10 +12,14 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mailer import registrations
 from mailer.audience import ALL, matcher
 from mailer.campaign.mailing import Mailing
+
+if TYPE_CHECKING:
+    from mailer.bundle.outstanding import HeldBundle, LeftOut
 from mailer.channels.ratelimit import DAY, Estimate, estimate
 from mailer.config import Member, Network, SmtpChannel
 from mailer.journal import Delivery, Journal
@@ -106,6 +110,11 @@ class Plan:
     channels: list[ChannelPlan]
     merge: Merge
     left_out: int = 0  # people on the lists outside the mailing's audience
+    # A change or cancellation while bundles of the seminar are still out: the bundles
+    # (each with a line for the coordinator), and the people left out because their
+    # invitation is only in such a bundle (each with a line).
+    held: list[HeldBundle] = field(default_factory=list)
+    withheld: list[LeftOut] = field(default_factory=list)
 
     @property
     def sending(self) -> list[ChannelPlan]:
@@ -172,6 +181,8 @@ def make_plan(
     by_member = merged.by_member()
     in_audience = _audience_matcher(mailing, journal)
     bundled = {e.member for e in journal.bundle_exports(mailing.id)}
+    held, left = _bundles_still_out(mailing, journal, merged, rehearsal is not None)
+    withheld = {w.person.email for w in left}
     left_out = 0
     channels = []
     for member in network.members:
@@ -185,9 +196,28 @@ def make_plan(
         left_out += len(people) - len(wanted_people)
         again = _Again(resend, resend_uncertain, retry_failed)
         for person in wanted_people:
+            if person.email in withheld:
+                continue
             _place(plan, person, done.get(person.email), again)
         channels.append(plan)
-    return Plan(mailing=mailing, channels=channels, merge=merged, left_out=left_out)
+    return Plan(mailing, channels, merged, left_out, held=held, withheld=left)
+
+
+def _bundles_still_out(
+    mailing: Mailing, journal: Journal, merged: Merge, rehearsal: bool
+) -> tuple[list[HeldBundle], list[LeftOut]]:
+    """For a change or cancellation: the seminar's bundles whose outcome the coordinator
+    does not know yet, and the people whose invitation is only in one of them. A member's
+    own run (its bundle holds its chosen people) and a rehearsal check nothing."""
+    if mailing.kind not in ("change", "cancellation") or mailing.preselected or rehearsal:
+        return [], []
+    from mailer.bundle.outstanding import awaiting_invitation, unreported_bundles
+
+    seminar = mailing.seminar.number
+    held = unreported_bundles(journal, seminar)
+    if not held:
+        return [], []
+    return held, awaiting_invitation(journal, seminar, merged.people)
 
 
 def _audience_matcher(mailing: Mailing, journal: Journal) -> Callable[[Person], bool]:

@@ -144,6 +144,12 @@ def show_plan(plan: Plan, factory: MessageFactory, flow: Flow, *, verbose: bool)
             "bundle; left alone here (import its report with 'mailer bundle import-report')",
             markup=False,
         )
+    # Before anything leaves: bundles still out when the seminar changed, and who is left
+    # out of the change because their invitation is only in one of them.
+    for held in plan.held:
+        out.print(held.line, markup=False)
+    for left in plan.withheld:
+        out.print(left.line, markup=False)
     if not verbose:
         return
     mailing = factory.mailing
