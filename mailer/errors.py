@@ -9,6 +9,7 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     ├── ListError                    a recipient list that cannot be read at all
     ├── TemplateError                a template that does not parse or render
     ├── StateError                   the state folder (journal, suppression list)
+    │   └── StateLockedError         another process holds a store's lock; exit code 75
     ├── BundleError                  a mailing bundle or member report: damaged, altered, not ours
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
@@ -91,6 +92,12 @@ class TemplateError(MailerError):
 
 class StateError(MailerError):
     """The state folder cannot be used."""
+
+
+class StateLockedError(StateError):
+    """Another process kept a store locked longer than the busy timeout: run again later."""
+
+    exit_code = 75
 
 
 class BundleError(MailerError):
