@@ -13,8 +13,6 @@ simply completes the earlier one.
 
 from __future__ import annotations
 
-import datetime as dt
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 from mailer import tokens
 from mailer.config import Network
 from mailer.errors import ListError
-from mailer.journal import Journal
+from mailer.journal import Journal, Registration
 from mailer.lists import read_list
 from mailer.recipients import AddressError, Person, normalise_address
 
@@ -154,28 +152,11 @@ def import_registrations(
             else None
         )
         found[email] = (registered or bool(attended), attended, row.line)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    db = journal.db
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for email, (registered, attended, line) in found.items():
-            db.execute(
-                """
-                INSERT INTO registrations
-                    (seminar, email, registered, attended, source, line, imported_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (seminar, email) DO UPDATE SET
-                    registered=excluded.registered,
-                    attended=COALESCE(excluded.attended, attended),
-                    source=excluded.source, line=excluded.line,
-                    imported_at=excluded.imported_at
-                """,
-                (seminar, email, int(registered), attended, path.name, line, now),
-            )
-    except sqlite3.DatabaseError:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+    journal.record_registrations(
+        seminar,
+        {e: Registration(e, r, a, line) for e, (r, a, line) in found.items()},
+        source=path.name,
+    )
     report.registered = sum(1 for r, _, _ in found.values() if r)
     if has_attended:
         report.attended = sum(1 for _, a, _ in found.values() if a)
@@ -183,11 +164,9 @@ def import_registrations(
 
 
 def status(journal: Journal, seminar: int) -> Status:
-    rows = journal.db.execute(
-        "SELECT email, registered, attended FROM registrations WHERE seminar=?", (seminar,)
-    ).fetchall()
+    rows = journal.registrations(seminar)
     return Status(
-        registered=frozenset(r[0] for r in rows if r[1]),
-        attended=frozenset(r[0] for r in rows if r[2]),
-        attendance_known=any(r[2] is not None for r in rows),
+        registered=frozenset(r.email for r in rows if r.registered),
+        attended=frozenset(r.email for r in rows if r.attended),
+        attendance_known=any(r.attended is not None for r in rows),
     )

@@ -13,7 +13,7 @@ import pytest
 from conftest import SmtpServer, use_smtp_everywhere
 
 from mailer.errors import MailerError
-from mailer.person import cutoff
+from mailer.privacy import cutoff
 
 MAJA = "maja.lund@msb.example"  # on MSB's list and (as MAJA.LUND@…) on Elsäkerhetsverket's
 
