@@ -72,7 +72,7 @@ def error(exc: sqlite3.Error | OSError, path: Path, doing: str) -> StateError:
             path=path,
             hint="wait for it to finish or stop it, then run the command again",
         )
-    if "full" in lowered or "no space" in lowered:
+    if "full" in lowered or "no space" in lowered or ("i/o" in lowered and _no_space(path)):
         return StateError(
             f"cannot {doing}: the disk is full", path=path, hint="free disk space, then run again"
         )
@@ -87,6 +87,14 @@ def error(exc: sqlite3.Error | OSError, path: Path, doing: str) -> StateError:
     return StateError(f"cannot {doing}: {text}", path=path)
 
 
+def _no_space(path: Path) -> bool:
+    # SQLite reports a failed write to a full disk as a plain I/O error, often.
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """The one transaction style of every store: BEGIN IMMEDIATE, so a writer waits for
@@ -99,6 +107,19 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def salt(db: sqlite3.Connection) -> bytes:
+    """The store's random key for salted hashes of addresses, made on first use.
+
+    Read before written: opening a store must not wait for another process's write lock.
+    """
+    row = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+    if row is None:
+        with transaction(db):
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
+        row = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+    return bytes.fromhex(str(row[0]))
 
 
 # -- identity ------------------------------------------------------------------------
@@ -166,12 +187,35 @@ def _check_file(path: Path, identity: Identity | None) -> None:
                 "is missing, although this state folder had it", path=path, hint=restore_hint(path)
             )
         return
-    if path.stat().st_size == 0 and (listed or identity is None):
+    size = path.stat().st_size
+    if size == 0 and (listed or identity is None):
         # Without an identity (a folder from before identities) an empty file is as
         # suspicious: nothing this mailer creates stays at 0 bytes.
         raise StateError(
             "is empty (0 bytes): it was truncated or replaced", path=path, hint=restore_hint(path)
         )
+    if size and _shorter_than_its_header(path, size):
+        raise StateError(
+            f"is truncated ({size} bytes, shorter than it says it is)",
+            path=path,
+            hint=restore_hint(path),
+        )
+
+
+def _shorter_than_its_header(path: Path, size: int) -> bool:
+    """Whether an SQLite file lost its end: its header names more pages than it holds."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        return False  # the file may be behind its WAL, legitimately
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return False  # not SQLite at all: SQLite itself says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_valid = header[24:28] == header[92:96]  # the page count is kept up to date
+    return counter_valid and pages * page_size > size
 
 
 def _claim(db: sqlite3.Connection, path: Path, identity: Identity | None) -> Identity:

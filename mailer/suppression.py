@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -74,7 +73,8 @@ class Suppression:
         self._digests: set[str] | None = None
         try:
             self._migrate()
-            self._salt = self._load_salt()
+            self._salt = state.salt(self.db)
+            self._digests = self._load_digests()
         except sqlite3.Error as exc:
             self.db.close()
             raise state.error(exc, path, "open the suppression list") from None
@@ -114,10 +114,13 @@ class Suppression:
                     step(db)
                     db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
 
-    def _load_salt(self) -> bytes:
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
-        (salt,) = self.db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
-        return bytes.fromhex(salt)
+    def _load_digests(self) -> set[str]:
+        # Read at open too: a damaged file is one StateError line there, not a traceback
+        # in the middle of a merge.
+        try:
+            return {r[0] for r in self.db.execute("SELECT digest FROM suppressed")}
+        except sqlite3.DatabaseError as exc:
+            raise state.error(exc, self.path, "read the suppression list") from None
 
     # -- keys ------------------------------------------------------------------
 
@@ -137,7 +140,7 @@ class Suppression:
         if not isinstance(email, str):
             return False
         if self._digests is None:
-            self._digests = {r[0] for r in self.db.execute("SELECT digest FROM suppressed")}
+            self._digests = self._load_digests()
         return self.digest(email) in self._digests
 
     def is_suppressed(self, email: str) -> bool:

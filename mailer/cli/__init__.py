@@ -46,6 +46,7 @@ from mailer.cli import (  # noqa: E402
     recipients,
     registrations,
     sending,
+    state,
     suppression,
     workspace,
 )
@@ -63,3 +64,4 @@ main.add_command(registrations.registrations)
 main.add_command(registrations.registrations)
 main.add_command(person.person)
 main.add_command(person.prune)
+main.add_command(state.state)

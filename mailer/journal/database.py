@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -64,11 +63,7 @@ class Journal:
         self.db.row_factory = sqlite3.Row
         try:
             self._migrate()
-            self.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),)
-            )
-            (salt,) = self.db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
-            self._salt = bytes.fromhex(salt)
+            self._salt = state.salt(self.db)
         except sqlite3.Error as exc:
             self.db.close()
             raise state.error(exc, path, "open the journal") from None
