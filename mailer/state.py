@@ -39,9 +39,10 @@ def private_dir(path: Path) -> Path:
     """Create the state folder readable by its owner only: it holds personal data."""
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path, 0o700)
+        if path.stat().st_mode & 0o777 != 0o700:
+            os.chmod(path, 0o700)
     except OSError as exc:
-        raise StateError(f"cannot create the state folder: {exc.strerror}", path=path) from None
+        raise error(exc, path, "create the state folder") from None
     return path
 
 
@@ -76,7 +77,7 @@ def error(exc: sqlite3.Error | OSError, path: Path, doing: str) -> StateError:
         return StateError(
             f"cannot {doing}: the disk is full", path=path, hint="free disk space, then run again"
         )
-    if "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
+    if any(word in lowered for word in ("readonly", "read-only", "permission")):
         return StateError(
             f"cannot {doing}: the state folder is read-only",
             path=path,
