@@ -284,9 +284,10 @@ class _ChannelRun:
                     return "not-started"
                 if state != "open":
                     return "not-started"
-            await self.writes.start(
+            if not await self.writes.start(
                 self.mailing, person.email, self.member.id, message.message_id, self.channel
-            )
+            ):
+                return "not-started"  # forgotten meanwhile (mailer person forget): not a word
             try:
                 reply = await transport.send(message)
             except TransientError as exc:
