@@ -13,7 +13,7 @@ simply completes the earlier one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from mailer import tokens
 from mailer.config import Network
 from mailer.errors import ListError
 from mailer.journal import Journal, Registration
-from mailer.lists import read_list
+from mailer.lists import RawRow, read_list
 from mailer.recipients import AddressError, Person, normalise_address
 
 # Header aliases, folded like mailer.lists does ("Närvarande" -> "narvarande").
@@ -90,6 +90,40 @@ def _flag(value: str, *, path: Path, line: int, column: str) -> bool:
     )
 
 
+def _person_of(
+    row: RawRow, listed: Container[str], report: ImportReport, verify: Callable[[str], str]
+) -> str | None:
+    """The listed person a form's row names, by its token first, else by its address;
+    None (and the reason in ``report.unmatched``) when it names nobody on the lists."""
+    raw_token = row.values.get("token", "").strip()
+    raw_email = row.values.get("email", "").strip()
+    if raw_token:
+        try:
+            email = verify(raw_token)
+        except tokens.TokenError as exc:
+            # A tester filled in a rehearsal's form: its address must not count either.
+            if not raw_email or isinstance(exc, tokens.RehearsalTokenError):
+                report.unmatched.append(Unmatched(row.line, raw_token[:40], exc.message))
+                return None
+        else:
+            if email not in listed:
+                reason = "the token's person is no longer on any list"
+                report.unmatched.append(Unmatched(row.line, email, reason))
+                return None
+            report.by_token += 1
+            return email
+    try:
+        email = normalise_address(raw_email)
+    except AddressError as exc:
+        report.unmatched.append(Unmatched(row.line, raw_email, str(exc)))
+        return None
+    if email not in listed:
+        report.unmatched.append(Unmatched(row.line, email, "on no member's list"))
+        return None
+    report.by_address += 1
+    return email
+
+
 def import_registrations(
     network: Network,
     journal: Journal,
@@ -107,40 +141,20 @@ def import_registrations(
     has_attended = "attended" in table.columns
     if has_attended:
         report.attended = 0
-    signer: tokens.Signer | None = None
+    signers: list[tokens.Signer] = []  # made on the first token: only then is a key needed
     purpose = tokens.registration_purpose(network, seminar)
+
+    def verify(token: str) -> str:
+        if not signers:
+            signers.append(tokens.Signer.from_env(network, why="matching by token"))
+        return signers[0].verify(purpose, token, refused="nobody was registered")
+
     found: dict[str, tuple[bool, bool | None, int]] = {}  # email -> (registered, attended, line)
     for row in table.rows:
         report.rows += 1
-        raw_token = row.values.get("token", "").strip()
-        raw_email = row.values.get("email", "").strip()
-        email: str | None = None
-        if raw_token:
-            signer = signer or tokens.Signer.from_env(network, why="matching by token")
-            try:
-                email = signer.verify(purpose, raw_token, refused="nobody was registered")
-            except tokens.TokenError as exc:
-                # A tester filled in a rehearsal's form: its address must not count either.
-                if not raw_email or isinstance(exc, tokens.RehearsalTokenError):
-                    report.unmatched.append(Unmatched(row.line, raw_token[:40], exc.message))
-                    continue
-            else:
-                if email not in listed:
-                    report.unmatched.append(
-                        Unmatched(row.line, email, "the token's person is no longer on any list")
-                    )
-                    continue
-                report.by_token += 1
+        email = _person_of(row, listed, report, verify)
         if email is None:
-            try:
-                email = normalise_address(raw_email)
-            except AddressError as exc:
-                report.unmatched.append(Unmatched(row.line, raw_email, str(exc)))
-                continue
-            if email not in listed:
-                report.unmatched.append(Unmatched(row.line, email, "on no member's list"))
-                continue
-            report.by_address += 1
+            continue
         registered = (
             _flag(row.values["registered"], path=path, line=row.line, column="registered")
             if has_registered

@@ -275,3 +275,5 @@ def test_forget_wins_over_a_send_still_running(tmp_path):
         asyncio.run(run(journal))
         assert journal.deliveries("m") == {}
         assert set(journal.deliveries("m2")) == {"tom.walker@msb.example"}
+        journal.enqueue("m3", [(MAJA, "msb")])  # a run planned before she was forgotten
+        assert journal.deliveries("m3") == {}

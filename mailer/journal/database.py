@@ -41,6 +41,16 @@ DATED = {
 }
 
 
+# Every insert of a person's row skips the forgotten: a run planned before `mailer person
+# forget` (or a member's late report) must not write them back.
+_QUEUE = """
+    INSERT INTO deliveries (mailing, email, member, state, created_at, updated_at)
+    SELECT ?, ?, ?, 'queued', ?, ?
+    WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE digest=?)
+    ON CONFLICT (mailing, email) DO NOTHING
+"""
+
+
 def timestamp() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -177,9 +187,7 @@ class Journal:
         now = timestamp()
         with self.transaction() as db:
             db.executemany(
-                """INSERT INTO deliveries (mailing, email, member, state, created_at, updated_at)
-                   VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (mailing, email) DO NOTHING""",
-                [(mailing, email, member, now, now) for email, member in people],
+                _QUEUE, [(mailing, e, member, now, now, self.digest(e)) for e, member in people]
             )
 
     def defer(self, mailing: str, emails: Iterable[str], reply: str) -> None:
@@ -202,13 +210,7 @@ class Journal:
                 "INSERT OR REPLACE INTO bundle_exports VALUES (?, ?, ?, ?, ?)",
                 (digest, mailing, member, "\n".join(people), now),
             )
-            db.executemany(
-                """
-                INSERT INTO deliveries (mailing, email, member, state, created_at, updated_at)
-                VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (mailing, email) DO NOTHING
-                """,
-                [(mailing, email, member, now, now) for email in people],
-            )
+            db.executemany(_QUEUE, [(mailing, e, member, now, now, self.digest(e)) for e in people])
 
     def bundle_exports(self, mailing: str | None = None) -> list[BundleExport]:
         """Every export (of one mailing), with when its member last reported."""
@@ -256,7 +258,8 @@ class Journal:
                     """
                     INSERT INTO deliveries (mailing, email, member, state, message_id, attempts,
                                             last_reply, created_at, updated_at, sent_at, channel)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'bundle')
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'bundle'
+                    WHERE NOT EXISTS (SELECT 1 FROM forgotten WHERE digest=?)
                     ON CONFLICT (mailing, email) DO UPDATE SET
                         member=excluded.member, state=excluded.state, channel='bundle',
                         message_id=COALESCE(excluded.message_id, message_id),
@@ -275,6 +278,7 @@ class Journal:
                             now,
                             now,
                             o.sent_at,
+                            self.digest(o.email),
                         )
                         for o in outcomes
                     ],
