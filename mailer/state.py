@@ -36,14 +36,22 @@ _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT N
 
 
 def private_dir(path: Path) -> Path:
-    """Create the state folder readable by its owner only: it holds personal data."""
+    """Create the state folder readable by its owner only: it holds personal data.
+
+    Raises OSError (a cache may shrug it off); :func:`state_folder` says it in one line.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o777 != 0o700:  # a read-only mount may be right already
+        os.chmod(path, 0o700)
+    return path
+
+
+def state_folder(path: Path) -> Path:
+    """:func:`private_dir` for a state folder: a failure is one StateError line."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if path.stat().st_mode & 0o777 != 0o700:
-            os.chmod(path, 0o700)
+        return private_dir(path)
     except OSError as exc:
         raise error(exc, path, "create the state folder") from None
-    return path
 
 
 def busy_timeout() -> float:
@@ -249,7 +257,7 @@ def _claim(db: sqlite3.Connection, path: Path, identity: Identity | None) -> Ide
 
 def connect(path: Path, *, what: str) -> sqlite3.Connection:
     """Open (or create) the store at ``path``; ``what`` names it in errors ("the journal")."""
-    folder = private_dir(path.parent)
+    folder = state_folder(path.parent)
     timeout = busy_timeout()
     db: sqlite3.Connection | None = None
     try:

@@ -87,8 +87,16 @@ def test_a_zero_byte_journal_is_refused_not_taken_for_new(cli, workspace, smtp_n
     result = cli("state", "reset", str(journal), "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     assert "starts anew" in result.output
+    (aside,) = journal.parent.glob(f"{JOURNAL_FILE}.set-aside-*")  # kept, not deleted
+    assert aside.stat().st_size == 0
     assert send(cli).exit_code == 0
     assert smtp_network.handler.received
+
+
+def test_state_reset_only_takes_a_store(cli, workspace):
+    result = cli("state", "reset", str(workspace / "network.toml"), "--yes")
+    assert result.exit_code == 2 and "not a store" in result.stderr  # a usage error
+    assert (workspace / "network.toml").exists()
 
 
 def test_a_missing_journal_is_refused(cli, workspace, smtp_network):

@@ -88,7 +88,7 @@ class Journal:
     @classmethod
     def for_rehearsal(cls, state_dir: Path) -> Journal:
         """The rehearsals' own journal (``.mailer/rehearsal/journal.sqlite3``)."""
-        state.private_dir(state_dir)  # owner-only too, when the rehearsal creates it
+        state.state_folder(state_dir)  # owner-only too, when the rehearsal creates it
         return cls(rehearsal_path(state_dir))
 
     def close(self) -> None:
