@@ -9,7 +9,8 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     ├── ListError                    a recipient list that cannot be read at all
     ├── TemplateError                a template that does not parse or render
     ├── StateError                   the state folder (journal, suppression list)
-    │   └── BusyError                another process is sending this mailing; exit code 75
+    │   ├── BusyError                another process is sending this mailing; exit code 75
+    │   └── StateLockedError         another process holds a store's lock; exit code 75
     ├── BundleError                  a mailing bundle or member report: damaged, altered, not ours
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
@@ -97,6 +98,12 @@ class StateError(MailerError):
 class BusyError(StateError):
     """Another process is sending this mailing from the same journal: sending it at the
     same time would mail everyone twice, so this one stops (run it again later)."""
+
+    exit_code = 75
+
+
+class StateLockedError(StateError):
+    """Another process kept a store locked longer than the busy timeout: run again later."""
 
     exit_code = 75
 

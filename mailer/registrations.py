@@ -13,9 +13,7 @@ simply completes the earlier one.
 
 from __future__ import annotations
 
-import datetime as dt
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +21,8 @@ from mailer import tokens
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import ListError
-from mailer.journal import Journal
-from mailer.lists import read_list
+from mailer.journal import Journal, Registration
+from mailer.lists import RawRow, read_list
 from mailer.recipients import Person
 
 # Header aliases, folded like mailer.lists does ("Närvarande" -> "narvarande").
@@ -93,6 +91,40 @@ def _flag(value: str, *, path: Path, line: int, column: str) -> bool:
     )
 
 
+def _person_of(
+    row: RawRow, listed: Container[str], report: ImportReport, verify: Callable[[str], str]
+) -> str | None:
+    """The listed person a form's row names, by its token first, else by its address;
+    None (and the reason in ``report.unmatched``) when it names nobody on the lists."""
+    raw_token = row.values.get("token", "").strip()
+    raw_email = row.values.get("email", "").strip()
+    if raw_token:
+        try:
+            email = verify(raw_token)
+        except tokens.TokenError as exc:
+            # A tester filled in a rehearsal's form: its address must not count either.
+            if not raw_email or isinstance(exc, tokens.RehearsalTokenError):
+                report.unmatched.append(Unmatched(row.line, raw_token[:40], exc.message))
+                return None
+        else:
+            if email not in listed:
+                reason = "the token's person is no longer on any list"
+                report.unmatched.append(Unmatched(row.line, email, reason))
+                return None
+            report.by_token += 1
+            return email
+    try:
+        email = normalise_address(raw_email)
+    except AddressError as exc:
+        report.unmatched.append(Unmatched(row.line, raw_email, str(exc)))
+        return None
+    if email not in listed:
+        report.unmatched.append(Unmatched(row.line, email, "on no member's list"))
+        return None
+    report.by_address += 1
+    return email
+
+
 def import_registrations(
     network: Network,
     journal: Journal,
@@ -110,40 +142,20 @@ def import_registrations(
     has_attended = "attended" in table.columns
     if has_attended:
         report.attended = 0
-    signer: tokens.Signer | None = None
+    signers: list[tokens.Signer] = []  # made on the first token: only then is a key needed
     purpose = tokens.registration_purpose(network, seminar)
+
+    def verify(token: str) -> str:
+        if not signers:
+            signers.append(tokens.Signer.from_env(network, why="matching by token"))
+        return signers[0].verify(purpose, token, refused="nobody was registered")
+
     found: dict[str, tuple[bool, bool | None, int]] = {}  # email -> (registered, attended, line)
     for row in table.rows:
         report.rows += 1
-        raw_token = row.values.get("token", "").strip()
-        raw_email = row.values.get("email", "").strip()
-        email: str | None = None
-        if raw_token:
-            signer = signer or tokens.Signer.from_env(network, why="matching by token")
-            try:
-                email = signer.verify(purpose, raw_token, refused="nobody was registered")
-            except tokens.TokenError as exc:
-                # A tester filled in a rehearsal's form: its address must not count either.
-                if not raw_email or isinstance(exc, tokens.RehearsalTokenError):
-                    report.unmatched.append(Unmatched(row.line, raw_token[:40], exc.message))
-                    continue
-            else:
-                if email not in listed:
-                    report.unmatched.append(
-                        Unmatched(row.line, email, "the token's person is no longer on any list")
-                    )
-                    continue
-                report.by_token += 1
+        email = _person_of(row, listed, report, verify)
         if email is None:
-            try:
-                email = normalise_address(raw_email)
-            except AddressError as exc:
-                report.unmatched.append(Unmatched(row.line, raw_email, str(exc)))
-                continue
-            if email not in listed:
-                report.unmatched.append(Unmatched(row.line, email, "on no member's list"))
-                continue
-            report.by_address += 1
+            continue
         registered = (
             _flag(row.values["registered"], path=path, line=row.line, column="registered")
             if has_registered
@@ -155,28 +167,11 @@ def import_registrations(
             else None
         )
         found[email] = (registered or bool(attended), attended, row.line)
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    db = journal.db
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for email, (registered, attended, line) in found.items():
-            db.execute(
-                """
-                INSERT INTO registrations
-                    (seminar, email, registered, attended, source, line, imported_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (seminar, email) DO UPDATE SET
-                    registered=excluded.registered,
-                    attended=COALESCE(excluded.attended, attended),
-                    source=excluded.source, line=excluded.line,
-                    imported_at=excluded.imported_at
-                """,
-                (seminar, email, int(registered), attended, path.name, line, now),
-            )
-    except sqlite3.DatabaseError:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+    journal.record_registrations(
+        seminar,
+        {e: Registration(e, r, a, line) for e, (r, a, line) in found.items()},
+        source=path.name,
+    )
     report.registered = sum(1 for r, _, _ in found.values() if r)
     if has_attended:
         report.attended = sum(1 for _, a, _ in found.values() if a)
@@ -184,11 +179,9 @@ def import_registrations(
 
 
 def status(journal: Journal, seminar: int) -> Status:
-    rows = journal.db.execute(
-        "SELECT email, registered, attended FROM registrations WHERE seminar=?", (seminar,)
-    ).fetchall()
+    rows = journal.registrations(seminar)
     return Status(
-        registered=frozenset(r[0] for r in rows if r[1]),
-        attended=frozenset(r[0] for r in rows if r[2]),
-        attendance_known=any(r[2] is not None for r in rows),
+        registered=frozenset(r.email for r in rows if r.registered),
+        attended=frozenset(r.email for r in rows if r.attended),
+        attendance_known=any(r.attended is not None for r in rows),
     )

@@ -9,39 +9,47 @@ the normalised address, so a lookup never needs the address itself. The address 
 beside the hash for the coordinator's ``mailer suppressed`` listing, except for people
 who asked to be forgotten: :meth:`Suppression.forget` blanks it and keeps only the hash,
 which still blocks the address while no longer storing who it was.
+
+This module owns every SQL statement against ``suppression.sqlite3``; the file is opened
+by :func:`mailer.state.connect` (refused when it vanished or was truncated), and its
+schema grows by the ``_m00N_`` migrations below, recorded in a ``migrations`` table.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from mailer import state
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import StateError
-from mailer.journal import private_dir
 from mailer.recipients import Merge, merge
 
 FILENAME = "suppression.sqlite3"
 REASONS = ("unsubscribed", "bounced", "forgotten", "other")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS suppressed (
-    digest    TEXT PRIMARY KEY,          -- HMAC-SHA256(salt, normalised address), hex
-    email     TEXT,                      -- NULL once the person has been forgotten
-    reason    TEXT NOT NULL CHECK (reason IN ('unsubscribed','bounced','forgotten','other')),
-    note      TEXT NOT NULL DEFAULT '',
-    added_at  TEXT NOT NULL              -- UTC, ISO 8601
-);
-"""
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    # IF NOT EXISTS: a list from before migrations already has this table.
+    db.execute("""
+        CREATE TABLE IF NOT EXISTS suppressed (
+            digest    TEXT PRIMARY KEY,    -- HMAC-SHA256(salt, normalised address), hex
+            email     TEXT,                -- NULL once the person has been forgotten
+            reason    TEXT NOT NULL CHECK (reason IN
+                        ('unsubscribed','bounced','forgotten','other')),
+            note      TEXT NOT NULL DEFAULT '',
+            added_at  TEXT NOT NULL        -- UTC, ISO 8601
+        )""")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,20 +70,18 @@ class Suppression:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.db = state.connect(path, what="the suppression list")
+        self._digests: set[str] | None = None
         try:
-            private_dir(path.parent)
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            os.chmod(path, 0o600)
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self.db.executescript(_SCHEMA)
-            self._salt = self._load_salt()
-            self._digests: set[str] | None = None
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise StateError(
-                f"cannot open the suppression list: {exc}",
-                path=path,
-                hint="restore the file from a backup of the state folder",
-            ) from None
+            self._migrate()
+            self._salt = state.salt(self.db)
+            self._digests = self._load_digests()
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise state.error(exc, path, "open the suppression list") from None
+        except StateError:
+            self.db.close()
+            raise
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Suppression:
@@ -90,10 +96,32 @@ class Suppression:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _load_salt(self) -> bytes:
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
-        (salt,) = self.db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
-        return bytes.fromhex(salt)
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One transaction, or the one already open (add inside add_many)."""
+        if self.db.in_transaction:
+            return contextlib.nullcontext(self.db)
+        return _translated(self.db, self.path)
+
+    def _migrate(self) -> None:
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations "
+            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        for step in MIGRATIONS:
+            name = step.__name__.lstrip("_")
+            if name not in done:
+                with self._transaction() as db:
+                    step(db)
+                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
+
+    def _load_digests(self) -> set[str]:
+        # Read at open too: a damaged file is one StateError line there, not a traceback
+        # in the middle of a merge.
+        try:
+            return {r[0] for r in self.db.execute("SELECT digest FROM suppressed")}
+        except sqlite3.DatabaseError as exc:
+            raise state.error(exc, self.path, "read the suppression list") from None
 
     # -- keys ------------------------------------------------------------------
 
@@ -113,7 +141,7 @@ class Suppression:
         if not isinstance(email, str):
             return False
         if self._digests is None:
-            self._digests = {r[0] for r in self.db.execute("SELECT digest FROM suppressed")}
+            self._digests = self._load_digests()
         return self.digest(email) in self._digests
 
     def is_suppressed(self, email: str) -> bool:
@@ -135,12 +163,13 @@ class Suppression:
         if reason not in REASONS:
             raise ValueError(reason)
         stored = None if reason == "forgotten" else email
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO suppressed VALUES (?, ?, ?, ?, ?)",
-            (self.digest(email), stored, reason, note, _now()),
-        )
-        if reason == "forgotten":
-            self.forget(email)
+        with self._transaction():
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO suppressed VALUES (?, ?, ?, ?, ?)",
+                (self.digest(email), stored, reason, note, _now()),
+            )
+            if reason == "forgotten":
+                self.forget(email)
         self._digests = None
         return cur.rowcount == 1
 
@@ -149,14 +178,9 @@ class Suppression:
     ) -> int:
         """Suppress several normalised addresses in one transaction; how many were new."""
         added = 0
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for email in emails:
                 added += self.add(email, reason=reason, note=note)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return added
 
     def forget(self, email: str) -> None:
@@ -165,28 +189,65 @@ class Suppression:
         For ``mailer person forget``: the person is added if they were not on the list.
         """
         digest = self.digest(email)
-        self.db.execute(
-            "INSERT OR IGNORE INTO suppressed VALUES (?, NULL, 'forgotten', '', ?)",
-            (digest, _now()),
-        )
-        self.db.execute(
-            "UPDATE suppressed SET email=NULL, reason='forgotten', note='' WHERE digest=?",
-            (digest,),
-        )
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO suppressed VALUES (?, NULL, 'forgotten', '', ?)",
+                (digest, _now()),
+            )
+            self.db.execute(
+                "UPDATE suppressed SET email=NULL, reason='forgotten', note='' WHERE digest=?",
+                (digest,),
+            )
         self._digests = None
+
+    def entry(self, email: str) -> Entry | None:
+        """This normalised address's entry, if it is on the list."""
+        row = self.db.execute(
+            "SELECT digest, email, reason, note, added_at FROM suppressed WHERE digest=?",
+            (self.digest(email),),
+        ).fetchone()
+        return Entry(*row) if row else None
+
+    def compact(self) -> None:
+        """Rebuild the file and empty the WAL: a forgotten address may linger in the page
+        an update rewrote."""
+        try:
+            self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:
+            raise state.error(exc, self.path, "compact the suppression list") from None
+
+
+@contextlib.contextmanager
+def _translated(db: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
+    try:
+        with state.transaction(db):
+            yield db
+    except sqlite3.OperationalError as exc:
+        raise state.error(exc, path, "write the suppression list") from None
 
 
 def suppressed_checker(state_dir: Path) -> Callable[[str], bool]:
     """A fast "is this normalised address suppressed?" for merge and planning.
 
-    Reads the list once and closes it; creates nothing when there is no list yet.
+    Reads the list once and closes it; creates nothing when there is no list yet (but a
+    list the state folder had and lost is refused, never taken for an empty one).
     """
     path = state_dir / FILENAME
-    if not path.exists():
+    if not state.known(path):
         return lambda email: False
     with Suppression(path) as suppression:
         suppression.__contains__("")  # load the digests while the file is open
         return suppression.__contains__
+
+
+def listed(state_dir: Path) -> list[Entry]:
+    """Everyone on the opt-out list; creates nothing when there is no list yet."""
+    path = state_dir / FILENAME
+    if not state.known(path):
+        return []
+    with Suppression(path) as suppression:
+        return suppression.entries()
 
 
 def merge_without_suppressed(network: Network, *, check_dns: bool = False) -> Merge:
@@ -201,3 +262,78 @@ def parse_addresses(values: Iterable[str]) -> Iterator[tuple[str, str | AddressE
             yield raw, normalise_address(raw)
         except AddressError as exc:
             yield raw, exc
+
+
+# -- unsubscribing (the CLI, a web form, a mailbox reader) --------------------------------
+
+
+def read_addresses(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, raw address) from a list with an e-mail column, or one address per line.
+
+    Raises ListError (with Swedish translations) when the file cannot be read at all.
+    """
+    from mailer.lists import list_error, read_list
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise list_error("missing", path) from None
+    except OSError as exc:
+        raise list_error("unreadable", path, why=exc.strerror) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel on Windows; addresses are ASCII
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if "@" in first:
+        # A plain list: an address per line; anything after a delimiter is a comment.
+        for number, line in enumerate(text.splitlines(), 1):
+            value = line.replace(";", ",").replace("\t", ",").split(",", 1)[0].strip()
+            if value:
+                yield number, value
+        return
+    for row in read_list(path).rows:
+        yield row.line, row.values.get("email", "")
+
+
+@dataclass(slots=True)
+class Unsubscribed:
+    """What :func:`unsubscribe` did: ``rejected`` holds (where, value, why) per bad value."""
+
+    path: Path
+    added: int = 0
+    again: int = 0  # already on the list
+    total: int = 0  # on the list now
+    rejected: list[tuple[str, str, AddressError]] = field(default_factory=list)
+
+
+def unsubscribe(
+    state_dir: Path,
+    addresses: Iterable[str] = (),
+    *,
+    files: Iterable[Path] = (),
+    reason: str = "unsubscribed",
+    note: str = "",
+) -> Unsubscribed:
+    """Put the valid addresses (given, or read from files) on the opt-out list.
+
+    Values that are not addresses are reported in ``rejected``, the others added; when
+    every value was rejected nothing is opened or created.
+    """
+    raw: list[tuple[str, str]] = [("", a) for a in addresses]  # (where, value)
+    for path in files:
+        raw.extend((f"{path}:{line}: ", value) for line, value in read_addresses(path))
+    result = Unsubscribed(state_dir / FILENAME)
+    valid: list[str] = []
+    for where, value in raw:
+        try:
+            valid.append(normalise_address(value))
+        except AddressError as exc:
+            result.rejected.append((where, value, exc))
+    if not valid and result.rejected:
+        return result
+    with Suppression(result.path) as suppression:
+        result.added = suppression.add_many(valid, reason=reason, note=note)
+        result.total = len(suppression)
+    result.again = len(set(valid)) - result.added
+    return result

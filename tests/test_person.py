@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mailer.errors import MailerError
-from mailer.person import cutoff
+from mailer.privacy import cutoff
 from tests.helpers import use_smtp_everywhere
 from tests.smtp_server import SmtpServer
 

@@ -115,3 +115,22 @@ def test_unsubscribe_file_saved_by_excel_on_windows(cli, tmp_path: Path):
     missing = cli("unsubscribe", "--file", str(tmp_path / "finns-inte.txt"))
     assert missing.exit_code == 2
     assert "finns-inte.txt: filen finns inte" in missing.stderr
+
+
+def test_a_web_form_or_mailbox_reader_unsubscribes_through_the_library(tmp_path: Path):
+    from mailer.suppression import MIGRATIONS, listed, unsubscribe
+
+    mailbox = tmp_path / "avregistrera.txt"
+    mailbox.write_text("Anna.Berg@MSB.example ; svarade STOPP\nnot-an-address\n")
+    state_dir = tmp_path / ".mailer"
+    result = unsubscribe(state_dir, ["per.holm@kau.example"], files=[mailbox], note="mailbox")
+    assert (result.added, result.again, result.total) == (2, 0, 2)
+    [(where, value, why)] = result.rejected
+    assert (where, value) == (f"{mailbox}:2: ", "not-an-address") and why.code
+    assert {e.email for e in listed(state_dir)} == {"anna.berg@msb.example", "per.holm@kau.example"}
+    with Suppression.in_state_dir(state_dir) as s:
+        applied = {r[0] for r in s.db.execute("SELECT name FROM migrations")}
+    assert applied == {m.__name__.lstrip("_") for m in MIGRATIONS}
+    # Nothing valid: nothing is opened or created.
+    empty = tmp_path / "empty"
+    assert unsubscribe(empty, ["nope"]).rejected and not empty.exists()

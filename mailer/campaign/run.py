@@ -370,9 +370,10 @@ class _ChannelRun:
                     return "not-started"
             if person.email in self.opt_out:
                 return self._opted_out(person)
-            await self.writes.start(
+            if not await self.writes.start(
                 self.mailing, person.email, self.member.id, message.message_id, self.channel
-            )
+            ):
+                return self._opted_out(person)  # forgotten this very moment
             try:
                 reply = await transport.send(message)
             except TransientError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -23,7 +22,7 @@ def person() -> None:
 def person_export(state: State, address: str, as_json: bool) -> None:
     """Everything held about ADDRESS: the lists naming them, the mailings they got and when,
     registrations, their opt-out state and the log lines about them."""
-    from mailer.person import export
+    from mailer.privacy import export
 
     data = export(state.network, address)
     if as_json:
@@ -71,7 +70,7 @@ def person_forget(state: State, address: str, yes: bool) -> None:
 
     Exits with 1 while a member's list still names them.
     """
-    from mailer.person import address_of, forget
+    from mailer.privacy import address_of, forget
 
     email = address_of(address)
     if not yes:
@@ -94,7 +93,7 @@ def person_forget(state: State, address: str, yes: bool) -> None:
         for listing in result.still_listed:
             click.echo(f"  {listing}", err=True)
     if result.still_listed or result.leftovers:
-        sys.exit(EXIT_FAILED)
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 @click.command()
@@ -111,8 +110,8 @@ def person_forget(state: State, address: str, yes: bool) -> None:
 def prune(state: State, age: str, yes: bool) -> None:
     """Delete journal detail (deliveries, registrations, bundles) and log lines older
     than AGE. The opt-out list is kept: it is what keeps people from being mailed again."""
-    from mailer.person import cutoff
-    from mailer.person import prune as prune_state
+    from mailer.privacy import cutoff
+    from mailer.privacy import prune as prune_state
 
     before = cutoff(age)
     if not yes:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -13,32 +11,6 @@ from mailer.cli._common import EXIT_FAILED, Failure, State, console, pass_state,
 
 # 'forgotten' is set by `mailer person forget`, which also drops the address itself.
 REASON = click.Choice(["unsubscribed", "bounced", "other"])
-
-
-def _file_addresses(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, raw address) from a list with an e-mail column, or one address per line."""
-    from mailer.lists import list_error, read_list
-
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise list_error("missing", path) from None
-    except OSError as exc:
-        raise list_error("unreadable", path, why=exc.strerror) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel on Windows; addresses are ASCII
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if "@" in first:
-        # A plain list: an address per line; anything after a delimiter is a comment.
-        for number, line in enumerate(text.splitlines(), 1):
-            value = line.replace(";", ",").replace("\t", ",").split(",", 1)[0].strip()
-            if value:
-                yield number, value
-        return
-    for row in read_list(path).rows:
-        yield row.line, row.values.get("email", "")
 
 
 @click.command()
@@ -78,8 +50,8 @@ def unsubscribe(
     member's list, also when a member forwards the person again later. Exits with 1 when
     some values were not addresses (the others are added).
     """
-    from mailer.addresses import AddressError, normalise_address
-    from mailer.suppression import Suppression
+    from mailer.cli.recipients import list_errors_in
+    from mailer.suppression import unsubscribe as add_to_list
 
     if not addresses and not files and not tokens_:
         raise click.UsageError("give one or more addresses, --file FILE or --token TOKEN")
@@ -96,47 +68,30 @@ def unsubscribe(
         addresses = (*addresses, *verified)
         note = note or "one-click unsubscribe"
     sv = network.network.language == "sv"
-    raw: list[tuple[str, str]] = [("", a) for a in addresses]  # (where, value)
-    from mailer.cli.recipients import list_errors_in
-
     with list_errors_in(network.network.language):
-        for path in files:
-            raw.extend((f"{path}:{line}: ", value) for line, value in _file_addresses(path))
-    valid: list[str] = []
+        result = add_to_list(network.state_dir, addresses, files=files, reason=reason, note=note)
     err = console(stderr=True)
-    bad = 0
-    for where, value in raw:
-        try:
-            valid.append(normalise_address(value))
-        except AddressError as exc:
-            bad += 1
-            err.print(
-                f"{where}{value!r}: {_reason(exc.code, sv)}",
-                markup=False,
-            )
-    if not valid and bad:
+    for where, value, exc in result.rejected:
+        err.print(f"{where}{value!r}: {_reason(exc.code, sv)}", markup=False)
+    if result.rejected and not result.added and not result.again:
         raise Failure(
             "inga giltiga adresser; inget lades till"
             if sv
             else "no valid addresses; nothing was added",
             2,
         )
-    with Suppression.in_state_dir(network.state_dir) as suppression:
-        added = suppression.add_many(valid, reason=reason, note=note)
-        total = len(suppression)
-    again = len(set(valid)) - added
     if sv:
         click.echo(
-            f"{added} tillagda på spärrlistan ({reason}); {again} fanns redan där. "
-            f"Spärrlistan har nu {total} adresser: {suppression.path}"
+            f"{result.added} tillagda på spärrlistan ({reason}); {result.again} fanns redan där. "
+            f"Spärrlistan har nu {result.total} adresser: {result.path}"
         )
     else:
         click.echo(
-            f"{added} added to the opt-out list ({reason}); {again} already on it. "
-            f"The list now holds {total}: {suppression.path}"
+            f"{result.added} added to the opt-out list ({reason}); {result.again} already on "
+            f"it. The list now holds {result.total}: {result.path}"
         )
-    if bad:
-        sys.exit(EXIT_FAILED)
+    if result.rejected:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 def _reason(code: str, sv: bool) -> str:
@@ -155,14 +110,11 @@ def suppressed(state: State, as_json: bool) -> None:
     People who asked to be forgotten are shown without their address: only a salted
     hash of it is kept, which still stops any mail to them.
     """
-    from mailer.suppression import FILENAME, Entry, Suppression
+    from mailer.suppression import listed
 
     network = state.network
     sv = network.network.language == "sv"
-    entries: list[Entry] = []
-    if (network.state_dir / FILENAME).exists():
-        with Suppression.in_state_dir(network.state_dir) as suppression:
-            entries = suppression.entries()
+    entries = listed(network.state_dir)
     if as_json:
         click.echo(
             json.dumps(

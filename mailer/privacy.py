@@ -1,35 +1,31 @@
-"""One person's data in the workspace: show it all, forget it, and prune what is old.
+"""The rights of the people on the lists (GDPR articles 15 and 17), and retention:
+show everything held about one person, forget them, and prune what is old.
 
-The state folder holds personal data in three shapes, and each function here handles all
-of them without knowing which module wrote them:
+The state folder holds personal data in three shapes:
 
-* SQLite files (the journal, a member's bundle journal): every table with an ``email``
-  column, and the newline-separated ``people`` of bundle exports;
-* line-oriented files (``delivery.log``, CSV): one line per event or person;
+* journals (the coordinator's, a rehearsal's, a member's bundle journal): read and changed
+  only through :class:`mailer.journal.Journal`'s methods, which own their SQL;
+* line-oriented files (``delivery.log``, CSV): one line per event or person, handled here;
 * the opt-out list (:mod:`mailer.suppression`), which keeps only a salted hash of a
   forgotten address, so a later list naming them again still does not mail them.
-
-Deleting a row does not remove its bytes from an SQLite file (free pages, the WAL), so
-every changed database is vacuumed and its WAL truncated afterwards.
 """
 
 from __future__ import annotations
 
 import calendar
-import contextlib
 import datetime as dt
 import os
 import re
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mailer import state as stores
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import MailerError, StateError
-from mailer.journal import is_rehearsal
+from mailer.journal import FILENAME as JOURNAL_FILE
+from mailer.journal import Journal, is_rehearsal
 from mailer.lists import read_list
 from mailer.suppression import FILENAME as SUPPRESSION_FILE
 from mailer.suppression import Suppression
@@ -100,46 +96,11 @@ def _state_files(state_dir: Path) -> list[Path]:
     return sorted(p for p in state_dir.rglob("*") if p.is_file())
 
 
-def _databases(state_dir: Path) -> list[Path]:
-    return [
-        p
-        for p in _state_files(state_dir)
-        if p.suffix in (".sqlite3", ".sqlite", ".db") and p.name != SUPPRESSION_FILE
-    ]
-
-
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[sqlite3.Connection]:
-    try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=30)
-    except sqlite3.DatabaseError as exc:
-        raise StateError(f"cannot open: {exc}", path=path) from None
-    db.row_factory = sqlite3.Row
-    try:
-        yield db
-    except sqlite3.DatabaseError as exc:
-        raise StateError(f"cannot read or change: {exc}", path=path) from None
-    finally:
-        db.close()
-
-
-def _email_tables(db: sqlite3.Connection) -> list[str]:
-    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    return [
-        t for t in tables if any(c[1] == "email" for c in db.execute(f'PRAGMA table_info("{t}")'))
-    ]
-
-
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    row = db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))
-    return row.fetchone() is not None
-
-
-def _compact(db: sqlite3.Connection) -> None:
-    """Make deleted rows really gone: rebuild the file, empty the WAL."""
-    db.execute("VACUUM")
-    with contextlib.suppress(sqlite3.DatabaseError):
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def _journals(state_dir: Path) -> list[Path]:
+    """Every journal in the state folder: the coordinator's, rehearsals', members'."""
+    if not state_dir.is_dir():
+        return []
+    return sorted(state_dir.rglob(JOURNAL_FILE))
 
 
 # -- export ----------------------------------------------------------------------------
@@ -152,36 +113,25 @@ def export(network: Network, raw: str) -> dict[str, Any]:
     records: dict[str, list[dict[str, Any]]] = {}
     rehearsed: set[str] = set()  # the keys of records from a rehearsal's journal
     bundles: list[dict[str, Any]] = []
-    for path in _databases(state):
+    for path in _journals(state):
         where = path.relative_to(state)
-        with _open(path) as db:
-            for table in _email_tables(db):
-                rows = db.execute(f'SELECT * FROM "{table}" WHERE email=?', (email,))
-                found = [dict(r) for r in rows]
-                if found:
-                    records[f"{where}:{table}"] = found
-                    if is_rehearsal(path):
-                        rehearsed.add(f"{where}:{table}")
-            if _has_table(db, "bundle_exports"):
-                for r in db.execute(
-                    "SELECT digest, mailing, member, people, exported_at FROM bundle_exports"
-                ):
-                    if email in r["people"].split("\n"):
-                        bundles.append(
-                            {k: r[k] for k in ("mailing", "member", "exported_at", "digest")}
-                        )
+        with Journal(path) as journal:
+            for table, rows in journal.person_records(email).items():
+                records[f"{where}:{table}"] = rows
+                if is_rehearsal(path):
+                    rehearsed.add(f"{where}:{table}")
+            bundles.extend(journal.bundles_naming(email))
     log_lines = {
         str(path.relative_to(state)): lines
         for path in _state_files(state)
         if path.suffix in LINE_FILES and (lines := _matching_lines(path, email))
     }
     suppression: dict[str, Any] = {"suppressed": False}
-    if (state / SUPPRESSION_FILE).exists():
+    if stores.known(state / SUPPRESSION_FILE):
         with Suppression.in_state_dir(state) as opt_out:
-            if email in opt_out:
-                digest = opt_out.digest(email)
-                entry = next(e for e in opt_out.entries() if e.digest == digest)
-                suppression = {"suppressed": True, "reason": entry.reason, "since": entry.added_at}
+            entry = opt_out.entry(email)
+        if entry is not None:
+            suppression = {"suppressed": True, "reason": entry.reason, "since": entry.added_at}
     # A rehearsal's rows (its own journal) went to a test server, not to the person.
     deliveries = [
         (row, key in rehearsed)
@@ -233,24 +183,10 @@ def forget(network: Network, raw: str) -> Forgotten:
     # The opt-out entry first: if anything below fails, they are at least never mailed.
     with Suppression.in_state_dir(state) as opt_out:
         opt_out.forget(email)
-    with _open(state / SUPPRESSION_FILE) as db:
-        _compact(db)  # the address may linger in the page the update rewrote
-    for path in _databases(state):
-        with _open(path) as db:
-            changed = 0
-            for table in _email_tables(db):
-                changed += db.execute(f'DELETE FROM "{table}" WHERE email=?', (email,)).rowcount
-            if _has_table(db, "bundle_exports"):
-                for r in db.execute("SELECT digest, people FROM bundle_exports").fetchall():
-                    people = r["people"].split("\n")
-                    if email in people:
-                        kept = "\n".join(p for p in people if p != email)
-                        db.execute(
-                            "UPDATE bundle_exports SET people=? WHERE digest=?", (kept, r["digest"])
-                        )
-                        changed += 1
-            result.rows += changed
-            _compact(db)
+        opt_out.compact()  # the address may linger in the page the update rewrote
+    for path in _journals(state):
+        with Journal(path) as journal:
+            result.rows += journal.forget(email)
     for path in _state_files(state):
         if path.suffix in LINE_FILES:
             result.log_lines += _rewrite_lines(path, lambda line: email in line.casefold())
@@ -297,38 +233,13 @@ def cutoff(age: str, *, now: dt.datetime | None = None) -> dt.datetime:
     return now.replace(year=year, month=month + 1, day=day)
 
 
-# Per table: the column that dates a row. Tables not named here are left alone.
-_DATED = {
-    "deliveries": "COALESCE(sent_at, updated_at)",
-    "registrations": "imported_at",
-    "bundle_reports": "imported_at",
-    "bundle_exports": "exported_at",
-}
-
-
 def prune(network: Network, before: dt.datetime) -> Pruned:
     """Remove journal rows and log lines older than ``before``; the opt-out list stays."""
     state = network.state_dir
     result = Pruned(before)
-    stamp = before.astimezone(dt.UTC).isoformat()
-    for path in _databases(state):
-        with _open(path) as db:
-            changed = 0
-            for table, column in _DATED.items():
-                if not _has_table(db, table):
-                    continue
-                if table == "bundle_exports" and _has_table(db, "bundle_reports"):
-                    # A report still kept refers to its bundle: keep that bundle too.
-                    sql = (
-                        f"DELETE FROM bundle_exports WHERE {column} < ? AND digest NOT IN "
-                        "(SELECT bundle FROM bundle_reports)"
-                    )
-                else:
-                    sql = f'DELETE FROM "{table}" WHERE {column} < ?'
-                changed += db.execute(sql, (stamp,)).rowcount
-            result.rows += changed
-            if changed:
-                _compact(db)
+    for path in _journals(state):
+        with Journal(path) as journal:
+            result.rows += journal.prune(before)
     for path in _state_files(state):
         if path.suffix == ".log":
             result.log_lines += _rewrite_lines(path, lambda line: _older(line, before))

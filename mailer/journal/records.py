@@ -1,0 +1,57 @@
+"""What the journal hands out: rows as frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One person's outcome learnt elsewhere: from a member's report."""
+
+    email: str
+    state: str
+    message_id: str | None
+    reply: str | None
+    sent_at: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BundleExport:
+    digest: str
+    mailing: str
+    member: str
+    people: list[str]
+    exported_at: str
+    reported_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    mailing: str
+    email: str
+    member: str
+    state: str
+    message_id: str | None
+    attempts: int
+    last_reply: str | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+    channel: str | None = None
+
+    @property
+    def uncertain(self) -> bool:
+        """A run stopped while this message was with the server: it may have arrived."""
+        return self.state == "sending"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One person's registration for a seminar, as the journal keeps it."""
+
+    email: str
+    registered: bool
+    attended: bool | None
+    line: int | None = None

@@ -1,0 +1,85 @@
+"""The journal's schema: a list of migrations, each applied once and recorded in a table."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE deliveries (
+            mailing     TEXT NOT NULL,
+            email       TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            state       TEXT NOT NULL CHECK (state IN
+                          ('queued','sending','sent','deferred','failed','suppressed')),
+            message_id  TEXT,
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            last_reply  TEXT,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            sent_at     TEXT,
+            PRIMARY KEY (mailing, email)
+        )""")
+    db.execute("CREATE INDEX deliveries_state ON deliveries (mailing, member, state)")
+
+
+def _m002_channel(db: sqlite3.Connection) -> None:
+    # Which channel carried the message, and an index for the rolling daily quota.
+    db.execute("ALTER TABLE deliveries ADD COLUMN channel TEXT")
+    db.execute("CREATE INDEX deliveries_sent ON deliveries (member, sent_at)")
+
+
+def _m003_bundles(db: sqlite3.Connection) -> None:
+    # Bundles handed to members who send their share themselves, and the reports they sent
+    # back; keyed by content digests so a re-import is recognised.
+    db.execute("""
+        CREATE TABLE bundle_exports (
+            digest      TEXT PRIMARY KEY,
+            mailing     TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            people      TEXT NOT NULL,
+            exported_at TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX bundle_exports_mailing ON bundle_exports (mailing, member)")
+    db.execute("""
+        CREATE TABLE bundle_reports (
+            digest      TEXT PRIMARY KEY,
+            bundle      TEXT NOT NULL REFERENCES bundle_exports (digest),
+            mailing     TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            entries     INTEGER NOT NULL,
+            imported_at TEXT NOT NULL
+        )""")
+
+
+def _m004_registrations(db: sqlite3.Connection) -> None:
+    # Who registered for a seminar and who came, from a form tool's export
+    # (mailer.registrations); attended is NULL until an export says.
+    db.execute("""
+        CREATE TABLE registrations (
+            seminar     INTEGER NOT NULL,
+            email       TEXT NOT NULL,
+            registered  INTEGER NOT NULL CHECK (registered IN (0, 1)),
+            attended    INTEGER CHECK (attended IN (0, 1)),
+            source      TEXT NOT NULL,
+            line        INTEGER,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (seminar, email)
+        )""")
+
+
+def _m005_forgotten(db: sqlite3.Connection) -> None:
+    # People forgotten (mailer person forget), by a salted hash: a send still running in
+    # another process checks it in the same transaction, so it never writes them back.
+    db.execute("CREATE TABLE forgotten (digest TEXT PRIMARY KEY, forgotten_at TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_initial,
+    _m002_channel,
+    _m003_bundles,
+    _m004_registrations,
+    _m005_forgotten,
+]

@@ -1,0 +1,309 @@
+"""The state folder's SQLite stores: one way to open them, and an identity that remembers them.
+
+Every store (the journal, the opt-out list) is opened by :func:`connect`: the folder
+owner-only (0700), the file owner-only (0600), WAL, and a bounded wait for a lock held by
+another process (``MAILER_BUSY_TIMEOUT`` seconds, 10 by default).
+
+A store that vanished or was truncated must never be taken for a new one: an empty
+journal mails everyone again, an empty opt-out list mails the people who said no. So
+each folder that holds a store also holds ``identity.json``: a random id and the names
+of the stores created there. Each database carries the same id in its ``meta`` table.
+Opening a store the identity names, when the file is missing, empty, a folder or carries
+another id, raises :class:`StateError` saying how to restore it; :func:`start_anew` is
+the explicit way to begin that store again (``mailer state reset FILE``). A folder
+without an identity is new (or from before identities) and simply starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailer.errors import StateError, StateLockedError
+
+IDENTITY = "identity.json"
+BUSY_TIMEOUT_ENV = "MAILER_BUSY_TIMEOUT"
+DEFAULT_BUSY_TIMEOUT = 10.0
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def private_dir(path: Path) -> Path:
+    """Create the state folder readable by its owner only: it holds personal data.
+
+    Raises OSError (a cache may shrug it off); :func:`state_folder` says it in one line.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o777 != 0o700:  # a read-only mount may be right already
+        os.chmod(path, 0o700)
+    return path
+
+
+def state_folder(path: Path) -> Path:
+    """:func:`private_dir` for a state folder: a failure is one StateError line."""
+    try:
+        return private_dir(path)
+    except OSError as exc:
+        raise error(exc, path, "create the state folder") from None
+
+
+def busy_timeout() -> float:
+    """How long to wait for another process's write lock, in seconds."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_BUSY_TIMEOUT
+    except ValueError:
+        return DEFAULT_BUSY_TIMEOUT
+
+
+def restore_hint(path: Path) -> str:
+    return (
+        f"restore the state folder from your backup beside network.toml, e.g. "
+        f"'cp -a /backup/mailer-DATE/. {path.parent}/', or start this store anew "
+        f"with 'mailer state reset {path}'"
+    )
+
+
+def error(exc: sqlite3.Error | OSError, path: Path, doing: str) -> StateError:
+    """One line for what went wrong with a store, and what to do about it."""
+    text = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return StateLockedError(
+            f"cannot {doing}: another mailer process is using it (waited {busy_timeout():g} s)",
+            path=path,
+            hint="wait for it to finish or stop it, then run the command again",
+        )
+    if "full" in lowered or "no space" in lowered or ("i/o" in lowered and _no_space(path)):
+        return StateError(
+            f"cannot {doing}: the disk is full", path=path, hint="free disk space, then run again"
+        )
+    if any(word in lowered for word in ("readonly", "read-only", "permission")):
+        return StateError(
+            f"cannot {doing}: the state folder is read-only",
+            path=path,
+            hint="make the folder writable by the user running mailer",
+        )
+    if "not a database" in lowered or "malformed" in lowered:
+        return StateError(f"cannot {doing}: {text}", path=path, hint=restore_hint(path))
+    return StateError(f"cannot {doing}: {text}", path=path)
+
+
+def _no_space(path: Path) -> bool:
+    # SQLite reports a failed write to a full disk as a plain I/O error, often.
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The one transaction style of every store: BEGIN IMMEDIATE, so a writer waits for
+    the lock at the start (bounded) rather than failing half-way."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def salt(db: sqlite3.Connection) -> bytes:
+    """The store's random key for salted hashes of addresses, made on first use.
+
+    Read before written: opening a store must not wait for another process's write lock.
+    """
+    row = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+    if row is None:
+        with transaction(db):
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
+        row = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
+    return bytes.fromhex(str(row[0]))
+
+
+# -- identity ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Identity:
+    id: str
+    stores: dict[str, str] = field(default_factory=dict)  # file name -> created at
+
+    @classmethod
+    def read(cls, folder: Path) -> Identity | None:
+        path = folder / IDENTITY
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(str(data["id"]), {str(k): str(v) for k, v in data["stores"].items()})
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise StateError(
+                "the state folder's identity file is damaged", path=path, hint=restore_hint(path)
+            ) from None
+
+    def write(self, folder: Path) -> None:
+        path = folder / IDENTITY
+        tmp = path.with_name(IDENTITY + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"id": self.id, "stores": self.stores}, handle, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise error(exc, path, "write the state folder's identity") from None
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    # Two processes opening stores of a new folder at once must not each write an identity.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def known(path: Path) -> bool:
+    """Whether this store exists, or the folder's identity says it should."""
+    if path.exists():
+        return True
+    identity = Identity.read(path.parent) if path.parent.is_dir() else None
+    return identity is not None and path.name in identity.stores
+
+
+def _check_file(path: Path, identity: Identity | None) -> None:
+    """Refuse a store file that cannot be the one this folder had."""
+    listed = identity is not None and path.name in identity.stores
+    if path.is_dir():
+        raise StateError("is a folder, not a database", path=path, hint=restore_hint(path))
+    if not path.exists():
+        if listed:
+            raise StateError(
+                "is missing, although this state folder had it", path=path, hint=restore_hint(path)
+            )
+        return
+    size = path.stat().st_size
+    if size == 0 and (listed or identity is None):
+        # Without an identity (a folder from before identities) an empty file is as
+        # suspicious: nothing this mailer creates stays at 0 bytes.
+        raise StateError(
+            "is empty (0 bytes): it was truncated or replaced", path=path, hint=restore_hint(path)
+        )
+    if size and _shorter_than_its_header(path, size):
+        raise StateError(
+            f"is truncated ({size} bytes, shorter than it says it is)",
+            path=path,
+            hint=restore_hint(path),
+        )
+
+
+def _shorter_than_its_header(path: Path, size: int) -> bool:
+    """Whether an SQLite file lost its end: its header names more pages than it holds."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        return False  # the file may be behind its WAL, legitimately
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return False  # not SQLite at all: SQLite itself says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_valid = header[24:28] == header[92:96]  # the page count is kept up to date
+    return counter_valid and pages * page_size > size
+
+
+def _claim(db: sqlite3.Connection, path: Path, identity: Identity | None) -> Identity:
+    """Check the database's id against the folder's identity; record a new store in both."""
+    db.execute(_META)
+    row = db.execute("SELECT value FROM meta WHERE key='state_id'").fetchone()
+    carried = str(row[0]) if row else None
+    if identity is None:
+        identity = Identity(carried or secrets.token_hex(16))
+    elif carried is None and path.name in identity.stores:
+        raise StateError(
+            "is not the database this state folder created (it carries no identity)",
+            path=path,
+            hint=restore_hint(path),
+        )
+    if carried is not None and carried != identity.id:
+        raise StateError(
+            "belongs to another state folder (its identity differs)",
+            path=path,
+            hint=restore_hint(path),
+        )
+    if carried is None:
+        with transaction(db):
+            db.execute("INSERT INTO meta VALUES ('state_id', ?)", (identity.id,))
+    if path.name not in identity.stores:
+        identity.stores[path.name] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        identity.write(path.parent)
+    return identity
+
+
+def connect(path: Path, *, what: str) -> sqlite3.Connection:
+    """Open (or create) the store at ``path``; ``what`` names it in errors ("the journal")."""
+    folder = state_folder(path.parent)
+    timeout = busy_timeout()
+    db: sqlite3.Connection | None = None
+    try:
+        with _folder_lock(folder):
+            identity = Identity.read(folder)
+            _check_file(path, identity)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.chmod(path, 0o600)
+            db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process; only an OS crash could lose
+            # the last commits, which then replay as 'sending' (uncertain), never as lost.
+            db.execute("PRAGMA synchronous=NORMAL")
+            _claim(db, path, identity)
+    except (sqlite3.Error, OSError) as exc:
+        if db is not None:
+            db.close()
+        raise error(exc, path, f"open {what}") from None
+    except StateError:
+        if db is not None:
+            db.close()
+        raise
+    return db
+
+
+def start_anew(path: Path) -> Path | None:
+    """Set a store aside so that the next open creates it empty; where it went, if anywhere.
+
+    The explicit way out of a refused store: the damaged file (and its WAL) is kept
+    beside, renamed, never deleted, and the identity forgets the store.
+    """
+    folder = path.parent
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside: Path | None = None
+    try:
+        with _folder_lock(folder):
+            for suffix in ("", "-wal", "-shm"):
+                part = path.with_name(path.name + suffix)
+                if part.exists() or part.is_symlink():
+                    target = path.with_name(f"{path.name}.set-aside-{stamp}{suffix}")
+                    os.replace(part, target)
+                    aside = aside or target
+            identity = Identity.read(folder)
+            if identity is not None and identity.stores.pop(path.name, None) is not None:
+                identity.write(folder)
+    except OSError as exc:
+        raise error(exc, path, "set the store aside") from None
+    return aside
