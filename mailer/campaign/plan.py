@@ -183,6 +183,7 @@ def make_plan(
     bundled = {e.member for e in journal.bundle_exports(mailing.id)}
     held, left = _bundles_still_out(mailing, journal, merged, rehearsal is not None)
     withheld = {w.person.email for w in left}
+    again = _Again(resend, resend_uncertain, retry_failed)
     left_out = 0
     channels = []
     for member in network.members:
@@ -192,12 +193,9 @@ def make_plan(
         if plan.limits.per_day:
             plan.quota_used = journal.used_since(member.id, now - DAY)
         people = [p for p in by_member.get(member.id, []) if not is_suppressed(p.email)]
-        wanted_people = [p for p in people if in_audience(p)]
-        left_out += len(people) - len(wanted_people)
-        again = _Again(resend, resend_uncertain, retry_failed)
-        for person in wanted_people:
-            if person.email in withheld:
-                continue
+        chosen = [p for p in people if in_audience(p) and p.email not in withheld]
+        left_out += sum(1 for p in people if not in_audience(p))
+        for person in chosen:
             _place(plan, person, done.get(person.email), again)
         channels.append(plan)
     return Plan(mailing, channels, merged, left_out, held=held, withheld=left)
