@@ -23,7 +23,7 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +129,43 @@ def salt(db: sqlite3.Connection) -> bytes:
             db.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(32),))
         row = db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
     return bytes.fromhex(str(row[0]))
+
+
+Migration = Callable[[sqlite3.Connection], None]  # one numbered step: _m001_initial, ...
+
+
+def migrate(db: sqlite3.Connection, steps: Sequence[Migration]) -> None:
+    """Apply the steps a store has not had yet, each in its own transaction, and record
+    each by name (``m001_initial``) so it is never applied twice."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {r[0] for r in db.execute("SELECT name FROM migrations")}
+    for step in steps:
+        name = step.__name__.lstrip("_")
+        if name in done:
+            continue
+        with transaction(db):
+            step(db)
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+            db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now))
+
+
+def open_store(
+    path: Path, *, what: str, steps: Sequence[Migration]
+) -> tuple[sqlite3.Connection, bytes]:
+    """Connect to a store, bring its schema up to date and read its salt: the connection
+    and the salt, or one StateError line (the connection closed)."""
+    db = connect(path, what=what)
+    try:
+        migrate(db, steps)
+        return db, salt(db)
+    except sqlite3.Error as exc:
+        db.close()
+        raise error(exc, path, f"open {what}") from None
+    except StateError:
+        db.close()
+        raise
 
 
 # -- identity ------------------------------------------------------------------------

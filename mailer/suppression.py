@@ -70,15 +70,10 @@ class Suppression:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = state.connect(path, what="the suppression list")
+        self.db, self._salt = state.open_store(path, what="the suppression list", steps=MIGRATIONS)
         self._digests: set[str] | None = None
         try:
-            self._migrate()
-            self._salt = state.salt(self.db)
             self._digests = self._load_digests()
-        except sqlite3.Error as exc:
-            self.db.close()
-            raise state.error(exc, path, "open the suppression list") from None
         except StateError:
             self.db.close()
             raise
@@ -101,19 +96,6 @@ class Suppression:
         if self.db.in_transaction:
             return contextlib.nullcontext(self.db)
         return _translated(self.db, self.path)
-
-    def _migrate(self) -> None:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations "
-            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        for step in MIGRATIONS:
-            name = step.__name__.lstrip("_")
-            if name not in done:
-                with self._transaction() as db:
-                    step(db)
-                    db.execute("INSERT INTO migrations VALUES (?, ?)", (name, _now()))
 
     def _load_digests(self) -> set[str]:
         # Read at open too: a damaged file is one StateError line there, not a traceback

@@ -69,17 +69,8 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = state.connect(path, what="the journal")
+        self.db, self._salt = state.open_store(path, what="the journal", steps=MIGRATIONS)
         self.db.row_factory = sqlite3.Row
-        try:
-            self._migrate()
-            self._salt = state.salt(self.db)
-        except sqlite3.Error as exc:
-            self.db.close()
-            raise state.error(exc, path, "open the journal") from None
-        except StateError:
-            self.db.close()
-            raise
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Journal:
@@ -109,20 +100,6 @@ class Journal:
                 yield db
         except sqlite3.OperationalError as exc:
             raise state.error(exc, self.path, "write the journal") from None
-
-    def _migrate(self) -> None:
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations "
-            "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-        )
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        for step in MIGRATIONS:
-            name = step.__name__.lstrip("_")
-            if name in done:
-                continue
-            with self.transaction() as db:
-                step(db)
-                db.execute("INSERT INTO migrations VALUES (?, ?)", (name, timestamp()))
 
     def digest(self, email: str) -> str:
         """The salted hash that stands for a forgotten (normalised) address."""
