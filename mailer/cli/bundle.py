@@ -21,6 +21,7 @@ from mailer.cli._common import (
     resend_uncertain_option,
     retry_failed_option,
     via_option,
+    wait_option,
     yes_option,
 )
 from mailer.cli.sending import KIND, audience_option
@@ -242,6 +243,7 @@ def check(
 @retry_failed_option
 @revocation_option
 @quiet_option
+@wait_option
 @key_option
 @reports_errors
 def send(
@@ -256,6 +258,7 @@ def send(
     retry_failed: bool,
     revocations: tuple[Path, ...],
     quiet: bool,
+    wait: bool,
     key_file: Path | None,
 ) -> None:
     """Send your share of the mailing through your own channel.
@@ -268,7 +271,7 @@ def send(
     from mailer.bundle.commands import prepare_send
     from mailer.bundle.signing import load_key
     from mailer.channels.factory import parse_via
-    from mailer.cli.sending import carry_out, rehearsed
+    from mailer.cli import flow
 
     if resend and not via:
         # A real share goes to each person once; only a rehearsal starts again.
@@ -295,12 +298,11 @@ def send(
         report = f"mailer bundle report {bundle_file} -o {b.mailing.id}-{b.member.id}-report.json"
         epilogue = f"Then send the coordinator your report: {report}"
         if via_settings is not None:
-            epilogue = rehearsed(via_settings, real)
-        carry_out(
-            ready.plan, ready.factory, ready.journal, state_dir=ready.state_dir,
-            via=via_settings, dry_run=dry_run, yes=yes, quiet=quiet,
-            again=again, status=status, epilogue=epilogue,
-        )  # fmt: skip
+            epilogue = flow.rehearsed(via_settings, real)
+            status += " --rehearsal"
+        done = flow.Flow(again=again, status=status, via=via_settings, epilogue=epilogue)
+        opts = flow.Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait)
+        flow.send(ready.plan, ready.factory, ready.journal, done, opts)
 
 
 @bundle.command()

@@ -86,32 +86,6 @@ def open_journals(state_dir: Path, *, rehearse: bool) -> Iterator[tuple[Journal,
         yield journal, rehearsal
 
 
-def carry_out(
-    plan: Plan,
-    factory: MessageFactory,
-    journal: Journal,
-    *,
-    state_dir: Path | None = None,
-    via: SmtpSettings | None = None,
-    dry_run: bool,
-    yes: bool,
-    quiet: bool,
-    again: str,
-    epilogue: str | None = None,
-    status: str | None = None,
-    wait: bool = False,
-) -> None:
-    """Show, confirm and send a plan, then end the command with the run's exit code.
-
-    Kept for 'mailer bundle send'; :func:`send` is the same with the options grouped.
-    ``state_dir`` is no longer needed: the library finds the delivery log and the lock
-    beside ``journal``.
-    """
-    status = (status or f"mailer status {factory.mailing.id}") + (" --rehearsal" if via else "")
-    flow = Flow(again=again, status=status, via=via, epilogue=epilogue)
-    send(plan, factory, journal, flow, Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait))
-
-
 def send(plan: Plan, factory: MessageFactory, journal: Journal, flow: Flow, opts: Options) -> None:
     """Plan shown, dry run or confirmation, the run, its report; ends with its exit code."""
     factory.prepare(plan)

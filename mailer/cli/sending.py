@@ -1,8 +1,5 @@
-"""Commands that build and send mail: preview and send (status: mailer.cli.status).
-
-``carry_out``, ``rehearsed`` and ``show_status`` are imported from here by 'mailer bundle
-send' and 'mailer bundle status'; they live in mailer.cli.flow and mailer.cli.status.
-"""
+"""Commands that build and send mail: preview and send (status: mailer.cli.status; the
+send flow that 'mailer send' and 'mailer bundle send' share: mailer.cli.flow)."""
 
 from __future__ import annotations
 
@@ -26,10 +23,10 @@ from mailer.cli._common import (
     wait_option,
     yes_option,
 )
-from mailer.cli.flow import carry_out, rehearsed
+from mailer.cli.flow import rehearsed
 from mailer.cli.status import show_status
 
-__all__ = ["KIND", "audience_option", "carry_out", "preview", "rehearsed", "send", "show_status"]
+__all__ = ["KIND", "audience_option", "preview", "rehearsed", "send", "show_status"]
 
 
 # The same as mailer.render.KINDS (a test keeps them equal); spelt out so --help stays fast.
