@@ -8,8 +8,9 @@ in, HTML-escaped. Because the variant is rendered once for everybody, a template
 branch on a personal value: doing so is a template error that says so (use
 ``person.greeting``, which is computed per person).
 
-Templates run in Jinja2's sandbox with StrictUndefined: a member's template cannot reach
-Python internals, and a misspelt variable is an error, never an empty string.
+Templates run in Jinja2's immutable sandbox with StrictUndefined (``mailer.sandbox``): a
+member's template cannot reach Python internals or change the data it is given, and a
+misspelt variable is an error, never an empty string.
 """
 
 from __future__ import annotations
