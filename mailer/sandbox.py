@@ -7,8 +7,8 @@ traceback, a hang or changed data:
 
 * Jinja2's ``ImmutableSandboxedEnvironment``: no Python internals, no secrets, and no
   method that changes a list, dict or set (the context is shared by every variant);
-* ``*`` and ``**`` on operands whose result would be huge are refused before Python
-  tries to compute it;
+* ``*`` and ``**`` whose result would be huge, and widths or counts over the output limit
+  (``'x' | center(10**9)``, ``'%999999999d'``), are refused before Python computes them;
 * a template's output over :data:`MAX_OUTPUT_CHARS` stops the rendering;
 * a macro or include loop (RecursionError) and whatever a filter raises name the line.
 """
@@ -60,8 +60,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
     """
 
     _DENIED = ("password", "secret", "token", "keyring", "credential")
-    # Only these two make a result much larger than their operands; intercepting an operator
-    # costs a call each time a template uses it, and the bundled templates use neither.
+    # Only these make a result much larger than their operands (``%`` through a width);
+    # intercepting an operator costs a call each use, and the bundled templates use none.
     intercepted_binops = frozenset({"*", "**", "%"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
