@@ -88,7 +88,9 @@ class ListError(MailerError):
 
 
 class TemplateError(MailerError):
-    """A mail template fails to parse or render."""
+    """A mail template fails to parse or render: a syntax error, an undefined name, a
+    loop without end, a number or text too large, a change to its data, a filter that
+    raised. ``path`` and ``line`` name the template line."""
 
 
 class StateError(MailerError):

@@ -8,8 +8,9 @@ in, HTML-escaped. Because the variant is rendered once for everybody, a template
 branch on a personal value: doing so is a template error that says so (use
 ``person.greeting``, which is computed per person).
 
-Templates run in Jinja2's sandbox with StrictUndefined: a member's template cannot reach
-Python internals, and a misspelt variable is an error, never an empty string.
+Templates run in Jinja2's immutable sandbox with StrictUndefined (``mailer.sandbox``): a
+member's template cannot reach Python internals or change the data it is given, and a
+misspelt variable is an error, never an empty string.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from mailer import dates
@@ -35,6 +34,7 @@ from mailer.escaping import UnsafeURLError, safe_url
 from mailer.fields import clean_text
 from mailer.inlining import inline_css
 from mailer.recipients import Person
+from mailer.sandbox import PersonalValueCondition, Rendered, environment, render_template
 
 KINDS = ("invitation", "reminder", "change", "cancellation", "summary", "newsletter")
 # Kinds that carry the seminar's .ics (the summary comes after the event: nothing to add).
@@ -54,11 +54,6 @@ MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
 _SLOT = re.compile(r"%%person\.([a-z_]+)%%")
 
 
-class _PersonalCondition(Exception):
-    def __init__(self, field: str) -> None:
-        self.field = field
-
-
 class _Slot(str):
     """A placeholder for one personal value; refuses to be used as a condition."""
 
@@ -70,7 +65,7 @@ class _Slot(str):
         return slot
 
     def __bool__(self) -> bool:
-        raise _PersonalCondition(self.field)
+        raise PersonalValueCondition(self.field)
 
 
 class _PersonSlots:
@@ -134,23 +129,6 @@ def _markdown(text: str) -> Markup:
     return Markup(MarkdownIt("commonmark", {"html": False}).render(text))
 
 
-class _Sandbox(SandboxedEnvironment):
-    """Jinja2's sandbox, and no secrets or pydantic machinery either.
-
-    The sandbox stops templates reaching Python internals, but public methods stay
-    callable, and ``member.channel.password()`` is one: a template could otherwise put a
-    member's password into every message.
-    """
-
-    _DENIED = ("password", "secret", "token", "keyring", "credential")
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        name = attr.lower()
-        if name.startswith("model_") or any(word in name for word in self._DENIED):
-            return False
-        return bool(super().is_safe_attribute(obj, attr, value))
-
-
 class Renderer:
     """Renders variants for one network; caches them, since a mailing reuses a few."""
 
@@ -167,14 +145,8 @@ class Renderer:
                 path=self.templates,
                 hint="run 'mailer init' or copy the bundled templates/",
             )
-        loader = jinja2.FileSystemLoader(str(self.templates))
-        common: dict[str, Any] = {
-            "loader": loader,
-            "undefined": jinja2.StrictUndefined,
-            "keep_trailing_newline": True,
-        }
-        self._html_env = _Sandbox(autoescape=True, **common)
-        self._text_env = _Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True, **common)
+        self._html_env = environment(self.templates, html=True)
+        self._text_env = environment(self.templates, html=False)
         for env in (self._html_env, self._text_env):
             env.filters["markdown"] = _markdown
         self._strings = self._load_strings()
@@ -370,9 +342,9 @@ class Renderer:
     def _render_variant(
         self, kind: str, seminar: Seminar, language: str, member: Member, ctx: dict[str, Any]
     ) -> Variant:
-        text_module = self._module(self._text_env, f"{kind}.txt", ctx)
-        subject = " ".join(str(getattr(text_module, "subject", "")).split())
-        preheader = " ".join(str(getattr(text_module, "preheader", "")).split())
+        text_out = self._render(f"{kind}.txt", ctx)
+        subject = " ".join(str(text_out.exports.get("subject", "")).split())
+        preheader = " ".join(str(text_out.exports.get("preheader", "")).split())
         if not subject:
             raise TemplateError(
                 "the template sets no subject",
@@ -383,12 +355,10 @@ class Renderer:
             raise TemplateError(
                 "the subject cannot hold personal values", path=self.templates / f"{kind}.txt"
             )
-        text = str(text_module)
-        html_out = str(
-            self._module(
-                self._html_env, f"{kind}.html", {**ctx, "subject": subject, "preheader": preheader}
-            )
-        )
+        text = text_out.body
+        html_out = self._render(
+            f"{kind}.html", {**ctx, "subject": subject, "preheader": preheader}
+        ).body
         for name in _SLOT.findall(text) + _SLOT.findall(html_out):
             if name not in PERSON_FIELDS:
                 raise TemplateError(
@@ -414,45 +384,9 @@ class Renderer:
             tuple(_SLOT.split(text)),
         )
 
-    def _module(self, env: SandboxedEnvironment, name: str, ctx: dict[str, Any]) -> Any:
-        path = self.templates / name
-        try:
-            template = env.get_template(name)
-            try:
-                return template.make_module(ctx)
-            except Exception:
-                # Re-raise with the traceback rewritten to template lines, for the message.
-                env.handle_exception()
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                f"syntax error: {exc.message}", path=exc.filename or path, line=exc.lineno
-            ) from None
-        except jinja2.TemplateNotFound as exc:
-            raise TemplateError(
-                f"template not found: {exc.name}",
-                path=self.templates,
-                hint="every mail kind needs a .html and a .txt template",
-            ) from None
-        except _PersonalCondition as exc:
-            raise TemplateError(
-                f"person.{exc.field} is used in a condition, but templates are rendered once "
-                "for everybody",
-                path=path,
-                line=_template_line(exc),
-                hint="use person.greeting, or show the value without a condition",
-            ) from None
-        except (jinja2.exceptions.SecurityError, OverflowError) as exc:
-            raise TemplateError(
-                f"not allowed in a template: {exc}", path=path, line=_template_line(exc)
-            ) from None
-        except jinja2.UndefinedError as exc:
-            raise TemplateError(
-                f"undefined variable: {exc.message}", path=path, line=_template_line(exc)
-            ) from None
-        except jinja2.TemplateError as exc:
-            raise TemplateError(
-                f"template error: {exc}", path=path, line=_template_line(exc)
-            ) from None
+    def _render(self, name: str, ctx: dict[str, Any]) -> Rendered:
+        env = self._html_env if name.endswith(".html") else self._text_env
+        return render_template(env, name, ctx, folder=self.templates)
 
     # -- people ----------------------------------------------------------------
 
@@ -480,16 +414,3 @@ class Renderer:
             "registration_url": registration_url,
             "listed_by": member.name,
         }
-
-
-def _template_line(exc: BaseException) -> int | None:
-    """The template line of the innermost frame that belongs to a template."""
-    tb = exc.__traceback__
-    line = None
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename.endswith((".html", ".txt")):
-            # Jinja maps template lines in its debug machinery; fall back to the frame's own.
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line

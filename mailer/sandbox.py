@@ -1,0 +1,307 @@
+"""The one Jinja2 environment templates run in, and what it turns their failures into.
+
+A member's template is input like any other: it may loop, recurse, multiply a string by
+ten billion or call ``programme.append``. Here each of those ends as one
+:class:`~mailer.errors.TemplateError` naming the template file and line, never a
+traceback, a hang or changed data:
+
+* Jinja2's ``ImmutableSandboxedEnvironment``: no Python internals, no secrets, and no
+  method that changes a list, dict or set (the context is shared by every variant);
+* ``*`` and ``**`` whose result would be huge, and widths or counts over the output limit
+  (``'x' | center(10**9)``, ``'%999999999d'``), are refused before Python computes them;
+* a template's output over :data:`MAX_OUTPUT_CHARS` stops the rendering;
+* a macro or include loop (RecursionError) and whatever a filter raises name the line.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import re
+import string
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mailer.errors import MailerError, TemplateError
+
+# Far above any real mail (Gmail clips HTML at ~102 KB) and far below what hurts the machine.
+MAX_OUTPUT_CHARS = 5_000_000
+# About 1,200 decimal digits: no mail needs a longer number, and Python computes and prints
+# this size at once (it refuses to print more than 4,300 digits anyway).
+MAX_INT_BITS = 4_096
+# Never the number itself in the message: it would be a thousand digits on one line.
+_TOO_LARGE = "a number over 1,200 digits"
+
+
+class PersonalValueCondition(Exception):
+    """Raised (by a personal placeholder) when a template branches on a personal value."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+class OutputTooLarge(Exception):
+    """Thrown into a template whose output has passed :data:`MAX_OUTPUT_CHARS`."""
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, and no secrets, pydantic machinery or huge numbers either.
+
+    The sandbox stops templates reaching Python internals, but public methods stay
+    callable, and ``member.channel.password()`` is one: a template could otherwise put a
+    member's password into every message.
+    """
+
+    _DENIED = ("password", "secret", "token", "keyring", "credential")
+    # Only these make a result much larger than their operands (``%`` through a width);
+    # intercepting an operator costs a call each use, and the bundled templates use none.
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        name = attr.lower()
+        if name.startswith("model_") or any(word in name for word in self._DENIED):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for name in ("center", "indent", "batch", "slice"):
+            self.filters[name] = _sized(self.filters[name], _check_arguments)
+        self.filters["format"] = _sized(self.filters["format"], _check_format_filter)
+        self.globals["lipsum"] = _lipsum
+
+    def call_binop(self, context: jinja2.runtime.Context, op: str, left: Any, right: Any) -> Any:
+        if op == "**":
+            _check_power(left, right)
+            return operator.pow(left, right)
+        if op == "%":
+            if isinstance(left, str):
+                _check_percent(left, right)
+            return operator.mod(left, right)
+        _check_product(left, right)
+        return operator.mul(left, right)
+
+    def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # str methods that pad to a width, and str.format (which Jinja wraps), by name.
+        method = getattr(obj, "__wrapped__", obj)
+        owner = getattr(method, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(method, "__name__", "")
+            if name in _PADDING:
+                _check_sizes(args, kwargs)
+            elif name in ("format", "format_map"):
+                _check_format(owner)
+        return super().call(context, obj, *args, **kwargs)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    # Only int ** int grows without end; a float overflows at once (OverflowError).
+    if _is_int(base) and _is_int(exponent) and abs(base).bit_length() * exponent > MAX_INT_BITS:
+        raise SecurityError(_TOO_LARGE)
+
+
+def _check_product(left: Any, right: Any) -> None:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and _is_int(times):
+            if len(seq) * times > MAX_OUTPUT_CHARS:
+                raise SecurityError(f"a {type(seq).__name__} repeated {times} times is too long")
+            return
+    if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+        raise SecurityError(_TOO_LARGE)
+
+
+# Filters and str methods whose output grows with a number argument (a width, a count).
+_PADDING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
+
+
+def _check_sizes(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if _is_int(value) and value > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"{value} is too large a width or count")
+
+
+_Check = Callable[[Any, tuple[Any, ...], dict[str, Any]], None]
+
+
+def _sized(func: Callable[..., Any], check: _Check) -> Callable[..., Any]:
+    """``func`` (a filter or global) with ``check`` run on its arguments first."""
+
+    @functools.wraps(func)  # keeps Jinja's marks (pass_environment and the like)
+    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+        check(value, args, kwargs)
+        return func(value, *args, **kwargs)
+
+    return checked
+
+
+def _check_arguments(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    # Not the value the filter works on: only a width or count makes the output grow.
+    _check_sizes(args, kwargs)
+
+
+def _check_format_filter(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if isinstance(value, str):
+        _check_percent(value, args or kwargs)
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    """Jinja's ``lipsum()`` global, bounded: up to ``max`` words a paragraph."""
+    if _is_int(n) and _is_int(max) and n * max > MAX_OUTPUT_CHARS // 10:
+        raise SecurityError(f"lipsum of {n} paragraphs of up to {max} words is too long")
+    return str(jinja2.utils.generate_lorem_ipsum(n, html, min, max))
+
+
+def _check_percent(fmt: str, values: Any) -> None:
+    """Widths in a printf-style format, and the values a ``*`` width takes."""
+    for match in _PERCENT.finditer(fmt):
+        _check_sizes(tuple(int(g) for g in match.groups() if g and g.isdigit()), {})
+    if "*" in fmt:
+        _check_sizes(values if isinstance(values, tuple) else (values,), {})
+
+
+def _check_format(fmt: str) -> None:
+    """Widths in a str.format string (``{:>10000000000}``)."""
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format itself says what is wrong
+    for _text, _field, spec, _conversion in fields:
+        _check_sizes(tuple(int(n) for n in re.findall(r"\d+", spec or "")), {})
+
+
+def environment(folder: Path, *, html: bool) -> Sandbox:
+    """The environment for ``.html`` templates (autoescaped) or ``.txt`` templates."""
+    common: dict[str, Any] = {
+        "loader": jinja2.FileSystemLoader(str(folder)),
+        "undefined": jinja2.StrictUndefined,
+        "keep_trailing_newline": True,
+    }
+    if html:
+        return Sandbox(autoescape=True, **common)
+    return Sandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True, **common)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A template's output and the variables it sets at its top level (``subject``)."""
+
+    body: str
+    exports: dict[str, Any]
+
+
+def render_template(env: Sandbox, name: str, ctx: dict[str, Any], *, folder: Path) -> Rendered:
+    """Render ``folder/name``; every way it can fail is a TemplateError naming file and line."""
+    path = folder / name
+    try:
+        template = env.get_template(name)
+        context = template.new_context(ctx)
+        try:
+            body = "".join(_bounded(template.root_render_func(context)))
+        except Exception:
+            # Re-raise with the traceback rewritten to template lines, for the message.
+            env.handle_exception()
+        return Rendered(body, context.get_exported())
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"syntax error: {exc.message}", path=exc.filename or path, line=exc.lineno
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(
+            f"template not found: {exc.name}",
+            path=folder,
+            hint="every mail kind needs a .html and a .txt template",
+        ) from None
+    except MailerError:
+        raise
+    except Exception as exc:
+        raise _template_error(exc, path) from None
+
+
+def _bounded(chunks: Iterator[str]) -> Iterator[str]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            if isinstance(chunks, Generator):
+                # Thrown into the template, so the traceback (and the message) has its line.
+                chunks.throw(OutputTooLarge())
+            raise OutputTooLarge()
+        yield chunk
+
+
+def _template_error(exc: Exception, path: Path) -> TemplateError:
+    """The one line for an exception raised while a template ran."""
+    where = _where(exc)
+    line = None
+    if where is not None:
+        path, line = Path(where[0]), where[1]
+    if isinstance(exc, PersonalValueCondition):
+        return TemplateError(
+            f"person.{exc.field} is used in a condition, but templates are rendered once "
+            "for everybody",
+            path=path,
+            line=line,
+            hint="use person.greeting, or show the value without a condition",
+        )
+    if isinstance(exc, SecurityError | OverflowError):
+        return TemplateError(f"not allowed in a template: {exc}", path=path, line=line)
+    if isinstance(exc, jinja2.UndefinedError):
+        return TemplateError(f"undefined variable: {exc.message}", path=path, line=line)
+    if isinstance(exc, jinja2.TemplateError):
+        return TemplateError(f"template error: {exc}", path=path, line=line)
+    if isinstance(exc, RecursionError):
+        return TemplateError(
+            "the template calls itself without end",
+            path=path,
+            line=line,
+            hint="a macro that calls itself, or templates that include or extend each other",
+        )
+    if isinstance(exc, OutputTooLarge):
+        return TemplateError(
+            f"the template writes more than {MAX_OUTPUT_CHARS // 1_000_000} MB",
+            path=path,
+            line=line,
+            hint="look for a loop that does not end where it should",
+        )
+    if isinstance(exc, MemoryError):
+        return TemplateError("the template needs more memory than there is", path=path, line=line)
+    # A filter or an operation that raised (1 / 0, int('x'), a method on the wrong type).
+    return TemplateError(f"template error: {type(exc).__name__}: {exc}", path=path, line=line)
+
+
+def _template_frames(exc: BaseException) -> list[tuple[str, int]]:
+    """(file, line) of each template frame in the traceback, outermost first."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        # Jinja's debug machinery gives template frames the template's file and line.
+        if name.endswith((".html", ".txt")):
+            frames.append((name, tb.tb_lineno))
+        tb = tb.tb_next
+    return frames
+
+
+def _where(exc: BaseException) -> tuple[str, int] | None:
+    """The template file and line to name: the innermost template frame; for a recursion,
+    the line that starts the loop again (the include, or the macro calling itself)."""
+    frames = _template_frames(exc)
+    if isinstance(exc, RecursionError):
+        seen = set()
+        for i, frame in enumerate(frames):
+            if frame in seen:
+                return frames[i - 1]
+            seen.add(frame)
+    return frames[-1] if frames else None
