@@ -26,6 +26,9 @@ from mailer.channels.smtp import SmtpSettings, SmtpTransport
 from mailer.errors import ChannelError
 from mailer.message import Outgoing
 
+# Real SMTP servers (their own, with TLS): CI runs these again with the lowest aiosmtplib.
+pytestmark = pytest.mark.smtp
+
 PASSWORD = "Tls-lösen0rd!9"
 
 
