@@ -216,3 +216,10 @@ def test_via_security_none_keeps_plain_smtp(smtp_server):
 def test_via_refuses_what_it_cannot_do_safely(url):
     with pytest.raises(ConfigError):
         parse_via(url)
+
+
+def test_a_reply_reaches_the_terminal_without_control_characters(smtp_server):
+    smtp_server.handler.refuse["anna@example.org"] = "550 5.1.1 \x1b[2J\x1b]0;owned\x07\tgone"
+    (outcome,) = send_each(plain(smtp_server.port), [message("anna@example.org")])
+    assert isinstance(outcome, RecipientRefusedError)
+    assert str(outcome) == "550 5.1.1 [2J ]0;owned gone"

@@ -44,8 +44,15 @@ class Transport(ABC):
 
 
 def reply_text(text: str) -> str:
-    """A server's reply on one line, at most 300 characters."""
-    return " ".join(str(text).split())[:300]
+    """A server's reply on one line, at most 300 characters, printable characters only.
+
+    The text comes from the server: an escape sequence in it must not reach the coordinator's
+    terminal, and a tab must not shift the delivery log's columns.
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(text.split())[:300]
 
 
 def classify(code: int, message: str) -> DeliveryError:
