@@ -1,4 +1,4 @@
-"""The token bucket and the daily quota, driven by a fake clock (and once by the real one)."""
+"""The token bucket and the daily quota, driven by a fake clock."""
 
 from __future__ import annotations
 

@@ -94,6 +94,61 @@ def test_a_refused_mail_from_parameter_does_not_blame_the_sender(smtp_servers):
     assert "send-as" not in str(outcome)
 
 
+@pytest.mark.parametrize(
+    ("reply", "blames_sender"),
+    [
+        ("555 5.5.4 Unsupported option: SMTPUTF8", False),
+        ("552 5.3.4 Message size exceeds fixed limit", False),
+        ("501 5.5.2 Syntax: MAIL FROM:<address>", False),
+        ("550 Requested action not taken: parameter BODY not supported", False),
+        ("553 5.7.1 <seminarier@msb.example>: Sender address rejected: not owned by user", True),
+        ("550 5.7.1 Client does not have permissions to send as this sender (see options)", True),
+        ("550 5.1.8 Sender domain does not exist", True),
+        # Words inside other words are not parameter names.
+        ("550 Sender rejected: oversized reputation penalty, optional review", True),
+        # An enhanced code counts only at the start of the text, not inside an IP address.
+        ("550 5.7.1 blocked: [10.5.5.4] listed", True),
+    ],
+)
+def test_which_mail_from_refusals_blame_the_sender(smtp_servers, reply, blames_sender):
+    server = smtp_servers(RecordingHandler(mail_reply=reply))
+    (outcome,) = send_each(plain(server.port), [message("anna@example.org")])
+    if blames_sender:
+        assert isinstance(outcome, ChannelError) and "send-as" in str(outcome)
+    else:
+        assert isinstance(outcome, RecipientRefusedError), outcome
+        assert reply.split()[0] in str(outcome) and "send-as" not in str(outcome)
+
+
+def test_a_from_address_that_needs_smtputf8_stops_the_channel_where_it_is_not_offered(
+    smtp_servers,
+):
+    international = Outgoing(
+        sender="ärende@msb.example",
+        recipient="anna@example.org",
+        message_id="<u.1@msb.example>",
+        data=BODY,
+    )
+    without = smtp_servers(smtputf8=False)
+    (outcome,) = send_each(plain(without.port), [international])
+    assert isinstance(outcome, ChannelError)
+    assert "from address ärende@msb.example needs SMTPUTF8" in str(outcome)
+    assert without.handler.received == []
+    offered = smtp_servers()
+    (reply,) = send_each(plain(offered.port), [international])
+    assert isinstance(reply, str) and reply.startswith("250")
+    assert offered.received[0].mail_from == "ärende@msb.example"
+
+
+def test_no_login_in_clear_when_starttls_is_only_opportunistic():
+    settings = SmtpSettings(
+        host="mail.example.org", port=587, security="auto", username="u", password="p"
+    )
+    (outcome,) = send_each(settings, [message("anna@example.org")])  # no connection is tried
+    assert isinstance(outcome, ChannelError)
+    assert "refusing to log in over an unencrypted connection" in str(outcome)
+
+
 def test_a_refused_sender_stops_the_channel_with_the_send_as_hint(smtp_servers):
     server = smtp_servers(
         RecordingHandler(
@@ -162,3 +217,10 @@ def test_via_security_none_keeps_plain_smtp(smtp_server):
 def test_via_refuses_what_it_cannot_do_safely(url):
     with pytest.raises(ConfigError):
         parse_via(url)
+
+
+def test_a_reply_reaches_the_terminal_without_control_characters(smtp_server):
+    smtp_server.handler.refuse["anna@example.org"] = "550 5.1.1 \x1b[2J\x1b]0;owned\x07\tgone"
+    (outcome,) = send_each(plain(smtp_server.port), [message("anna@example.org")])
+    assert isinstance(outcome, RecipientRefusedError)
+    assert str(outcome) == "550 5.1.1 [2J ]0;owned gone"

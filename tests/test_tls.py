@@ -23,6 +23,9 @@ from mailer.message import Outgoing
 from tests.helpers import edit_channel
 from tests.smtp_server import SmtpServer
 
+# Real SMTP servers (their own, with TLS): CI runs these again with the lowest aiosmtplib.
+pytestmark = pytest.mark.smtp
+
 PASSWORD = "Tls-lösen0rd!9"
 
 

@@ -64,6 +64,26 @@ def test_bare_line_ends_are_sent_as_crlf(smtp_server):
     assert item.data == HEADERS + b"one\r\ntwo\r\nthree\r\n.four\r\n"
 
 
+SMUGGLING = [
+    # End-of-data with a bare LF on either side, then a second transaction: a server that
+    # reads bare LF as a line end would deliver the forged message. Every bare CR and LF
+    # must reach the server as CRLF (and the dot be stuffed), so all of it stays body.
+    b"Hej\n.\r\nMAIL FROM:<forged@example.org>\r\nRCPT TO:<victim@example.org>\r\n",
+    b"Hej\r\n.\nMAIL FROM:<forged@example.org>\r\nRCPT TO:<victim@example.org>\r\n",
+    b"Hej\r.\r\nDATA\r\n",
+]
+
+
+@pytest.mark.parametrize("body", SMUGGLING)
+def test_a_smuggled_end_of_data_stays_inside_the_one_message(smtp_server, body):
+    (reply,) = send_all(smtp_server.port, [outgoing(0, body)])
+    assert reply.startswith("250")
+    (item,) = smtp_server.received
+    assert item.rcpt_tos == ["person0@example.org"]
+    expected = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    assert item.data == HEADERS + expected
+
+
 # -- the journal's grouped writes -------------------------------------------------
 
 

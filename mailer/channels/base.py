@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 
 from mailer.errors import (
@@ -43,8 +44,15 @@ class Transport(ABC):
 
 
 def reply_text(text: str) -> str:
-    """A server's reply on one line, at most 300 characters."""
-    return " ".join(str(text).split())[:300]
+    """A server's reply on one line, at most 300 characters, printable characters only.
+
+    The text comes from the server: an escape sequence in it must not reach the coordinator's
+    terminal, and a tab must not shift the delivery log's columns.
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(text.split())[:300]
 
 
 def classify(code: int, message: str) -> DeliveryError:
@@ -66,14 +74,25 @@ def classify(code: int, message: str) -> DeliveryError:
     return RecipientRefusedError(text, smtp_code=code)
 
 
-# A refusal of MAIL FROM that is about one of its parameters (SMTPUTF8, SIZE, BODY) or its
-# syntax, not about the sender: it concerns this message only (RFC 5321 555, RFC 3463 5.5.x).
-_PARAMETER_MARKS = ("5.5.4", "5.5.2", "5.3.4", "smtputf8", "parameter", "option", "size", "body=")
+# A refusal of MAIL FROM that is about the message or one of its parameters (SMTPUTF8,
+# SIZE, BODY) rather than the sender concerns this message only. The enhanced status code
+# (RFC 3463; at the start of the text, RFC 2034) decides when there is one: 5.5.x syntax
+# and parameters, 5.3.4 too big, 5.6.x content (5.6.7: an address that needs SMTPUTF8);
+# 5.1.x and 5.7.x blame the sender or its rights. Whole words only: a reply that merely
+# has "size" or "option" inside another word must not make a refused sender fail every
+# person one by one.
+_ENHANCED = re.compile(r"\s*5\.(\d{1,3})\.(\d{1,3})\b")
+_PARAMETER_WORDS = re.compile(
+    r"\b(?:SMTPUTF8|SIZE|BODY|8BITMIME|parameters?|options?|syntax)\b", re.IGNORECASE
+)
 
 
 def names_a_parameter(code: int, message: str) -> bool:
     """Whether a refused MAIL FROM blames a parameter or the message, not the sender."""
-    if code == 555:
+    if code in (552, 555):  # 552: too big for the server; 555: parameters not recognised
         return True
-    text = message.lower()
-    return any(mark in text for mark in _PARAMETER_MARKS)
+    enhanced = _ENHANCED.match(message)
+    if enhanced is not None:
+        subject, detail = enhanced.groups()
+        return subject in ("5", "6") or (subject, detail) == ("3", "4")
+    return _PARAMETER_WORDS.search(message) is not None

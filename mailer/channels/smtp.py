@@ -107,9 +107,13 @@ class SmtpTransport(Transport):
         """Connect and log in. TransientError when the server is away or busy (worth
         another try); ChannelError when this channel cannot work as configured."""
         s = self.settings
-        if s.username and s.security == "none" and not is_loopback(s.host):
-            # Checked before connecting: the password must never cross a network in clear.
+        if s.username and s.security in ("none", "auto") and not is_loopback(s.host):
+            # Checked before connecting: the password must never cross a network in clear
+            # ("auto" goes on in clear when the server offers no STARTTLS).
             raise ChannelError(f"{self.label}: refusing to log in over an unencrypted connection")
+        if s.helo_name is None and not local_hostname.cache_info().currsize:
+            # getfqdn() may wait for DNS: once per process, and not on the event loop.
+            await asyncio.to_thread(local_hostname)
         client = self._client()
         try:
             await self._connect(client)
@@ -222,14 +226,10 @@ class SmtpTransport(Transport):
             await self.open()
         smtp = self._smtp
         assert smtp is not None
-        if message.smtputf8 and not smtp.supports_extension("smtputf8"):
-            raise RecipientRefusedError(
-                "the server does not accept internationalised addresses (it does not offer "
-                "SMTPUTF8), so this address cannot be sent to through this channel"
-            )
+        utf8 = self._needs_smtputf8(smtp, message)
         s = self.settings
-        encoding = "utf-8" if message.smtputf8 else "ascii"
-        options = ["SMTPUTF8"] if message.smtputf8 else []
+        encoding = "utf-8" if utf8 else "ascii"
+        options = ["SMTPUTF8"] if utf8 else []
         phase = "mail"
         try:
             await smtp.mail(message.sender, options=options, encoding=encoding, timeout=s.timeout)
@@ -245,6 +245,25 @@ class SmtpTransport(Transport):
             await self._drop()
             raise _lost(exc, phase) from None
         return f"{response.code} {reply_text(response.message)}"
+
+    def _needs_smtputf8(self, smtp: aiosmtplib.SMTP, message: Outgoing) -> bool:
+        """Whether this transaction needs SMTPUTF8; refused here when the server lacks it.
+
+        The sender is checked too: a non-ASCII from address would otherwise fail to encode
+        (a crash, not a delivery error), and it concerns every message of the channel.
+        """
+        sender_utf8 = not message.sender.isascii()
+        if not (message.smtputf8 or sender_utf8) or smtp.supports_extension("smtputf8"):
+            return message.smtputf8 or sender_utf8
+        if sender_utf8:
+            raise ChannelError(
+                f"{self.label}: the from address {message.sender} needs SMTPUTF8, which "
+                f"{self.settings.host} does not offer",
+                hint="use an ASCII from address for this channel (a domain in its xn-- form)",
+            )
+        raise RecipientRefusedError(
+            "the server does not accept internationalised addresses (SMTPUTF8)"
+        )
 
     def _refused(
         self, exc: aiosmtplib.SMTPResponseException, phase: str, message: Outgoing

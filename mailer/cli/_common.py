@@ -130,7 +130,10 @@ via_option = click.option(
     metavar="smtp://HOST:PORT",
     help="Rehearse: send everything through this local SMTP server, keeping the From. A "
     "rehearsal keeps its own journal: it never counts as sent, against a daily quota or on "
-    "an opt-out list, and running it again resumes it (--resend: from the start).",
+    "an opt-out list, and running it again resumes it (--resend: from the start). STARTTLS "
+    "is used when the server offers it, with certificates checked (?cafile=PATH or "
+    "MAILER_CAFILE trusts a test CA); ?security=none stays plain; smtps:// is TLS from the "
+    "start.",
 )
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary."
