@@ -43,7 +43,7 @@ from mailer.message import (
     to_mailbox,
 )
 from mailer.recipients import Person
-from mailer.render import Variant, _check_urls
+from mailer.render import Variant, check_urls
 
 # Header fields that differ per person; every other field is copied from the skeleton.
 PERSONAL_FIELDS = ("to", "date", "message-id", "list-unsubscribe")
@@ -367,7 +367,7 @@ class Assembler:
 
         # The checks the reference makes (its fill_html and fill_text check the URLs).
         check_recipient(person.email)
-        self._check_urls(values)
+        self.check_links(values)
         to, to_addr, needs_utf8 = to_mailbox(person)
         key = (
             id(variant),
@@ -387,7 +387,24 @@ class Assembler:
             return sample
         if needs_utf8:
             return reference()
-        fields = {
+        fields = self._personal_headers(to, network, date, message_id, member, unsubscribe_url)
+        try:
+            data = skeleton.assemble(fields, values, attachments)
+        except _Unusual:
+            return reference()
+        return Outgoing(sender=skeleton.sender, recipient=to_addr, message_id=message_id, data=data)
+
+    def _personal_headers(
+        self,
+        to: Address,
+        network: Network,
+        date: dt.datetime | None,
+        message_id: str,
+        member: Member,
+        unsubscribe_url: str | None,
+    ) -> dict[str, bytes]:
+        """The headers that differ per person, folded as the reference folds them."""
+        return {
             "to": fold_to(to),
             "date": b"Date: " + self._now(network) + b"\r\n"
             if date is None
@@ -397,14 +414,9 @@ class Assembler:
                 "List-Unsubscribe", list_unsubscribe(member, unsubscribe_url)
             ),
         }
-        try:
-            data = skeleton.assemble(fields, values, attachments)
-        except _Unusual:
-            return reference()
-        return Outgoing(sender=skeleton.sender, recipient=to_addr, message_id=message_id, data=data)
 
-    def _check_urls(self, values: Mapping[str, str]) -> None:
-        """``render._check_urls``, once per link rather than once per person: a signed link
+    def check_links(self, values: Mapping[str, str]) -> None:
+        """``render.check_urls``, once per link rather than once per person: a signed link
         differs only in its token, the last query value, whose characters (base64url and
         ".") change nothing the check looks at, so the link with "x" for it stands in."""
         for key, value in values.items():
@@ -415,13 +427,13 @@ class Assembler:
                 stand_in = head + "=x"
                 if stand_in not in self._safe_links:
                     try:
-                        _check_urls({key: stand_in})
+                        check_urls({key: stand_in})
                     except MailerError:
-                        _check_urls({key: value})  # the error names the real link
+                        check_urls({key: value})  # the error names the real link
                         raise
                     self._safe_links.add(stand_in)
                 continue
-            _check_urls({key: value})
+            check_urls({key: value})
 
     def _now(self, network: Network) -> bytes:
         """Today's Date value; formatted once a second, as it only shows seconds."""

@@ -131,6 +131,55 @@ def check_recipient(email: str) -> None:
         raise MailerError(f"{email!r} cannot be mailed: {exc}") from None
 
 
+def _list_headers(
+    msg: EmailMessage, member: Member, network: Network, unsubscribe_url: str | None
+) -> None:
+    """The headers of bulk mail from a list: its id, how to leave it, and no auto-replies."""
+    msg["List-Id"] = (
+        f"{header_text(network.network.name)} <{network.network.id}.{network.network.list_domain}>"
+    )
+    msg["List-Unsubscribe"] = list_unsubscribe(member, unsubscribe_url)
+    if unsubscribe_url:
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # Keep out-of-office replies from flooding the member's mailbox.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Precedence"] = "bulk"
+
+
+def _add_parts(
+    msg: EmailMessage,
+    variant: Variant,
+    values: dict[str, str],
+    attachments: Sequence[Attachment],
+) -> None:
+    """Text, HTML, a calendar beside them where it belongs, then the attachments."""
+    msg.set_content(
+        variant.fill_text(values), subtype="plain", charset="utf-8", cte="quoted-printable"
+    )
+    msg.add_alternative(
+        variant.fill_html(values), subtype="html", charset="utf-8", cte="quoted-printable"
+    )
+    for item in attachments:
+        if item.alternative:
+            msg.add_alternative(
+                item.text,
+                subtype=item.subtype,
+                charset="utf-8",
+                cte="quoted-printable",
+                params=dict(item.params),
+            )
+    for item in attachments:
+        msg.add_attachment(
+            item.text,
+            subtype=item.subtype,
+            charset="utf-8",
+            cte="base64",
+            filename=item.filename,
+            params=dict(item.params),
+        )
+
+
 def build_message(
     variant: Variant,
     values: dict[str, str],
@@ -163,40 +212,8 @@ def build_message(
     msg["Subject"] = header_text(variant.subject, limit=250)
     msg["Date"] = format_datetime(date or dt.datetime.now(network.tz))
     msg["Message-ID"] = message_id
-    msg["List-Id"] = (
-        f"{header_text(network.network.name)} <{network.network.id}.{network.network.list_domain}>"
-    )
-    msg["List-Unsubscribe"] = list_unsubscribe(member, unsubscribe_url)
-    if unsubscribe_url:
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    # Keep out-of-office replies from flooding the member's mailbox.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["Precedence"] = "bulk"
-    msg.set_content(
-        variant.fill_text(values), subtype="plain", charset="utf-8", cte="quoted-printable"
-    )
-    msg.add_alternative(
-        variant.fill_html(values), subtype="html", charset="utf-8", cte="quoted-printable"
-    )
-    for item in attachments:
-        if item.alternative:
-            msg.add_alternative(
-                item.text,
-                subtype=item.subtype,
-                charset="utf-8",
-                cte="quoted-printable",
-                params=dict(item.params),
-            )
-    for item in attachments:
-        msg.add_attachment(
-            item.text,
-            subtype=item.subtype,
-            charset="utf-8",
-            cte="base64",
-            filename=item.filename,
-            params=dict(item.params),
-        )
+    _list_headers(msg, member, network, unsubscribe_url)
+    _add_parts(msg, variant, values, attachments)
     envelope_from = f"{sender.username}@{sender.domain}"
     return Outgoing(
         sender=envelope_from,

@@ -36,7 +36,7 @@ from mailer.bundle.member import Bundle
 from mailer.bundle.signing import Key
 from mailer.config import Network
 from mailer.errors import BundleError, RecipientRefusedError
-from mailer.journal import BundleExport, Journal, Outcome
+from mailer.journal import BundleExport, Journal, ReportedOutcome
 from mailer.suppression import Suppression
 
 
@@ -49,7 +49,7 @@ class Report:
     member: str
     bundle: str
     created_at: str
-    outcomes: list[Outcome]
+    outcomes: list[ReportedOutcome]
     unsubscribed: list[str] = field(default_factory=list)
     bounced: list[str] = field(default_factory=list)
     signature: Signature | None = None
@@ -138,7 +138,7 @@ def read_report(path: Path) -> Report:
     # The signature covers the body exactly as the member wrote it, unknown keys and all.
     body = canonical({k: v for k, v in data.items() if k != "signature"})
     outcomes = [
-        Outcome(
+        ReportedOutcome(
             email=p.email,
             state=p.state,
             message_id=p.message_id,
@@ -232,7 +232,9 @@ def _forgotten_among(network: Network, emails: set[str]) -> set[str]:
         return {email for email in emails if opt_out.digest(email) in digests}
 
 
-def _merge(journal: Journal, report: Report, result: ImportResult, skip: set[str]) -> list[Outcome]:
+def _merge(
+    journal: Journal, report: Report, result: ImportResult, skip: set[str]
+) -> list[ReportedOutcome]:
     """The outcomes to write: never over a send the journal already has as done."""
     current = journal.deliveries(report.mailing)
     outcomes = []

@@ -22,7 +22,7 @@ from mailer.journal.database import (
     rehearsal_path,
 )
 from mailer.journal.group import GroupCommit
-from mailer.journal.records import BundleExport, Delivery, Outcome, Registration
+from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome
 from mailer.journal.schema import MIGRATIONS
 from mailer.state import private_dir
 
@@ -37,8 +37,8 @@ __all__ = [
     "Delivery",
     "GroupCommit",
     "Journal",
-    "Outcome",
     "Registration",
+    "ReportedOutcome",
     "is_rehearsal",
     "private_dir",
     "rehearsal_path",

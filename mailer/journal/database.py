@@ -21,7 +21,7 @@ from typing import Any
 
 from mailer import state
 from mailer.errors import StateError
-from mailer.journal.records import BundleExport, Delivery, Outcome, Registration
+from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome
 from mailer.journal.schema import MIGRATIONS
 
 STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
@@ -219,7 +219,7 @@ class Journal:
         return str(row[0]) if row else None
 
     def add_bundle_report(
-        self, digest: str, bundle: str, mailing: str, member: str, outcomes: list[Outcome]
+        self, digest: str, bundle: str, mailing: str, member: str, outcomes: list[ReportedOutcome]
     ) -> None:
         """Merge a member's outcomes and remember the report, in one transaction."""
         now = timestamp()
