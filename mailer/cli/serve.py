@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from mailer.cli._common import State, pass_state
+from mailer.cli._common import State, pass_state, reports_errors, say
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @pass_state
+@reports_errors
 def serve(state: State, host: str, port: int) -> None:
     """Answer the links in the mails: one-click unsubscribe, registration, cancelling.
 
@@ -25,7 +26,7 @@ def serve(state: State, host: str, port: int) -> None:
     network = state.network
     app = create_app(network)
     for link in outside_links(network):
-        click.echo(f"Warning: not under [web] base_url, so not answered here: {link}", err=True)
+        say(f"Warning: not under [web] base_url, so not answered here: {link}", err=True)
     # No access log: every personal link's URL carries a token. The proxy's own log
     # should leave out query strings too (see the guide).
     uvicorn.run(
