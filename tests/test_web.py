@@ -226,3 +226,15 @@ def test_serve_without_web_section_is_one_line(workspace, cli):
     result = cli("serve", "--port", "1")
     assert result.exit_code == 2
     assert "[web] base_url" in result.stderr and "Traceback" not in result.output
+
+
+def test_check_says_which_links_are_not_under_base_url(workspace, cli):
+    clean = cli("check")
+    assert clean.exit_code == 0 and "Warning" not in clean.stderr
+    edit_seminar(workspace, 2, registration_url="https://forms.example/anmalan")
+    result = cli("check")
+    assert result.exit_code == 0, result.output
+    assert (
+        "Warning: not under [web] base_url, so mailer serve does not answer it: "
+        "seminars[2].registration_url = https://forms.example/anmalan"
+    ) in result.stderr
