@@ -190,6 +190,12 @@ def test_register_then_cancel_through_the_form(workspace, web, mails, cli):
         done = browser.post(url, data=answer)
         assert done.status_code == 200 and "you are registered" in done.text
         assert registered(workspace) == {ENGLISH}
+        # The confirmation offers the seminar's .ics (a GET: a download, changing nothing).
+        href = unescape(re.findall(r'<a href="([^"]+)"', done.text)[0])
+        ics = browser.get(web.url + href)
+        assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+        assert "BEGIN:VCALENDAR" in ics.text and "oppna-data-varmland-seminar-2@" in ics.text
+        assert browser.get(web.url + href.split("?")[0] + "?token=x").status_code == 403
         # The registration counts like an imported one: the reminder's audience.
         plan = cli("send", "reminder", "2", "--audience", "registered", "--dry-run")
         assert plan.exit_code == 0, plan.output

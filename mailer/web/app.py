@@ -37,6 +37,7 @@ from mailer.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf, choose_language
 UNDO_DAYS = 7
 MAX_BODY = 16_384  # a form's answers fit in far less; anything bigger is refused unread
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
+ICS_NAME = "seminarium.ics"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +64,15 @@ class Site:
         *,
         forms: Sequence[Form] = (),
         status: int = 200,
+        links: Sequence[tuple[str, str]] = (),
     ) -> HTMLResponse:
         """A page; when it has forms, their CSRF field matches the cookie it sets."""
         cookie = request.cookies.get(CSRF_COOKIE) or self.csrf.new_cookie()
         field = self.csrf.field_for(cookie)
         html = "".join(Form(f.action, field, f.button, f.fields, f.secondary).html() for f in forms)
         response = HTMLResponse(
-            pages.page(self.network, language, title, paragraphs, forms=html), status
+            pages.page(self.network, language, title, paragraphs, forms=html, links=links),
+            status,
         )
         if forms:
             response.set_cookie(
@@ -233,9 +236,12 @@ def registration_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], A
             return site.page(request, language, t["closed_title"], [t["closed_text"]], status=409)
         here = own_url(request)
         cancel = Form(here, "", t["cancel_button"], fields=action("cancel"), secondary=True)
+        ics = [(calendar_url(request), t["calendar"])]
         if request.method == "GET":
             if await run_in_threadpool(registered, network, seminar.number, claim.email):
-                return site.page(request, language, title, [*about, t["already"]], forms=[cancel])
+                return site.page(
+                    request, language, title, [*about, t["already"]], forms=[cancel], links=ics
+                )
             fields = action("register") + pages.registration_fields(language)
             form = Form(here, "", t["register_button"], fields=fields)
             return site.page(request, language, title, about, forms=[form])
@@ -256,7 +262,49 @@ def registration_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], A
             date=seminar.date.isoformat(), start=seminar.start.strftime("%H:%M")
         )
         return site.page(
-            request, language, t["registered_title"], [*about, see_you], forms=[cancel]
+            request, language, t["registered_title"], [*about, see_you], forms=[cancel], links=ics
+        )
+
+    return endpoint
+
+
+def calendar_url(request: Request) -> str:
+    query = request.url.query
+    return f"{request.url.path.rstrip('/')}/{ICS_NAME}" + (f"?{query}" if query else "")
+
+
+def calendar_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaitable[Response]]:
+    """The seminar's .ics for a genuine token's holder: a download, changing nothing."""
+    purpose = tokens.registration_purpose(site.network, seminar.number)
+    made: dict[str, bytes] = {}  # language -> .ics; rendering the texts costs a Renderer
+
+    def ics(language: str) -> bytes:
+        if language not in made:
+            from mailer import calendar
+            from mailer.render import Renderer
+
+            text = Renderer(site.network).event_text(seminar, language)
+            coordinator = site.network.coordinator
+            made[language] = calendar.build_ics(
+                site.network,
+                seminar,
+                text,
+                method=calendar.REQUEST,
+                organiser=(coordinator.name, coordinator.email),
+            )
+        return made[language]
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            claim = site.signer.claim(purpose, request.query_params.get("token", ""))
+        except tokens.TokenError as exc:
+            return site.refused(request, exc)
+        body = await run_in_threadpool(ics, site.language(request, claim))
+        disposition = f'attachment; filename="{ICS_NAME}"'
+        return Response(
+            body,
+            media_type="text/calendar; charset=utf-8",
+            headers={"content-disposition": disposition},
         )
 
     return endpoint
@@ -285,6 +333,8 @@ def routes(site: Site) -> list[Route]:
         if path := under(base, seminar.registration_url):
             endpoint = registration_endpoint(site, seminar)
             found.append(Route(path, endpoint, methods=["GET", "POST"]))
+            ics = calendar_endpoint(site, seminar)
+            found.append(Route(f"{path.rstrip('/')}/{ICS_NAME}", ics, methods=["GET", "HEAD"]))
     return found
 
 

@@ -41,6 +41,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "declined_title": "Tack för ditt svar",
         "declined_text": "Du är inte anmäld till seminariet.",
         "already": "Du är anmäld till seminariet.",
+        "calendar": "Lägg till i kalendern (.ics)",
         "cancel_button": "Avboka min plats",
         "cancelled_title": "Din plats är avbokad",
         "cancelled_text": "Välkommen en annan gång.",
@@ -81,6 +82,7 @@ TEXTS: Mapping[str, Mapping[str, str]] = {
         "declined_title": "Thank you for your answer",
         "declined_text": "You are not registered for the seminar.",
         "already": "You are registered for the seminar.",
+        "calendar": "Add to your calendar (.ics)",
         "cancel_button": "Cancel my place",
         "cancelled_title": "Your place is cancelled",
         "cancelled_text": "Welcome another time.",
@@ -151,13 +153,21 @@ class Form:
 
 
 def page(
-    network: Network, language: str, title: str, paragraphs: Iterable[str], *, forms: str = ""
+    network: Network,
+    language: str,
+    title: str,
+    paragraphs: Iterable[str],
+    *,
+    forms: str = "",
+    links: Iterable[tuple[str, str]] = (),
 ) -> str:
-    """A whole document: the network's header, the title, plain-text paragraphs, forms."""
+    """A whole document: the network's header, the title, plain-text paragraphs, links
+    (href, label) on this site, forms."""
     t = texts(language)
     coordinator = network.coordinator
     contact = t["contact"].format(name=coordinator.name, email=coordinator.email)
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    body += "".join(f'<p><a href="{escape(h)}">{escape(label)}</a></p>' for h, label in links)
     return (
         f'<!DOCTYPE html>\n<html lang="{escape(language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
