@@ -223,7 +223,10 @@ def test_accept_language_chooses_for_a_page_without_a_person(web):
         ).text
     )
     assert httpx.get(web.url + "/healthz").text == "ok"
-    assert httpx.get(web.url + "/nowhere").status_code == 404
+    missing = httpx.get(web.url + "/nowhere", headers={"accept-language": "en"})
+    assert missing.status_code == 404 and "Page not found" in missing.text
+    assert missing.headers["content-security-policy"].startswith("default-src 'none'")
+    assert httpx.delete(web.url + "/avregistrera").status_code == 405
 
 
 def test_serve_without_web_section_is_one_line(workspace, cli):

@@ -11,6 +11,7 @@ dependencies beyond anyio: routing, requests and forms, nothing the service does
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from mailer import tokens
@@ -21,10 +22,15 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 
+def under(base_url: str, url: str | None) -> str | None:
+    """The path ``url`` names when it lies under ``base_url``, else None."""
+    if url is None or not (url == base_url or url.startswith(base_url + "/")):
+        return None
+    return urllib.parse.urlsplit(url).path or "/"
+
+
 def outside_links(network: Network) -> list[str]:
     """The personal links (``key = url``) that do not point under ``[web] base_url``."""
-    from mailer.web.app import under
-
     if network.web is None:
         return []
     base = network.web.base_url
@@ -40,7 +46,7 @@ def create_app(network: Network, *, signer: tokens.Signer | None = None) -> Star
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
 
-    from mailer.web.app import Site, routes
+    from mailer.web.app import Site, not_found, routes
     from mailer.web.security import Csrf, SecurityHeaders
 
     if network.web is None:
@@ -51,7 +57,11 @@ def create_app(network: Network, *, signer: tokens.Signer | None = None) -> Star
         )
     signer = signer or tokens.Signer.from_env(network, why="mailer serve")
     site = Site(network, signer, Csrf(signer.key))
-    return Starlette(routes=routes(site), middleware=[Middleware(SecurityHeaders)])
+    return Starlette(
+        routes=routes(site),
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: not_found(site), 405: not_found(site)},
+    )
 
 
-__all__ = ["create_app", "outside_links"]
+__all__ = ["create_app", "outside_links", "under"]

@@ -15,7 +15,6 @@ has returned, and does not mail that person.
 from __future__ import annotations
 
 import datetime as dt
-import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from starlette.routing import Route
 from mailer import suppression, tokens
 from mailer.config import Network, Seminar
 from mailer.journal import Journal
-from mailer.web import pages
+from mailer.web import pages, under
 from mailer.web.pages import Form
 from mailer.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf, choose_language
 
@@ -313,13 +312,6 @@ def calendar_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Await
 # -- the app --------------------------------------------------------------------
 
 
-def under(base_url: str, url: str | None) -> str | None:
-    """The path ``url`` names when it lies under ``base_url``, else None."""
-    if url is None or not (url == base_url or url.startswith(base_url + "/")):
-        return None
-    return urllib.parse.urlsplit(url).path or "/"
-
-
 def routes(site: Site) -> list[Route]:
     network = site.network
     base = network.web.base_url if network.web else ""
@@ -336,6 +328,20 @@ def routes(site: Site) -> list[Route]:
             ics = calendar_endpoint(site, seminar)
             found.append(Route(f"{path.rstrip('/')}/{ICS_NAME}", ics, methods=["GET", "HEAD"]))
     return found
+
+
+def not_found(site: Site) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Starlette's 404 and 405, as a page in the network's colours and the reader's language."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        from starlette.exceptions import HTTPException
+
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        language = site.language(request)
+        title = pages.texts(language)["not_found_title"]
+        return site.page(request, language, title, [], status=status)
+
+    return handler
 
 
 async def healthz(request: Request) -> Response:
