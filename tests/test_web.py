@@ -247,3 +247,19 @@ def test_check_says_which_links_are_not_under_base_url(workspace, cli):
         "Warning: not under [web] base_url, so mailer serve does not answer it: "
         "seminars[2].registration_url = https://forms.example/anmalan"
     ) in result.stderr
+
+
+def test_the_series_and_each_seminar_are_public_pages(web):
+    series = httpx.get(web.url + "/", headers={"accept-language": "en"})
+    assert series.status_code == 200
+    assert "Breakfast seminars on open data" in series.text
+    assert "Coming seminars" in series.text and "Past seminars" in series.text
+    assert '<a href="/seminarium/2">' in series.text
+    network = load_network(Path(__file__).resolve().parent.parent / "network.toml")
+    held = next(s for s in network.seminars if s.held)
+    for video in held.videos:
+        assert f'href="{video.url}"' in series.text
+    page = httpx.get(web.url + "/seminarium/2")  # no Accept-Language: the network's Swedish
+    assert page.status_code == 200 and "Öppna data – innovationer" in page.text
+    assert "Program" in page.text and "<form" not in page.text
+    assert httpx.get(web.url + "/seminarium/99").status_code == 404

@@ -2,6 +2,7 @@
 
 app       the routes: one-click unsubscribe (RFC 8058), registration and cancelling,
           ``/healthz``, the stylesheet
+archive   the public pages: the series (seminars, past videos and links), each seminar
 pages     the HTML pages, in Swedish and English, in the network's colours
 security  the headers on every response (a strict CSP), CSRF tokens, language choice
 
@@ -47,6 +48,7 @@ def create_app(network: Network, *, signer: tokens.Signer | None = None) -> Star
     from starlette.middleware import Middleware
 
     from mailer.web.app import Site, not_found, routes
+    from mailer.web.archive import archive_routes
     from mailer.web.security import Csrf, SecurityHeaders
 
     if network.web is None:
@@ -58,7 +60,7 @@ def create_app(network: Network, *, signer: tokens.Signer | None = None) -> Star
     signer = signer or tokens.Signer.from_env(network, why="mailer serve")
     site = Site(network, signer, Csrf(signer.key))
     return Starlette(
-        routes=routes(site),
+        routes=[*routes(site), *archive_routes(site)],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={404: not_found(site), 405: not_found(site)},
     )

@@ -64,11 +64,15 @@ class Site:
         forms: Sequence[Form] = (),
         status: int = 200,
         links: Sequence[tuple[str, str]] = (),
+        extra: str = "",
     ) -> HTMLResponse:
-        """A page; when it has forms, their CSRF field matches the cookie it sets."""
+        """A page; when it has forms, their CSRF field matches the cookie it sets.
+        ``extra``: HTML already escaped, after the paragraphs."""
         cookie = request.cookies.get(CSRF_COOKIE) or self.csrf.new_cookie()
         field = self.csrf.field_for(cookie)
-        html = "".join(Form(f.action, field, f.button, f.fields, f.secondary).html() for f in forms)
+        html = extra + "".join(
+            Form(f.action, field, f.button, f.fields, f.secondary).html() for f in forms
+        )
         response = HTMLResponse(
             pages.page(self.network, language, title, paragraphs, forms=html, links=links),
             status,
