@@ -263,3 +263,38 @@ def test_the_series_and_each_seminar_are_public_pages(web):
     assert page.status_code == 200 and "Öppna data – innovationer" in page.text
     assert "Program" in page.text and "<form" not in page.text
     assert httpx.get(web.url + "/seminarium/99").status_code == 404
+
+
+def test_mailer_serve_runs_as_a_command(workspace):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import REPO
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MAILER_NETWORK": str(workspace / "network.toml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mailer", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(200):
+            try:
+                reply = httpx.get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert reply.status_code == 200 and reply.text == "ok"
+        assert "server" not in reply.headers  # uvicorn does not announce itself
+        assert httpx.get(f"http://127.0.0.1:{port}/avregistrera?token=Zm9vYmFy").status_code == 403
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=10)
+    assert b"Zm9vYmFy" not in err  # no access log: links carry personal tokens
