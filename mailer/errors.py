@@ -12,6 +12,8 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     │   ├── BusyError                another process is sending this mailing; exit code 75
     │   └── StateLockedError         another process holds a store's lock; exit code 75
     ├── BundleError                  a mailing bundle or member report: damaged, altered, not ours
+    ├── TokenError (tokens)          a link's token: malformed, forged, or for another purpose
+    │   └── RehearsalTokenError      genuine, but from a rehearsal: it acts for nobody
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
         │   └── TooManyConnectionsError  432 4.3.2: try again over fewer connections

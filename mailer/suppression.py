@@ -165,6 +165,19 @@ class Suppression:
                 added += self.add(email, reason=reason, note=note)
         return added
 
+    def withdraw(self, email: str, *, since: str) -> bool:
+        """Take back an unsubscription made at or after ``since`` (UTC, ISO 8601): the web
+        page's "undo". Only ``unsubscribed`` entries go; a bounce or a forgotten person
+        stays. True if the address came off the list."""
+        with self._transaction():
+            cur = self.db.execute(
+                "DELETE FROM suppressed WHERE digest=? AND reason='unsubscribed'"
+                " AND email IS NOT NULL AND added_at >= ?",
+                (self.digest(email), since),
+            )
+        self._digests = None
+        return cur.rowcount == 1
+
     def forget(self, email: str) -> None:
         """Keep only the salted hash of this address: still blocked, no longer stored.
 

@@ -1,10 +1,16 @@
-"""Signed per-person tokens for registration links and one-click unsubscribe URLs.
+"""Sealed per-person tokens for registration links and one-click unsubscribe URLs.
 
-A token is ``<address>.<mac>``, both base64url: it names the person, so a web form or a
-mailbox rule can hand it back without a look-up table, and the HMAC-SHA256 (key from an
-environment variable, never from network.toml) means nobody can make one for another
-address. The *purpose* is part of what is signed, so a registration token cannot be used
-to unsubscribe somebody, nor one seminar's registration token for another seminar.
+A token carries the person, so a web form or a mailbox rule can hand it back without a
+look-up table, but it does not show them: it is the address (and the person's language)
+encrypted with AES-256-GCM under a key derived from the network's token key (an
+environment variable, never network.toml), one base64url string with no ".". Anyone who
+sees a link (a proxy log, a forwarded mail) reads nothing, and nobody without the key can
+make one for another address. The *purpose* is the cipher's associated data, so a
+registration token cannot be used to unsubscribe somebody, nor one seminar's registration
+token for another seminar.
+
+Links sent before tokens were sealed are ``<address>.<mac>`` (both base64url, an
+HMAC-SHA256 over purpose and address): :meth:`Signer.verify` still honours them.
 
 A rehearsal (``send --via``) signs its links for ``rehearsal:<purpose>``: its messages
 look exactly like the real ones, but whatever honours a token turns a rehearsal's down
@@ -16,19 +22,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
 import urllib.parse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, cast
 
 from mailer import redaction
 from mailer.config import Network
 from mailer.errors import ConfigError, MailerError
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 MIN_KEY_BYTES = 16
 REHEARSAL = "rehearsal"  # prefixed to a rehearsal's purposes
 _MAC_BYTES = 16  # 128 bits: plenty against forgery, short enough for a URL
+_NONCE_BYTES = 12  # AES-GCM's standard nonce
+_LANGUAGES: dict[str | None, bytes] = {None: b"-", "sv": b"s", "en": b"e"}
+_LANGUAGE_OF = {v: k for k, v in _LANGUAGES.items()}
 
 
 class TokenError(MailerError):
@@ -47,6 +61,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.lru_cache(maxsize=4)
+def _cipher_for(key: bytes) -> AESGCM:
+    # A key of its own for sealing, derived from the token key: the HMAC of old tokens
+    # and the cipher never share one. Cached: a send seals two tokens per person.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(hmac.new(key, b"mailer token sealing v2", hashlib.sha256).digest())
+
+
 def unsubscribe_purpose(network: Network) -> str:
     return f"unsubscribe:{network.network.id}"
 
@@ -58,6 +81,14 @@ def registration_purpose(network: Network, seminar: int) -> str:
 def rehearsal_purpose(purpose: str) -> str:
     """``purpose`` for a rehearsal's links; a prefix, so no real purpose can equal it."""
     return f"{REHEARSAL}:{purpose}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who a genuine token was made for, and in which language they read their mail."""
+
+    email: str
+    language: Literal["sv", "en"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +114,55 @@ class Signer:
         msg = f"{purpose}\n{email}".encode()
         return hmac.new(self.key, msg, hashlib.sha256).digest()[:_MAC_BYTES]
 
-    def sign(self, purpose: str, email: str) -> str:
-        return f"{_b64(email.encode())}.{_b64(self._mac(purpose, email))}"
+    def _cipher(self) -> AESGCM:
+        return _cipher_for(self.key)
+
+    def sign(self, purpose: str, email: str, *, language: str | None = None) -> str:
+        """A sealed token for ``email`` and ``purpose`` (``language``: "sv", "en" or None)."""
+        plain = _LANGUAGES.get(language, b"-") + email.encode("utf-8")
+        # A synthetic nonce (an HMAC of everything sealed): the same person's link is the
+        # same in every build of a message, and two different messages never share a nonce.
+        nonce = hmac.new(self.key, b"nonce\n" + purpose.encode() + b"\n" + plain, "sha256").digest()
+        nonce = nonce[:_NONCE_BYTES]
+        return _b64(nonce + self._cipher().encrypt(nonce, plain, purpose.encode()))
 
     def verify(self, purpose: str, token: str, *, refused: str = "nothing was done") -> str:
         """The address the token was made for; TokenError when it is not genuine, and
         RehearsalTokenError (saying ``refused``) when a rehearsal's message carried it."""
-        head, dot, tail = token.strip().partition(".")
+        return self.claim(purpose, token, refused=refused).email
+
+    def claim(self, purpose: str, token: str, *, refused: str = "nothing was done") -> Claim:
+        """:meth:`verify`, with the language a sealed token carries."""
+        token = token.strip()
+        if "." not in token:
+            return self._unseal(purpose, token, refused)
+        return Claim(self._verify_mac(purpose, token, refused))
+
+    def _unseal(self, purpose: str, token: str, refused: str) -> Claim:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            raw = _unb64(token)
+        except (binascii.Error, ValueError):
+            raise TokenError("the token is malformed", hint="copy the whole link") from None
+        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        cipher = self._cipher()
+        for aad, rehearsal in ((purpose, False), (rehearsal_purpose(purpose), True)):
+            try:
+                plain = cipher.decrypt(nonce, sealed, aad.encode())
+            except (InvalidTag, ValueError):  # ValueError: too short to hold a tag
+                continue
+            if rehearsal:
+                raise RehearsalTokenError(f"this link comes from a rehearsal: {refused}")
+            language = cast(Literal["sv", "en"] | None, _LANGUAGE_OF.get(plain[:1]))
+            return Claim(plain[1:].decode("utf-8", "replace"), language)
+        raise TokenError(
+            "the token is not valid for this network",
+            hint="it was changed, cut short, or signed with another key",
+        )
+
+    def _verify_mac(self, purpose: str, token: str, refused: str) -> str:
+        head, dot, tail = token.partition(".")
         try:
             email = _unb64(head).decode("utf-8")
             mac = _unb64(tail)

@@ -46,6 +46,8 @@ class CheckSummary:
     suppressed: int
     sending_members: int
     variants: int
+    # Personal links that `mailer serve` will not answer: not under [web] base_url.
+    outside_web: tuple[str, ...] = ()
 
 
 def check_workspace(network: Network) -> CheckSummary:
@@ -54,6 +56,7 @@ def check_workspace(network: Network) -> CheckSummary:
     from mailer.branding import MIN_CONTRAST, colour_problems
     from mailer.campaign.mailing import Mailing, kinds_for, mailing_for
     from mailer.config import locate_key
+    from mailer.web import outside_links
 
     for problem in colour_problems(network):
         raise ConfigError(
@@ -100,4 +103,5 @@ def check_workspace(network: Network) -> CheckSummary:
         suppressed=merged.suppressed,
         sending_members=sum(1 for m in network.members if people.get(m.id)),
         variants=variants,
+        outside_web=tuple(outside_links(network)),
     )

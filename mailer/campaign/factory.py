@@ -95,7 +95,7 @@ class MessageFactory:
         def token(purpose: str) -> str:
             if rehearsal:
                 purpose = tokens.rehearsal_purpose(purpose)
-            return signer.sign(purpose, person.email)
+            return signer.sign(purpose, person.email, language=person.language)
 
         seminar = self.mailing.seminar
         one_click = None

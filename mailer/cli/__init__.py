@@ -50,6 +50,7 @@ from mailer.cli import (  # noqa: E402
     recipients,
     registrations,
     sending,
+    serve,
     state,
     status,
     suppression,
@@ -70,3 +71,4 @@ main.add_command(registrations.registrations)
 main.add_command(person.person)
 main.add_command(person.prune)
 main.add_command(state.state)
+main.add_command(serve.serve)

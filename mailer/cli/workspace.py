@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli._common import State, pass_state, reports_errors
+from mailer.cli._common import State, pass_state, reports_errors, say
 
 
 @click.command()
@@ -34,6 +34,11 @@ def check(state: State) -> None:
 
     network = state.network
     s = check_workspace(network)
+    for link in s.outside_web:
+        say(
+            f"Warning: not under [web] base_url, so mailer serve does not answer it: {link}",
+            err=True,
+        )
     click.echo(
         f"{network.path}: {s.members} members, {s.seminars} seminars, {s.people} people "
         f"({s.invalid_rows} invalid rows: see 'mailer recipients merge'; "

@@ -46,6 +46,7 @@ from mailer.config.network import (
     Series,
     Speaker,
     Video,
+    Web,
 )
 from mailer.config.values import ConfigModel
 
@@ -74,6 +75,7 @@ __all__ = [
     "SmtpChannel",
     "Speaker",
     "Video",
+    "Web",
     "config_error",
     "find_config",
     "is_loopback",

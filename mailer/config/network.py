@@ -76,6 +76,24 @@ class NetworkInfo(ConfigModel):
     _list_domain = field_validator("list_domain")(domain_name)
 
 
+class Web(ConfigModel):
+    """Where ``mailer serve`` answers, as the world sees it (behind the HTTPS proxy).
+
+    The personal links in the mails (``network.unsubscribe_url``, each seminar's
+    ``registration_url``) belong under ``base_url``: the server answers exactly the paths
+    those URLs name, and ``mailer check`` says when one points elsewhere.
+    """
+
+    base_url: str
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_root(cls, value: str) -> str:
+        if not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s<>\"?#]*)?$", value):
+            raise ValueError(f"{value!r} is not an https:// address without a query")
+        return value.rstrip("/")
+
+
 class Coordinator(ConfigModel):
     member: str
     name: str
@@ -232,6 +250,7 @@ class Network(ConfigModel):
     members: list[Member]
     seminars: list[Seminar] = Field(default_factory=list)
     newsletters: list[Newsletter] = Field(default_factory=list)
+    web: Web | None = None
 
     _root: Path = PrivateAttr(default=Path("."))
     _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))

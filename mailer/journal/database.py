@@ -290,6 +290,26 @@ class Journal:
                 ],
             )
 
+    def record_answer(
+        self, seminar: int, email: str, *, registered: bool, diet: str = "", message: str = ""
+    ) -> None:
+        """One person's answer from the web form: the same row an import makes, with what
+        they wrote (empty text stored as NULL). ``registered=False`` is a cancellation."""
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self.transaction() as db:
+            db.execute(
+                """
+                INSERT INTO registrations (seminar, email, registered, attended, source,
+                    line, imported_at, diet, message)
+                VALUES (?, ?, ?, NULL, 'web', NULL, ?, ?, ?)
+                ON CONFLICT (seminar, email) DO UPDATE SET
+                    registered=excluded.registered, source='web',
+                    imported_at=excluded.imported_at,
+                    diet=excluded.diet, message=excluded.message
+                """,
+                (seminar, email, int(registered), stamp, diet or None, message or None),
+            )
+
     def registrations(self, seminar: int) -> list[Registration]:
         rows = self.db.execute(
             "SELECT email, registered, attended, line FROM registrations WHERE seminar=?",

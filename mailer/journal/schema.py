@@ -76,10 +76,18 @@ def _m005_forgotten(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE forgotten (digest TEXT PRIMARY KEY, forgotten_at TEXT NOT NULL)")
 
 
+def _m006_registration_answers(db: sqlite3.Connection) -> None:
+    # What a person wrote in the web form (mailer serve): a special diet, a message to
+    # the organisers. NULL for rows a form tool's export made.
+    db.execute("ALTER TABLE registrations ADD COLUMN diet TEXT")
+    db.execute("ALTER TABLE registrations ADD COLUMN message TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_initial,
     _m002_channel,
     _m003_bundles,
     _m004_registrations,
     _m005_forgotten,
+    _m006_registration_answers,
 ]

@@ -1,0 +1,361 @@
+"""The routes of ``mailer serve``: one-click unsubscribe, registration, ``/healthz``.
+
+The server answers exactly the paths the mails' links name: the path of
+``network.unsubscribe_url`` and of each seminar's ``registration_url`` under ``[web]
+base_url`` (the reverse proxy forwards them unchanged). No ``GET`` changes anything: link
+scanners (Microsoft Defender Safe Links and the like) fetch every link in a mail, so a
+``GET`` only shows a page whose button posts.
+
+Every write goes through the library the CLI uses (:func:`mailer.suppression.unsubscribe`,
+:meth:`mailer.journal.Journal.record_answer`), each request opening and closing the store:
+a ``mailer send`` running at the same time sees an unsubscription as soon as the request
+has returned, and does not mail that person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from mailer import suppression, tokens
+from mailer.config import Network, Seminar
+from mailer.journal import Journal
+from mailer.web import pages, under
+from mailer.web.pages import Form
+from mailer.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf, choose_language
+
+UNDO_DAYS = 7
+MAX_BODY = 16_384  # a form's answers fit in far less; anything bigger is refused unread
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+ICS_NAME = "seminarium.ics"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What every handler needs: the network, the token signer and the CSRF keys."""
+
+    network: Network
+    signer: tokens.Signer
+    csrf: Csrf
+
+    def language(self, request: Request, claim: tokens.Claim | None = None) -> str:
+        return choose_language(
+            request.headers.get("accept-language"),
+            token=claim.language if claim else None,
+            default=self.network.network.language,
+        )
+
+    def page(
+        self,
+        request: Request,
+        language: str,
+        title: str,
+        paragraphs: list[str],
+        *,
+        forms: Sequence[Form] = (),
+        status: int = 200,
+        links: Sequence[tuple[str, str]] = (),
+        extra: str = "",
+    ) -> HTMLResponse:
+        """A page; when it has forms, their CSRF field matches the cookie it sets.
+        ``extra``: HTML already escaped, after the paragraphs."""
+        cookie = request.cookies.get(CSRF_COOKIE) or self.csrf.new_cookie()
+        field = self.csrf.field_for(cookie)
+        html = extra + "".join(
+            Form(f.action, field, f.button, f.fields, f.secondary).html() for f in forms
+        )
+        response = HTMLResponse(
+            pages.page(self.network, language, title, paragraphs, forms=html, links=links),
+            status,
+        )
+        if forms:
+            response.set_cookie(
+                CSRF_COOKIE,
+                cookie,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+                path="/",
+            )
+        return response
+
+    def refused(self, request: Request, exc: tokens.TokenError) -> HTMLResponse:
+        t = pages.texts(self.language(request))
+        why = (
+            t["rehearsal_text"]
+            if isinstance(exc, tokens.RehearsalTokenError)
+            else t["bad_token_text"]
+        )
+        return self.page(request, self.language(request), t["bad_token_title"], [why], status=403)
+
+    def stale_form(self, request: Request, language: str) -> HTMLResponse:
+        t = pages.texts(language)
+        return self.page(request, language, t["bad_form_title"], [t["bad_form_text"]], status=403)
+
+    def csrf_ok(self, request: Request, form: FormData) -> bool:
+        field = form.get(CSRF_FIELD)
+        return self.csrf.valid(
+            request.cookies.get(CSRF_COOKIE), field if isinstance(field, str) else None
+        )
+
+
+def own_url(request: Request) -> str:
+    """The page's path and query, for a form that posts back to it."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+async def read_form(request: Request) -> FormData | None:
+    """The posted form, or None when it is too big to be one of ours."""
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit() or int(length) > MAX_BODY:
+        return None
+    return await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
+
+
+def text(form: FormData, name: str, limit: int) -> str:
+    value = form.get(name)
+    return " ".join(value.split())[:limit] if isinstance(value, str) else ""
+
+
+# -- unsubscribe ----------------------------------------------------------------
+
+
+def unsubscribe_endpoint(site: Site) -> Callable[[Request], Awaitable[Response]]:
+    purpose = tokens.unsubscribe_purpose(site.network)
+    state_dir = site.network.state_dir
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            claim = site.signer.claim(
+                purpose, request.query_params.get("token", ""), refused="nobody unsubscribed"
+            )
+        except tokens.TokenError as exc:
+            return site.refused(request, exc)
+        language = site.language(request, claim)
+        t = pages.texts(language)
+        name = site.network.network.name
+        here = own_url(request)
+        if request.method == "GET":
+            ask = Form(here, "", t["unsubscribe_button"], fields=action("unsubscribe"))
+            return site.page(
+                request,
+                language,
+                t["unsubscribe_title"],
+                [t["unsubscribe_ask"].format(network=name)],
+                forms=[ask],
+            )
+        form = await read_form(request)
+        if form is None:
+            return PlainTextResponse("request too large", 413)
+        if form.get(ONE_CLICK[0]) == ONE_CLICK[1]:
+            # RFC 8058: a mail provider's POST, no cookie, no page needed.
+            await run_in_threadpool(suppression.unsubscribe, state_dir, [claim.email], note="web")
+            return PlainTextResponse("unsubscribed")
+        if not site.csrf_ok(request, form):
+            return site.stale_form(request, language)
+        if form.get("action") == "undo":
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=UNDO_DAYS)
+            undone = await run_in_threadpool(withdraw, state_dir, claim.email, since)
+            if not undone:
+                return site.page(request, language, t["unsubscribe_title"], [t["undo_late"]])
+            return site.page(
+                request, language, t["undone_title"], [t["undone_text"].format(network=name)]
+            )
+        await run_in_threadpool(suppression.unsubscribe, state_dir, [claim.email], note="web")
+        undo = Form(here, "", t["undo_button"], fields=action("undo"), secondary=True)
+        return site.page(
+            request,
+            language,
+            t["unsubscribed_title"],
+            [t["unsubscribed_text"].format(network=name), t["undo_text"]],
+            forms=[undo],
+        )
+
+    return endpoint
+
+
+def action(name: str) -> str:
+    return f'<input type="hidden" name="action" value="{name}">'
+
+
+def withdraw(state_dir: Path, email: str, since: dt.datetime) -> bool:
+    with suppression.Suppression.in_state_dir(state_dir) as opt_out:
+        return opt_out.withdraw(email, since=since.isoformat(timespec="seconds"))
+
+
+# -- registration ---------------------------------------------------------------
+
+
+def registered(network: Network, seminar: int, email: str) -> bool:
+    with Journal.in_state_dir(network.state_dir) as journal:
+        return any(r.email == email and r.registered for r in journal.registrations(seminar))
+
+
+def record(network: Network, seminar: int, email: str, **answer: Any) -> None:
+    with Journal.in_state_dir(network.state_dir) as journal:
+        journal.record_answer(seminar, email, **answer)
+
+
+def forgotten(network: Network, email: str) -> bool:
+    with suppression.Suppression.in_state_dir(network.state_dir) as opt_out:
+        entry = opt_out.entry(email)
+    return entry is not None and entry.reason == "forgotten"
+
+
+def open_for_registration(network: Network, seminar: Seminar) -> bool:
+    today = dt.datetime.now(network.tz).date()
+    last = seminar.registration_deadline or seminar.date
+    return seminar.cancelled is None and today <= last
+
+
+def registration_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaitable[Response]]:
+    purpose = tokens.registration_purpose(site.network, seminar.number)
+    network = site.network
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            claim = site.signer.claim(
+                purpose, request.query_params.get("token", ""), refused="nobody was registered"
+            )
+            if await run_in_threadpool(forgotten, network, claim.email):
+                raise tokens.TokenError("this person asked to be forgotten")
+        except tokens.TokenError as exc:
+            return site.refused(request, exc)
+        language = site.language(request, claim)
+        t = pages.texts(language)
+        title = t["register_title"].format(seminar=pages.seminar_title(seminar, language))
+        about = [pages.when(network, seminar, language)]
+        if not open_for_registration(network, seminar):
+            return site.page(request, language, t["closed_title"], [t["closed_text"]], status=409)
+        here = own_url(request)
+        cancel = Form(here, "", t["cancel_button"], fields=action("cancel"), secondary=True)
+        ics = [(calendar_url(request), t["calendar"])]
+        if request.method == "GET":
+            if await run_in_threadpool(registered, network, seminar.number, claim.email):
+                return site.page(
+                    request, language, title, [*about, t["already"]], forms=[cancel], links=ics
+                )
+            fields = action("register") + pages.registration_fields(language)
+            form = Form(here, "", t["register_button"], fields=fields)
+            return site.page(request, language, title, about, forms=[form])
+        posted = await read_form(request)
+        if posted is None:
+            return PlainTextResponse("request too large", 413)
+        if not site.csrf_ok(request, posted):
+            return site.stale_form(request, language)
+        if posted.get("action") == "cancel" or posted.get("attend") == "no":
+            await run_in_threadpool(record, network, seminar.number, claim.email, registered=False)
+            done = "cancelled" if posted.get("action") == "cancel" else "declined"
+            return site.page(request, language, t[f"{done}_title"], [t[f"{done}_text"]])
+        answer = {"diet": text(posted, "diet", 200), "message": text(posted, "message", 1000)}
+        await run_in_threadpool(
+            record, network, seminar.number, claim.email, registered=True, **answer
+        )
+        see_you = t["registered_text"].format(
+            date=seminar.date.isoformat(), start=seminar.start.strftime("%H:%M")
+        )
+        return site.page(
+            request, language, t["registered_title"], [*about, see_you], forms=[cancel], links=ics
+        )
+
+    return endpoint
+
+
+def calendar_url(request: Request) -> str:
+    query = request.url.query
+    return f"{request.url.path.rstrip('/')}/{ICS_NAME}" + (f"?{query}" if query else "")
+
+
+def calendar_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaitable[Response]]:
+    """The seminar's .ics for a genuine token's holder: a download, changing nothing."""
+    purpose = tokens.registration_purpose(site.network, seminar.number)
+    made: dict[str, bytes] = {}  # language -> .ics; rendering the texts costs a Renderer
+
+    def ics(language: str) -> bytes:
+        if language not in made:
+            from mailer import calendar
+            from mailer.render import Renderer
+
+            text = Renderer(site.network).event_text(seminar, language)
+            coordinator = site.network.coordinator
+            made[language] = calendar.build_ics(
+                site.network,
+                seminar,
+                text,
+                method=calendar.REQUEST,
+                organiser=(coordinator.name, coordinator.email),
+            )
+        return made[language]
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            claim = site.signer.claim(purpose, request.query_params.get("token", ""))
+        except tokens.TokenError as exc:
+            return site.refused(request, exc)
+        body = await run_in_threadpool(ics, site.language(request, claim))
+        disposition = f'attachment; filename="{ICS_NAME}"'
+        return Response(
+            body,
+            media_type="text/calendar; charset=utf-8",
+            headers={"content-disposition": disposition},
+        )
+
+    return endpoint
+
+
+# -- the app --------------------------------------------------------------------
+
+
+def routes(site: Site) -> list[Route]:
+    network = site.network
+    base = network.web.base_url if network.web else ""
+    found = [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/style.css", stylesheet(network), methods=["GET", "HEAD"]),
+    ]
+    if path := under(base, network.network.unsubscribe_url):
+        found.append(Route(path, unsubscribe_endpoint(site), methods=["GET", "POST"]))
+    for seminar in network.seminars:
+        if path := under(base, seminar.registration_url):
+            endpoint = registration_endpoint(site, seminar)
+            found.append(Route(path, endpoint, methods=["GET", "POST"]))
+            ics = calendar_endpoint(site, seminar)
+            found.append(Route(f"{path.rstrip('/')}/{ICS_NAME}", ics, methods=["GET", "HEAD"]))
+    return found
+
+
+def not_found(site: Site) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Starlette's 404 and 405, as a page in the network's colours and the reader's language."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        from starlette.exceptions import HTTPException
+
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        language = site.language(request)
+        title = pages.texts(language)["not_found_title"]
+        return site.page(request, language, title, [], status=status)
+
+    return handler
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def stylesheet(network: Network) -> Callable[[Request], Awaitable[Response]]:
+    css = pages.stylesheet(network)
+
+    async def endpoint(request: Request) -> Response:
+        return Response(css, media_type="text/css; charset=utf-8")
+
+    return endpoint
