@@ -36,6 +36,7 @@ from mailer.errors import (
     ChannelError,
     ConfigError,
     RecipientRefusedError,
+    ThrottledError,
     TooManyConnectionsError,
     TransientError,
     UncertainError,
@@ -238,6 +239,8 @@ class _ChannelRun:
         self.active = 0  # connections (workers) running
         self.allowed = self.limits.connections  # lowered when the server says 432 4.3.2
         self.channel = ""
+        self.clock = run.clock
+        self.hold_until = 0.0  # the service asked the whole channel to wait (Retry-After)
 
     @property
     def halted(self) -> bool:
@@ -310,6 +313,14 @@ class _ChannelRun:
                     await asyncio.wait_for(self.stop.wait(), seconds)
         return self.halted
 
+    def _wait(self, exc: TransientError, attempt: int) -> float:
+        """How long before the next try: exactly what a throttling service asked for (and
+        the channel's other workers wait as long), else the backoff."""
+        if isinstance(exc, ThrottledError) and exc.retry_after is not None:
+            self.hold_until = max(self.hold_until, self.clock() + exc.retry_after)
+            return exc.retry_after
+        return self._backoff(attempt)
+
     def _backoff(self, attempt: int) -> float:
         # Exponential with jitter, so several connections do not retry in lockstep.
         delay: float = min(MAX_BACKOFF, self.limits.backoff * 2**attempt)
@@ -356,6 +367,8 @@ class _ChannelRun:
         self.plan.message_ids[person.email] = message.message_id
         retries = self.limits.retries
         for attempt in range(retries + 1):
+            if await self._pause(self.hold_until - self.clock()):
+                return "not-started"
             if self.bucket is not None:
                 while not self.bucket.take():
                     if await self._pause(self.bucket.delay()):
@@ -380,7 +393,7 @@ class _ChannelRun:
                 self._record(person, "deferred", str(exc), attempt + 1)
                 if isinstance(exc, TooManyConnectionsError):
                     self._fewer_connections(exc)
-                if attempt == retries or await self._pause(self._backoff(attempt)):
+                if attempt == retries or await self._pause(self._wait(exc, attempt)):
                     result.deferred.append((person.email, str(exc)))
                     return "deferred"
                 continue
