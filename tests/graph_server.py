@@ -8,7 +8,8 @@ client-credentials form issues a bearer token that expires after ``expires_in`` 
 Graph: ``POST /v1.0/users/{mailbox}/sendMail`` with ``Content-Type: text/plain`` and the
 MIME message base64-encoded answers ``202 Accepted`` with an empty body; ``401`` for a
 missing, unknown or expired token; ``400`` for a body that is not base64 MIME; and whatever
-a test scripts for a recipient (``script``): ``400`` (ErrorInvalidRecipients), ``403``
+a test scripts for a recipient (``script``): ``400`` (ErrorInvalidRecipients), ``401``
+(every token revoked), ``403``
 (ErrorAccessDenied), ``404``, ``429:N`` / ``503:N`` (Retry-After N), ``500``, ``drop`` (read
 the whole body, then close the connection without answering) or ``kill`` (the same, after a
 SIGKILL to ``kill_pid``: the sender dies with the message in flight).
@@ -192,6 +193,10 @@ def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
             answer = state.answer(recipient)
             arrival.status = answer.split(":")[0]
             state.arrivals.append(arrival)
+            if answer == "401":  # the app's tokens were revoked just now
+                state.revoke()
+                self._send(401, _error("InvalidAuthenticationToken", "Token is revoked."))
+                return
             if state.delay:
                 time.sleep(state.delay)
             if answer in ("drop", "kill"):

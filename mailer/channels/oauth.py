@@ -88,7 +88,9 @@ class TokenSource:
                     )
                 if fresh:
                     cache = self._app.token_cache
-                    for entry in cache.find(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+                    # search() replaced find() in newer MSAL releases; the pin allows both.
+                    lookup = getattr(cache, "search", None) or cache.find
+                    for entry in list(lookup(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                         cache.remove_at(entry)
                 result = self._app.acquire_token_for_client(scopes=[self.scope])
             except (ValueError, OSError) as exc:
