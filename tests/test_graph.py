@@ -175,9 +175,7 @@ def test_a_dropped_connection_after_the_body_is_uncertain(cli, workspace, graph)
     assert result.exit_code == 1
     assert "--resend-uncertain" in result.stderr
     assert states(workspace)["tom.walker@msb.example"] == "sending"
-    assert [a.status for a in graph.arrivals if a.recipient == "tom.walker@msb.example"] == [
-        "drop"
-    ]
+    assert [a.status for a in graph.arrivals if a.recipient == "tom.walker@msb.example"] == ["drop"]
     assert_agree(workspace, graph)
 
 
