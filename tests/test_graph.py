@@ -15,7 +15,7 @@ import pytest
 from mailer.bundle.member import load_channel_file
 from mailer.channels.graph import retry_after
 from mailer.config import GraphChannel
-from tests.graph_server import SECRET, EntraGraph
+from tests.graph_server import CLIENT, SECRET, TENANT, EntraGraph
 from tests.helpers import REPO, big_msb_list, edit_channel, journal_rows, use_graph
 
 MAILBOX = "seminarier@msb.example"
@@ -275,3 +275,38 @@ def test_sigkill_with_a_message_in_flight_then_resume(workspace, graph):
         ids.setdefault(a.recipient, set()).add(a.message["Message-ID"])
     assert all(len(v) == 1 for v in ids.values())  # a duplicate is recognisable as one
     assert set(states(workspace).values()) == {"sent"}
+
+
+def test_a_member_sends_its_bundled_share_through_graph(
+    coordinator, workspace, members, entra_graph, monkeypatch
+):
+    monkeypatch.setenv("MSB_CLIENT_SECRET", SECRET)
+    msb = members["msb"]
+    msb.channel.write_text(
+        msb.channel.read_text(encoding="utf-8").split("[channel]")[0]
+        + "[channel]\n"
+        + "".join(
+            f'{k} = "{v}"\n'
+            for k, v in {
+                "type": "graph",
+                "from": "MSB <seminarier@msb.example>",
+                "tenant_id": TENANT,
+                "client_id": CLIENT,
+                "client_secret_env": "MSB_CLIENT_SECRET",
+                "mailbox": MAILBOX,
+                "graph_url": entra_graph.base,
+                "authority": entra_graph.base,
+            }.items()
+        )
+        + "rate_per_second = 1000\n",
+        encoding="utf-8",
+    )
+    exported = coordinator(
+        "bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle)
+    )
+    assert exported.exit_code == 0, exported.output
+    monkeypatch.chdir(msb.root)
+    sent = msb.send()
+    assert sent.exit_code == 0, sent.output
+    assert {a.recipient for a in entra_graph.delivered()} == MSB
+    assert entra_graph.scopes == ["https://graph.microsoft.com/.default"]
