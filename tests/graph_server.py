@@ -12,7 +12,8 @@ a test scripts for a recipient (``script``): ``400`` (ErrorInvalidRecipients), `
 (every token revoked), ``403``
 (ErrorAccessDenied), ``404``, ``429:N`` / ``503:N`` (Retry-After N), ``500``, ``drop`` (read
 the whole body, then close the connection without answering) or ``kill`` (the same, after a
-SIGKILL to ``kill_pid``: the sender dies with the message in flight).
+SIGKILL to ``kill_pid``: the sender dies with the message in flight). A mailbox in ``denied``
+is outside the app's application access policy: 403 for any request, whatever its body.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class EntraGraph:
     in_flight: int = 0
     most_in_flight: int = 0
     kill_pid: int | None = None
+    denied: set[str] = field(default_factory=set)  # mailboxes outside the access policy
     delay: float = 0.0  # seconds before each sendMail answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -181,6 +183,9 @@ def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
             token = auth.removeprefix("Bearer ")
             if not auth.startswith("Bearer ") or state.valid.get(token, 0) < time.monotonic():
                 self._send(401, _error("InvalidAuthenticationToken", "Access token has expired."))
+                return
+            if mailbox in state.denied:  # checked before the body is read, as Exchange does
+                self._send(*ANSWERS["403"])
                 return
             try:
                 assert self.headers.get("Content-Type") == "text/plain"

@@ -310,3 +310,29 @@ def test_a_member_sends_its_bundled_share_through_graph(
     assert sent.exit_code == 0, sent.output
     assert {a.recipient for a in entra_graph.delivered()} == MSB
     assert entra_graph.scopes == ["https://graph.microsoft.com/.default"]
+
+
+def test_check_online_asks_graph_and_sends_nothing(cli, workspace, graph):
+    result = cli("check", "--online")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"OK  MSB: Microsoft Graph lets the app send as {MAILBOX}" in result.output
+    assert graph.delivered() == []
+    assert graph.issued == ["token-1"]
+
+
+def test_check_online_says_which_permission_is_missing(cli, workspace, graph):
+    graph.denied.add(MAILBOX)
+    result = cli("check", "--online")
+    assert result.exit_code == 1
+    line = next(x for x in result.output.splitlines() if x.startswith("NOT OK"))
+    assert f"MSB: Microsoft Graph does not let the app send as {MAILBOX} (403" in line
+    assert "application access policy must include this mailbox" in line
+
+
+def test_check_online_with_a_wrong_secret(cli, workspace, graph, monkeypatch):
+    monkeypatch.setenv("MSB_CLIENT_SECRET", "not-the-secret")
+    result = cli("check", "--online")
+    assert result.exit_code == 1
+    assert "MSB: the OAuth2 authority refused the token request: invalid_client" in result.output
+    assert "Mail.Send permission" in result.output
+    assert "not-the-secret" not in result.output + result.stderr

@@ -219,6 +219,24 @@ class GraphTransport(Transport):
             await self.session.release()
 
 
+async def check_access(session: GraphSession) -> str:
+    """Ask Graph whether the app may send as the mailbox, sending nothing: a token, then a
+    sendMail request with an empty body. Graph checks the token, the permission and the
+    application access policy before it reads the body, and an empty body is no message,
+    so ``400`` means "allowed"; 401, 403 and 404 raise the ChannelError a send would."""
+    transport = GraphTransport(session)
+    try:
+        response = await transport._post(b"", await session.tokens())
+        if response.status_code in (400, 202):
+            return f"{session.label}: Microsoft Graph lets the app send as {session.mailbox}"
+        transport._outcome(response)
+        raise ChannelError(f"{session.label}: unexpected answer {response.status_code} from Graph")
+    except (RecipientRefusedError, TransientError, UncertainError) as exc:
+        raise ChannelError(f"{session.label}: cannot ask Microsoft Graph: {exc}") from None
+    finally:
+        await transport.close()
+
+
 def _raise(error: DeliveryError) -> str:
     raise error
 
