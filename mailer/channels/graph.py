@@ -221,9 +221,10 @@ class GraphTransport(Transport):
 
 async def check_access(session: GraphSession) -> str:
     """Ask Graph whether the app may send as the mailbox, sending nothing: a token, then a
-    sendMail request with an empty body. Graph checks the token, the permission and the
-    application access policy before it reads the body, and an empty body is no message,
-    so ``400`` means "allowed"; 401, 403 and 404 raise the ChannelError a send would."""
+    sendMail request with an empty body, which cannot be a message. 401, 403 and 404 raise
+    the ChannelError a send would; ``400`` (malformed) counts as allowed. That Graph checks
+    the permission and the application access policy before the body is an assumption
+    (the test stand-in does; not yet tried against Microsoft's service)."""
     transport = GraphTransport(session)
     try:
         response = await transport._post(b"", await session.tokens())
