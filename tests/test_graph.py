@@ -156,6 +156,15 @@ def test_429_waits_exactly_retry_after_then_sends(cli, workspace, graph):
     assert_agree(workspace, graph)
 
 
+def test_throttling_does_not_use_up_the_retries(cli, workspace, graph):
+    edit_channel(workspace, "msb", max_connections=1, retries=1)
+    graph.script["johan.berg@msb.example"] = ["429:0.1", "503:0.1", "429:0.1", "202"]
+    result = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert {a.recipient for a in graph.delivered()} == MSB
+    assert_agree(workspace, graph)
+
+
 def test_503_holds_every_request_in_flight(cli, workspace, graph):
     big_msb_list(workspace, 12)
     edit_channel(workspace, "msb", max_connections=4)
