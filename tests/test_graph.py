@@ -345,3 +345,23 @@ def test_check_online_with_a_wrong_secret(cli, workspace, graph, monkeypatch):
     assert "MSB: the OAuth2 authority refused the token request: invalid_client" in result.output
     assert "Mail.Send permission" in result.output
     assert "not-the-secret" not in result.output + result.stderr
+
+
+def test_no_answer_within_the_timeout_after_the_body_is_uncertain(cli, workspace, graph):
+    edit_channel(workspace, "msb", max_connections=1, timeout=0.3)
+    graph.delay = 1.0
+    result = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    assert result.exit_code == 1
+    assert "no answer from Microsoft Graph within 0.3 s" in result.output
+    assert set(states(workspace).values()) == {"sending"}
+    assert len(graph.arrivals) == len(MSB)  # each went out once: never retried on its own
+
+
+def test_at_most_four_requests_in_flight(cli, workspace, graph):
+    big_msb_list(workspace, 16)
+    edit_channel(workspace, "msb", max_connections=4)
+    graph.delay = 0.05
+    result = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert graph.most_in_flight == 4
+    assert len(graph.delivered()) == 16
