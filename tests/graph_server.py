@@ -3,7 +3,8 @@ over HTTPS on 127.0.0.1, doing what their documentation says.
 
 Entra ID (what MSAL asks of an authority): ``GET {tenant}/v2.0/.well-known/openid-
 configuration`` names the token endpoint; ``POST {tenant}/oauth2/v2.0/token`` with the
-client-credentials form issues a bearer token that expires after ``expires_in`` seconds.
+client-credentials form (a client secret, or a client assertion signed with the key of
+``certificate``) issues a bearer token that expires after ``expires_in`` seconds.
 
 Graph: ``POST /v1.0/users/{mailbox}/sendMail`` with ``Content-Type: text/plain`` and the
 MIME message base64-encoded answers ``202 Accepted`` with an empty body; ``401`` for a
@@ -70,6 +71,7 @@ class EntraGraph:
     base: str
     expires_in: int = 3600
     secret: str = SECRET
+    certificate: str | None = None  # PEM: the certificate registered with the app, if any
     issued: list[str] = field(default_factory=list)
     scopes: list[str] = field(default_factory=list)
     valid: dict[str, float] = field(default_factory=dict)  # token: when it expires
@@ -91,7 +93,11 @@ class EntraGraph:
         self.valid.clear()
 
     def issue(self, form: dict[str, str]) -> tuple[int, dict[str, object]]:
-        if form.get("client_id") != CLIENT or form.get("client_secret") != self.secret:
+        if "client_assertion" in form:
+            proven = self._assertion_ok(form)
+        else:
+            proven = form.get("client_secret") == self.secret
+        if form.get("client_id") != CLIENT or not proven:
             return 401, {
                 "error": "invalid_client",
                 "error_description": "AADSTS7000215: Invalid client secret provided.",
@@ -102,6 +108,36 @@ class EntraGraph:
             self.scopes.append(form.get("scope", ""))
             self.valid[token] = time.monotonic() + self.expires_in
         return 200, {"token_type": "Bearer", "expires_in": self.expires_in, "access_token": token}
+
+    def _assertion_ok(self, form: dict[str, str]) -> bool:
+        """A client assertion (RFC 7523) signed with the key of the registered certificate,
+        naming it by its SHA-256 thumbprint, for this token endpoint, from this client."""
+        import jwt
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        if self.certificate is None:
+            return False
+        cert = x509.load_pem_x509_certificate(self.certificate.encode())
+        thumbprint = base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=")
+        assertion = form["client_assertion"]
+        try:
+            header = jwt.get_unverified_header(assertion)
+            jwt.decode(
+                assertion,
+                cert.public_key(),  # type: ignore[arg-type]
+                algorithms=["PS256", "RS256"],
+                audience=f"{self.base}/{TENANT}/oauth2/v2.0/token",
+                issuer=CLIENT,
+            )
+        except jwt.PyJWTError:
+            return False
+        return bool(
+            form.get("client_assertion_type")
+            == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            # MSAL keeps base64's padding; RFC 7515 leaves it out.
+            and str(header.get("x5t#S256", "")).rstrip("=") == thumbprint.decode()
+        )
 
     def answer(self, recipient: str) -> str:
         with self.lock:

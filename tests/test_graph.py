@@ -206,6 +206,11 @@ def test_limits_default_to_exchange_online_and_show_in_a_dry_run(cli, workspace,
         ({"graph_url": "http://127.0.0.1:1"}, "must be an https:// address"),
         ({"mailbox": "a/b@msb.example"}, "mailbox must be"),
         ({"client_secret_env": None}, "client_secret_env"),
+        ({"client_certificate": "app.pem"}, "not both and not neither"),
+        (
+            {"client_secret_env": None, "client_certificate": "app.pem"},
+            "client_certificate needs client_certificate_key_env",
+        ),
     ],
 )
 def test_graph_settings_are_checked(cli, workspace, change, says):
@@ -365,3 +370,61 @@ def test_at_most_four_requests_in_flight(cli, workspace, graph):
     assert result.exit_code == 0, result.output + result.stderr
     assert graph.most_in_flight == 4
     assert len(graph.delivered()) == 16
+
+
+def _app_certificate(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for the app registration and its private key, in PEM."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailer.msb.example")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+@pytest.mark.parametrize("right_key", [True, False], ids=["its-key", "another-key"])
+def test_a_certificate_instead_of_a_client_secret(
+    cli, workspace, graph, tmp_path, monkeypatch, right_key
+):
+    cert_pem, key_pem = _app_certificate(tmp_path)
+    graph.certificate = cert_pem
+    if not right_key:
+        _, key_pem = _app_certificate(tmp_path)
+    (workspace / "msb-app.pem").write_text(cert_pem, encoding="ascii")
+    monkeypatch.setenv("MSB_APP_KEY", key_pem)
+    edit_channel(
+        workspace,
+        "msb",
+        client_secret_env=None,
+        client_certificate="msb-app.pem",
+        client_certificate_key_env="MSB_APP_KEY",
+    )
+    result = cli("send", "invitation", "2", "--org", "msb", "--yes")
+    if right_key:
+        assert result.exit_code == 0, result.output + result.stderr
+        assert {a.recipient for a in graph.delivered()} == MSB
+    else:
+        assert result.exit_code == 1
+        assert "refused the token request: invalid_client" in result.output
+        assert graph.arrivals == []
+    assert "PRIVATE KEY" not in result.output + result.stderr

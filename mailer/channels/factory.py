@@ -106,10 +106,21 @@ def graph_session(channel: GraphChannel, network: Network, *, label: str) -> Gra
     from mailer.channels.graph import GraphSession
     from mailer.channels.oauth import TokenSource
 
+    certificate = None
+    if channel.client_certificate:
+        path = network.resolve(channel.client_certificate)
+        try:
+            certificate = path.read_text(encoding="ascii")
+        except (OSError, UnicodeError) as exc:
+            raise ConfigError(
+                f"{label}: cannot read the app's certificate {path}: "
+                f"{getattr(exc, 'strerror', None) or exc}",
+                hint="client_certificate names a PEM file, relative to the config",
+            ) from None
     return GraphSession(
         mailbox=channel.mailbox,
         graph_url=channel.graph_url,
-        tokens=TokenSource.for_channel(channel, label=label),
+        tokens=TokenSource.for_channel(channel, label=label, certificate=certificate),
         label=label,
         in_flight=channel.max_connections,
         timeout=channel.timeout,

@@ -30,7 +30,7 @@ class TokenSource:
         *,
         tenant_id: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | dict[str, str],  # a secret, or MSAL's certificate credential
         authority: str = "https://login.microsoftonline.com",
         scope: str = "https://outlook.office365.com/.default",
         label: str = "",
@@ -50,12 +50,27 @@ class TokenSource:
         return f"TokenSource(authority={self.authority!r}, client_id={self.client_id!r})"
 
     @classmethod
-    def for_channel(cls, channel: SmtpChannel | GraphChannel, *, label: str) -> TokenSource:
+    def for_channel(
+        cls, channel: SmtpChannel | GraphChannel, *, label: str, certificate: str | None = None
+    ) -> TokenSource:
+        """``certificate``: the PEM of the app's certificate (a Graph channel's
+        client_certificate), whose private key the channel names; else the client secret."""
+        from mailer.config import GraphChannel
+
         assert channel.tenant_id and channel.client_id
+        credential: str | dict[str, str]
+        if certificate is not None and isinstance(channel, GraphChannel):
+            # MSAL signs a client assertion with the key (PS256, SHA-256 thumbprint).
+            credential = {
+                "private_key": channel.certificate_key(),
+                "public_certificate": certificate,
+            }
+        else:
+            credential = channel.client_secret()
         return cls(
             tenant_id=channel.tenant_id,
             client_id=channel.client_id,
-            client_secret=channel.client_secret(),
+            client_secret=credential,
             authority=channel.authority,
             scope=channel.oauth_scope,
             label=label,

@@ -166,7 +166,11 @@ class GraphChannel(_ChannelBase):
     type: Literal["graph"]
     tenant_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
     client_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9-]+$")
-    client_secret_env: str = Field(pattern=ENV_NAME)
+    client_secret_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # Or a certificate registered with the app: its PEM file (relative to the config) and
+    # the private key, in PEM, in an environment variable.
+    client_certificate: str | None = None
+    client_certificate_key_env: str | None = Field(default=None, pattern=ENV_NAME)
     mailbox: str  # the user the app sends as (its address or object id)
     recipients_per_day: int | None = Field(default=10_000, gt=0, le=MAX_PER_DAY)
     max_connections: int = Field(default=4, ge=1, le=4)  # requests in flight
@@ -200,9 +204,28 @@ class GraphChannel(_ChannelBase):
             return {**data, "rate_per_minute": 30}
         return data
 
+    @model_validator(mode="after")
+    def _one_credential(self) -> GraphChannel:
+        if bool(self.client_secret_env) == bool(self.client_certificate):
+            raise ValueError(
+                "give client_secret_env or client_certificate (with "
+                "client_certificate_key_env), not both and not neither"
+            )
+        if self.client_certificate and not self.client_certificate_key_env:
+            raise ValueError("client_certificate needs client_certificate_key_env")
+        return self
+
     def client_secret(self) -> str:
         """The OAuth2 client secret from the environment."""
+        assert self.client_secret_env is not None
         return _secret(self.client_secret_env, f"the OAuth2 client secret for {self.mailbox}")
+
+    def certificate_key(self) -> str:
+        """The private key (PEM) of the app's certificate, from the environment."""
+        assert self.client_certificate_key_env is not None
+        return _secret(
+            self.client_certificate_key_env, f"the certificate's private key for {self.mailbox}"
+        )
 
 
 class MaildirChannel(_ChannelBase):
