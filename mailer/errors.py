@@ -16,7 +16,9 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     │   └── RehearsalTokenError      genuine, but from a rehearsal: it acts for nobody
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
-        │   └── TooManyConnectionsError  432 4.3.2: try again over fewer connections
+        │   ├── TooManyConnectionsError  432 4.3.2: try again over fewer connections
+        │   └── ThrottledError       Graph's 429/503: try again after its Retry-After
+        ├── UncertainError           handed over, then no answer: it may have arrived
         ├── RecipientRefusedError    5xx for one recipient: record it, go on
         └── ChannelError             fatal for one channel: auth, TLS, unreachable
 """
@@ -138,6 +140,15 @@ class UncertainError(DeliveryError):
 
 class TooManyConnectionsError(TransientError):
     """The server limits concurrent connections (Exchange Online: 432 4.3.2)."""
+
+
+class ThrottledError(TransientError):
+    """The service asks us to slow down (Microsoft Graph: 429 or 503); ``retry_after`` is
+    how many seconds it asked us to wait (None: it did not say)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 # Enhanced status codes that say the address does not exist (RFC 3463; 5.1.10 is Exchange

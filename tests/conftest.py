@@ -1,6 +1,7 @@
-"""Fixtures: a copy of the example workspace, the CLI over it, a test CA, and real SMTP
-servers on 127.0.0.1. Shared helpers and data are in tests/helpers.py; the SMTP server
-itself (handler, misbehaviour) is in tests/smtp_server.py.
+"""Fixtures: a copy of the example workspace, the CLI over it, a test CA, real SMTP servers
+on 127.0.0.1 and a stand-in for Entra ID and Microsoft Graph. Shared helpers and data are in
+tests/helpers.py; the SMTP server itself (handler, misbehaviour) is in tests/smtp_server.py,
+the Graph stand-in in tests/graph_server.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from mailer.bundle.signing import generate_key
 from mailer.cli import main
+from tests.graph_server import EntraGraph, serve
 from tests.helpers import KAU, TOKEN_KEY, Member, copy_workspace, run_mailer
 from tests.smtp_server import SmtpServer, start_smtp_server
 
@@ -78,6 +80,14 @@ def tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tls:
     monkeypatch.setenv("MAILER_CAFILE", str(ca_file))  # SMTP
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_file))  # the OAuth2 token endpoint
     return Tls(ca_file, context)
+
+
+@pytest.fixture
+def entra_graph(tls: Tls) -> Iterator[EntraGraph]:
+    """The stand-in for Entra ID's token endpoint and Graph's sendMail (tests/graph_server.py),
+    over HTTPS on 127.0.0.1 with a certificate from the test CA."""
+    with serve(tls.server_context) as state:
+        yield state
 
 
 @pytest.fixture

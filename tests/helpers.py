@@ -137,6 +137,29 @@ def use_smtp(workspace: Path, member: str, port: int, **settings: object) -> Non
         _change(channel, _smtp_settings(port, settings))
 
 
+def use_graph(workspace: Path, member: str, base: str, **settings: object) -> None:
+    """Point a member's channel at the Graph stand-in (tests/graph_server.py), which is its
+    own authority too; the secret is read from MSB_CLIENT_SECRET."""
+    from tests.graph_server import CLIENT, TENANT
+
+    values: dict[str, object] = {
+        "type": "graph",
+        "path": None,
+        "tenant_id": TENANT,
+        "client_id": CLIENT,
+        "client_secret_env": "MSB_CLIENT_SECRET",
+        "mailbox": "seminarier@msb.example",
+        "graph_url": base,
+        "authority": base,
+        "rate_per_second": 1000,  # the tests must not wait 2 s a message
+        "retry_backoff": 0.01,
+        "timeout": 5,
+    }
+    values.update(settings)
+    with editing_network(workspace) as config:
+        _change(member_table(config, member)["channel"], values)
+
+
 def use_smtp_everywhere(workspace: Path, port: int, **settings: object) -> None:
     """Point every member's Maildir channel at one local SMTP server: a real send (not a
     ``--via`` rehearsal, which keeps its own journal) whose messages a test can count."""

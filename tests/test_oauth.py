@@ -3,23 +3,15 @@ used for AUTH XOAUTH2 against a local SMTP server that checks it, over STARTTLS.
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from tests.graph_server import CLIENT, SECRET, TENANT, EntraGraph
 from tests.helpers import edit_channel, use_smtp
-from tests.smtp_server import XOAuth2Handler, free_port
+from tests.smtp_server import XOAuth2Handler
 
-TENANT = "11111111-2222-3333-4444-555555555555"
-CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
-SECRET = "s3cret-value-never-printed"
 MAILBOX = "seminarier@msb.example"
 MSB = {
     "erik.sandberg@msb.example",
@@ -29,86 +21,13 @@ MSB = {
 }
 
 
-@dataclass
-class TokenEndpoint:
-    """The two things MSAL asks of an authority: its OpenID configuration and a token."""
-
-    base: str
-    expires_in: int = 3600
-    issued: list[str] = field(default_factory=list)
-    scopes: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
-def token_endpoint(tls: Any) -> Iterator[TokenEndpoint]:
-    port = free_port()
-    endpoint = TokenEndpoint(f"https://127.0.0.1:{port}")
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _json(self, status: int, body: dict[str, object]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            if self.path.startswith(f"/{TENANT}/v2.0/.well-known/openid-configuration"):
-                root = f"{endpoint.base}/{TENANT}"
-                self._json(
-                    200,
-                    {
-                        "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
-                        "token_endpoint": f"{root}/oauth2/v2.0/token",
-                        "issuer": f"{root}/v2.0",
-                    },
-                )
-            else:
-                self._json(404, {"error": "not_found"})
-
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-            if self.path != f"/{TENANT}/oauth2/v2.0/token":
-                self._json(404, {"error": "not_found"})
-            elif form.get("client_id") != CLIENT or form.get("client_secret") != SECRET:
-                self._json(
-                    401,
-                    {
-                        "error": "invalid_client",
-                        "error_description": "AADSTS7000215: Invalid client secret provided.",
-                    },
-                )
-            else:
-                token = f"token-{len(endpoint.issued) + 1}"
-                endpoint.issued.append(token)
-                endpoint.scopes.append(form.get("scope", ""))
-                self._json(
-                    200,
-                    {
-                        "token_type": "Bearer",
-                        "expires_in": endpoint.expires_in,
-                        "access_token": token,
-                    },
-                )
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    # The same test CA signs the SMTP server's and the token endpoint's certificates.
-    server.socket = tls.server_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
+def token_endpoint(entra_graph: EntraGraph) -> EntraGraph:
+    """The Entra ID stand-in (tests/graph_server.py) as the authority."""
+    return entra_graph
 
 
-def oauth_channel(workspace, port: int, endpoint: TokenEndpoint, **extra: object) -> None:
+def oauth_channel(workspace, port: int, endpoint: EntraGraph, **extra: object) -> None:
     use_smtp(
         workspace,
         "msb",

@@ -32,7 +32,15 @@ from mailer.bundle.formats import (
 from mailer.bundle.signing import Key
 from mailer.campaign.factory import MessageFactory, SignedLinks
 from mailer.campaign.mailing import Mailing
-from mailer.config import Channel, MaildirChannel, Member, Network, config_error, read_config_toml
+from mailer.config import (
+    Channel,
+    GraphChannel,
+    MaildirChannel,
+    Member,
+    Network,
+    config_error,
+    read_config_toml,
+)
 from mailer.errors import BundleError
 from mailer.journal import Journal
 from mailer.recipients import Merge, Person
@@ -240,6 +248,9 @@ def load_channel_file(path: Path) -> ChannelFile:
         # Relative to the channel file, wherever the command runs from.
         folder = (path.parent / channel.path).resolve()
         channel = channel.model_copy(update={"path": str(folder)})
+    elif isinstance(channel, GraphChannel) and channel.client_certificate:
+        certificate = (path.parent / channel.client_certificate).resolve()
+        channel = channel.model_copy(update={"client_certificate": str(certificate)})
     return ChannelFile(path, parsed.network, parsed.member, channel)
 
 

@@ -21,7 +21,7 @@ from mailer.campaign.mailing import Mailing
 if TYPE_CHECKING:
     from mailer.bundle.outstanding import HeldBundle, LeftOut
 from mailer.channels.ratelimit import DAY, Estimate, estimate
-from mailer.config import Member, Network, SmtpChannel
+from mailer.config import MaildirChannel, Member, Network
 from mailer.journal import Delivery, Journal
 from mailer.recipients import Merge, Person, merge
 from mailer.suppression import suppressed_checker
@@ -79,7 +79,8 @@ class ChannelPlan:
 
     @property
     def is_smtp(self) -> bool:
-        return self.via or isinstance(self.member.channel, SmtpChannel)
+        """Whether real mail leaves (SMTP or Graph), not a Maildir folder."""
+        return self.via or not isinstance(self.member.channel, MaildirChannel)
 
     @property
     def limits(self) -> Limits:

@@ -36,6 +36,7 @@ from mailer.errors import (
     ChannelError,
     ConfigError,
     RecipientRefusedError,
+    ThrottledError,
     TooManyConnectionsError,
     TransientError,
     UncertainError,
@@ -45,6 +46,7 @@ from mailer.recipients import Person
 from mailer.suppression import Suppression
 
 MAX_BACKOFF = 300.0  # seconds: a retry never waits longer than this
+MAX_THROTTLED = 20  # throttled tries of one message (429/503) before it waits for a later run
 EXIT_OK, EXIT_FAILED, EXIT_TEMPFAIL = 0, 1, 75  # as the README's exit codes
 
 
@@ -238,6 +240,8 @@ class _ChannelRun:
         self.active = 0  # connections (workers) running
         self.allowed = self.limits.connections  # lowered when the server says 432 4.3.2
         self.channel = ""
+        self.clock = run.clock
+        self.hold_until = 0.0  # the service asked the whole channel to wait (Retry-After)
 
     @property
     def halted(self) -> bool:
@@ -310,6 +314,14 @@ class _ChannelRun:
                     await asyncio.wait_for(self.stop.wait(), seconds)
         return self.halted
 
+    def _wait(self, exc: TransientError, attempt: int) -> float:
+        """How long before the next try: exactly what a throttling service asked for (and
+        the channel's other workers wait as long), else the backoff."""
+        if isinstance(exc, ThrottledError) and exc.retry_after is not None:
+            self.hold_until = max(self.hold_until, self.clock() + exc.retry_after)
+            return exc.retry_after
+        return self._backoff(attempt)
+
     def _backoff(self, attempt: int) -> float:
         # Exponential with jitter, so several connections do not retry in lockstep.
         delay: float = min(MAX_BACKOFF, self.limits.backoff * 2**attempt)
@@ -355,19 +367,10 @@ class _ChannelRun:
         message = self.factory.build(person, self.member, self.plan.message_ids.get(person.email))
         self.plan.message_ids[person.email] = message.message_id
         retries = self.limits.retries
-        for attempt in range(retries + 1):
-            if self.bucket is not None:
-                while not self.bucket.take():
-                    if await self._pause(self.bucket.delay()):
-                        return "not-started"
-            if not transport.is_open:
-                try:
-                    state = await self._connect(transport)
-                except ChannelError as exc:
-                    self._stop_channel(exc)
-                    return "not-started"
-                if state != "open":
-                    return "not-started"
+        attempt = throttles = 0  # failed tries (they use up retries), throttled ones
+        while True:
+            if not await self._ready(transport):
+                return "not-started"
             if person.email in self.opt_out:
                 return self._opted_out(person)
             if not await self.writes.start(
@@ -377,21 +380,26 @@ class _ChannelRun:
             try:
                 reply = await transport.send(message)
             except TransientError as exc:
-                self._record(person, "deferred", str(exc), attempt + 1)
+                self._record(person, "deferred", str(exc), attempt + throttles + 1)
                 if isinstance(exc, TooManyConnectionsError):
                     self._fewer_connections(exc)
-                if attempt == retries or await self._pause(self._backoff(attempt)):
+                wait = self._wait(exc, attempt + throttles)
+                # A service that says how long to wait slows the channel down without
+                # using up the retries, unless it throttles without end.
+                throttle = isinstance(exc, ThrottledError) and throttles < MAX_THROTTLED
+                if (not throttle and attempt == retries) or await self._pause(wait):
                     result.deferred.append((person.email, str(exc)))
                     return "deferred"
+                throttles, attempt = throttles + throttle, attempt + (not throttle)
                 continue
             except UncertainError as exc:
                 # Left in 'sending' with the reason: a retry could deliver it twice.
-                self._record(person, "sending", str(exc), attempt + 1)
+                self._record(person, "sending", str(exc), attempt + throttles + 1)
                 result.uncertain += 1
                 result.unanswered.append((person.email, str(exc)))
                 return "uncertain"
             except RecipientRefusedError as exc:
-                self._record(person, "failed", str(exc), attempt + 1)
+                self._record(person, "failed", str(exc), attempt + throttles + 1)
                 result.failed.append((person.email, str(exc)))
                 # A test server's refusal says nothing about the address: a rehearsal
                 # never puts anyone on the opt-out list.
@@ -400,13 +408,29 @@ class _ChannelRun:
                 return "failed"
             except ChannelError as exc:
                 # Refused before the message was handed over: back to the queue.
-                self._record(person, "queued", str(exc), attempt + 1)
+                self._record(person, "queued", str(exc), attempt + throttles + 1)
                 self._stop_channel(exc)
                 return "not-started"
-            self._record(person, "sent", reply, attempt + 1)
+            self._record(person, "sent", reply, attempt + throttles + 1)
             result.sent += 1
             return "sent"
-        raise AssertionError("unreachable")
+
+    async def _ready(self, transport: Transport) -> bool:
+        """Wait out a hold the service asked for and the rate limit, and connect; False
+        when the run stops, or the channel did, first."""
+        if await self._pause(self.hold_until - self.clock()):
+            return False
+        if self.bucket is not None:
+            while not self.bucket.take():
+                if await self._pause(self.bucket.delay()):
+                    return False
+        if transport.is_open:
+            return True
+        try:
+            return await self._connect(transport) == "open"
+        except ChannelError as exc:
+            self._stop_channel(exc)
+            return False
 
     def _opted_out(self, person: Person) -> Outcome:
         """On the opt-out list since the plan was made (unsubscribed, forgotten, bounced

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from mailer.channels.base import Transport
 from mailer.channels.maildir import MaildirTransport
 from mailer.channels.smtp import Security, SmtpSettings, SmtpTransport
-from mailer.config import MaildirChannel, Member, Network, SmtpChannel
+from mailer.config import GraphChannel, MaildirChannel, Member, Network, SmtpChannel
 from mailer.config.channels import is_loopback
 from mailer.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mailer.channels.graph import GraphSession
 
 _VIA_SECURITY: dict[str, Security] = {"none": "none", "starttls": "starttls", "auto": "auto"}
 
@@ -66,6 +70,9 @@ def transport_factory(
     if isinstance(channel, MaildirChannel):
         path = network.resolve(channel.path)
         return lambda: MaildirTransport(path)
+    if isinstance(channel, GraphChannel):
+        session = graph_session(channel, network, label=label)
+        return lambda: graph_transport(session)
     assert isinstance(channel, SmtpChannel)
     settings = smtp_settings(channel, label=label)
     if channel.ca_file:
@@ -92,3 +99,36 @@ def smtp_settings(channel: SmtpChannel, *, label: str) -> SmtpSettings:
         data_timeout=channel.data_timeout,
         helo_name=channel.helo_name,
     )
+
+
+def graph_session(channel: GraphChannel, network: Network, *, label: str) -> GraphSession:
+    """The one HTTP client and token source of a Graph channel; reads its secret once."""
+    from mailer.channels.graph import GraphSession
+    from mailer.channels.oauth import TokenSource
+
+    certificate = None
+    if channel.client_certificate:
+        path = network.resolve(channel.client_certificate)
+        try:
+            certificate = path.read_text(encoding="ascii")
+        except (OSError, UnicodeError) as exc:
+            raise ConfigError(
+                f"{label}: cannot read the app's certificate {path}: "
+                f"{getattr(exc, 'strerror', None) or exc}",
+                hint="client_certificate names a PEM file, relative to the config",
+            ) from None
+    return GraphSession(
+        mailbox=channel.mailbox,
+        graph_url=channel.graph_url,
+        tokens=TokenSource.for_channel(channel, label=label, certificate=certificate),
+        label=label,
+        in_flight=channel.max_connections,
+        timeout=channel.timeout,
+        cafile=str(network.resolve(channel.ca_file)) if channel.ca_file else None,
+    )
+
+
+def graph_transport(session: GraphSession) -> Transport:
+    from mailer.channels.graph import GraphTransport
+
+    return GraphTransport(session)

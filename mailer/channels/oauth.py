@@ -1,4 +1,5 @@
-"""OAuth2 access tokens for SMTP (SASL XOAUTH2), from Microsoft Entra ID via MSAL.
+"""OAuth2 access tokens for SMTP (SASL XOAUTH2) and Microsoft Graph, from Microsoft Entra ID
+via MSAL.
 
 Exchange Online switches basic authentication for SMTP off (``550 5.7.30``); a channel
 with ``auth = "oauth2"`` instead logs in with a token that an app registration obtains
@@ -18,7 +19,7 @@ from mailer import redaction
 from mailer.errors import ChannelError
 
 if TYPE_CHECKING:
-    from mailer.config import SmtpChannel
+    from mailer.config import GraphChannel, SmtpChannel
 
 
 class TokenSource:
@@ -29,15 +30,17 @@ class TokenSource:
         *,
         tenant_id: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | dict[str, str],  # a secret, or MSAL's certificate credential
         authority: str = "https://login.microsoftonline.com",
         scope: str = "https://outlook.office365.com/.default",
         label: str = "",
+        permission: str = "SMTP.SendAsApp",
     ) -> None:
         self.authority = f"{authority.rstrip('/')}/{tenant_id}"
         self.client_id = client_id
         self.scope = scope
         self.label = label
+        self.permission = permission  # named when the authority refuses a token
         self._secret = client_secret
         self._app: Any = None
         self._http: Any = None
@@ -47,19 +50,36 @@ class TokenSource:
         return f"TokenSource(authority={self.authority!r}, client_id={self.client_id!r})"
 
     @classmethod
-    def for_channel(cls, channel: SmtpChannel, *, label: str) -> TokenSource:
+    def for_channel(
+        cls, channel: SmtpChannel | GraphChannel, *, label: str, certificate: str | None = None
+    ) -> TokenSource:
+        """``certificate``: the PEM of the app's certificate (a Graph channel's
+        client_certificate), whose private key the channel names; else the client secret."""
+        from mailer.config import GraphChannel
+
         assert channel.tenant_id and channel.client_id
+        credential: str | dict[str, str]
+        if certificate is not None and isinstance(channel, GraphChannel):
+            # MSAL signs a client assertion with the key (PS256, SHA-256 thumbprint).
+            credential = {
+                "private_key": channel.certificate_key(),
+                "public_certificate": certificate,
+            }
+        else:
+            credential = channel.client_secret()
         return cls(
             tenant_id=channel.tenant_id,
             client_id=channel.client_id,
-            client_secret=channel.client_secret(),
+            client_secret=credential,
             authority=channel.authority,
             scope=channel.oauth_scope,
             label=label,
+            permission="Mail.Send" if channel.type == "graph" else "SMTP.SendAsApp",
         )
 
-    def token(self) -> str:
-        """Blocking: the cached token, or a new one from the token endpoint."""
+    def token(self, *, fresh: bool = False) -> str:
+        """Blocking: the cached token, or a new one from the token endpoint; ``fresh``
+        forgets the cached one first (the resource refused it before it expired)."""
         import msal
         import requests
 
@@ -81,6 +101,12 @@ class TokenSource:
                         instance_discovery=False,
                         http_client=self._http,
                     )
+                if fresh:
+                    cache = self._app.token_cache
+                    # search() replaced find() in newer MSAL releases; the pin allows both.
+                    lookup = getattr(cache, "search", None) or cache.find
+                    for entry in list(lookup(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                        cache.remove_at(entry)
                 result = self._app.acquire_token_for_client(scopes=[self.scope])
             except (ValueError, OSError) as exc:
                 raise ChannelError(
@@ -102,14 +128,14 @@ class TokenSource:
                 f"{result.get('error', 'unknown error')}: "
                 f"{_first_line(str(result.get('error_description', '')))}",
                 hint="check client_id, the client secret variable and the app's "
-                "SMTP.SendAsApp permission",
+                f"{self.permission} permission",
             )
         token = str(result["access_token"])
         redaction.remember(token)  # a bearer token is as good as a password for an hour
         return token
 
-    async def __call__(self) -> str:
-        return await asyncio.to_thread(self.token)
+    async def __call__(self, *, fresh: bool = False) -> str:
+        return await asyncio.to_thread(functools.partial(self.token, fresh=fresh))
 
 
 def _first_line(text: str) -> str:

@@ -187,7 +187,8 @@ def send(
     Each person gets it through their sending member's channel, within the channel's
     rate, daily quota and connection limits. Running the same command again resumes the
     mailing and never sends anyone a second copy. Ctrl-C stops cleanly after the messages
-    in flight. Every SMTP outcome is logged in the state folder (.mailer/delivery.log).
+    in flight. Every outcome (SMTP or Graph) is logged in the state folder
+    (.mailer/delivery.log).
     A rehearsal (--via) is shown by 'mailer status --rehearsal'.
     """
     from mailer.campaign.factory import MessageFactory

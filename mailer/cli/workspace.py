@@ -26,10 +26,20 @@ def init(directory: Path, force: bool) -> None:
 
 
 @click.command()
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask Microsoft Graph whether each Graph channel's app may send as its mailbox "
+    "(sends no mail).",
+)
 @pass_state
 @reports_errors
-def check(state: State) -> None:
-    """Check network.toml, every member's list and every template, sending nothing."""
+def check(state: State, online: bool) -> None:
+    """Check network.toml, every member's list and every template, sending nothing.
+
+    With --online, each channel of type graph gets a token from Entra ID and asks Graph
+    whether the app may send as the mailbox; exit code 1 if any may not.
+    """
     from mailer.workspace import check_workspace
 
     network = state.network
@@ -45,3 +55,19 @@ def check(state: State) -> None:
         f"{s.suppressed} on the opt-out list), "
         f"{s.sending_members} sending members, {s.variants} mail variants rendered. OK"
     )
+    if online:
+        _check_online(state)
+
+
+def _check_online(state: State) -> None:
+    import asyncio
+
+    from mailer.channels.online import check_online
+
+    checks = asyncio.run(check_online(state.network))
+    if not checks:
+        click.echo("No Graph channels to check online.")
+    for c in checks:
+        click.echo(f"{'OK' if c.ok else 'NOT OK'}  {c.line}")
+    if not all(c.ok for c in checks):
+        raise click.exceptions.Exit(1)

@@ -5,7 +5,7 @@ out of bounds stops the run with one line naming the file, the line and the key.
 never live here: an SMTP channel names the *environment variable* that holds its password.
 
 values    the strict base model and the checks of one value (colour, URL, mailbox, domain)
-channels  how a member's mail leaves: SMTP (with its limits) or a Maildir folder
+channels  how a member's mail leaves: SMTP (with its limits), Microsoft Graph or a Maildir folder
 network   the network, its coordinator, members, seminars and newsletters
 loading   reading the file, refusing secrets, turning pydantic's errors into one line
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 from mailer.config.channels import (
     PRESETS,
     Channel,
+    GraphChannel,
     MaildirChannel,
     SmtpChannel,
     is_loopback,
@@ -63,6 +64,7 @@ __all__ = [
     "ColumnMap",
     "ConfigModel",
     "Coordinator",
+    "GraphChannel",
     "Link",
     "MaildirChannel",
     "Member",

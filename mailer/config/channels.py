@@ -1,4 +1,5 @@
-"""How each member's mail leaves: an SMTP server (with its limits) or a Maildir folder."""
+"""How each member's mail leaves: an SMTP server (with its limits), Microsoft Graph, or a
+Maildir folder."""
 
 from __future__ import annotations
 
@@ -157,9 +158,79 @@ def _secret(variable: str, what: str) -> str:
     return value
 
 
+class GraphChannel(_ChannelBase):
+    """Microsoft 365 through Microsoft Graph (``sendMail`` with the MIME message), for
+    tenants where SMTP AUTH is switched off. Exchange Online's limits per mailbox are the
+    defaults; Graph itself allows at most 4 requests in flight per mailbox."""
+
+    type: Literal["graph"]
+    tenant_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
+    client_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9-]+$")
+    client_secret_env: str | None = Field(default=None, pattern=ENV_NAME)
+    # Or a certificate registered with the app: its PEM file (relative to the config) and
+    # the private key, in PEM, in an environment variable.
+    client_certificate: str | None = None
+    client_certificate_key_env: str | None = Field(default=None, pattern=ENV_NAME)
+    mailbox: str  # the user the app sends as (its address or object id)
+    recipients_per_day: int | None = Field(default=10_000, gt=0, le=MAX_PER_DAY)
+    max_connections: int = Field(default=4, ge=1, le=4)  # requests in flight
+    # National clouds (and tests) have their own hosts.
+    graph_url: str = "https://graph.microsoft.com"
+    authority: str = "https://login.microsoftonline.com"
+    oauth_scope: str = "https://graph.microsoft.com/.default"
+    ca_file: str | None = None  # a CA to trust besides the system's; relative to the config
+    timeout: float = Field(default=60.0, gt=0, le=3600)  # one request, body and answer
+
+    @field_validator("mailbox")
+    @classmethod
+    def _mailbox(cls, value: str) -> str:
+        if not value or any(c in value for c in "/?#% ") or not value.isprintable():
+            raise ValueError("mailbox must be the sending user's address or object id")
+        return value
+
+    @field_validator("graph_url", "authority")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        # The bearer token and the client secret go there: never in clear.
+        if not value.startswith("https://"):
+            raise ValueError(f"must be an https:// address, not {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exchange_rate(cls, data: object) -> object:
+        # 30 a minute unless a rate is given (in either unit).
+        if isinstance(data, dict) and not {"rate_per_minute", "rate_per_second"} & set(data):
+            return {**data, "rate_per_minute": 30}
+        return data
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GraphChannel:
+        if bool(self.client_secret_env) == bool(self.client_certificate):
+            raise ValueError(
+                "give client_secret_env or client_certificate (with "
+                "client_certificate_key_env), not both and not neither"
+            )
+        if self.client_certificate and not self.client_certificate_key_env:
+            raise ValueError("client_certificate needs client_certificate_key_env")
+        return self
+
+    def client_secret(self) -> str:
+        """The OAuth2 client secret from the environment."""
+        assert self.client_secret_env is not None
+        return _secret(self.client_secret_env, f"the OAuth2 client secret for {self.mailbox}")
+
+    def certificate_key(self) -> str:
+        """The private key (PEM) of the app's certificate, from the environment."""
+        assert self.client_certificate_key_env is not None
+        return _secret(
+            self.client_certificate_key_env, f"the certificate's private key for {self.mailbox}"
+        )
+
+
 class MaildirChannel(_ChannelBase):
     type: Literal["maildir"]
     path: str
 
 
-Channel = Annotated[SmtpChannel | MaildirChannel, Field(discriminator="type")]
+Channel = Annotated[SmtpChannel | GraphChannel | MaildirChannel, Field(discriminator="type")]
