@@ -11,11 +11,14 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from mailer.lists.messages import list_error
+from mailer.errors import ListError
+from mailer.lists.content import address_column, split_display_names
+from mailer.lists.messages import Note, list_error
 
 HEADER_SEARCH_ROWS = 20  # title rows above the header that are skipped
 
@@ -33,8 +36,18 @@ FIELDS = (
 
 # Header aliases, compared after folding case and dropping everything but letters and
 # digits ("E-postadress " -> "epostadress"). docs/guide.md prints this table.
+#
+# Each field's aliases are in order of preference: when a file has two columns for one
+# field (Outlook's "Title" the honorific and "Job Title"; "E-mail Address" and "E-mail 2
+# Address"), the earlier alias is used and the other reported as an alternative. So a
+# job title comes before an honorific, a work address before a plain one, a plain one
+# before a second, third or private one. Two columns of the same name stay ambiguous.
 ALIASES: dict[str, tuple[str, ...]] = {
     "email": (
+        "arbetsepost",
+        "epostarbete",
+        "workemail",
+        "businessemail",
         "email",
         "emailaddress",
         "emailadress",
@@ -46,6 +59,20 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "mailadress",
         "emejl",
         "epostadr",
+        "email1value",
+        "mottagare",
+        "recipient",
+        "email2address",
+        "epostadress2",
+        "email2value",
+        "email3address",
+        "epostadress3",
+        "email3value",
+        "privatepost",
+        "epostprivat",
+        "privateemail",
+        "personalemail",
+        "homeemail",
     ),
     "name": (
         "namn",
@@ -70,23 +97,29 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "arbetsgivare",
         "employer",
         "bolag",
+        "organizationname",
+        "organization1name",
     ),
     "title": (
-        "titel",
-        "title",
-        "roll",
-        "role",
         "befattning",
-        "position",
         "jobtitle",
         "yrkestitel",
+        "organizationtitle",
+        "organization1title",
+        "position",
+        "roll",
+        "role",
         "tjanst",
+        "titel",
+        "title",
     ),
     "language": ("sprak", "language", "lang", "spraak"),
     "segment": ("segment", "malgrupp", "audience", "kategori", "category"),
     "tags": ("taggar", "tags", "tag", "etiketter", "etikett"),
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+# Lower is preferred; aliases given by a caller (``extra_fields``) rank after ours.
+_RANK = {alias: rank for aliases in ALIASES.values() for rank, alias in enumerate(aliases)}
 
 
 def fold_header(header: str) -> str:
@@ -123,6 +156,7 @@ class ListFile:
 
     path: Path
     encoding: str = "utf-8"
+    format: str = "csv"  # a key of messages.FORMATS: csv, xlsx, xls, ods, vcard, addresses
     delimiter: str | None = None
     sheet: str | None = None
     header_line: int = 0
@@ -130,6 +164,8 @@ class ListFile:
     positions: dict[str, int] = field(default_factory=dict)  # field -> column index
     lines: list[int] = field(default_factory=list)
     cells: list[Sequence[str]] = field(default_factory=list)
+    # How the columns were chosen, for the report: (code in messages.NOTES, its values).
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def rows(self) -> list[RawRow]:
@@ -150,9 +186,9 @@ def map_rows(
     aliases = _ALIAS_TO_FIELD
     if extra_fields:
         aliases = {a: name for name, names in extra_fields.items() for a in names} | aliases
-    header_line, header, index = _find_header(path, rows, columns, aliases)
+    header_line, header, index, rows = _find_header(result, rows, columns, aliases)
     result.header_line = header_line
-    result.columns = {name: header[i].strip() for name, i in index.items()}
+    result.columns = {name: header[i].strip() or _column_name(i) for name, i in index.items()}
     width = max(index.values()) + 1
     at = index["email"]
     used = tuple(index.values())
@@ -183,39 +219,88 @@ def map_rows(
             add_cells(row)
     if not result.lines:
         raise list_error("header_only", path, line=header_line)
+    split_display_names(result)
     return result
 
 
 def _find_header(
-    path: Path,
+    result: ListFile,
     rows: Iterator[tuple[int, list[str]]],
     columns: Mapping[str, str | None] | None,
     aliases: Mapping[str, str],
-) -> tuple[int, list[str], dict[str, int]]:
-    """The header's line, cells and field -> column index; ListError when there is none.
+) -> tuple[int, list[str], dict[str, int], Iterator[tuple[int, list[str]]]]:
+    """The header's line, cells and field -> column index, and the data rows after it.
 
     The header is the first row that names an address column; title rows above it (a
-    heading, a date, an empty row) are skipped. ``rows`` is left just after it.
+    heading, a date, an empty row) are skipped. When no row names one, the column whose
+    cells are mostly addresses is used (see :func:`_by_content`); else ListError.
     """
+    path = result.path
     seen: list[tuple[int, list[str]]] = []
     for line, row in rows:
         if not any(cell.strip() for cell in row):
             continue
         seen.append((line, row))
-        index = _header_index(path, line, row, columns, strict=False, aliases=aliases)
+        index = _header_index(result, line, row, columns, strict=False, aliases=aliases)
         if index is not None:
-            return line, row, index
+            return line, row, index, rows
         if len(seen) >= HEADER_SEARCH_ROWS:
             break
     if not seen:
         raise list_error("no_rows", path)
     line, row = seen[0]
-    _header_index(path, line, row, columns, strict=True, aliases=aliases)  # raises
+    if not (columns or {}).get("email"):
+        found = _by_content(result, seen, aliases)
+        if isinstance(found, int):  # the header names it, in words we do not know
+            raise list_error(
+                "no_email_named",
+                path,
+                line=line,
+                found=_found(row),
+                column=_column_name(found),
+                header=row[found].strip(),
+            )
+        if found is not None:
+            line, cells, index, data = found
+            return line, cells, index, chain(data, rows)
+    _header_index(result, line, row, columns, strict=True, aliases=aliases)  # raises
     raise AssertionError("unreachable")
 
 
+def _by_content(
+    result: ListFile, seen: list[tuple[int, list[str]]], aliases: Mapping[str, str]
+) -> tuple[int, list[str], dict[str, int], list[tuple[int, list[str]]]] | int | None:
+    """The address column found by its cells, when no header names it, else None.
+
+    Used when the file has no header row (its first row holds addresses) or the column's
+    header cell is empty. A header that names the column otherwise is the member's word
+    for it, not to be second-guessed: its index is returned, for the one line that says
+    which column holds addresses and how to set ``columns.email``.
+    """
+    found = address_column([row for _, row in seen])
+    if found is None:
+        return None
+    at, share = found
+    first_line, first = seen[0]
+    headerless = at < len(first) and "@" in first[at]
+    if not headerless and at < len(first) and first[at].strip():
+        return at
+    header = [""] * max(len(row) for _, row in seen) if headerless else list(first)
+    header += [""] * (at + 1 - len(header))
+    index = {"email": at}
+    if not headerless:
+        for i, key in enumerate(map(fold_header, header)):
+            name = aliases.get(key)
+            if name is not None and name not in index:
+                index[name] = i
+    result.notes.append(("by_content", {"column": _column_name(at), "share": str(share)}))
+    if headerless:
+        return 0, header, index, seen
+    return first_line, header, index, seen[1:]
+
+
 def _header_index(
-    path: Path,
+    result: ListFile,
     line: int,
     header: list[str],
     columns: Mapping[str, str | None] | None,
@@ -224,6 +309,7 @@ def _header_index(
     aliases: Mapping[str, str] = _ALIAS_TO_FIELD,
 ) -> dict[str, int] | None:
     """Field -> column index for a header row; None (or ListError when strict) if unusable."""
+    path = result.path
     folded = [fold_header(h) for h in header]
     index: dict[str, int] = {}
     explicit: dict[str, str] = {k: v for k, v in (columns or {}).items() if v}
@@ -240,6 +326,7 @@ def _header_index(
                 "mapped_missing", path, line=line, wanted=wanted, name=name, found=_found(header)
             )
         index[name] = folded.index(key)
+    others: dict[str, list[int]] = {}  # field -> the columns not used for it
     for i, key in enumerate(folded):
         alias = aliases.get(key)
         if alias is None or alias in explicit:
@@ -247,20 +334,36 @@ def _header_index(
         name = alias
         if name in index:
             first = index[name]
-            raise list_error(
-                "two_columns",
-                path,
-                line=line,
-                name=name,
-                a=header[first].strip(),
-                ca=_column_name(first),
-                b=header[i].strip(),
-                cb=_column_name(i),
-            )
+            if folded[first] == key:  # two columns of the same name: no way to choose
+                raise _two_columns(path, line, name, header, first, i)
+            if _RANK.get(key, 99) < _RANK.get(folded[first], 99):
+                index[name], i = i, first
+            others.setdefault(name, []).append(i)
+            continue
         index[name] = i
     if "email" not in index:
         raise list_error("no_email", path, line=line, found=_found(header))
+    for name, skipped in others.items():
+        used = header[index[name]].strip()
+        for i in skipped:
+            values = {"field": name, "used": used, "other": header[i].strip()}
+            result.notes.append(("alternative", values))
     return index
+
+
+def _two_columns(
+    path: Path, line: int, name: str, header: list[str], first: int, second: int
+) -> ListError:
+    return list_error(
+        "two_columns",
+        path,
+        line=line,
+        name=name,
+        a=header[first].strip(),
+        ca=_column_name(first),
+        b=header[second].strip(),
+        cb=_column_name(second),
+    )
 
 
 def _column_name(index: int) -> str:
