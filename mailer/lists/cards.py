@@ -227,26 +227,31 @@ def _incomplete(piece: str) -> bool:
 
 
 def _entries(lines: list[str]) -> Iterator[tuple[int, tuple[str, str]]]:
-    """(line, (name, address)) for each entry, the line being where the entry starts.
+    """(line, (name, address)) for each entry, the line being where its address is.
 
     A mail program wraps a long To: line anywhere, even inside a name or between a name
     and its <address>: a piece that holds no complete address is joined to the next.
     """
-    pending, start = "", 0
+    pieces: list[tuple[int, str]] = []
     for number, raw in enumerate(lines, 1):
-        line = _PREFIX.sub("", raw) if not pending else raw
+        line = raw if pieces else _PREFIX.sub("", raw)
         if not line.strip():
             continue
-        if not pending:
-            start = number
-        pending = f"{pending} {line.strip()}" if pending else line.strip()
-        if _incomplete(pending):
-            continue
-        for name, address in getaddresses([pending.replace(";", ",")]):
-            if name or address:
-                yield start, (name, address)
-        pending = ""
-    if pending.strip():
-        for name, address in getaddresses([pending.replace(";", ",")]):
-            if name or address:
-                yield start, (name, address)
+        pieces.append((number, line.strip()))
+        if not _incomplete(" ".join(text for _, text in pieces)):
+            yield from _parsed(pieces)
+            pieces = []
+    if pieces:
+        yield from _parsed(pieces)
+
+
+def _parsed(pieces: list[tuple[int, str]]) -> Iterator[tuple[int, tuple[str, str]]]:
+    """The entries of joined pieces of a To: line, each at the line of its address."""
+    text = " ".join(piece for _, piece in pieces)
+    at = 0  # the piece where the search for the next address starts
+    for name, address in getaddresses([text.replace(";", ",")]):
+        if not (name or address):
+            continue  # the empty entry between two separators
+        found = next((i for i in range(at, len(pieces)) if address in pieces[i][1]), at)
+        at = found
+        yield pieces[found][0], (name, address)
