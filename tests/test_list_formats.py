@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailer.errors import ListError
 from mailer.lists import FORMATS, read_list
@@ -530,3 +533,55 @@ def test_every_format_is_in_the_guide():
     section = guide[guide.index("- **Files** are recognised") : guide.index("- **Columns**")]
     documented = set(re.findall(r"\*\*(\w+)\*\*", section))
     assert set(FORMATS) <= documented, set(FORMATS) - documented
+
+
+# -- only one-line ListErrors, whatever the file holds -------------------------------------
+
+PREFIXES = [
+    "BEGIN:VCARD\r\nVERSION:2.1\r\n",
+    "begin:vcard\nFN;ENCODING=QUOTED-PRINTABLE;CHARSET=x-nope:=C3\n",
+    "To: Anna <anna@x.example>; ",
+    "Mottagare\n<a@x.example>\n",
+    'Anna "Ek, Bo" <a@x.example>,\n',
+]
+PIECES = st.sampled_from(
+    [
+        "\r\n",
+        "\n",
+        " ",
+        ":",
+        ";",
+        ",",
+        "=",
+        "=C3=85",
+        '"',
+        "<",
+        ">",
+        "@",
+        "x.example",
+        "END:VCARD",
+        "BEGIN:VCARD",
+        "EMAIL;TYPE=work:",
+        "N:",
+        "ORG:",
+        "\\",
+        "item1.",
+        "FN:",
+        "Å",
+        "\t",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=st.sampled_from(PREFIXES), body=st.lists(PIECES | st.text(max_size=5), max_size=60))
+def test_cards_and_pasted_lines_fail_only_with_one_line(prefix: str, body: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lista.vcf"
+        path.write_text(prefix + "".join(body), encoding="utf-8", errors="surrogatepass")
+        try:
+            listing = read_list(path)
+        except ListError as exc:
+            assert "\n" not in str(exc)
+        else:
+            validate_file(listing, ListReport(member=None, path=path), None)
