@@ -329,12 +329,17 @@ def test_google_contacts_export(tmp_path: Path):
                     "E-mail 1 - Value": "linnea.ek@kronofogden.example",
                     "E-mail 2 - Value": "linnea@hem.example",
                 },
-            )
+            ),
+            _row(
+                GOOGLE, **{"First Name": "Bo", "E-mail 1 - Value": "bo@x.example ::: b@y.example"}
+            ),
         ],
         ",",
         "utf-8",
     )
-    found, _ = people(path)
+    found, report = people(path)
+    assert report.notes[-1] == ("several_in_cell", {"count": "1"})
+    assert found.pop("bo@x.example")["name"] == "Bo"
     assert found == {
         "linnea.ek@kronofogden.example": {
             "name": "Linnéa Ek",

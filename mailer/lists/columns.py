@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mailer.errors import ListError
-from mailer.lists.content import address_column, split_display_names
+from mailer.lists.content import address_column, first_of_several, split_display_names
 from mailer.lists.messages import Note, list_error
 
 HEADER_SEARCH_ROWS = 20  # title rows above the header that are skipped
@@ -219,6 +219,7 @@ def map_rows(
             add_cells(row)
     if not result.lines:
         raise list_error("header_only", path, line=header_line)
+    first_of_several(result)
     split_display_names(result)
     return result
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # Something@something.tld, possibly inside <...>: enough to tell an address column from
 # a name or phone column; the addresses themselves are judged later (mailer.addresses).
 _ADDRESS = re.compile(r"[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+")
+GOOGLE_SEPARATOR = ":::"
 MOSTLY = 0.5  # share of a column's filled cells that must look like addresses
 
 
@@ -70,6 +71,26 @@ def split_display_names(result: ListFile) -> None:
         positions["name"] = name_at
         result.columns["name"] = result.columns["email"]
     result.notes.append(("display_names", {"column": result.columns["email"]}))
+
+
+def first_of_several(result: ListFile) -> None:
+    """Google Contacts puts two addresses of one kind in one cell, "a@x ::: b@y": the
+    first is used, the others noted as alternatives (the row stays one person)."""
+    at = result.positions["email"]
+    cells = result.cells
+    if GOOGLE_SEPARATOR not in "\n".join([row[at] for row in cells]):
+        return
+    changed: list[Sequence[str]] = []
+    several = 0
+    for row in cells:
+        raw = row[at]
+        if GOOGLE_SEPARATOR in raw:
+            several += 1
+            row = list(row)
+            row[at] = raw.split(GOOGLE_SEPARATOR, 1)[0].strip()
+        changed.append(row)
+    result.cells = changed
+    result.notes.append(("several_in_cell", {"count": str(several)}))
 
 
 def person_name(display: str) -> str:

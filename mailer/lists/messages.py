@@ -198,6 +198,10 @@ NOTES: dict[str, tuple[str, str]] = {
         "file has no name column",
         "e-post: adressen inom <...> i {column!r}; namnet före den när filen saknar namnkolumn",
     ),
+    "several_in_cell": (
+        'email: {count} cells hold several addresses ("a ::: b"); the first is used',
+        'e-post: {count} celler har flera adresser ("a ::: b"); den första används',
+    ),
     "vcard_emails": (
         "email: {count} cards have several addresses; the work or preferred one is used",
         "e-post: {count} kort har flera adresser; arbets- eller förstahandsadressen används",
