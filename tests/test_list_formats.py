@@ -267,6 +267,7 @@ def test_outlook_english_export(tmp_path: Path):
                 **{"E-mail Address": "anna.berg@msb.example", "E-mail 2 Address": "a@hem.example"},
             ),
             _row(OUTLOOK_EN, **{"First Name": "Per", "E-mail Address": "per@kau.example"}),
+            _row(OUTLOOK_EN, **{"First Name": "Bo", "E-mail 3 Address": "bo@hem.example"}),
         ],
         ",",
         "utf-8-sig",
@@ -275,7 +276,7 @@ def test_outlook_english_export(tmp_path: Path):
     listing = read_list(path)
     assert listing.columns["title"] == "Job Title"
     assert listing.columns["email"] == "E-mail Address"
-    found, _ = people(path)
+    found, report = people(path)
     anna = found["anna.berg@msb.example"]
     assert (anna["name"], anna["title"], anna["organisation"]) == (
         "Anna Berg",
@@ -283,6 +284,8 @@ def test_outlook_english_export(tmp_path: Path):
         "MSB",
     )
     assert found["per@kau.example"]["name"] == "Per"
+    assert found["bo@hem.example"]["name"] == "Bo"  # no first address: the next one
+    assert report.notes[-1] == ("fallback", {"count": "1", "column": "E-mail Address"})
     alternatives = [values["other"] for code, values in listing.notes if code == "alternative"]
     assert alternatives == ["Title", "E-mail 2 Address", "E-mail 3 Address"]
 

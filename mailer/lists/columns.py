@@ -166,6 +166,8 @@ class ListFile:
     cells: list[Sequence[str]] = field(default_factory=list)
     # How the columns were chosen, for the report: (code in messages.NOTES, its values).
     notes: list[Note] = field(default_factory=list)
+    # Other e-mail columns, preferred first: a row whose own is empty takes one of them.
+    fallbacks: list[int] = field(default_factory=list)
 
     @property
     def rows(self) -> list[RawRow]:
@@ -202,6 +204,8 @@ def map_rows(
         result.positions = {name: n for n, name in enumerate(index)}
     add_line, add_cells = result.lines.append, result.cells.append
     strip = str.strip
+    if result.fallbacks:
+        rows = _with_fallbacks(result, rows, at)
     for line, row in rows:
         if len(row) < width:
             if not any(map(strip, row)):
@@ -344,12 +348,35 @@ def _header_index(
         index[name] = i
     if "email" not in index:
         raise list_error("no_email", path, line=line, found=_found(header))
+    if "email" in others:
+        email = others["email"]
+        result.fallbacks = sorted(email, key=lambda i: (_RANK.get(folded[i], 99), i))
     for name, skipped in others.items():
         used = header[index[name]].strip()
         for i in skipped:
             values = {"field": name, "used": used, "other": header[i].strip()}
             result.notes.append(("alternative", values))
     return index
+
+
+def _with_fallbacks(
+    result: ListFile, rows: Iterator[tuple[int, list[str]]], at: int
+) -> Iterator[tuple[int, list[str]]]:
+    """Rows whose e-mail cell is empty take the first filled one of the other e-mail
+    columns (Outlook's "E-mail 2 Address"): the person is on the list all the same."""
+    fallbacks = result.fallbacks
+    used = 0
+    for line, row in rows:
+        if at < len(row) and not row[at].strip():
+            other = next((row[i] for i in fallbacks if i < len(row) and row[i].strip()), None)
+            if other is not None:
+                row = list(row)
+                row[at] = other
+                used += 1
+        yield line, row
+    if used:
+        column = result.columns["email"]
+        result.notes.append(("fallback", {"count": str(used), "column": column}))
 
 
 def _two_columns(

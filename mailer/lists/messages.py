@@ -198,6 +198,10 @@ NOTES: dict[str, tuple[str, str]] = {
         "file has no name column",
         "e-post: adressen inom <...> i {column!r}; namnet före den när filen saknar namnkolumn",
     ),
+    "fallback": (
+        "email: {count} rows with no address in {column!r} took one from the next e-mail column",
+        "e-post: {count} rader utan adress i {column!r} fick en från nästa e-postkolumn",
+    ),
     "several_in_cell": (
         'email: {count} cells hold several addresses ("a ::: b"); the first is used',
         'e-post: {count} celler har flera adresser ("a ::: b"); den första används',
