@@ -336,13 +336,27 @@ def test_google_contacts_export(tmp_path: Path):
             _row(
                 GOOGLE, **{"First Name": "Bo", "E-mail 1 - Value": "bo@x.example ::: b@y.example"}
             ),
+            _row(
+                GOOGLE,
+                **{
+                    "First Name": "Cia",
+                    "E-mail 1 - Label": "* Home",
+                    "E-mail 1 - Value": "cia@hem.example",
+                    "E-mail 2 - Label": "Work",
+                    "E-mail 2 - Value": "cia@kau.example",
+                },
+            ),
         ],
         ",",
         "utf-8",
     )
     found, report = people(path)
-    assert report.notes[-1] == ("several_in_cell", {"count": "1"})
+    assert report.notes[-2:] == [
+        ("by_label", {"count": "1"}),
+        ("several_in_cell", {"count": "1"}),
+    ]
     assert found.pop("bo@x.example")["name"] == "Bo"
+    assert found.pop("cia@kau.example")["name"] == "Cia"  # work beats home
     assert found == {
         "linnea.ek@kronofogden.example": {
             "name": "Linnéa Ek",

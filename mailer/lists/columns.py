@@ -168,6 +168,8 @@ class ListFile:
     notes: list[Note] = field(default_factory=list)
     # Other e-mail columns, preferred first: a row whose own is empty takes one of them.
     fallbacks: list[int] = field(default_factory=list)
+    # Google's (value, label) column pairs: per row, a "Work" address beats a "Home" one.
+    labelled: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def rows(self) -> list[RawRow]:
@@ -351,6 +353,7 @@ def _header_index(
     if "email" in others:
         email = others["email"]
         result.fallbacks = sorted(email, key=lambda i: (_RANK.get(folded[i], 99), i))
+        result.labelled = _labelled(folded, [index["email"], *result.fallbacks])
     for name, skipped in others.items():
         used = header[index[name]].strip()
         for i in skipped:
@@ -359,14 +362,45 @@ def _header_index(
     return index
 
 
+def _labelled(folded: list[str], emails: list[int]) -> list[tuple[int, int]]:
+    """Google's "E-mail 1 - Value" columns with their "E-mail 1 - Label" (or "- Type")."""
+    at = {key: i for i, key in enumerate(folded)}
+    pairs = []
+    for i in emails:
+        number = re.fullmatch(r"email(\d+)value", folded[i])
+        if number is not None:
+            label = at.get(f"email{number[1]}label", at.get(f"email{number[1]}type"))
+            if label is not None:
+                pairs.append((i, label))
+    return pairs if len(pairs) > 1 else []
+
+
+_WORK = re.compile(r"work|arbete|jobb|business", re.IGNORECASE)
+_PRIVATE = re.compile(r"home|hem|privat|private|personal", re.IGNORECASE)
+
+
+def _label_rank(label: str) -> int:
+    return 0 if _WORK.search(label) else 2 if _PRIVATE.search(label) else 1
+
+
 def _with_fallbacks(
     result: ListFile, rows: Iterator[tuple[int, list[str]]], at: int
 ) -> Iterator[tuple[int, list[str]]]:
     """Rows whose e-mail cell is empty take the first filled one of the other e-mail
     columns (Outlook's "E-mail 2 Address"): the person is on the list all the same."""
-    fallbacks = result.fallbacks
-    used = 0
+    fallbacks, labelled = result.fallbacks, result.labelled
+    used = by_label = 0
+    width = max(i for pair in labelled for i in pair) + 1 if labelled else 0
     for line, row in rows:
+        if labelled and len(row) >= width:
+            filled = [(_label_rank(row[j]), row[i]) for i, j in labelled if row[i].strip()]
+            best = min(filled, key=itemgetter(0), default=None)
+            if best is not None and best[1] != row[at]:
+                row = list(row)
+                row[at] = best[1]
+                by_label += 1
+                yield line, row
+                continue
         if at < len(row) and not row[at].strip():
             other = next((row[i] for i in fallbacks if i < len(row) and row[i].strip()), None)
             if other is not None:
@@ -374,6 +408,8 @@ def _with_fallbacks(
                 row[at] = other
                 used += 1
         yield line, row
+    if by_label:
+        result.notes.append(("by_label", {"count": str(by_label)}))
     if used:
         column = result.columns["email"]
         result.notes.append(("fallback", {"count": str(used), "column": column}))

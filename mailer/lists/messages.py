@@ -202,6 +202,10 @@ NOTES: dict[str, tuple[str, str]] = {
         "email: {count} rows with no address in {column!r} took one from the next e-mail column",
         "e-post: {count} rader utan adress i {column!r} fick en från nästa e-postkolumn",
     ),
+    "by_label": (
+        "email: {count} rows took a work address over a home one, by their labels",
+        "e-post: {count} rader fick en arbetsadress framför en hemadress, enligt etiketterna",
+    ),
     "several_in_cell": (
         'email: {count} cells hold several addresses ("a ::: b"); the first is used',
         'e-post: {count} celler har flera adresser ("a ::: b"); den första används',
