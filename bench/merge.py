@@ -1,8 +1,9 @@
 """Merging the members' lists: 13 lists, 100,000 rows, 20% overlap, mixed formats.
 
 The lists are what members really send: UTF-8, UTF-8 with BOM and Windows-1252; comma,
-semicolon and tab; Swedish and English headers; one .xlsx with a title row; a few invalid
-and role addresses. The baseline is the obvious program: csv.DictReader (openpyxl for the
+semicolon and tab; Swedish and English headers; one .xlsx with a title row; one .vcf of
+contacts (vCard 2.1 with quoted-printable names and 3.0); one pasted To: line; a few
+invalid and role addresses. The baseline is the obvious program: csv.DictReader (openpyxl for the
 workbook) and email-validator called on every row.
 """
 
@@ -13,7 +14,7 @@ import io
 import random
 from pathlib import Path
 
-TITLE = "merge 13 lists / 100,000 rows (20% overlap, mixed encodings, one .xlsx)"
+TITLE = "merge 13 lists / 100,000 rows (20% overlap, mixed encodings, .xlsx, .vcf, To: line)"
 ROWS = 100_000
 LISTS = 13
 OVERLAP = 0.20
@@ -38,7 +39,9 @@ FORMATS = [  # (encoding, delimiter, header)
     ("windows-1252", ";", ["E-postadress", "Förnamn", "Efternamn", "Förvaltning", "Befattning"]),
     ("utf-8-sig", "\t", ["E-post", "Namn", "Organisation", "Titel", "Språk"]),
 ]
-DATA_VERSION = "3"
+DATA_VERSION = "4"
+# Which lists are not CSV: the last three, by their index.
+SUFFIXES = {LISTS - 1: "xlsx", LISTS - 2: "vcf", LISTS - 3: "txt"}
 
 
 def _address(rng: random.Random, n: int, domains: list[str]) -> str:
@@ -67,7 +70,7 @@ def prepare(data: Path) -> None:
     lists: list[tuple[str, str]] = []  # (member id, file name)
     for i in range(LISTS):
         member = MEMBERS[i % len(MEMBERS)]
-        suffix = "xlsx" if i == LISTS - 1 else "csv"
+        suffix = SUFFIXES.get(i, "csv")
         lists.append((member[0], f"list{i:02d}-{member[0]}.{suffix}"))
     people: list[list[tuple[str, str, str, str]]] = []  # per list: (email, first, last, title)
     serial = 0
@@ -97,6 +100,10 @@ def prepare(data: Path) -> None:
         path = data / name
         if name.endswith(".xlsx"):
             _write_xlsx(path, member_id, rows)
+        elif name.endswith(".vcf"):
+            _write_vcards(path, member_id, rows)
+        elif name.endswith(".txt"):
+            _write_to_line(path, rows)
         else:
             _write_csv(path, FORMATS[i % len(FORMATS)], member_id, rows)
     _write_network(data, lists)
@@ -136,6 +143,38 @@ def _write_xlsx(path: Path, member: str, rows: list[tuple[str, ...]]) -> None:
     for row in rows:
         ws.append(_values(header, member, row))  # type: ignore[arg-type]
     book.save(path)
+
+
+def _write_vcards(path: Path, member: str, rows: list[tuple[str, ...]]) -> None:
+    """Contacts as a phone or Outlook saves them: 2.1 with quoted-printable names, and 3.0."""
+    import quopri
+
+    cards = []
+    for n, (email, first, last, title) in enumerate(rows):
+        if n % 2:
+            cards.append(
+                f"BEGIN:VCARD\r\nVERSION:3.0\r\nN:{last};{first};;;\r\nFN:{first} {last}\r\n"
+                f"ORG:{member}\r\nTITLE:{title}\r\nEMAIL;TYPE=INTERNET,WORK:{email}\r\n"
+                "END:VCARD\r\n"
+            )
+            continue
+        fn = quopri.encodestring(f"{first} {last}".encode()).decode()
+        cards.append(
+            f"BEGIN:VCARD\r\nVERSION:2.1\r\n"
+            f"FN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:{fn}\r\n"
+            f"ORG:{member}\r\nEMAIL;INTERNET;WORK:{email}\r\nEND:VCARD\r\n"
+        )
+    path.write_text("".join(cards), encoding="utf-8", newline="")
+
+
+def _write_to_line(path: Path, rows: list[tuple[str, ...]]) -> None:
+    """A To: line pasted from a mail program: "Last, First" quoted, wrapped every few."""
+    entries = [
+        f'"{last}, {first}" <{email}>' if n % 3 else f"{first} {last} <{email}>"
+        for n, (email, first, last, _) in enumerate(rows)
+    ]
+    lines = ["; ".join(entries[i : i + 4]) + ";" for i in range(0, len(entries), 4)]
+    path.write_text("To: " + "\n ".join(lines) + "\n", encoding="utf-8")
 
 
 def _write_network(data: Path, lists: list[tuple[str, str]]) -> None:
@@ -180,6 +219,16 @@ def naive(data: Path) -> dict[str, int]:
 
 
 def _naive_rows(path: Path) -> list[dict[str, str]]:
+    if path.suffix == ".vcf":
+        import vobject
+
+        cards = vobject.readComponents(path.read_text(encoding="utf-8"))
+        return [{"email": c.email.value} for c in cards if "email" in c.contents]
+    if path.suffix == ".txt":
+        from email.utils import getaddresses
+
+        text = path.read_text(encoding="utf-8").removeprefix("To:").replace(";", ",")
+        return [{"email": address} for _, address in getaddresses([text]) if address]
     if path.suffix == ".xlsx":
         import openpyxl
 

@@ -31,7 +31,7 @@ from mailer.addresses import (
 )
 from mailer.config import Member, Network
 from mailer.fields import PERSON_FIELDS, FieldReader, Fields, clean_text, shown
-from mailer.lists import ListFile, read_list
+from mailer.lists import ListFile, Note, format_name, note_text, read_list
 
 
 class Person(NamedTuple):
@@ -102,6 +102,8 @@ class ListReport:
     sheet: str | None = None
     header_line: int = 0
     columns: dict[str, str] = field(default_factory=dict)
+    format: str = ""  # a key of mailer.lists.FORMATS
+    notes: list[Note] = field(default_factory=list)  # how the columns were chosen
     rows: int = 0
     valid: int = 0
     invalid: list[RowProblem] = field(default_factory=list)
@@ -120,6 +122,9 @@ class ListReport:
             "sheet": self.sheet,
             "header_line": self.header_line,
             "columns": self.columns,
+            "format": self.format,
+            "format_name": format_name(self.format, language) if self.format else "",
+            "notes": [note_text(note, language) for note in self.notes],
             "rows": self.rows,
             "valid": self.valid,
             "invalid": len(self.invalid),
@@ -214,6 +219,8 @@ def _validate(
     report.sheet = listing.sheet
     report.header_line = listing.header_line
     report.columns = dict(listing.columns)
+    report.format = listing.format
+    report.notes = list(listing.notes)
     path = report.path
     typos: dict[str, str | None] = {}  # per domain; most lists have a handful of domains
     role = ROLE_LOCALPARTS

@@ -63,6 +63,7 @@ _WORDS = {
         "written": "Den sammanslagna listan skrevs till {0}",
         "check": "Kontroll av listor",
         "lists": "{0}: medlemmarnas listor",
+        "read_as": "{0}: läst som {1}; kolumner: {2}",
     },
     "en": {
         "invalid": "invalid",
@@ -74,6 +75,7 @@ _WORDS = {
         "written": "Merged list written to {0}",
         "check": "List check",
         "lists": "{0}: member lists",
+        "read_as": "{0}: read as {1}; columns: {2}",
     },
 }
 _DELIMITERS = {",": ",", ";": ";", "\t": "tab", None: ""}
@@ -142,6 +144,7 @@ def _report_table(reports: list[ListReport], title: str, language: str) -> None:
         )
     out = console()
     out.print(table)
+    _formats(reports, language)
     for r in reports:
         for problem in r.invalid[:SHOWN]:
             out.print(f"[red]{_word(language, 'invalid')}[/red] ", end="", markup=True)
@@ -153,6 +156,23 @@ def _report_table(reports: list[ListReport], title: str, language: str) -> None:
             out.print(warning.text(language), markup=False)
         if len(r.warnings) > SHOWN:
             out.print(_word(language, "more", len(r.warnings) - SHOWN, shown(r.path)), markup=False)
+
+
+def _formats(reports: list[ListReport], language: str) -> None:
+    """Per file: the format recognised, the columns used and how they were chosen."""
+    from mailer.fields import shown
+    from mailer.lists import format_name, note_text
+    from mailer.lists.messages import field_name
+
+    out = console()
+    for r in reports:
+        if not r.format:
+            continue
+        used = ", ".join(f"{field_name(k, language)} ← {v!r}" for k, v in r.columns.items())
+        line = _word(language, "read_as", shown(r.path), format_name(r.format, language), used)
+        out.print(shown(line), markup=False)
+        for note in r.notes:
+            out.print(f"  {shown(note_text(note, language))}", markup=False)
 
 
 def _conflicts(conflicts: list[Conflict], language: str) -> None:

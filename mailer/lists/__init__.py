@@ -4,7 +4,9 @@ It does not judge addresses: that is :mod:`mailer.addresses` (and the merge,
 :mod:`mailer.recipients`).
 
 files     refusing what is not a list file; encoding, delimiter, CSV
-xlsx      the rows of an Excel workbook (loaded only for one)
+xlsx      the rows of a workbook, .xlsx, .xls or .ods (loaded only for one)
+cards     lists that are no table: vCard files and pasted To: lines
+content   what the cells say: the address column, Name <address> cells
 columns   the header row, and Swedish or English column names mapped onto the fields
 messages  what is wrong with a file as a whole, in English and Swedish
 """
@@ -20,18 +22,33 @@ from mailer.lists.columns import (
     fold_header,
 )
 from mailer.lists.files import MAX_BYTES, read_list, sniff_delimiter
-from mailer.lists.messages import MESSAGES, list_error
+from mailer.lists.messages import (
+    FIELD_NAMES,
+    FORMATS,
+    MESSAGES,
+    NOTES,
+    Note,
+    format_name,
+    list_error,
+    note_text,
+)
 
 __all__ = [
     "ALIASES",
     "FIELDS",
+    "FIELD_NAMES",
+    "FORMATS",
     "HEADER_SEARCH_ROWS",
     "MAX_BYTES",
     "MESSAGES",
+    "NOTES",
     "ListFile",
+    "Note",
     "RawRow",
     "fold_header",
+    "format_name",
     "list_error",
+    "note_text",
     "read_list",
     "sniff_delimiter",
 ]

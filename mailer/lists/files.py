@@ -50,23 +50,51 @@ def read_list(
     data = read_file_bytes(path)
     if not data.strip():
         raise list_error("empty", path)
-    if data.startswith(_OLE_MAGIC):
-        if _ENCRYPTED in data:
-            raise list_error("password", path)
-        raise list_error("xls", path)
-    if path.suffix.lower() == ".xls":
-        raise list_error("xls", path)
+    if data.startswith(_OLE_MAGIC) and _ENCRYPTED in data:
+        raise list_error("password", path)  # an encrypted .xlsx is an OLE file too
     for magic, what, what_sv in _MAGIC:
         if data.startswith(magic):
             raise list_error("magic", path, what=what, what_sv=what_sv)
-    if data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
+    kind = _workbook_kind(path, data)
+    if kind is not None:
         from mailer.lists.xlsx import read_xlsx_rows  # calamine: only for Excel lists
 
-        table, start_line, sheet_name = read_xlsx_rows(path, data, sheet=sheet)
-        result = ListFile(path=path, encoding="xlsx", sheet=sheet_name)
+        table, start_line, sheet_name = read_xlsx_rows(path, data, sheet=sheet, kind=kind)
+        result = ListFile(path=path, encoding=kind, format=kind, sheet=sheet_name)
         numbered = ((start_line + i, row) for i, row in enumerate(table))
         return map_rows(result, numbered, columns, extra_fields)
-    return _read_csv(path, data, columns, extra_fields)
+    return _read_text(path, data, columns, extra_fields)
+
+
+def _workbook_kind(path: Path, data: bytes) -> str | None:
+    """ "xls", "ods" or "xlsx" for a workbook, by its first bytes (a name can lie); or None."""
+    if data.startswith(_OLE_MAGIC):
+        return "xls"
+    if data.startswith(b"PK\x03\x04"):
+        return "ods" if b"application/vnd.oasis.opendocument" in data[:200] else "xlsx"
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return "xlsx"  # not a zip: calamine says why in the one line
+    return None
+
+
+def _read_text(
+    path: Path,
+    data: bytes,
+    columns: Mapping[str, str | None] | None,
+    extra_fields: Mapping[str, tuple[str, ...]] | None,
+) -> ListFile:
+    """A text list: vCards, a pasted To: line, else CSV (by content, whatever the name)."""
+    text, encoding = _decode(path, data)
+    if _looks_binary(text):
+        raise list_error("binary", path)
+    from mailer.lists import cards
+
+    if cards.is_vcard(text):
+        return cards.read_vcards(path, text, encoding)
+    skip = cards.pasted_addresses(text)
+    if skip is not None:
+        return cards.read_pasted_addresses(path, text, encoding, skip)
+    return _read_csv(path, text, encoding, columns, extra_fields)
 
 
 def read_file_bytes(path: Path) -> bytes:
@@ -178,13 +206,11 @@ def sniff_delimiter(text: str) -> str:
 
 def _read_csv(
     path: Path,
-    data: bytes,
+    text: str,
+    encoding: str,
     columns: Mapping[str, str | None] | None,
     extra_fields: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ListFile:
-    text, encoding = _decode(path, data)
-    if _looks_binary(text):
-        raise list_error("binary", path)
     delimiter = sniff_delimiter(text)
     result = ListFile(path=path, encoding=encoding, delimiter=delimiter)
     stream = io.StringIO(text, newline="")

@@ -44,13 +44,17 @@ MESSAGES: dict[str, tuple[tuple[str, str | None], tuple[str, str | None]]] = {
     ),
     "xls": (
         (
-            "old Excel format (.xls) is not supported",
+            "cannot read this file in the old Excel format (.xls): {why}",
             "open it in Excel and save it as .xlsx or CSV (UTF-8)",
         ),
         (
-            "det gamla Excel-formatet (.xls) stöds inte",
+            "filen i det gamla Excel-formatet (.xls) kan inte läsas: {why}",
             "öppna filen i Excel och spara den som .xlsx eller CSV (UTF-8)",
         ),
+    ),
+    "vcard_bad": (
+        ("broken vCard file: {why}", "export the contacts again"),
+        ("trasig vCard-fil: {why}", "exportera kontakterna igen"),
     ),
     "magic": (
         ("this is {what}, not a list", "export the list as CSV or .xlsx"),
@@ -111,6 +115,18 @@ MESSAGES: dict[str, tuple[tuple[str, str | None], tuple[str, str | None]]] = {
             "columns.email för medlemmen i network.toml)",
         ),
     ),
+    "no_email_named": (
+        (
+            "no e-mail column",
+            "columns found: {found}; column {column} ({header!r}) holds addresses: set "
+            "columns.email = {header!r} for the member in network.toml",
+        ),
+        (
+            "ingen e-postkolumn",
+            "kolumner i filen: {found}; kolumn {column} ({header!r}) innehåller adresser: "
+            "ange columns.email = {header!r} för medlemmen i network.toml",
+        ),
+    ),
     "xlsx_bad": (
         ("not a readable .xlsx file ({why})", "open it in Excel and save it again as .xlsx or CSV"),
         (
@@ -139,3 +155,86 @@ def list_error(code: str, path: Path, *, line: int | None = None, **values: obje
         hint=en_hint.format(**values) if en_hint else None,
         translations={"sv": (sv.format(**values), sv_hint.format(**values) if sv_hint else None)},
     )
+
+
+# How a file was read, for `mailer recipients check`: (English, Swedish).
+FORMATS: dict[str, tuple[str, str]] = {
+    "csv": ("CSV text", "CSV-text"),
+    "xlsx": ("Excel workbook (.xlsx)", "Excel-arbetsbok (.xlsx)"),
+    "xls": ("old Excel workbook (.xls)", "gammal Excel-arbetsbok (.xls)"),
+    "ods": ("OpenDocument spreadsheet (.ods)", "OpenDocument-kalkylblad (.ods)"),
+    "vcard": ("vCard contacts (.vcf)", "vCard-kontakter (.vcf)"),
+    "addresses": ("pasted addresses (To: line)", "inklistrade adresser (Till-rad)"),
+}
+
+# The mailer's fields as a report names them: (English, Swedish).
+FIELD_NAMES: dict[str, tuple[str, str]] = {
+    "email": ("email", "e-post"),
+    "name": ("name", "namn"),
+    "first_name": ("first name", "förnamn"),
+    "last_name": ("last name", "efternamn"),
+    "organisation": ("organisation", "organisation"),
+    "title": ("title", "titel"),
+    "language": ("language", "språk"),
+    "segment": ("segment", "segment"),
+    "tags": ("tags", "taggar"),
+}
+
+# How the columns were chosen; {names} come from the file. (English, Swedish).
+Note = tuple[str, dict[str, str]]
+NOTES: dict[str, tuple[str, str]] = {
+    "alternative": (
+        "{field}: used {used!r}; {other!r} is an alternative, not used",
+        "{field_sv}: {used!r} används; {other!r} är ett alternativ som inte används",
+    ),
+    "by_content": (
+        "email: no header names it; column {column} chosen because {share}% of its "
+        "cells are addresses (set columns.email to choose another)",
+        "e-post: ingen rubrik anger den; kolumn {column} valdes eftersom {share} % av "
+        "cellerna är adresser (ange columns.email för att välja en annan)",
+    ),
+    "display_names": (
+        "email: the address inside <...> in {column!r}; the name before it when the "
+        "file has no name column",
+        "e-post: adressen inom <...> i {column!r}; namnet före den när filen saknar namnkolumn",
+    ),
+    "fallback": (
+        "email: {count} rows with no address in {column!r} took one from the next e-mail column",
+        "e-post: {count} rader utan adress i {column!r} fick en från nästa e-postkolumn",
+    ),
+    "by_label": (
+        "email: {count} rows took a work address over a home one, by their labels",
+        "e-post: {count} rader fick en arbetsadress framför en hemadress, enligt etiketterna",
+    ),
+    "several_in_cell": (
+        'email: {count} cells hold several addresses ("a ::: b"); the first is used',
+        'e-post: {count} celler har flera adresser ("a ::: b"); den första används',
+    ),
+    "vcard_emails": (
+        "email: {count} cards have several addresses; the work or preferred one is used",
+        "e-post: {count} kort har flera adresser; arbets- eller förstahandsadressen används",
+    ),
+}
+
+
+def format_name(code: str, language: str) -> str:
+    """The name of a recognised format, in English or Swedish."""
+    en, sv = FORMATS[code]
+    return sv if language == "sv" else en
+
+
+def note_text(note: Note, language: str) -> str:
+    """One note on how a file's columns were chosen, in English or Swedish."""
+    code, values = note
+    en, sv = NOTES[code]
+    name = values.get("field", "")
+    field_en, field_sv = FIELD_NAMES.get(name, (name, name))
+    return (sv if language == "sv" else en).format(
+        **values | {"field": field_en, "field_sv": field_sv}
+    )
+
+
+def field_name(name: str, language: str) -> str:
+    """A field as a report names it, in English or Swedish."""
+    en, sv = FIELD_NAMES.get(name, (name, name))
+    return sv if language == "sv" else en

@@ -1,4 +1,4 @@
-"""Read the rows of an Excel workbook (.xlsx) with python-calamine, as strings.
+"""Read the rows of a workbook (.xlsx, old .xls, .ods) with python-calamine, as strings.
 
 calamine (Rust) reads a 7,700-row sheet about ten times faster than openpyxl's read-only
 mode, whose per-cell Python work was a third of a 100,000-row merge (bench/merge.py).
@@ -33,7 +33,7 @@ def _cell_text(value: object) -> str:
 
 
 def read_xlsx_rows(
-    path: Path, data: bytes, *, sheet: str | None
+    path: Path, data: bytes, *, sheet: str | None, kind: str = "xlsx"
 ) -> tuple[list[list[str]], int, str]:
     """All rows of the chosen sheet as text, the sheet row number of the first, the sheet.
 
@@ -46,7 +46,8 @@ def read_xlsx_rows(
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:  # a damaged file: zip, XML or calamine errors
-        raise list_error("xlsx_bad", path, why=exc.__class__.__name__) from None
+        code = "xls" if kind == "xls" else "xlsx_bad"
+        raise list_error(code, path, why=exc.__class__.__name__) from None
     with book:
         name = _choose_sheet(path, book, sheet)
         try:
