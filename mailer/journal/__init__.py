@@ -22,7 +22,14 @@ from mailer.journal.database import (
     rehearsal_path,
 )
 from mailer.journal.group import GroupCommit
-from mailer.journal.records import BundleExport, Delivery, Outcome, Registration
+from mailer.journal.records import (
+    Bounce,
+    BundleExport,
+    Delivery,
+    InboxRecord,
+    Outcome,
+    Registration,
+)
 from mailer.journal.schema import MIGRATIONS
 from mailer.state import private_dir
 
@@ -33,9 +40,11 @@ __all__ = [
     "PERSONAL",
     "REHEARSAL_DIR",
     "STATES",
+    "Bounce",
     "BundleExport",
     "Delivery",
     "GroupCommit",
+    "InboxRecord",
     "Journal",
     "Outcome",
     "Registration",
