@@ -85,7 +85,7 @@ def import_mail(
             if isinstance(item, Raw):
                 run.messages.append(reader.handle(item))
             else:
-                run.messages.append(Handled(item.where, "skipped", f"skipped: {item.why}"))
+                run.messages.append(Handled(item.where, "skipped", item.why))
     return run
 
 
@@ -106,7 +106,7 @@ class _Reader:
             msg = parse(raw.data)
             found = classify(msg)
         except Unreadable as exc:
-            return Handled(raw.where, "skipped", f"skipped: {exc}")
+            return Handled(raw.where, "skipped", str(exc))
         report_id = found.message_id or "sha256:" + hashlib.sha256(raw.data).hexdigest()
         done = Handled(raw.where, found.kind, "", message_id=report_id)
         before = self.journal.inbox_read(report_id)
@@ -215,7 +215,11 @@ class _Reader:
 
     def _other(self, found: Classified, done: Handled) -> None:
         row = None
-        for message_id in found.refers_to:
+        # The message a reply or a delay is about; a loop is that message itself.
+        about = [*found.refers_to, *(found.report.original_id for _ in [0] if found.report)]
+        if found.kind == "loop" and found.message_id:
+            about.insert(0, found.message_id)
+        for message_id in filter(None, about):
             if row := self.journal.by_message_id(message_id):
                 break
         if row is None and found.sender and found.kind in ("reply", "auto-reply"):

@@ -17,16 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from mailer.errors import MailerError
+from mailer.errors import InboxError
 
 # Bounce reports carry at most the original's headers or the original itself; real mail
 # to a coordinator is rarely bigger than a few megabytes. Anything larger is skipped.
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 _MBOXRD_QUOTED = re.compile(rb"^>+From ")
-
-
-class InboxError(MailerError):
-    """A path given to read mail from that is missing or not a mailbox."""
 
 
 @dataclass(frozen=True, slots=True)
