@@ -7,10 +7,11 @@ matches each to the journal and acts (opt-out list, the journal row, counts);
 :mod:`.hygiene` names the rows in the members' own list files that should go.
 """
 
+from mailer.errors import InboxError
 from mailer.inbox.classify import KINDS, Classified, Unreadable, classify, parse
 from mailer.inbox.handling import Handled, InboxRun, SoftBounces, import_mail
 from mailer.inbox.hygiene import HygieneRow, hygiene
-from mailer.inbox.sources import MAX_MESSAGE_BYTES, InboxError, read_paths
+from mailer.inbox.sources import MAX_MESSAGE_BYTES, read_paths
 
 __all__ = [
     "KINDS",
