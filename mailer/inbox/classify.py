@@ -11,6 +11,7 @@ import email.errors
 import re
 from dataclasses import dataclass, field
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Literal
@@ -95,16 +96,21 @@ def _longest_header(lines: list[bytes]) -> int:
 
 
 def header(msg: EmailMessage, name: str) -> str:
-    """A header's value as text; empty when missing or when it does not parse."""
+    """A header's value as written (unfolded); empty when missing."""
+    return dsn.raw_headers(msg).get(name.lower(), "")
+
+
+def decoded(value: str) -> str:
+    """A header's text with its RFC 2047 encoded words decoded (a Subject)."""
+    if "=?" not in value:
+        return value
     try:
-        value = msg.get(name)
-    except (email.errors.MessageError, ValueError, LookupError, IndexError, TypeError):
-        return ""
-    return " ".join(str(value).split()) if value is not None else ""
+        return " ".join(str(make_header(decode_header(value))).split())
+    except (email.errors.HeaderParseError, LookupError, UnicodeError, ValueError):
+        return value
 
 
-def sender_address(msg: EmailMessage) -> str | None:
-    value = header(msg, "From")
+def _sender(value: str) -> str | None:
     found = re.search(r"<([^<>\s]+@[^<>\s]+)>", value) or re.search(
         r"([^\s<>\"]+@[^\s<>\"]+)", value
     )
@@ -114,19 +120,20 @@ def sender_address(msg: EmailMessage) -> str | None:
 def classify(msg: EmailMessage) -> Classified:
     """The message's class, from its headers and structure (the caller, who has the
     journal, turns one carrying a Message-ID we sent into a ``loop``)."""
-    own_id = _ids(header(msg, "Message-ID"))
+    headers = dsn.raw_headers(msg)
+    own_id = _ids(headers.get("message-id", ""))
     result = Classified(
         kind="unknown",
         message_id=own_id[0] if own_id else None,
-        sender=sender_address(msg),
-        subject=header(msg, "Subject"),
-        refers_to=_ids(header(msg, "In-Reply-To")) + _ids(header(msg, "References")),
+        sender=_sender(headers.get("from", "")),
+        subject=decoded(headers.get("subject", "")),
+        refers_to=_ids(headers.get("in-reply-to", "")) + _ids(headers.get("references", "")),
     )
-    if dsn.looks_like_bounce(msg):
+    if dsn.looks_like_bounce(msg, headers):
         report = dsn.read_report(msg)
         result.report = report
         result.kind = "delay" if report.delayed else "bounce"
-    elif is_auto_reply(msg, result.subject):
+    elif is_auto_reply(headers, result.subject):
         result.kind = "auto-reply"
     elif found := _UNSUBSCRIBE_SUBJECT.match(result.subject):
         result.kind = "unsubscribe"
@@ -138,16 +145,16 @@ def classify(msg: EmailMessage) -> Classified:
     return result
 
 
-def is_auto_reply(msg: EmailMessage, subject: str) -> bool:
+def is_auto_reply(headers: dict[str, str], subject: str) -> bool:
     """RFC 3834's Auto-Submitted, the de facto X- headers, or an out-of-office subject."""
-    submitted = header(msg, "Auto-Submitted").lower()
+    submitted = headers.get("auto-submitted", "").lower()
     if submitted and not submitted.startswith("no"):
         return True
-    if header(msg, "X-Autoreply") or header(msg, "X-Autorespond"):
+    if headers.get("x-autoreply") or headers.get("x-autorespond"):
         return True
-    if header(msg, "X-Auto-Response-Suppress") and _AUTO_SUBJECT.match(subject):
+    if headers.get("x-auto-response-suppress") and _AUTO_SUBJECT.match(subject):
         return True
-    if header(msg, "Precedence").lower() == "auto_reply":
+    if headers.get("precedence", "").lower() == "auto_reply":
         return True
     return bool(_AUTO_SUBJECT.match(subject))
 

@@ -59,23 +59,49 @@ def soft(status: str) -> bool:
     return status.startswith("4.") or status == "5.2.2"
 
 
-def looks_like_bounce(msg: EmailMessage) -> bool:
+def raw_headers(msg: Message) -> dict[str, str]:
+    """Lower-cased name -> its first value as written, unfolded.
+
+    Read raw on purpose: the header registry of ``policy.default`` parses each header it
+    hands out (Message-ID and address headers through a full RFC 5322 parser), which cost
+    more than everything else the classifier does together.
+    """
+    found: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        found.setdefault(name.lower(), " ".join(str(value).split()))
+    return found
+
+
+def looks_like_bounce(msg: EmailMessage, headers: dict[str, str]) -> bool:
     if is_dsn(msg):
         return True
-    sender = str(msg.get("From", "") or "")
+    sender = headers.get("from", "")
     address = re.search(r"<([^<>]*)>", sender)
     sender = address.group(1) if address else sender.strip()
-    subject = str(msg.get("Subject", "") or "").strip()
+    subject = headers.get("subject", "")
     return bool(
-        msg.get("X-Failed-Recipients")
+        headers.get("x-failed-recipients")
         or (_DAEMON.match(sender) and (_BOUNCE_SUBJECT.match(subject) or _has_original(msg)))
         or (_BOUNCE_SUBJECT.match(subject) and _has_original(msg))
     )
 
 
+def content_type(part: Message) -> str:
+    """The part's MIME type, lower-cased, from its raw header.
+
+    Not ``get_content_type()``: under ``policy.default`` each call parses the whole
+    Content-Type header again, and the classifier asks for every part several times.
+    """
+    for name, value in part.raw_items():
+        if name.lower() == "content-type":
+            kind = str(value).split(";", 1)[0].strip().lower()
+            return kind if kind.count("/") == 1 else "text/plain"
+    return "text/plain"
+
+
 def is_dsn(msg: Message) -> bool:
     return (
-        msg.get_content_type() == "multipart/report"
+        content_type(msg) == "multipart/report"
         and str(msg.get_param("report-type", "")).lower() == "delivery-status"
     )
 
@@ -94,7 +120,7 @@ def _dsn_failures(msg: Message) -> tuple[list[Failure], bool]:
     failures: list[Failure] = []
     delayed = False
     for part in msg.walk():
-        if part.get_content_type() != "message/delivery-status":
+        if content_type(part) != "message/delivery-status":
             continue
         blocks = part.get_payload()
         if not isinstance(blocks, list):
@@ -135,7 +161,7 @@ def _text_failures(msg: EmailMessage) -> list[Failure]:
         codes = [f"{reply.group(1)}.0.0"]
     status = codes[0]
     diagnostic = _diagnostic(text, status)
-    failed = str(msg.get("X-Failed-Recipients", "") or "")
+    failed = raw_headers(msg).get("x-failed-recipients", "")
     recipients = [a for a in (x.strip() for x in failed.split(",")) if "@" in a]
     if not recipients:
         return [Failure(None, status, diagnostic)]
@@ -153,16 +179,15 @@ def _text(msg: EmailMessage) -> str:
     """The bounce's own text (not the returned original's), bounded."""
     chunks: list[str] = []
     for part in _own_parts(msg):
-        if part.get_content_maintype() == "text" and part.get_content_type() != (
-            "text/rfc822-headers"
-        ):
+        kind = content_type(part)
+        if kind.startswith("text/") and kind != "text/rfc822-headers":
             if not isinstance(part, EmailMessage):
                 continue
             try:
                 content = part.get_content()
             except (LookupError, ValueError, AssertionError):
                 continue
-            if part.get_content_subtype() == "html":
+            if kind == "text/html":
                 content = re.sub(r"<[^>]{0,2000}>", " ", content)
             chunks.append(str(content)[:TEXT_LIMIT])
     return "\n".join(chunks)[:TEXT_LIMIT]
@@ -170,7 +195,7 @@ def _text(msg: EmailMessage) -> str:
 
 def _own_parts(msg: Message) -> list[Message]:
     """The parts of a message, not descending into an attached message/rfc822."""
-    if msg.get_content_type() == "message/rfc822":
+    if content_type(msg) == "message/rfc822":
         return []
     if not msg.is_multipart():
         return [msg]
@@ -183,16 +208,14 @@ def _own_parts(msg: Message) -> list[Message]:
 
 
 def _has_original(msg: Message) -> bool:
-    return any(
-        p.get_content_type() in ("message/rfc822", "text/rfc822-headers") for p in msg.walk()
-    )
+    return any(content_type(p) in ("message/rfc822", "text/rfc822-headers") for p in msg.walk())
 
 
 def original_id(msg: EmailMessage) -> str | None:
     """The Message-ID of the returned original: its attached message or headers, else the
     first Message-ID line quoted in the text (Exim's copy, a relayed NDR)."""
     for part in msg.walk():
-        kind = part.get_content_type()
+        kind = content_type(part)
         if kind == "message/rfc822":
             inner = part.get_payload()
             first = inner[0] if isinstance(inner, list) and inner else None
