@@ -11,6 +11,7 @@ and records it (``mailer inbox import`` on a fresh state folder).
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 import random
 import shutil
@@ -169,10 +170,8 @@ def _classify(data: Path) -> int:
     with (data / "inbox.mbox").open("rb") as stream:
         for item in read_mbox(stream, "inbox.mbox"):
             if isinstance(item, Raw):
-                try:
+                with contextlib.suppress(Unreadable):
                     classify(parse(item.data))
-                except Unreadable:
-                    pass
                 count += 1
     return count
 
