@@ -80,7 +80,7 @@ def import_mail(
         Journal.in_state_dir(network.state_dir) as journal,
         Suppression.in_state_dir(network.state_dir) as suppression,
     ):
-        reader = _Reader(network, journal, suppression, member, soft)
+        reader = Reader(network, journal, suppression, member, soft)
         for item in read_paths(paths):
             if isinstance(item, Raw):
                 run.messages.append(reader.handle(item))
@@ -89,7 +89,9 @@ def import_mail(
     return run
 
 
-class _Reader:
+class Reader:
+    """Handles one message at a time against an open journal and opt-out list."""
+
     def __init__(
         self,
         network: Network,

@@ -372,6 +372,23 @@ class Journal:
                 )
         return True
 
+    def imap_position(self, member: str, folder: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID handled) of a member's IMAP folder, or None."""
+        row = self.db.execute(
+            "SELECT uidvalidity, last_uid FROM inbox_folders WHERE member=? AND folder=?",
+            (member, folder),
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def set_imap_position(self, member: str, folder: str, uidvalidity: int, uid: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO inbox_folders VALUES (?, ?, ?, ?)
+                   ON CONFLICT (member, folder) DO UPDATE SET
+                       uidvalidity=excluded.uidvalidity, last_uid=excluded.last_uid""",
+                (member, folder, uidvalidity, uid),
+            )
+
     # -- one person's rights, and retention (mailer.privacy) ----------------------
 
     def person_records(self, email: str) -> dict[str, list[dict[str, Any]]]:

@@ -109,6 +109,20 @@ def _m006_inbox(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX bounces_email ON bounces (email)")
 
 
+def _m007_imap(db: sqlite3.Connection) -> None:
+    # How far `mailer inbox fetch` has read each member's IMAP folder: the folder's
+    # UIDVALIDITY and the last UID handled (a new UIDVALIDITY means: read it all again;
+    # the messages read before are then recognised by their Message-ID).
+    db.execute("""
+        CREATE TABLE inbox_folders (
+            member      TEXT NOT NULL,
+            folder      TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            last_uid    INTEGER NOT NULL,
+            PRIMARY KEY (member, folder)
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_initial,
     _m002_channel,
@@ -116,4 +130,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m004_registrations,
     _m005_forgotten,
     _m006_inbox,
+    _m007_imap,
 ]
