@@ -91,7 +91,8 @@ def _fetch(
         data = _ok(imap.uid("SEARCH", "UID", f"{start}:*"), "SEARCH")
         # "N:*" always names the last message, even when it is older than N.
         uids = [u for u in (int(x) for x in (data[0] or b"").split()) if u >= start]
-        can_move = "MOVE" in imap.capabilities
+        # Asked after the login: the greeting's list leaves out what a session can do.
+        can_move = b"MOVE" in b" ".join(_ok(imap.capability(), "CAPABILITY")).upper().split()
         for uid in uids:
             handled = _one(imap, reader, member.id, uid)
             run.messages.append(handled)
