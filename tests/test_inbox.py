@@ -60,6 +60,8 @@ CASES = [
     ("postfix.eml", "bounce", "opted out (bounced for good)"),
     ("exim.eml", "bounce", "opted out (bounced for good)"),
     ("gmail.eml", "bounce", "opted out (bounced for good)"),
+    # 5.5.0 says only "refused": recorded on the row, but no proof the address is dead.
+    ("outlook-com.eml", "bounce", "bounce recorded (not the address: the address stays)"),
     ("postfix-delayed.eml", "delay", "counted"),
     ("out-of-office-sv.eml", "auto-reply", "counted"),
     ("reply-quoting.eml", "reply", "listed for the coordinator"),
@@ -73,6 +75,7 @@ STATUS = {
     "postfix.eml": "5.1.1",
     "exim.eml": "5.1.1",
     "gmail.eml": "5.2.1",
+    "outlook-com.eml": "5.5.0",
 }
 
 
@@ -112,6 +115,7 @@ def test_each_format_is_classified_matched_and_acted_on(cli, workspace, sent, tm
     for name in ("exchange-online-dsn.eml", "postfix.eml", "exim.eml", "gmail.eml"):
         assert person[name] in listed
     assert person["exchange-online-no-dsn.eml"] not in listed  # soft: counted only
+    assert person["outlook-com.eml"] not in listed
     assert person["unsubscribe.eml"] in listed
     for name in ("out-of-office-sv.eml", "reply-quoting.eml", "postfix-delayed.eml"):
         assert person[name] not in listed
@@ -227,6 +231,7 @@ def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, s
     path.write_bytes(sent.fill("postfix.eml", bounced))
     assert cli("inbox", "import", str(path)).exit_code == 0
     assert cli("unsubscribe", "maja.lund@msb.example").exit_code == 0
+    assert cli("person", "forget", "tom.walker@msb.example", "--yes").exit_code == 1
 
     out = tmp_path / "hygiene.csv"
     result = cli("recipients", "hygiene", "--org", "msb", "--out", str(out))
@@ -235,6 +240,7 @@ def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, s
     line = next(i for i, text in enumerate(lines, 1) if text.lower().startswith(bounced))
     assert f"msb: recipients/msb.csv:{line}: {bounced}: studsade" in result.output
     assert "recipients/msb.csv:3: maja.lund@msb.example: avregistrerad" in result.output
+    assert "recipients/msb.csv:5: tom.walker@msb.example: glömd" in result.output
     assert out.read_text("utf-8").splitlines()[0] == "member,file,line,email,reason,since"
     clean = cli("recipients", "hygiene", "--org", "konsumentverket")
     assert clean.exit_code == 0 and "Inga rader att ta bort." in clean.output
