@@ -7,8 +7,9 @@ sending, these writes go through :class:`GroupCommit`, which commits the writes 
 connections together. Message bodies are never stored.
 
 This package owns every SQL statement against ``journal.sqlite3``: :mod:`.database` (the
-:class:`Journal`), :mod:`.group` (:class:`GroupCommit`), :mod:`.schema` (the migrations)
-and :mod:`.records` (the rows it hands out).
+:class:`Journal`), :mod:`.inbox` (what came back by mail, a part of it), :mod:`.group`
+(:class:`GroupCommit`), :mod:`.schema` (the migrations) and :mod:`.records` (the rows it
+hands out).
 """
 
 from mailer.journal.database import (
