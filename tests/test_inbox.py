@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mailer.inbox import KINDS
 from mailer.tokens import Signer
 from tests.helpers import use_smtp_everywhere
-from tests.inbox_corpus import DATE, Sent, send
+from tests.inbox_corpus import CORPUS, DATE, Sent, send
 
 
 @pytest.fixture
@@ -246,3 +249,25 @@ def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, s
     assert clean.exit_code == 0 and "Inga rader att ta bort." in clean.output
     unknown = cli("recipients", "hygiene", "--org", "nobody")
     assert unknown.exit_code == 2 and "no member 'nobody'" in unknown.stderr
+
+
+CORPUS_FILES = sorted(p.name for p in CORPUS.glob("*.eml"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(CORPUS_FILES),
+    cuts=st.lists(st.tuples(st.integers(0, 4000), st.binary(max_size=40)), max_size=6),
+)
+def test_damaged_mail_is_classified_or_refused_never_a_traceback(name, cuts):
+    from mailer.inbox import Unreadable, classify, parse
+
+    data = bytearray((CORPUS / name).read_bytes())
+    for at, junk in cuts:  # bytes overwritten anywhere: headers, boundaries, reports
+        data[at : at + len(junk)] = junk
+    try:
+        found = classify(parse(bytes(data)))
+    except Unreadable as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert found.kind in KINDS
