@@ -28,6 +28,7 @@ _BOUNCE_SUBJECT = re.compile(
     re.I,
 )
 TEXT_LIMIT = 64 * 1024  # of a bounce's text searched for codes and addresses
+MAX_FAILURES = 100  # recipients one report may name: ours are one per message
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,8 @@ def _dsn_failures(msg: Message) -> tuple[list[Failure], bool]:
         blocks = part.get_payload()
         if not isinstance(blocks, list):
             continue
-        for block in blocks[1:]:  # the first block is per message, the rest per recipient
+        # The first block is per message, the rest per recipient.
+        for block in blocks[1 : MAX_FAILURES + 1]:
             if not isinstance(block, Message):
                 continue
             action = str(block.get("Action", "")).strip().lower()
@@ -162,7 +164,7 @@ def _text_failures(msg: EmailMessage) -> list[Failure]:
     status = codes[0]
     diagnostic = _diagnostic(text, status)
     failed = raw_headers(msg).get("x-failed-recipients", "")
-    recipients = [a for a in (x.strip() for x in failed.split(",")) if "@" in a]
+    recipients = [a for a in (x.strip() for x in failed.split(",")) if "@" in a][:MAX_FAILURES]
     if not recipients:
         return [Failure(None, status, diagnostic)]
     return [Failure(r, status, diagnostic) for r in recipients]
