@@ -123,6 +123,11 @@ def test_each_format_is_classified_matched_and_acted_on(cli, workspace, sent, tm
     for name in ("out-of-office-sv.eml", "reply-quoting.eml", "postfix-delayed.eml"):
         assert person[name] not in listed
 
+    # `mailer status` shows the bounces beside the mailing's counts.
+    shown = cli("status", "invitation-2")
+    assert f"bounced   {person['postfix.eml']} (" in shown.output
+    assert "5.1.1 550 5.1.1" in shown.output
+
     # Reading the same mail again (as an mbox this time) changes nothing.
     before = journal(workspace, "SELECT * FROM deliveries ORDER BY email")
     mbox_path = tmp_path / "export.mbox"
