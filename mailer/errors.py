@@ -14,6 +14,7 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     ├── BundleError                  a mailing bundle or member report: damaged, altered, not ours
     ├── TokenError (tokens)          a link's token: malformed, forged, or for another purpose
     │   └── RehearsalTokenError      genuine, but from a rehearsal: it acts for nobody
+    ├── InboxError                   saved mail to read that is not there
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later
         │   ├── TooManyConnectionsError  432 4.3.2: try again over fewer connections
@@ -116,6 +117,10 @@ class StateLockedError(StateError):
 
 class BundleError(MailerError):
     """A mailing bundle or a member's report that must not be used: nothing is sent or merged."""
+
+
+class InboxError(MailerError):
+    """A path given to ``mailer inbox import`` that is missing (mailer.inbox)."""
 
 
 class DeliveryError(MailerError):

@@ -46,6 +46,8 @@ def main(ctx: click.Context, network_path: str | None) -> None:
 # Commands live in one module per group; register them here.
 from mailer.cli import (  # noqa: E402
     bundle,
+    hygiene,
+    inbox,
     person,
     recipients,
     registrations,
@@ -60,6 +62,8 @@ from mailer.cli import (  # noqa: E402
 main.add_command(workspace.init)
 main.add_command(workspace.check)
 main.add_command(recipients.recipients)
+recipients.recipients.add_command(hygiene.recipients_hygiene)
+main.add_command(inbox.inbox)
 main.add_command(sending.preview)
 main.add_command(sending.send)
 main.add_command(status.status)

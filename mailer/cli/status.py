@@ -60,7 +60,8 @@ def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehea
         m: [
             d
             for d in journal.deliveries(m).values()
-            if d.state in ("failed", "sending", "deferred")
+            # A bounce came back later (mailer inbox): the row stays 'sent', the bounce is shown.
+            if d.state in ("failed", "sending", "deferred") or d.bounce
         ]
         for m in mailings
     }
@@ -84,7 +85,10 @@ def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehea
         out.print(table)
         for d in problems[m]:
             label = "uncertain" if d.state == "sending" else d.state
-            out.print(f"{label:9} {d.email} ({d.member}): {d.last_reply or ''}", markup=False)
+            reply = d.last_reply or ""
+            if d.bounce and d.state == "sent":
+                label, reply = "bounced", f"{d.bounce} {d.bounce_note or ''}".strip()
+            out.print(f"{label:9} {d.email} ({d.member}): {reply}", markup=False)
         for member_id, info in _bundle_states(exports[m]).items():
             if info["reported_at"]:
                 line = f"bundle    {member_id}: report imported {info['reported_at']}"
@@ -118,6 +122,7 @@ def _status_json(
                         "message_id": d.message_id,
                         "channel": d.channel,
                         "updated_at": d.updated_at,
+                        "bounce": d.bounce,
                     }
                     for d in problems[m]
                 ],

@@ -68,6 +68,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "rate_per_minute": 30,
         "recipients_per_day": 10_000,
         "max_connections": 3,
+        "imap_host": "outlook.office365.com",
     },
 }
 
@@ -79,6 +80,10 @@ class SmtpChannel(_ChannelBase):
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["tls", "starttls", "none"] = "starttls"
     max_connections: int = Field(default=4, ge=1, le=64)
+    # Reading the member's mailbox back (mailer inbox fetch): IMAP over TLS, with the same
+    # username and password as sending.
+    imap_host: str | None = None
+    imap_port: int = Field(default=993, ge=1, le=65535)
     auth: Literal["password", "oauth2"] = "password"
     username: str | None = None
     password_env: str | None = Field(default=None, pattern=ENV_NAME)

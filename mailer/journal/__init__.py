@@ -7,8 +7,9 @@ sending, these writes go through :class:`GroupCommit`, which commits the writes 
 connections together. Message bodies are never stored.
 
 This package owns every SQL statement against ``journal.sqlite3``: :mod:`.database` (the
-:class:`Journal`), :mod:`.group` (:class:`GroupCommit`), :mod:`.schema` (the migrations)
-and :mod:`.records` (the rows it hands out).
+:class:`Journal`), :mod:`.inbox` (what came back by mail, a part of it), :mod:`.group`
+(:class:`GroupCommit`), :mod:`.schema` (the migrations) and :mod:`.records` (the rows it
+hands out).
 """
 
 from mailer.journal.database import (
@@ -22,7 +23,14 @@ from mailer.journal.database import (
     rehearsal_path,
 )
 from mailer.journal.group import GroupCommit
-from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome
+from mailer.journal.records import (
+    Bounce,
+    BundleExport,
+    Delivery,
+    InboxRecord,
+    Registration,
+    ReportedOutcome,
+)
 from mailer.journal.schema import MIGRATIONS
 from mailer.state import private_dir
 
@@ -33,9 +41,11 @@ __all__ = [
     "PERSONAL",
     "REHEARSAL_DIR",
     "STATES",
+    "Bounce",
     "BundleExport",
     "Delivery",
     "GroupCommit",
+    "InboxRecord",
     "Journal",
     "Registration",
     "ReportedOutcome",

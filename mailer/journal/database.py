@@ -21,6 +21,7 @@ from typing import Any
 
 from mailer import state
 from mailer.errors import StateError
+from mailer.journal.inbox import InboxRecords
 from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome
 from mailer.journal.schema import MIGRATIONS
 
@@ -31,11 +32,13 @@ FILENAME = "journal.sqlite3"
 # counts as sent, against a quota or in ``mailer status``.
 REHEARSAL_DIR = "rehearsal"
 # The tables that name a person (by their ``email`` column).
-PERSONAL = ("deliveries", "registrations")
+PERSONAL = ("deliveries", "registrations", "inbox_messages", "bounces")
 # Per table: the column that dates a row, for pruning. Tables not named here are kept.
 DATED = {
     "deliveries": "COALESCE(sent_at, updated_at)",
     "registrations": "imported_at",
+    "inbox_messages": "read_at",
+    "bounces": "bounced_at",
     "bundle_reports": "imported_at",
     "bundle_exports": "exported_at",
 }
@@ -64,7 +67,7 @@ def is_rehearsal(path: Path) -> bool:
     return path.parent.name == REHEARSAL_DIR
 
 
-class Journal:
+class Journal(InboxRecords):
     """The SQLite journal in the state folder."""
 
     def __init__(self, path: Path) -> None:

@@ -40,6 +40,9 @@ class Delivery:
     updated_at: str
     sent_at: str | None
     channel: str | None = None
+    bounce: str | None = None  # the status code of a bounce report (mailer.inbox)
+    bounce_note: str | None = None
+    bounced_at: str | None = None
 
     @property
     def uncertain(self) -> bool:
@@ -55,3 +58,26 @@ class Registration:
     registered: bool
     attended: bool | None
     line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    """One address's failure as a bounce report gave it (mailer.inbox)."""
+
+    email: str
+    mailing: str
+    status: str
+    diagnostic: str
+    permanent: bool
+    at: str  # when the report says it happened, UTC ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRecord:
+    """One message read from a mailbox, and what was done about it."""
+
+    message_id: str
+    kind: str
+    mailing: str | None
+    email: str | None
+    action: str

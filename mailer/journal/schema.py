@@ -83,6 +83,53 @@ def _m006_registration_answers(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE registrations ADD COLUMN message TEXT")
 
 
+def _m007_inbox(db: sqlite3.Connection) -> None:
+    # What came back to the members' mailboxes (mailer.inbox). A bounce is written on the
+    # row of the message it returns (bounce, bounce_note, bounced_at) and the row keeps its
+    # state: the server did take the message, so the quota, the plan (never resend) and the
+    # bundle reports stay right without a new state to teach each of them.
+    db.execute("ALTER TABLE deliveries ADD COLUMN bounce TEXT")
+    db.execute("ALTER TABLE deliveries ADD COLUMN bounce_note TEXT")
+    db.execute("ALTER TABLE deliveries ADD COLUMN bounced_at TEXT")
+    db.execute("CREATE INDEX deliveries_message_id ON deliveries (message_id)")
+    # Every message read, by its own Message-ID: reading a mailbox twice changes nothing.
+    db.execute("""
+        CREATE TABLE inbox_messages (
+            message_id  TEXT PRIMARY KEY,
+            kind        TEXT NOT NULL,
+            mailing     TEXT,
+            email       TEXT,
+            action      TEXT NOT NULL,
+            read_at     TEXT NOT NULL
+        )""")
+    # Each bounce of an address (one per report and address), for counting soft ones.
+    db.execute("""
+        CREATE TABLE bounces (
+            report_id   TEXT NOT NULL,
+            email       TEXT NOT NULL,
+            mailing     TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            permanent   INTEGER NOT NULL CHECK (permanent IN (0, 1)),
+            bounced_at  TEXT NOT NULL,
+            PRIMARY KEY (report_id, email)
+        )""")
+    db.execute("CREATE INDEX bounces_email ON bounces (email)")
+
+
+def _m008_imap(db: sqlite3.Connection) -> None:
+    # How far `mailer inbox fetch` has read each member's IMAP folder: the folder's
+    # UIDVALIDITY and the last UID handled (a new UIDVALIDITY means: read it all again;
+    # the messages read before are then recognised by their Message-ID).
+    db.execute("""
+        CREATE TABLE inbox_folders (
+            member      TEXT NOT NULL,
+            folder      TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            last_uid    INTEGER NOT NULL,
+            PRIMARY KEY (member, folder)
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_initial,
     _m002_channel,
@@ -90,4 +137,6 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m004_registrations,
     _m005_forgotten,
     _m006_registration_answers,
+    _m007_inbox,
+    _m008_imap,
 ]

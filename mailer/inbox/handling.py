@@ -1,0 +1,269 @@
+"""What follows from each message read: the journal row, the opt-out list, a count.
+
+A bounce is matched to the message it returns by that message's Message-ID (each person's
+message has its own) and the failed recipient; its outcome goes on that journal row.
+Permanent failures put the address on the opt-out list (reason ``bounced``); soft ones are
+counted, and enough of them in different mailings over long enough count as permanent
+(:class:`SoftBounces`). An unsubscribe mail is honoured with a valid token, or from the
+address itself when the member's own mail system vouches for the sender. Replies are
+listed, auto-replies and the rest counted. Every message read is remembered by its
+Message-ID, so reading it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from mailer.addresses import AddressError, normalise_address
+from mailer.config import Network
+from mailer.errors import ConfigError
+from mailer.inbox import dsn
+from mailer.inbox.classify import Classified, Unreadable, classify, header, parse
+from mailer.inbox.sources import Raw, read_paths
+from mailer.journal import Bounce, Delivery, InboxRecord, Journal
+from mailer.suppression import Suppression
+
+
+@dataclass(frozen=True, slots=True)
+class SoftBounces:
+    """When soft bounces count as permanent: ``count`` in different mailings, the first
+    and the last at least ``days`` apart."""
+
+    count: int = 3
+    days: int = 14
+
+
+@dataclass(slots=True)
+class Handled:
+    """One message read and what was done; ``kind`` is ``skipped`` when it was not read."""
+
+    where: str
+    kind: str
+    action: str
+    message_id: str | None = None
+    person: str | None = None
+    mailing: str | None = None
+    member: str | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class InboxRun:
+    messages: list[Handled] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(m.kind for m in self.messages)
+
+
+def import_mail(
+    network: Network,
+    paths: Iterable[Path],
+    *,
+    member: str | None = None,
+    soft: SoftBounces = SoftBounces(),
+) -> InboxRun:
+    """Read saved mail and act on each message; InboxError for a path that is not there."""
+    run = InboxRun()
+    with (
+        Journal.in_state_dir(network.state_dir) as journal,
+        Suppression.in_state_dir(network.state_dir) as suppression,
+    ):
+        reader = Reader(network, journal, suppression, member, soft)
+        for item in read_paths(paths):
+            if isinstance(item, Raw):
+                run.messages.append(reader.handle(item))
+            else:
+                run.messages.append(Handled(item.where, "skipped", item.why))
+    return run
+
+
+class Reader:
+    """Handles one message at a time against an open journal and opt-out list."""
+
+    def __init__(
+        self,
+        network: Network,
+        journal: Journal,
+        suppression: Suppression,
+        member: str | None,
+        soft: SoftBounces,
+    ) -> None:
+        self.network, self.journal, self.suppression = network, journal, suppression
+        self.member, self.soft = member, soft
+
+    def handle(self, raw: Raw) -> Handled:
+        try:
+            msg = parse(raw.data)
+            found = classify(msg)
+        except Unreadable as exc:
+            return Handled(raw.where, "skipped", str(exc))
+        report_id = found.message_id or "sha256:" + hashlib.sha256(raw.data).hexdigest()
+        done = Handled(raw.where, found.kind, "", message_id=report_id)
+        before = self.journal.inbox_read(report_id)
+        if before is not None:
+            done.action = f"already read ({before}); nothing changed"
+            return done
+        if found.message_id and self.journal.by_message_id(found.message_id):
+            done.kind = found.kind = "loop"
+        bounces: list[Bounce] = []
+        if found.kind == "bounce":
+            bounces = self._bounce(found, msg, done)
+        elif found.kind == "unsubscribe":
+            self._unsubscribe(found, msg, done)
+        else:
+            self._other(found, done)
+        record = InboxRecord(report_id, done.kind, done.mailing, done.person, done.action)
+        if not self.journal.record_inbox(record, bounces):
+            done.action = "already read (by another run); nothing changed"
+        return done
+
+    # -- what each class leads to ---------------------------------------------------
+
+    def _bounce(self, found: Classified, msg: EmailMessage, done: Handled) -> list[Bounce]:
+        report = found.report or dsn.Report([], None)
+        when = _date(msg)
+        bounces: list[Bounce] = []
+        actions: list[str] = []
+        for failure in report.failures or [dsn.Failure(None, "5.0.0", "")]:
+            row = self._original(report.original_id, failure.recipient)
+            if row is None:
+                actions.append("not matched to a message sent")
+                continue
+            done.person, done.mailing, done.member = row.email, row.mailing, row.member
+            done.detail = f"{failure.status} {failure.diagnostic}".strip()
+            permanent = dsn.permanent(failure.status)
+            soft = not permanent and dsn.soft(failure.status)
+            bounce = Bounce(
+                row.email, row.mailing, failure.status, failure.diagnostic, permanent, when
+            )
+            bounces.append(bounce)
+            if permanent:
+                added = self.suppression.add(row.email, reason="bounced", note=failure.status)
+                actions.append("opted out (bounced for good)" if added else "already opted out")
+            elif soft:
+                actions.append(self._soft(bounce))
+            else:
+                actions.append("bounce recorded (not the address: the address stays)")
+        done.action = "; ".join(dict.fromkeys(actions))
+        return bounces
+
+    def _soft(self, bounce: Bounce) -> str:
+        history = [*self.journal.soft_bounces(bounce.email), (bounce.mailing, bounce.at)]
+        mailings = {mailing for mailing, _ in history}
+        first = dt.datetime.fromisoformat(min(at for _, at in history))
+        last = dt.datetime.fromisoformat(max(at for _, at in history))
+        if len(mailings) >= self.soft.count and last - first >= dt.timedelta(days=self.soft.days):
+            note = f"{len(mailings)} soft bounces, last {bounce.status}"
+            self.suppression.add(bounce.email, reason="bounced", note=note)
+            return f"opted out ({len(mailings)} soft bounces over {(last - first).days} days)"
+        return f"soft bounce counted ({len(mailings)} of {self.soft.count} mailings)"
+
+    def _original(self, message_id: str | None, recipient: str | None) -> Delivery | None:
+        """The delivery a failure is about: by Message-ID, checked against the recipient;
+        without a Message-ID, the latest message sent to the recipient."""
+        address = _normalised(recipient) if recipient else None
+        row = self.journal.by_message_id(message_id) if message_id else None
+        if row is not None and address is not None and row.email != address:
+            row = None  # a report about someone else on the same message: not ours to match
+        if row is None and message_id is None and address is not None:
+            row = self.journal.last_sent_to(address, self.member)
+        if row is not None and self.member is not None and row.member != self.member:
+            return None
+        return row
+
+    def _unsubscribe(self, found: Classified, msg: EmailMessage, done: Handled) -> None:
+        email = self._token_address(found.token, done) if found.token else None
+        if found.token and email is None:
+            return  # a token that is not genuine: done.action says why
+        if email is None:
+            sender = _normalised(found.sender) if found.sender else None
+            row = self.journal.last_sent_to(sender, self.member) if sender else None
+            if sender is None or row is None:
+                done.action = "left alone: not from anyone this network mails"
+                return
+            if not vouched_for(msg, sender):
+                done.person = sender
+                done.action = "left alone: no token and the sender is not proven; check by hand"
+                return
+            email = sender
+        row = self.journal.last_sent_to(email, self.member)
+        done.person = email
+        if row is not None:
+            done.mailing, done.member = row.mailing, row.member
+        added = self.suppression.add(email, reason="unsubscribed", note="by mail")
+        done.action = "unsubscribed" if added else "already on the opt-out list"
+
+    def _token_address(self, token: str, done: Handled) -> str | None:
+        from mailer.tokens import Signer, TokenError, unsubscribe_purpose
+
+        try:
+            signer = Signer.from_env(self.network, why="an unsubscribe mail's token")
+            return signer.verify(unsubscribe_purpose(self.network), token)
+        except (TokenError, ConfigError) as exc:
+            done.action = f"refused: {exc.message}"
+            return None
+
+    def _other(self, found: Classified, done: Handled) -> None:
+        row = None
+        # The message a reply or a delay is about; a loop is that message itself.
+        about = [*found.refers_to, *(found.report.original_id for _ in [0] if found.report)]
+        if found.kind == "loop" and found.message_id:
+            about.insert(0, found.message_id)
+        for message_id in filter(None, about):
+            if row := self.journal.by_message_id(message_id):
+                break
+        if row is None and found.sender and found.kind in ("reply", "auto-reply"):
+            sender = _normalised(found.sender)
+            row = self.journal.last_sent_to(sender, self.member) if sender else None
+        if row is not None:
+            done.person, done.mailing, done.member = row.email, row.mailing, row.member
+        done.action = {
+            "reply": "listed for the coordinator",
+            "auto-reply": "counted",
+            "delay": "counted (delivery is late; nothing failed yet)",
+            "loop": "left alone: our own message came back (a forwarding loop)",
+        }.get(found.kind, "left alone")
+        if found.kind == "reply":
+            done.detail = found.first_lines
+
+
+def vouched_for(msg: EmailMessage, sender: str) -> bool:
+    """Whether the member's own mail system vouches for the From address: Exchange marks
+    mail from its own organisation, and the receiving system's (topmost)
+    Authentication-Results says DMARC passed for the sender's domain."""
+    if header(msg, "X-MS-Exchange-Organization-AuthAs").lower() == "internal":
+        return True
+    results = header(msg, "Authentication-Results").lower()
+    domain = sender.rpartition("@")[2]
+    found = re.search(r"\bdmarc=pass\b[^;]*header\.from=([\w.-]+)", results)
+    return bool(found and found.group(1) == domain)
+
+
+def _normalised(address: str) -> str | None:
+    try:
+        return normalise_address(address)
+    except AddressError:
+        return None
+
+
+def _date(msg: EmailMessage) -> str:
+    """When the report says it was written (so an old mailbox counts right), else now."""
+    try:
+        when = parsedate_to_datetime(header(msg, "Date"))
+    except (TypeError, ValueError, IndexError):
+        when = dt.datetime.now(dt.UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")

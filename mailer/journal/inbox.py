@@ -1,0 +1,105 @@
+"""The journal's records of what came back by mail (mailer.inbox): the messages read,
+each address's bounces, and how far each IMAP folder has been read.
+
+A mixin of :class:`mailer.journal.Journal`, which opens the file and owns the
+transactions; kept apart so that the delivery records stay readable on their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Iterable
+
+from mailer.journal.records import Bounce, Delivery, InboxRecord
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class InboxRecords:
+    db: sqlite3.Connection
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError  # Journal's
+
+    def inbox_read(self, message_id: str) -> str | None:
+        """What was done when this message was read before, or None."""
+        row = self.db.execute(
+            "SELECT action FROM inbox_messages WHERE message_id=?", (message_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def by_message_id(self, message_id: str) -> Delivery | None:
+        """The delivery that carried this Message-ID (angle brackets included)."""
+        row = self.db.execute(
+            "SELECT * FROM deliveries WHERE message_id=? ORDER BY updated_at DESC LIMIT 1",
+            (message_id,),
+        ).fetchone()
+        return Delivery(**row) if row else None
+
+    def last_sent_to(self, email: str, member: str | None = None) -> Delivery | None:
+        """The latest message sent to this address (through this member)."""
+        row = self.db.execute(
+            """SELECT * FROM deliveries WHERE email=? AND state='sent'
+               AND (? IS NULL OR member=?) ORDER BY sent_at DESC LIMIT 1""",
+            (email, member, member),
+        ).fetchone()
+        return Delivery(**row) if row else None
+
+    def soft_bounces(self, email: str) -> list[tuple[str, str]]:
+        """(mailing, when) of each earlier soft bounce of this address, oldest first."""
+        rows = self.db.execute(
+            "SELECT mailing, bounced_at FROM bounces WHERE email=? AND permanent=0"
+            " ORDER BY bounced_at",
+            (email,),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def record_inbox(self, record: InboxRecord, bounces: Iterable[Bounce] = ()) -> bool:
+        """Remember a message read and write its bounces on their rows, in one
+        transaction; False (and nothing written) when it was read before."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO inbox_messages VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.message_id,
+                    record.kind,
+                    record.mailing,
+                    record.email,
+                    record.action,
+                    _now(),
+                ),
+            )
+            if cur.rowcount == 0:
+                return False
+            for b in bounces:
+                db.execute(
+                    "INSERT OR IGNORE INTO bounces VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.message_id, b.email, b.mailing, b.status, int(b.permanent), b.at),
+                )
+                db.execute(
+                    """UPDATE deliveries SET bounce=?, bounce_note=?, bounced_at=?, updated_at=?
+                       WHERE mailing=? AND email=?""",
+                    (b.status, b.diagnostic, b.at, _now(), b.mailing, b.email),
+                )
+        return True
+
+    def imap_position(self, member: str, folder: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID handled) of a member's IMAP folder, or None."""
+        row = self.db.execute(
+            "SELECT uidvalidity, last_uid FROM inbox_folders WHERE member=? AND folder=?",
+            (member, folder),
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def set_imap_position(self, member: str, folder: str, uidvalidity: int, uid: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO inbox_folders VALUES (?, ?, ?, ?)
+                   ON CONFLICT (member, folder) DO UPDATE SET
+                       uidvalidity=excluded.uidvalidity, last_uid=excluded.last_uid""",
+                (member, folder, uidvalidity, uid),
+            )

@@ -1,0 +1,50 @@
+"""The inbox corpus (tests/corpus/inbox/) filled in for messages a test really sent."""
+
+from __future__ import annotations
+
+import email
+from dataclasses import dataclass
+from email import policy
+from pathlib import Path
+from typing import Any
+
+CORPUS = Path(__file__).parent / "corpus" / "inbox"
+DATE = "Fri, 04 Dec 2026 10:15:00 +0100"
+
+
+@dataclass
+class Sent:
+    """The messages one `mailer send` really delivered: address -> its raw headers."""
+
+    workspace: Path
+    headers: dict[str, dict[str, str]]
+
+    def people(self) -> list[str]:
+        return sorted(self.headers)
+
+    def fill(self, name: str, to: str, *, date: str = DATE) -> bytes:
+        h = self.headers[to]
+        text = (CORPUS / name).read_text("utf-8")
+        for key, value in {
+            "@@MESSAGE_ID@@": h["Message-ID"],
+            "@@TO_DOMAIN@@": to.rpartition("@")[2],
+            "@@TO@@": to,
+            "@@SENDER@@": h["From"],
+            "@@SUBJECT@@": h["Subject"],
+            "@@DATE@@": date,
+        }.items():
+            text = text.replace(key, value)
+        return text.encode("utf-8")
+
+
+def send(cli: Any, workspace: Path, server: Any, *mailing: str) -> Sent:
+    result = cli("send", *mailing, "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    headers: dict[str, dict[str, str]] = {}
+    for received in server.handler.received:
+        # compat32 keeps the headers as they were written (encoded words and all).
+        msg = email.message_from_bytes(received.data, policy=policy.compat32)
+        (to,) = received.rcpt_tos
+        headers[to] = {k: " ".join(str(msg[k]).split()) for k in ("Message-ID", "From", "Subject")}
+    server.handler.received.clear()
+    return Sent(workspace, headers)
