@@ -219,3 +219,29 @@ def test_a_second_bundle_send_of_the_same_bundle_stops_at_once(workspace, smtp_s
     assert second.returncode == 75, out + err
     assert f"is being sent by process {first.pid} " in err
     assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
+
+
+@pytest.mark.slow
+def test_forget_while_a_send_runs_loses_no_one_elses_log_line(workspace, held):
+    """forget rewrites delivery.log; the running send must not go on writing to the old file
+    (every later outcome would be lost), nor lose a line written while forget rewrites."""
+    from mailer.campaign.log import DeliveryLog
+
+    server, emails = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)
+    forgotten = emails[-1]
+    with DeliveryLog(workspace / ".mailer") as log:  # an earlier mailing named them
+        log.write("invitation-1", "msb", forgotten, "sent", 1, "250 OK")
+    first = mailer(workspace, *SEND)
+    try:
+        assert server.handler.held.wait(30)
+        done = run(workspace, "person", "forget", forgotten, "--yes")
+        assert "1 log line(s) removed" in done.stdout, done.stdout + done.stderr
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    log_text = (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    assert forgotten not in log_text
+    logged = {line.split("\t")[3] for line in log_text.splitlines() if "\tinvitation-2\t" in line}
+    assert logged >= set(emails[:-1]), f"{len(set(emails[:-1]) - logged)} outcomes not logged"
