@@ -35,11 +35,13 @@ class Holding(RecordingHandler):
         super().__init__()
         self.held = threading.Event()
         self.release = threading.Event()
+        self.held_for = ""  # the recipient of the message held
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
         if not self.held.is_set():
+            self.held_for = envelope.rcpt_tos[0]
             self.held.set()
             # Off the server's loop: other connections are still served meanwhile.
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
@@ -245,3 +247,23 @@ def test_forget_while_a_send_runs_loses_no_one_elses_log_line(workspace, held):
     assert forgotten not in log_text
     logged = {line.split("\t")[3] for line in log_text.splitlines() if "\tinvitation-2\t" in line}
     assert logged >= set(emails[:-1]), f"{len(set(emails[:-1]) - logged)} outcomes not logged"
+
+
+@pytest.mark.slow
+def test_forget_of_the_person_in_flight_writes_no_line_or_row_back(workspace, held):
+    """Forgotten while the server holds their message: the outcome that comes after
+    forget returned must not bring their address back into the log or the journal."""
+    server, emails = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)
+    first = mailer(workspace, *SEND)
+    try:
+        assert server.handler.held.wait(30)
+        in_flight = server.handler.held_for
+        done = run(workspace, "person", "forget", in_flight, "--yes")
+        assert done.returncode == 1, done.stdout + done.stderr  # still on the member's list
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert in_flight not in (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    assert journal_state(workspace, in_flight) is None

@@ -341,10 +341,13 @@ class _ChannelRun:
 
     def _record(self, person: Person, state: str, reply: str, attempt: int) -> None:
         self.writes.finish(self.mailing, person.email, state, reply)
+        # Forgotten while their transaction ran: the answer came after 'mailer person
+        # forget' removed their lines, so this one leaves the address out.
+        forgotten = self.opt_out.forgotten(person.email)
         self.log.write(
             self.logged_as,
             self.member.id,
-            person.email,
+            "-" if forgotten else person.email,
             "uncertain" if state == "sending" else state,
             attempt,
             reply,
