@@ -156,6 +156,8 @@ async def send_plan(
             contextlib.closing(LiveOptOut(factory.network.state_dir)) as opt_out,
         ):
             overtaken = _catch_up(plan, journal, opt_out)
+            if via is None:
+                _leave_new_bundles(plan, journal)
             journal.enqueue(
                 plan.mailing.id,
                 ((p.email, c.member.id) for c in plan.sending for p in c.to_send),
@@ -169,6 +171,14 @@ async def send_plan(
     finally:
         lock.release()
     return SendReport(list(results), [c.member for c in plan.bundled], overtaken)
+
+
+def _leave_new_bundles(plan: Plan, journal: Journal) -> None:
+    """Shares handed to their members in a bundle since the plan was made (while this
+    send waited for the lock): the member sends them, so this run does not."""
+    bundled = {e.member for e in journal.bundle_exports(plan.mailing.id)}
+    for share in plan.channels:
+        share.bundled = share.bundled or share.member.id in bundled
 
 
 # States another run leaves a person in that mean: not again in this one.
