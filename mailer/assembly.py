@@ -43,7 +43,7 @@ from mailer.message import (
     to_mailbox,
 )
 from mailer.recipients import Person
-from mailer.render import Variant, _check_urls
+from mailer.render import Variant, check_urls
 
 # Header fields that differ per person; every other field is copied from the skeleton.
 PERSONAL_FIELDS = ("to", "date", "message-id", "list-unsubscribe")
@@ -404,7 +404,7 @@ class Assembler:
         return Outgoing(sender=skeleton.sender, recipient=to_addr, message_id=message_id, data=data)
 
     def _check_urls(self, values: Mapping[str, str]) -> None:
-        """``render._check_urls``, once per link rather than once per person: a signed link
+        """``render.check_urls``, once per link rather than once per person: a signed link
         differs only in its token, the last query value, whose characters (base64url and
         ".") change nothing the check looks at, so the link with "x" for it stands in."""
         for key, value in values.items():
@@ -415,13 +415,13 @@ class Assembler:
                 stand_in = head + "=x"
                 if stand_in not in self._safe_links:
                     try:
-                        _check_urls({key: stand_in})
+                        check_urls({key: stand_in})
                     except MailerError:
-                        _check_urls({key: value})  # the error names the real link
+                        check_urls({key: value})  # the error names the real link
                         raise
                     self._safe_links.add(stand_in)
                 continue
-            _check_urls({key: value})
+            check_urls({key: value})
 
     def _now(self, network: Network) -> bytes:
         """Today's Date value; formatted once a second, as it only shows seconds."""

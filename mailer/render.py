@@ -93,11 +93,11 @@ class Variant:
     text: tuple[str, ...]
 
     def fill_html(self, values: Mapping[str, str]) -> str:
-        _check_urls(values)
+        check_urls(values)
         return _fill(self.html, {k: html.escape(v, quote=True) for k, v in values.items()})
 
     def fill_text(self, values: Mapping[str, str]) -> str:
-        _check_urls(values)
+        check_urls(values)
         return _fill(self.text, values)
 
     @property
@@ -105,7 +105,7 @@ class Variant:
         return sum(len(p.encode()) for p in self.html[::2])
 
 
-def _check_urls(values: Mapping[str, str]) -> None:
+def check_urls(values: Mapping[str, str]) -> None:
     # Escaping keeps a URL inside its attribute; only the scheme keeps it from running.
     for key, value in values.items():
         if key.endswith("url") and value:
