@@ -215,7 +215,8 @@ def _state(row: Delivery | None) -> str | None:
     return row.state if row is not None else None
 
 
-Outcome = Literal["sent", "failed", "deferred", "uncertain", "suppressed", "not-started"]
+# What became of one person in this run (journal.Outcome is a member's reported outcome).
+Disposition = Literal["sent", "failed", "deferred", "uncertain", "suppressed", "not-started"]
 
 
 class _ChannelRun:
@@ -363,7 +364,7 @@ class _ChannelRun:
             reply,
         )
 
-    async def _deliver(self, transport: Transport, person: Person) -> Outcome:
+    async def _deliver(self, transport: Transport, person: Person) -> Disposition:
         result = self.result
         message = self.factory.build(person, self.member, self.plan.message_ids.get(person.email))
         self.plan.message_ids[person.email] = message.message_id
@@ -421,7 +422,7 @@ class _ChannelRun:
             return "sent"
         raise AssertionError("unreachable")
 
-    def _opted_out(self, person: Person) -> Outcome:
+    def _opted_out(self, person: Person) -> Disposition:
         """On the opt-out list since the plan was made (unsubscribed, forgotten, bounced
         elsewhere): not sent. The log line leaves the address out: a forgotten person's
         address must not be written again after 'mailer person forget' removed it."""
