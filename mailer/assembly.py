@@ -387,7 +387,24 @@ class Assembler:
             return sample
         if needs_utf8:
             return reference()
-        fields = {
+        fields = self._person_fields(to, network, date, message_id, member, unsubscribe_url)
+        try:
+            data = skeleton.assemble(fields, values, attachments)
+        except _Unusual:
+            return reference()
+        return Outgoing(sender=skeleton.sender, recipient=to_addr, message_id=message_id, data=data)
+
+    def _person_fields(
+        self,
+        to: Address,
+        network: Network,
+        date: dt.datetime | None,
+        message_id: str,
+        member: Member,
+        unsubscribe_url: str | None,
+    ) -> dict[str, bytes]:
+        """The header fields made again for each person, folded as the reference does."""
+        return {
             "to": fold_to(to),
             "date": b"Date: " + self._now(network) + b"\r\n"
             if date is None
@@ -397,11 +414,6 @@ class Assembler:
                 "List-Unsubscribe", list_unsubscribe(member, unsubscribe_url)
             ),
         }
-        try:
-            data = skeleton.assemble(fields, values, attachments)
-        except _Unusual:
-            return reference()
-        return Outgoing(sender=skeleton.sender, recipient=to_addr, message_id=message_id, data=data)
 
     def _check_urls(self, values: Mapping[str, str]) -> None:
         """``render.check_urls``, once per link rather than once per person: a signed link

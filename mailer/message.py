@@ -173,6 +173,24 @@ def build_message(
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "bulk"
+    _add_parts(msg, variant, values, attachments)
+    envelope_from = f"{sender.username}@{sender.domain}"
+    return Outgoing(
+        sender=envelope_from,
+        recipient=to_addr,
+        message_id=message_id,
+        data=msg.as_bytes(policy=POLICY_UTF8 if needs_utf8 else POLICY),
+        smtputf8=needs_utf8,
+    )
+
+
+def _add_parts(
+    msg: EmailMessage,
+    variant: Variant,
+    values: dict[str, str],
+    attachments: Sequence[Attachment],
+) -> None:
+    """Text, HTML and any alternative (the calendar) parts, then the attachments."""
     msg.set_content(
         variant.fill_text(values), subtype="plain", charset="utf-8", cte="quoted-printable"
     )
@@ -197,11 +215,3 @@ def build_message(
             filename=item.filename,
             params=dict(item.params),
         )
-    envelope_from = f"{sender.username}@{sender.domain}"
-    return Outgoing(
-        sender=envelope_from,
-        recipient=to_addr,
-        message_id=message_id,
-        data=msg.as_bytes(policy=POLICY_UTF8 if needs_utf8 else POLICY),
-        smtputf8=needs_utf8,
-    )
