@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import fcntl
 import os
 import re
 from dataclasses import dataclass, field
@@ -197,19 +198,28 @@ def forget(network: Network, raw: str) -> Forgotten:
 
 
 def _rewrite_lines(path: Path, drop: Any) -> int:
-    """Rewrite a line file without the lines ``drop`` picks; owner-only; how many went."""
+    """Rewrite a line file without the lines ``drop`` picks; owner-only; how many went.
+
+    Under an exclusive ``flock`` of the old file until the new one has its name: a send
+    writing the delivery log meanwhile waits, then writes to the new file
+    (``campaign.log.DeliveryLog``), so none of its lines is lost.
+    """
     try:
-        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines(True)
+        source = open(path, "rb")  # noqa: SIM115 (held open for its lock)
     except OSError as exc:
         raise StateError(f"cannot read: {exc.strerror}", path=path) from None
-    kept = [line for line in lines if not drop(line)]
-    if len(kept) == len(lines):
-        return 0
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-        handle.writelines(kept)
-    os.replace(tmp, path)
+    with source:
+        fcntl.flock(source.fileno(), fcntl.LOCK_EX)
+        text = source.read().decode("utf-8", errors="surrogateescape")
+        lines = text.splitlines(True)
+        kept = [line for line in lines if not drop(line)]
+        if len(kept) == len(lines):
+            return 0
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+            handle.writelines(kept)
+        os.replace(tmp, path)
     return len(lines) - len(kept)
 
 

@@ -7,6 +7,7 @@ no test sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sqlite3
@@ -35,11 +36,13 @@ class Holding(RecordingHandler):
         super().__init__()
         self.held = threading.Event()
         self.release = threading.Event()
+        self.held_for = ""  # the recipient of the message held
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         import asyncio
 
         if not self.held.is_set():
+            self.held_for = envelope.rcpt_tos[0]
             self.held.set()
             # Off the server's loop: other connections are still served meanwhile.
             await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
@@ -219,3 +222,109 @@ def test_a_second_bundle_send_of_the_same_bundle_stops_at_once(workspace, smtp_s
     assert second.returncode == 75, out + err
     assert f"is being sent by process {first.pid} " in err
     assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
+
+
+@pytest.mark.slow
+def test_forget_while_a_send_runs_loses_no_one_elses_log_line(workspace, held):
+    """forget rewrites delivery.log; the running send must not go on writing to the old file
+    (every later outcome would be lost), nor lose a line written while forget rewrites."""
+    from mailer.campaign.log import DeliveryLog
+
+    server, emails = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)
+    forgotten = emails[-1]
+    with DeliveryLog(workspace / ".mailer") as log:  # an earlier mailing named them
+        log.write("invitation-1", "msb", forgotten, "sent", 1, "250 OK")
+    first = mailer(workspace, *SEND)
+    try:
+        assert server.handler.held.wait(30)
+        done = run(workspace, "person", "forget", forgotten, "--yes")
+        assert "1 log line(s) removed" in done.stdout, done.stdout + done.stderr
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    log_text = (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    assert forgotten not in log_text
+    logged = {line.split("\t")[3] for line in log_text.splitlines() if "\tinvitation-2\t" in line}
+    assert logged >= set(emails[:-1]), f"{len(set(emails[:-1]) - logged)} outcomes not logged"
+
+
+@pytest.mark.slow
+def test_forget_of_the_person_in_flight_writes_no_line_or_row_back(workspace, held):
+    """Forgotten while the server holds their message: the outcome that comes after
+    forget returned must not bring their address back into the log or the journal."""
+    server, _ = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)
+    first = mailer(workspace, *SEND)
+    try:
+        assert server.handler.held.wait(30)
+        in_flight = server.handler.held_for
+        done = run(workspace, "person", "forget", in_flight, "--yes")
+        assert done.returncode == 1, done.stdout + done.stderr  # still on the member's list
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert in_flight not in (workspace / ".mailer" / "delivery.log").read_text(encoding="utf-8")
+    assert journal_state(workspace, in_flight) is None
+
+
+@pytest.mark.slow
+def test_a_bundle_export_while_a_send_of_its_mailing_runs_is_refused(workspace, held, tmp_path):
+    """The send planned the member's people; a bundle of them made now would mail the
+    ones it has not reached yet twice (once from here, once by the member)."""
+    server, emails = held
+    use_smtp(workspace, "msb", server.port, max_connections=1)
+    private, _ = generate_key("hmac")
+    (tmp_path / "net.key").write_text(private)
+    bundle = tmp_path / "msb.zip"
+    first = mailer(workspace, *SEND)
+    try:
+        assert server.handler.held.wait(30)
+        export = run_cli(
+            "--network",
+            str(workspace / "network.toml"),
+            *("bundle", "export", "invitation", "2", "--org", "msb", "-o", str(bundle)),
+            env={"MAILER_BUNDLE_KEY_FILE": str(tmp_path / "net.key")},
+        )
+    finally:
+        server.handler.release.set()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, out + err
+    assert export.exit_code == 75, export.output + export.stderr
+    (line,) = export.stderr.strip().splitlines()
+    assert f"mailing invitation-2 is being sent by process {first.pid}" in line
+    assert "no bundle was made" in line
+    assert not bundle.exists()
+    assert Counter(server.handler.recipients()) == Counter(emails), "one copy each"
+
+
+def test_a_share_bundled_after_the_plan_was_made_is_not_sent(workspace, smtp_servers, tmp_path):
+    """A send that planned, then waited for the lock (--wait) while a bundle of a member's
+    share was exported: it leaves that share to the member."""
+    from mailer.bundle import export_bundles
+    from mailer.bundle.signing import load_key
+    from mailer.campaign.factory import MessageFactory
+    from mailer.campaign.mailing import mailing_for
+    from mailer.campaign.plan import make_plan
+    from mailer.campaign.run import send_plan
+    from mailer.config import load_network
+    from mailer.journal import Journal
+
+    big_msb_list(workspace)
+    server = smtp_servers(RecordingHandler())
+    use_smtp(workspace, "msb", server.port)
+    private, _ = generate_key("hmac")
+    (tmp_path / "net.key").write_text(private)
+    network = load_network(workspace / "network.toml")
+    mailing = mailing_for(network, "invitation", 2)
+    with Journal.in_state_dir(network.state_dir) as journal:
+        plan = make_plan(network, mailing, journal, orgs=["msb"])
+        assert plan.sending and not plan.bundled
+        key = load_key(tmp_path / "net.key")
+        (exported,) = export_bundles(network, mailing, ["msb"], key, tmp_path / "msb.zip")
+        assert exported.people == 40
+        report = asyncio.run(send_plan(plan, MessageFactory(network, mailing), journal))
+    assert server.handler.recipients() == []
+    assert [m.id for m in report.bundled] == ["msb"]

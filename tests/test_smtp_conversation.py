@@ -224,3 +224,17 @@ def test_a_reply_reaches_the_terminal_without_control_characters(smtp_server):
     (outcome,) = send_each(plain(smtp_server.port), [message("anna@example.org")])
     assert isinstance(outcome, RecipientRefusedError)
     assert str(outcome) == "550 5.1.1 [2J ]0;owned gone"
+
+
+@pytest.mark.parametrize(
+    "port", ["99999", "abc", "-1"], ids=["out-of-range", "not-a-number", "negative"]
+)
+def test_via_with_a_port_that_is_not_one_is_one_line_and_exit_2(cli, port):
+    """urlsplit raises ValueError for these ports: it must not end as a traceback."""
+    with pytest.raises(ConfigError, match="expected smtp://HOST:PORT"):
+        parse_via(f"smtp://127.0.0.1:{port}?security=none")
+    result = cli("send", "invitation", "2", "--via", f"smtp://127.0.0.1:{port}", "--yes")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert result.stderr.strip().count("\n") == 0
+    assert "expected smtp://HOST:PORT" in result.stderr

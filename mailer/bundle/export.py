@@ -245,26 +245,39 @@ def export_bundles(
     ``out`` is the file for a single member, else the folder (default: the current one).
     From then on ``mailer send`` leaves those members' shares alone.
     """
+    from mailer.campaign.lock import SendLock, lock_path
     from mailer.campaign.plan import make_plan
 
     members = [network.member(org) for org in dict.fromkeys(orgs)]
     single_file = len(members) == 1 and out is not None and not out.is_dir()
     with Journal.in_state_dir(network.state_dir) as journal:
-        plan = make_plan(network, mailing, journal, orgs=[m.id for m in members])
-        shares = {c.member.id: c for c in plan.channels}
-        for member in members:
-            share = shares[member.id]
-            target = (
-                out
-                if single_file and out
-                else (out or Path(".")) / default_name(mailing, member.id)
-            )
-            digest = export_bundle(
-                network, mailing, member, share.to_send, key, target, valid_for=valid_for
-            )
-            journal.add_bundle_export(
-                digest, mailing.id, member.id, [p.email for p in share.to_send]
-            )
-            yield Exported(
-                target, member, len(share.to_send), len(share.already_sent), len(share.uncertain)
-            )
+        # Not while a send of this mailing runs: it planned these people too, and would
+        # mail the ones it has not reached yet, as the member would.
+        lock = SendLock(lock_path(journal.path, mailing.id), mailing.id)
+        if not lock.try_acquire():
+            raise lock.busy("no bundle was made", hint="export it after that send has ended")
+        try:
+            plan = make_plan(network, mailing, journal, orgs=[m.id for m in members])
+            shares = {c.member.id: c for c in plan.channels}
+            for member in members:
+                share = shares[member.id]
+                target = (
+                    out
+                    if single_file and out
+                    else (out or Path(".")) / default_name(mailing, member.id)
+                )
+                digest = export_bundle(
+                    network, mailing, member, share.to_send, key, target, valid_for=valid_for
+                )
+                journal.add_bundle_export(
+                    digest, mailing.id, member.id, [p.email for p in share.to_send]
+                )
+                yield Exported(
+                    target,
+                    member,
+                    len(share.to_send),
+                    len(share.already_sent),
+                    len(share.uncertain),
+                )
+        finally:
+            lock.release()

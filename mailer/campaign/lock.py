@@ -77,7 +77,11 @@ class SendLock:
             os.close(self._fd)
             self._fd = None
 
-    def busy(self) -> BusyError:
+    def busy(
+        self,
+        outcome: str = "nothing was sent",
+        hint: str = "wait for it to finish, or add --wait to start right after it",
+    ) -> BusyError:
         """The error that names the process sending now."""
         try:
             holder = self.path.read_text(encoding="utf-8").strip().split("\t")
@@ -88,7 +92,4 @@ class SendLock:
             who = f"process {pid} on {host} since {since}"
         else:  # it has only just taken the lock and not yet written its name
             who = "another process"
-        return BusyError(
-            f"mailing {self.mailing} is being sent by {who}; nothing was sent",
-            hint="wait for it to finish, or add --wait to start right after it",
-        )
+        return BusyError(f"mailing {self.mailing} is being sent by {who}; {outcome}", hint=hint)

@@ -56,6 +56,14 @@ class LiveOptOut:
             self._seen = _signature(self.path)
         return email in self._list
 
+    def forgotten(self, email: str) -> bool:
+        """Asked to be forgotten (``mailer person forget``) by now?"""
+        if email not in self:  # also brings the list up to date
+            return False
+        assert self._list is not None
+        entry = self._list.entry(email)
+        return entry is not None and entry.reason == "forgotten"
+
     def close(self) -> None:
         if self._list is not None:
             self._list.close()

@@ -158,6 +158,8 @@ async def send_plan(
             contextlib.closing(LiveOptOut(factory.network.state_dir)) as opt_out,
         ):
             overtaken = _catch_up(plan, journal, opt_out)
+            if via is None:
+                _leave_new_bundles(plan, journal)
             journal.enqueue(
                 plan.mailing.id,
                 ((p.email, c.member.id) for c in plan.sending for p in c.to_send),
@@ -171,6 +173,14 @@ async def send_plan(
     finally:
         lock.release()
     return SendReport(list(results), [c.member for c in plan.bundled], overtaken)
+
+
+def _leave_new_bundles(plan: Plan, journal: Journal) -> None:
+    """Shares handed to their members in a bundle since the plan was made (while this
+    send waited for the lock): the member sends them, so this run does not."""
+    bundled = {e.member for e in journal.bundle_exports(plan.mailing.id)}
+    for share in plan.channels:
+        share.bundled = share.bundled or share.member.id in bundled
 
 
 # States another run leaves a person in that mean: not again in this one.
@@ -207,7 +217,8 @@ def _state(row: Delivery | None) -> str | None:
     return row.state if row is not None else None
 
 
-Outcome = Literal["sent", "failed", "deferred", "uncertain", "suppressed", "not-started"]
+# What became of one person in this run (journal.Outcome is a member's reported outcome).
+Disposition = Literal["sent", "failed", "deferred", "uncertain", "suppressed", "not-started"]
 
 
 class _ChannelRun:
@@ -353,16 +364,19 @@ class _ChannelRun:
 
     def _record(self, person: Person, state: str, reply: str, attempt: int) -> None:
         self.writes.finish(self.mailing, person.email, state, reply)
+        # Forgotten while their transaction ran: the answer came after 'mailer person
+        # forget' removed their lines, so this one leaves the address out.
+        forgotten = self.opt_out.forgotten(person.email)
         self.log.write(
             self.logged_as,
             self.member.id,
-            person.email,
+            "-" if forgotten else person.email,
             "uncertain" if state == "sending" else state,
             attempt,
             reply,
         )
 
-    async def _deliver(self, transport: Transport, person: Person) -> Outcome:
+    async def _deliver(self, transport: Transport, person: Person) -> Disposition:
         result = self.result
         message = self.factory.build(person, self.member, self.plan.message_ids.get(person.email))
         self.plan.message_ids[person.email] = message.message_id
@@ -432,7 +446,7 @@ class _ChannelRun:
             self._stop_channel(exc)
             return False
 
-    def _opted_out(self, person: Person) -> Outcome:
+    def _opted_out(self, person: Person) -> Disposition:
         """On the opt-out list since the plan was made (unsubscribed, forgotten, bounced
         elsewhere): not sent. The log line leaves the address out: a forgotten person's
         address must not be written again after 'mailer person forget' removed it."""

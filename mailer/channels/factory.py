@@ -29,7 +29,11 @@ def parse_via(url: str) -> SmtpSettings:
     is TLS from the start.
     """
     parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not parts.port:
+    try:
+        port = parts.port  # urlsplit checks the port only when asked, with a ValueError
+    except ValueError:
+        port = None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not port:
         raise ConfigError(f"--via {url!r}: expected smtp://HOST:PORT")
     if parts.username or parts.password:
         raise ConfigError("--via takes no credentials: it is for a local test server")
@@ -54,7 +58,7 @@ def parse_via(url: str) -> SmtpSettings:
             hint="use smtps:// or ?security=starttls for another host",
         )
     return SmtpSettings(
-        host=parts.hostname, port=parts.port, security=security, cafile=query.get("cafile")
+        host=parts.hostname, port=port, security=security, cafile=query.get("cafile")
     )
 
 
