@@ -31,6 +31,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def mailer_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This user's mailer folder (where a member's shares were sent from), per test."""
+    home = tmp_path / "mailer-home"
+    monkeypatch.setenv("MAILER_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
 def token_key(monkeypatch: pytest.MonkeyPatch) -> str:
     """The key that signs registration and unsubscribe links (an environment variable)."""
     monkeypatch.setenv("MAILER_TOKEN_KEY", TOKEN_KEY)

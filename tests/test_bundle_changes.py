@@ -247,3 +247,32 @@ def test_a_change_tells_the_coordinator_first_and_skips_invitations_still_in_a_b
     got = set(smtp_server.handler.recipients())
     assert not got & share(workspace, KAU), "a change to an invitation they never got"
     assert share(workspace, "msb") <= got
+
+
+def test_a_copy_of_a_bundle_sent_from_another_folder_is_refused(
+    coordinator, workspace, members, monkeypatch, tmp_path
+):
+    """The member's journal is beside the bundle: a copy elsewhere would find none and mail
+    everybody again. The first real send records its folder; a send of the same share from
+    another is refused with the folder to use, and nobody gets a second copy."""
+    msb = members["msb"]
+    export(coordinator, msb)
+    copy = tmp_path / "elsewhere" / msb.bundle.name
+    copy.parent.mkdir()
+    copy.write_bytes(msb.bundle.read_bytes())
+    monkeypatch.chdir(msb.root)
+    dry = msb.send(copy, "--dry-run")  # a dry run from the copy claims nothing
+    assert dry.exit_code == 0, dry.output
+    assert msb.send().exit_code == 0
+    arrived = len(msb.server.received)
+    assert arrived == len(share(workspace, "msb"))
+
+    again = msb.send(copy)
+    assert again.exit_code == 2, again.output
+    assert "was sent from another folder before" in again.stderr
+    assert str(msb.root / ".mailer") in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert len(msb.server.received) == arrived
+    # From the folder it was sent from: nothing left to send, nothing twice.
+    assert msb.send(copy, "--state", str(msb.root / ".mailer")).exit_code == 0
+    assert len(msb.server.received) == arrived

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailer.bundle import sentfrom
 from mailer.bundle.member import (
     Bundle,
     ChannelFile,
@@ -121,8 +122,10 @@ def prepare_send(
     resend_uncertain: bool = False,
     retry_failed: bool = False,
     revocations: Sequence[Path] = (),
+    dry_run: bool = False,
 ) -> Iterator[Prepared]:
-    """Open the bundle and the member's journal, and plan the member's send."""
+    """Open the bundle and the member's journal, and plan the member's send. A real send
+    (not a dry run, not a rehearsal) claims its state folder (:mod:`.sentfrom`)."""
     channel = load_channel_file(channel_file)
     with (
         open_to_send(bundle_file, key, channel, revocations) as (b, network),
@@ -131,6 +134,8 @@ def prepare_send(
         # Before any journal exists: an older bundle cannot be rehearsed.
         factory = b.factory(network, rehearsal=rehearsal)
         state = member_state(bundle_file, state_dir)
+        if not (rehearsal or dry_run):
+            sentfrom.claim(b.network_id, b.mailing.id, b.member.id, state)
         journal = stack.enter_context(member_journal(state, b.network_id))
         # As with 'mailer send --via': the rehearsal records only in its own journal.
         practice = stack.enter_context(member_rehearsal(state, b.network_id)) if rehearsal else None

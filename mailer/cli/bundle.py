@@ -293,6 +293,7 @@ def send(
         resend_uncertain=resend_uncertain,
         retry_failed=retry_failed,
         revocations=revocations,
+        dry_run=dry_run,
     ) as ready:
         b = ready.bundle
         report = f"mailer bundle report {bundle_file} -o {b.mailing.id}-{b.member.id}-report.json"
