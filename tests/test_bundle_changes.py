@@ -206,7 +206,7 @@ def test_a_report_naming_a_person_forgotten_since_imports_the_others(
     assert imported.exit_code == 0, imported.output + imported.stderr
     others = share(workspace, "msb") - {TOM}
     assert f"merged {len(others)} sent" in imported.output
-    assert "skipped  1 forgotten since the export ('mailer forget')" in imported.stderr
+    assert "skipped  1 forgotten since the export ('mailer person forget')" in imported.stderr
     assert TOM not in imported.output + imported.stderr
     rows = journal_rows(workspace / ".mailer")
     assert TOM not in rows

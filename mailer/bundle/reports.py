@@ -225,7 +225,7 @@ def _check_signature(report: Report, key: Key) -> None:
 
 
 def _forgotten_among(network: Network, emails: set[str]) -> set[str]:
-    """Those of ``emails`` who asked to be forgotten ('mailer forget'): their salted hash
+    """Those of ``emails`` who asked to be forgotten ('mailer person forget'): their salted hash
     stays on the opt-out list, which tells them from an address the report made up."""
     with Suppression.in_state_dir(network.state_dir) as opt_out:
         digests = {e.digest for e in opt_out.entries() if e.reason == "forgotten"}
@@ -259,7 +259,7 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
     Refused as a whole, with nothing merged, when it is for another network, for a bundle
     this workspace never exported, for a mailing or member other than its bundle's, names
     people outside that member's share, fails its signature, or was imported before. A
-    person forgotten since the export ('mailer forget') is left out and counted, and the
+    person forgotten since the export ('mailer person forget') is left out and counted, and the
     rest is merged: the report is genuine, the journal just no longer knows them.
     """
     export = _bound_export(network, journal, report)

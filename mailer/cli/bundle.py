@@ -401,7 +401,7 @@ def import_report_command(state: State, reports: tuple[Path, ...], key_file: Pat
 
     Hard bounces and unsubscribes also go on the opt-out list. A report that is altered,
     for another network, mailing or member, or imported before is refused with nothing
-    merged. People forgotten since the export ('mailer forget') are skipped, with a line.
+    merged. People forgotten since the export ('mailer person forget') are skipped, with a line.
     """
     from mailer.bundle import import_reports
     from mailer.bundle.signing import load_key
@@ -416,7 +416,7 @@ def import_report_command(state: State, reports: tuple[Path, ...], key_file: Pat
         click.echo(line)
         if result.forgotten:
             click.echo(
-                f"skipped  {result.forgotten} forgotten since the export ('mailer forget'): "
+                f"skipped  {result.forgotten} forgotten since the export ('mailer person forget'): "
                 "their outcome is not recorded",
                 err=True,
             )
