@@ -75,7 +75,6 @@ def suppressed(workspace: Path) -> list[str]:
 
 def press(driver: Any, label: str) -> None:
     from selenium.webdriver.common.by import By
-
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
