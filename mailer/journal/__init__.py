@@ -22,7 +22,7 @@ from mailer.journal.database import (
     rehearsal_path,
 )
 from mailer.journal.group import GroupCommit
-from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome
+from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome, Signup
 from mailer.journal.schema import MIGRATIONS
 from mailer.state import private_dir
 
@@ -39,6 +39,7 @@ __all__ = [
     "Journal",
     "Registration",
     "ReportedOutcome",
+    "Signup",
     "is_rehearsal",
     "private_dir",
     "rehearsal_path",
