@@ -19,6 +19,7 @@ import pytest
 from mailer import registrations
 from mailer.journal import Journal
 from mailer.suppression import Suppression
+from tests.helpers import use_smtp
 from tests.web_server import WebServer, one_click_url, registration_url, sent_mails, serving
 
 CHROMIUM = shutil.which("chromium")
@@ -130,3 +131,34 @@ def test_a_browser_registers_cancels_and_unsubscribes_from_the_mails_links(
     browser.get(web.local(one_click_url(mails[SWEDE])))
     press(browser, "Ja, avregistrera mig")
     assert suppressed(workspace) == [SWEDE]
+
+
+def test_a_stranger_signs_up_in_the_browser_and_confirms_from_the_mail(
+    workspace, smtp_servers, browser, cli
+):
+    from selenium.webdriver.common.by import By
+
+    smtp = smtp_servers()
+    use_smtp(workspace, "lansstyrelsen-varmland", smtp.port)  # the coordinator's member
+    stranger = "kim.nyberg@smaforetag.example"
+    with serving(workspace) as web:
+        browser.get(web.url + "/seminarium/2")  # headless Chromium asks for English
+        browser.find_element(By.LINK_TEXT, "Sign up for the seminar").click()
+        browser.find_element(By.ID, "name").send_keys("Kim Nyberg")
+        browser.find_element(By.ID, "organisation").send_keys("Småföretag AB")
+        browser.find_element(By.ID, "email").send_keys(stranger)
+        browser.find_element(By.ID, "consent").click()
+        assert not browser.find_element(By.ID, "website").is_displayed()  # the honeypot
+        press(browser, "Sign me up")
+        assert heading(browser) == "Check your inbox"
+        assert smtp.handler.wait_for(1)
+        text = smtp.handler.received[0].message.get_body(("plain",)).get_content()
+        link = next(w for w in text.split() if "/bekrafta?token=" in w)
+        browser.get(web.local(link))
+        assert registered(workspace) == frozenset()  # the GET changed nothing
+        press(browser, "Confirm")
+        assert heading(browser) == "Thank you, you are registered"
+    assert registered(workspace) == {stranger}
+    plan = cli("send", "reminder", "2", "--audience", "registered", "--dry-run")
+    assert plan.exit_code == 0, plan.output
+    assert "Audience registered: 1 people" in plan.output
