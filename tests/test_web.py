@@ -279,3 +279,15 @@ def test_mailer_serve_runs_as_a_command(workspace):
         server.terminate()
         _, err = server.communicate(timeout=10)
     assert b"Zm9vYmFy" not in err  # no access log: links carry personal tokens
+
+
+def test_every_mail_links_to_its_web_version(workspace, web, mails):
+    for person, label in ((SWEDE, "Visa i webbläsare"), (ENGLISH, "View in browser")):
+        msg = mails[person]
+        html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        link = "https://oppnadata-varmland.example/seminarium/2"
+        assert f'<a href="{link}"' in html and label in html
+        assert f"{label}: {link}" in text
+        page = httpx.get(web.local(link))  # not personal: no token, the same for everyone
+        assert page.status_code == 200 and "Program" in page.text
