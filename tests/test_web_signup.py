@@ -134,3 +134,17 @@ def test_sign_ups_are_rate_limited_and_forms_need_csrf(workspace, web, smtp):
     bad = httpx.get(web.url + "/seminarium/2/bekrafta?token=forged")
     assert bad.status_code == 403
     assert registered(workspace) == frozenset()
+
+
+def test_the_rate_limit_forgets_quiet_keys_and_holds_under_a_flood():
+    from mailer.web.signup import RateLimit
+
+    limit = RateLimit(1, window=3600)
+    limit.MAX_KEYS = 3
+    assert [limit.allow(k) for k in "abcd"] == [True] * 4
+    assert not limit.allow("e")  # four keys, all within the hour: a flood
+    assert not limit.allow("a")
+    quiet = RateLimit(1, window=0.0)  # nothing stays in the window
+    quiet.MAX_KEYS = 3
+    assert all(quiet.allow(k) for k in "abcdefgh")
+    assert len(quiet.events) <= 4

@@ -81,8 +81,17 @@ class RateLimit:
         self.limit, self.window = limit, window
         self.events: dict[str, deque[float]] = {}
 
+    MAX_KEYS = 10_000
+
     def allow(self, key: str) -> bool:
         now = time.monotonic()
+        if len(self.events) > self.MAX_KEYS:
+            # Many addresses or clients: forget those with nothing left in the window, so
+            # a bot trying fresh addresses cannot grow this without bound.
+            old = now - self.window
+            self.events = {k: v for k, v in self.events.items() if v and v[-1] > old}
+            if len(self.events) > self.MAX_KEYS:
+                return False  # a flood within the hour: refuse until it has passed
         seen = self.events.setdefault(key, deque())
         while seen and seen[0] <= now - self.window:
             seen.popleft()
