@@ -148,3 +148,20 @@ def test_the_rate_limit_forgets_quiet_keys_and_holds_under_a_flood():
     quiet.MAX_KEYS = 3
     assert all(quiet.allow(k) for k in "abcdefgh")
     assert len(quiet.events) <= 4
+
+
+def test_a_confirmation_link_older_than_a_week_registers_nobody(workspace, web, smtp):
+    import sqlite3
+
+    with httpx.Client() as browser:
+        sign_up(browser, web.url + "/seminarium/2/anmal", name="Kim", email=STRANGER)
+        assert smtp.handler.wait_for(1)
+        link = web.local(confirmation_link(smtp.handler.received[0]))
+        # Eight days pass (the journal's own clock is the request's timestamp).
+        with sqlite3.connect(workspace / ".mailer" / "journal.sqlite3") as db:
+            db.execute("UPDATE signups SET requested_at='2000-01-01T00:00:00.000+00:00'")
+        db.close()
+        ask = browser.get(link)
+        late = browser.post(link, data={"csrf": csrf_field(ask.text)})
+    assert late.status_code == 404 and "en vecka" in late.text
+    assert registered(workspace) == frozenset()

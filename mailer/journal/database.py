@@ -362,19 +362,23 @@ class Journal:
                 > 0
             )
 
-    def confirm_signup(self, seminar: int, email: str) -> Signup | None:
+    def confirm_signup(
+        self, seminar: int, email: str, *, requested_since: str = ""
+    ) -> Signup | None:
         """Use a sign-up's link: the person is registered for the seminar (the row an
         import makes, source 'signup') and, if they agreed, their consent dated. None when
-        there is no such sign-up."""
+        there is no such sign-up, or it is unconfirmed and older than ``requested_since``
+        (an ISO timestamp: the link has expired)."""
         now = timestamp()
         with self.transaction() as db:
             db.execute(
                 "UPDATE signups SET confirmed_at=COALESCE(confirmed_at, ?) "
-                "WHERE seminar=? AND email=?",
-                (now, seminar, email),
+                "WHERE seminar=? AND email=? AND (confirmed_at IS NOT NULL OR requested_at >= ?)",
+                (now, seminar, email, requested_since),
             )
             row = db.execute(
-                "SELECT * FROM signups WHERE seminar=? AND email=?", (seminar, email)
+                "SELECT * FROM signups WHERE seminar=? AND email=? AND confirmed_at IS NOT NULL",
+                (seminar, email),
             ).fetchone()
             if row is None:
                 return None

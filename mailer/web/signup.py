@@ -13,6 +13,7 @@ uvicorn's proxy headers give it) and an e-mail address each get a few sign-ups a
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from mailer.web.app import Site, open_for_registration, read_form, text
 from mailer.web.pages import Form
 
 HONEYPOT = "website"
+CONFIRM_DAYS = 7  # how long a confirmation link works
 SIGNUP_TEXTS = {
     "sv": {
         "title": "Anmäl dig: {seminar}",
@@ -49,7 +51,8 @@ SIGNUP_TEXTS = {
         "confirm_title": "Bekräfta din anmälan",
         "confirm_button": "Bekräfta",
         "confirmed_title": "Tack, du är anmäld",
-        "unknown": "Anmälan hittades inte. Anmäl dig igen från seminariets sida.",
+        "unknown": "Anmälan hittades inte eller länken är för gammal (den gäller en "
+        "vecka). Anmäl dig igen från seminariets sida.",
         "mail_failed": "Mejlet kunde inte skickas just nu. Försök igen senare.",
     },
     "en": {
@@ -67,7 +70,8 @@ SIGNUP_TEXTS = {
         "confirm_title": "Confirm your registration",
         "confirm_button": "Confirm",
         "confirmed_title": "Thank you, you are registered",
-        "unknown": "This sign-up was not found. Please sign up again from the seminar's page.",
+        "unknown": "This sign-up was not found, or the link is too old (it works for a "
+        "week). Please sign up again from the seminar's page.",
         "mail_failed": "The mail could not be sent just now. Please try again later.",
     },
 }
@@ -139,8 +143,12 @@ def remember(network: Network, seminar: int, signup: Signup) -> bool:
 
 
 def confirm(network: Network, seminar: int, email: str) -> Signup | None:
+    """The sign-up confirmed, or None: unknown, or its link older than CONFIRM_DAYS."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=CONFIRM_DAYS)
     with Journal.in_state_dir(network.state_dir) as journal:
-        return journal.confirm_signup(seminar, email)
+        return journal.confirm_signup(
+            seminar, email, requested_since=since.isoformat(timespec="seconds")
+        )
 
 
 def signup_endpoint(
