@@ -105,6 +105,15 @@ class Variant:
         return sum(len(p.encode()) for p in self.html[::2])
 
 
+def web_version_url(network: Network, kind: str, seminar: Seminar) -> str:
+    """The mail's non-personal version on ``mailer serve``: the seminar's public page (a
+    newsletter: the series page); "" without ``[web]``."""
+    if network.web is None:
+        return ""
+    base = network.web.base_url.rstrip("/")
+    return base if kind == "newsletter" else f"{base}/seminarium/{seminar.number}"
+
+
 def check_urls(values: Mapping[str, str]) -> None:
     # Escaping keeps a URL inside its attribute; only the scheme keeps it from running.
     for key, value in values.items():
@@ -337,6 +346,7 @@ class Renderer:
             "next_when": dates.when(nxt.date, nxt.start, nxt.end, tz, language) if nxt else "",
             "summary": self._summary(seminar, language),
             "person": _PersonSlots(),
+            "web_url": web_version_url(net, kind, seminar),
         }
 
     def _render_variant(

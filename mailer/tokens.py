@@ -78,6 +78,11 @@ def registration_purpose(network: Network, seminar: int) -> str:
     return f"register:{network.network.id}:{seminar}"
 
 
+def signup_purpose(network: Network, seminar: int) -> str:
+    """A public sign-up's confirmation link (double opt-in)."""
+    return f"signup:{network.network.id}:{seminar}"
+
+
 def rehearsal_purpose(purpose: str) -> str:
     """``purpose`` for a rehearsal's links; a prefix, so no real purpose can equal it."""
     return f"{REHEARSAL}:{purpose}"

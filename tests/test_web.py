@@ -8,8 +8,6 @@ or rehearsal token gets a 4xx page and changes nothing.
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import hashlib
 import hmac
 import re
@@ -26,7 +24,7 @@ from mailer.config import load_network
 from mailer.journal import Journal
 from mailer.suppression import Suppression
 from tests.helpers import TOKEN_KEY, edit_seminar, editing_network
-from tests.web_server import WebServer, serving
+from tests.web_server import WebServer, one_click_url, registration_url, sent_mails, serving
 
 SWEDE = "asa.bjork@lansstyrelsen-varmland.example"
 ENGLISH = "tom.walker@msb.example"
@@ -41,24 +39,7 @@ def web(workspace: Path) -> Iterator[WebServer]:
 
 @pytest.fixture
 def mails(workspace: Path, cli) -> dict[str, EmailMessage]:
-    """The invitation to seminar 2 as sent into the outbox, by recipient."""
-    result = cli("send", "invitation", "2", "--yes", "--quiet")
-    assert result.exit_code == 0, result.output
-    found = {}
-    for path in (workspace / "outbox").glob("*/new/*"):
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        found[str(msg["To"]).rsplit("<", 1)[-1].strip(">")] = msg
-    return found
-
-
-def one_click_url(msg: EmailMessage) -> str:
-    return str(msg["List-Unsubscribe"]).split(",")[0].strip(" <>")
-
-
-def registration_url(msg: EmailMessage) -> str:
-    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    return next(w for w in text.split() if "/anmalan/" in w)
+    return sent_mails(workspace, cli)
 
 
 def suppressed(workspace: Path) -> list[str]:
@@ -298,3 +279,15 @@ def test_mailer_serve_runs_as_a_command(workspace):
         server.terminate()
         _, err = server.communicate(timeout=10)
     assert b"Zm9vYmFy" not in err  # no access log: links carry personal tokens
+
+
+def test_every_mail_links_to_its_web_version(workspace, web, mails):
+    for person, label in ((SWEDE, "Visa i webbläsare"), (ENGLISH, "View in browser")):
+        msg = mails[person]
+        html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        link = "https://oppnadata-varmland.example/seminarium/2"
+        assert f'<a href="{link}"' in html and label in html
+        assert f"{label}: {link}" in text
+        page = httpx.get(web.local(link))  # not personal: no token, the same for everyone
+        assert page.status_code == 200 and "Program" in page.text

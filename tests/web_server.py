@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -50,3 +54,26 @@ def serving(workspace: Path) -> Iterator[WebServer]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def sent_mails(workspace: Path, cli: Callable[..., Any]) -> dict[str, EmailMessage]:
+    """The invitation to seminar 2 as sent into the outbox, by recipient."""
+    result = cli("send", "invitation", "2", "--yes", "--quiet")
+    assert result.exit_code == 0, result.output
+    found = {}
+    for path in (workspace / "outbox").glob("*/new/*"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        found[str(msg["To"]).rsplit("<", 1)[-1].strip(">")] = msg
+    return found
+
+
+def one_click_url(msg: EmailMessage) -> str:
+    """The List-Unsubscribe URL (RFC 8058's one-click target) of a sent message."""
+    return str(msg["List-Unsubscribe"]).split(",")[0].strip(" <>")
+
+
+def registration_url(msg: EmailMessage) -> str:
+    """The registration link in a sent message's plain-text part."""
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return next(w for w in text.split() if "/anmalan/" in w)

@@ -174,6 +174,10 @@ def make_plan(
     # The opt-out list wins over every list, also over a merge the caller made without it.
     is_suppressed = suppressed_checker(network.state_dir)
     merged = merged or merge(network, suppressed=is_suppressed)
+    # People who signed up on mailer serve's public page and confirmed it (no list has them).
+    from mailer.signups import with_signups
+
+    merged = with_signups(merged, journal, network, mailing.seminar.number)
     now = now or dt.datetime.now(dt.UTC)
     wanted = set(orgs)
     for org in wanted:

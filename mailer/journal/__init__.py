@@ -30,6 +30,7 @@ from mailer.journal.records import (
     InboxRecord,
     Registration,
     ReportedOutcome,
+    Signup,
 )
 from mailer.journal.schema import MIGRATIONS
 from mailer.state import private_dir
@@ -49,6 +50,7 @@ __all__ = [
     "Journal",
     "Registration",
     "ReportedOutcome",
+    "Signup",
     "is_rehearsal",
     "private_dir",
     "rehearsal_path",

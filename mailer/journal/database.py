@@ -22,7 +22,13 @@ from typing import Any
 from mailer import state
 from mailer.errors import StateError
 from mailer.journal.inbox import InboxRecords
-from mailer.journal.records import BundleExport, Delivery, Registration, ReportedOutcome
+from mailer.journal.records import (
+    BundleExport,
+    Delivery,
+    Registration,
+    ReportedOutcome,
+    Signup,
+)
 from mailer.journal.schema import MIGRATIONS
 
 STATES = ("queued", "sending", "sent", "deferred", "failed", "suppressed")
@@ -32,7 +38,7 @@ FILENAME = "journal.sqlite3"
 # counts as sent, against a quota or in ``mailer status``.
 REHEARSAL_DIR = "rehearsal"
 # The tables that name a person (by their ``email`` column).
-PERSONAL = ("deliveries", "registrations", "inbox_messages", "bounces")
+PERSONAL = ("deliveries", "registrations", "inbox_messages", "bounces", "signups")
 # Per table: the column that dates a row, for pruning. Tables not named here are kept.
 DATED = {
     "deliveries": "COALESCE(sent_at, updated_at)",
@@ -41,6 +47,7 @@ DATED = {
     "bounces": "bounced_at",
     "bundle_reports": "imported_at",
     "bundle_exports": "exported_at",
+    "signups": "requested_at",
 }
 
 
@@ -321,6 +328,82 @@ class Journal(InboxRecords):
         return [
             Registration(r[0], bool(r[1]), None if r[2] is None else bool(r[2]), r[3]) for r in rows
         ]
+
+    # -- public sign-ups (mailer serve), double opt-in ------------------------------
+
+    def request_signup(
+        self,
+        seminar: int,
+        email: str,
+        *,
+        name: str,
+        organisation: str,
+        language: str,
+        consent_text: str | None,
+    ) -> bool:
+        """Remember a sign-up until its link is used; False (nothing written) when the
+        person is forgotten or already confirmed for this seminar."""
+        with self.transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM forgotten WHERE digest=?", (self.digest(email),)
+            ).fetchone():
+                return False
+            return (
+                db.execute(
+                    """
+                INSERT INTO signups (seminar, email, name, organisation, language,
+                    consent_text, requested_at, confirmed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+                ON CONFLICT (seminar, email) DO UPDATE SET
+                    name=excluded.name, organisation=excluded.organisation,
+                    language=excluded.language, consent_text=excluded.consent_text,
+                    requested_at=excluded.requested_at
+                WHERE confirmed_at IS NULL
+                """,
+                    (seminar, email, name, organisation, language, consent_text, timestamp()),
+                ).rowcount
+                > 0
+            )
+
+    def confirm_signup(
+        self, seminar: int, email: str, *, requested_since: str = ""
+    ) -> Signup | None:
+        """Use a sign-up's link: the person is registered for the seminar (the row an
+        import makes, source 'signup') and, if they agreed, their consent dated. None when
+        there is no such sign-up, or it is unconfirmed and older than ``requested_since``
+        (an ISO timestamp: the link has expired)."""
+        now = timestamp()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE signups SET confirmed_at=COALESCE(confirmed_at, ?) "
+                "WHERE seminar=? AND email=? AND (confirmed_at IS NOT NULL OR requested_at >= ?)",
+                (now, seminar, email, requested_since),
+            )
+            row = db.execute(
+                "SELECT * FROM signups WHERE seminar=? AND email=? AND confirmed_at IS NOT NULL",
+                (seminar, email),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                """
+                INSERT INTO registrations (seminar, email, registered, attended, source,
+                    line, imported_at)
+                VALUES (?, ?, 1, NULL, 'signup', NULL, ?)
+                ON CONFLICT (seminar, email) DO UPDATE SET registered=1
+                """,
+                (seminar, email, now),
+            )
+        return Signup(**dict(row))
+
+    def signups(self, *, seminar: int | None = None) -> list[Signup]:
+        """Confirmed sign-ups: for ``seminar``, and everyone who agreed to later mail."""
+        rows = self.db.execute(
+            "SELECT * FROM signups WHERE confirmed_at IS NOT NULL "
+            "AND (seminar=? OR consent_text IS NOT NULL) ORDER BY confirmed_at",
+            (seminar,),
+        )
+        return [Signup(**dict(r)) for r in rows]
 
     # -- one person's rights, and retention (mailer.privacy) ----------------------
 

@@ -81,3 +81,18 @@ class InboxRecord:
     mailing: str | None
     email: str | None
     action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signup:
+    """A public sign-up from a seminar's web page; ``confirmed_at`` None until its link
+    is used; ``consent_text`` what they agreed to for later invitations (None: nothing)."""
+
+    seminar: int
+    email: str
+    name: str
+    organisation: str
+    language: str
+    consent_text: str | None
+    requested_at: str
+    confirmed_at: str | None

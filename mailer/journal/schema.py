@@ -130,6 +130,24 @@ def _m008_imap(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _m009_signups(db: sqlite3.Connection) -> None:
+    # Public sign-ups from a seminar's web page (mailer serve), double opt-in: a row is
+    # made when the form is sent and confirmed_at set when the link in the mail is used.
+    # consent_text: the words the person agreed to for later invitations (NULL: did not).
+    db.execute("""
+        CREATE TABLE signups (
+            seminar      INTEGER NOT NULL,
+            email        TEXT NOT NULL,
+            name         TEXT NOT NULL,
+            organisation TEXT NOT NULL,
+            language     TEXT NOT NULL,
+            consent_text TEXT,
+            requested_at TEXT NOT NULL,
+            confirmed_at TEXT,
+            PRIMARY KEY (seminar, email)
+        )""")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_initial,
     _m002_channel,
@@ -139,4 +157,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m006_registration_answers,
     _m007_inbox,
     _m008_imap,
+    _m009_signups,
 ]

@@ -3,6 +3,7 @@
 app       the routes: one-click unsubscribe (RFC 8058), registration and cancelling,
           ``/healthz``, the stylesheet
 archive   the public pages: the series (seminars, past videos and links), each seminar
+signup    public sign-up on a seminar's page, double opt-in (mailer.signups sends the mail)
 pages     the HTML pages, in Swedish and English, in the network's colours
 security  the headers on every response (a strict CSP), CSRF tokens, language choice
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from mailer.config import Network, Seminar
 from mailer.web import pages
-from mailer.web.app import Site
+from mailer.web.app import Site, open_for_registration
 
 ARCHIVE_TEXTS = {
     "sv": {
@@ -25,6 +25,7 @@ ARCHIVE_TEXTS = {
         "programme": "Program",
         "cancelled": "Inställt",
         "back": "Alla seminarier",
+        "signup": "Anmäl dig till seminariet",
     },
     "en": {
         "coming": "Coming seminars",
@@ -34,6 +35,7 @@ ARCHIVE_TEXTS = {
         "programme": "Programme",
         "cancelled": "Cancelled",
         "back": "All seminars",
+        "signup": "Sign up for the seminar",
     },
 }
 
@@ -118,6 +120,9 @@ def seminar_endpoint(
             )
             body += f"<h2>{escape(t['programme'])}</h2><ul>{rows}</ul>"
         body += _after(seminar, language)
+        if open_for_registration(network, seminar):
+            signup = escape(seminar_path(prefix, seminar) + "/anmal")
+            body += f'<p><a href="{signup}">{escape(t["signup"])}</a></p>'
         body += f'<p><a href="{escape(prefix or "/")}">{escape(t["back"])}</a></p>'
         title = _title(seminar, language)
         return site.page(request, language, title, paragraphs, extra=body)
@@ -133,4 +138,6 @@ def archive_routes(site: Site) -> list[Route]:
     for seminar in site.network.seminars:
         endpoint = seminar_endpoint(site, prefix, seminar)
         found.append(Route(seminar_path(prefix, seminar), endpoint, methods=["GET", "HEAD"]))
-    return found
+    from mailer.web.signup import signup_routes
+
+    return found + signup_routes(site, lambda seminar: seminar_path(prefix, seminar))

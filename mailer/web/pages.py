@@ -115,9 +115,11 @@ button.secondary {{ background: #fff; color: var(--primary); border: 1px solid v
 label {{ display: block; margin: 12px 0 4px; }}
 fieldset {{ border: 0; padding: 0; margin: 0 0 8px; }}
 fieldset label {{ display: inline; margin: 0 16px 0 4px; }}
-input[type=text], textarea {{ width: 100%; box-sizing: border-box; padding: 8px;
+input[type=text], input[type=email], textarea {{ width: 100%; box-sizing: border-box; padding: 8px;
   border: 1px solid #999; border-radius: 4px; font: inherit; }}
 form {{ margin: 16px 0; }}
+label.inline {{ display: inline; margin: 0; }}
+.trap {{ position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }}
 footer {{ max-width: 560px; margin: 0 auto 24px; font-size: 0.85em; color: #555;
   padding: 0 28px; }}
 """
