@@ -173,11 +173,7 @@ def make_plan(
     record = rehearsal or journal
     # The opt-out list wins over every list, also over a merge the caller made without it.
     is_suppressed = suppressed_checker(network.state_dir)
-    merged = merged or merge(network, suppressed=is_suppressed)
-    # People who signed up on mailer serve's public page and confirmed it (no list has them).
-    from mailer.signups import with_signups
-
-    merged = with_signups(merged, journal, network, mailing.seminar.number)
+    merged = _everybody(network, mailing, journal, merged, is_suppressed)
     now = now or dt.datetime.now(dt.UTC)
     wanted = set(orgs)
     for org in wanted:
@@ -204,6 +200,21 @@ def make_plan(
             _place(plan, person, done.get(person.email), again)
         channels.append(plan)
     return Plan(mailing, channels, merged, left_out, held=held, withheld=left)
+
+
+def _everybody(
+    network: Network,
+    mailing: Mailing,
+    journal: Journal,
+    merged: Merge | None,
+    is_suppressed: Callable[[str], bool],
+) -> Merge:
+    """The merged lists, and the people who signed up on mailer serve's public page and
+    confirmed it (no list has them)."""
+    from mailer.signups import with_signups
+
+    merged = merged or merge(network, suppressed=is_suppressed)
+    return with_signups(merged, journal, network, mailing.seminar.number)
 
 
 def _bundles_still_out(
