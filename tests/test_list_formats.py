@@ -607,3 +607,24 @@ def test_cards_and_pasted_lines_fail_only_with_one_line(prefix: str, body: list[
             assert "\n" not in str(exc)
         else:
             validate_file(listing, ListReport(member=None, path=path), None)
+
+
+def test_columns_email_names_a_column_by_its_letter_in_a_file_without_a_header_row(
+    tmp_path: Path,
+):
+    """Two columns of addresses and no header row: content picks the fuller one, and
+    columns.email = 'C' (the letter a spreadsheet shows) picks the other."""
+    path = tmp_path / "lista.csv"
+    path.write_text(
+        "Anna;anna@x.example;anna@hem.example\nBo;bo@x.example;bo@hem.example\nCia;cia@x.example;\n"
+    )
+    assert read_list(path).columns == {"email": "B"}
+    chosen = read_list(path, columns={"email": "C"})
+    assert chosen.columns == {"email": "C"}
+    assert [r.line for r in chosen.rows] == [1, 2]
+    assert chosen.notes == [("by_letter", {"column": "C"})]
+    # A header row is a header row: a letter is then no column's name.
+    named = tmp_path / "named.csv"
+    named.write_text("Namn;E-post;Reserv\nAnna;anna@x.example;a@hem.example\n")
+    with pytest.raises(ListError):
+        read_list(named, columns={"email": "C"})

@@ -230,6 +230,9 @@ def map_rows(
     return result
 
 
+_LETTER = re.compile(r"[A-Za-z]{1,2}")  # a spreadsheet's column letter: A ... ZZ
+
+
 def _find_header(
     result: ListFile,
     rows: Iterator[tuple[int, list[str]]],
@@ -256,6 +259,9 @@ def _find_header(
     if not seen:
         raise list_error("no_rows", path)
     line, row = seen[0]
+    lettered = _by_letter(result, seen, (columns or {}).get("email"))
+    if lettered is not None:
+        return 0, lettered[0], lettered[1], chain(seen, rows)
     if not (columns or {}).get("email"):
         found = _by_content(result, seen, aliases)
         if isinstance(found, int):  # the header names it, in words we do not know
@@ -272,6 +278,26 @@ def _find_header(
             return line, cells, index, chain(data, rows)
     _header_index(result, line, row, columns, strict=True, aliases=aliases)  # raises
     raise AssertionError("unreachable")
+
+
+def _by_letter(
+    result: ListFile, seen: list[tuple[int, list[str]]], wanted: str | None
+) -> tuple[list[str], dict[str, int]] | None:
+    """A file with no header row whose address column ``columns.email`` names by its
+    letter ('C', as a spreadsheet shows it): the empty header and the index, else None.
+    A header cell with that very text was looked for first, and wins."""
+    if not wanted or not _LETTER.fullmatch(wanted.strip()):
+        return None
+    at = 0
+    for char in wanted.strip().upper():
+        at = at * 26 + ord(char) - 64
+    at -= 1
+    first = seen[0][1]
+    if not (at < len(first) and "@" in first[at]):
+        return None  # a header row, or that column holds no address in the first row
+    result.notes.append(("by_letter", {"column": _column_name(at)}))
+    header = [""] * max(at + 1, *(len(row) for _, row in seen))
+    return header, {"email": at}
 
 
 def _by_content(

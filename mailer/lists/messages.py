@@ -193,6 +193,10 @@ NOTES: dict[str, tuple[str, str]] = {
         "e-post: ingen rubrik anger den; kolumn {column} valdes eftersom {share} % av "
         "cellerna är adresser (ange columns.email för att välja en annan)",
     ),
+    "by_letter": (
+        "email: the file has no header row; column {column}, as columns.email says",
+        "e-post: filen saknar rubrikrad; kolumn {column}, som columns.email anger",
+    ),
     "display_names": (
         "email: the address inside <...> in {column!r}; the name before it when the "
         "file has no name column",
