@@ -528,12 +528,17 @@ def test_an_unnamed_column_of_addresses_under_a_header(tmp_path: Path):
     assert listing.notes == []
 
 
-def test_a_named_column_of_addresses_says_how_to_map_it():
-    with pytest.raises(ListError) as caught:
-        read_list(CORPUS / "crm-export.csv")
-    assert "column B ('Primär e-post') holds addresses: set columns.email = 'Primär e-post'" in (
-        str(caught.value)
-    )
+def test_a_column_of_addresses_headed_in_unknown_words_is_read_and_said(cli):
+    """An export's headers are not the member's to change: 'Primär e-post' is read by
+    its content, and the report says which column, why, and how to choose another."""
+    listing = read_list(CORPUS / "crm-export.csv")
+    assert listing.columns["email"] == "Primär e-post"
+    assert [r.line for r in listing.rows][:2] == [2, 3]
+    assert listing.notes == [
+        ("by_content_named", {"column": "B", "header": "Primär e-post", "share": "100"})
+    ]
+    result = cli("recipients", "check", str(CORPUS / "crm-export.csv"), "--language", "sv")
+    assert "kolumn B ('Primär e-post') valdes eftersom" in result.stdout
 
 
 def test_check_shows_the_format_and_columns_in_the_members_language(cli):

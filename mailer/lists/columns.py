@@ -264,15 +264,6 @@ def _find_header(
         return 0, lettered[0], lettered[1], chain(seen, rows)
     if not (columns or {}).get("email"):
         found = _by_content(result, seen, aliases)
-        if isinstance(found, int):  # the header names it, in words we do not know
-            raise list_error(
-                "no_email_named",
-                path,
-                line=line,
-                found=_found(row),
-                column=_column_name(found),
-                header=row[found].strip(),
-            )
         if found is not None:
             line, cells, index, data = found
             return line, cells, index, chain(data, rows)
@@ -302,13 +293,13 @@ def _by_letter(
 
 def _by_content(
     result: ListFile, seen: list[tuple[int, list[str]]], aliases: Mapping[str, str]
-) -> tuple[int, list[str], dict[str, int], list[tuple[int, list[str]]]] | int | None:
+) -> tuple[int, list[str], dict[str, int], list[tuple[int, list[str]]]] | None:
     """The address column found by its cells, when no header names it, else None.
 
-    Used when the file has no header row (its first row holds addresses) or the column's
-    header cell is empty. A header that names the column otherwise is the member's word
-    for it, not to be second-guessed: its index is returned, for the one line that says
-    which column holds addresses and how to set ``columns.email``.
+    For a file with no header row (its first row holds addresses), a column whose header
+    is empty, and one headed in words the alias table does not know ("Primär e-post"):
+    a member cannot easily change an export's headers, so the file is read, and the report
+    says which column was chosen, why, and how ``columns.email`` chooses another.
     """
     found = address_column([row for _, row in seen])
     if found is None:
@@ -316,8 +307,7 @@ def _by_content(
     at, share = found
     first_line, first = seen[0]
     headerless = at < len(first) and "@" in first[at]
-    if not headerless and at < len(first) and first[at].strip():
-        return at
+    named = "" if headerless or at >= len(first) else first[at].strip()
     header = [""] * max(len(row) for _, row in seen) if headerless else list(first)
     header += [""] * (at + 1 - len(header))
     index = {"email": at}
@@ -326,7 +316,11 @@ def _by_content(
             name = aliases.get(key)
             if name is not None and name not in index:
                 index[name] = i
-    result.notes.append(("by_content", {"column": _column_name(at), "share": str(share)}))
+    column, why = _column_name(at), str(share)
+    if named:
+        result.notes.append(("by_content_named", {"column": column, "header": named, "share": why}))
+    else:
+        result.notes.append(("by_content", {"column": column, "share": why}))
     if headerless:
         return 0, header, index, seen
     return first_line, header, index, seen[1:]

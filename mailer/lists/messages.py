@@ -115,18 +115,6 @@ MESSAGES: dict[str, tuple[tuple[str, str | None], tuple[str, str | None]]] = {
             "columns.email för medlemmen i network.toml)",
         ),
     ),
-    "no_email_named": (
-        (
-            "no e-mail column",
-            "columns found: {found}; column {column} ({header!r}) holds addresses: set "
-            "columns.email = {header!r} for the member in network.toml",
-        ),
-        (
-            "ingen e-postkolumn",
-            "kolumner i filen: {found}; kolumn {column} ({header!r}) innehåller adresser: "
-            "ange columns.email = {header!r} för medlemmen i network.toml",
-        ),
-    ),
     "xlsx_bad": (
         ("not a readable .xlsx file ({why})", "open it in Excel and save it again as .xlsx or CSV"),
         (
@@ -192,6 +180,12 @@ NOTES: dict[str, tuple[str, str]] = {
         "cells are addresses (set columns.email to choose another)",
         "e-post: ingen rubrik anger den; kolumn {column} valdes eftersom {share} % av "
         "cellerna är adresser (ange columns.email för att välja en annan)",
+    ),
+    "by_content_named": (
+        "email: column {column} ({header!r}) chosen because {share}% of its cells are "
+        "addresses (set columns.email to choose another)",
+        "e-post: kolumn {column} ({header!r}) valdes eftersom {share} % av cellerna är "
+        "adresser (ange columns.email för att välja en annan)",
     ),
     "by_letter": (
         "email: the file has no header row; column {column}, as columns.email says",
