@@ -28,6 +28,15 @@ TOKEN_KEY = "test-signing-key-0123456789abcdef"
 NETWORK_ID = "oppna-data-varmland"
 
 
+# MSB's people on the example network's lists, in the list's order.
+MSB_PEOPLE = (
+    "erik.sandberg@msb.example",
+    "johan.berg@msb.example",
+    "maja.lund@msb.example",
+    "tom.walker@msb.example",
+)
+
+
 def copy_workspace(root: Path) -> Path:
     """A copy of the example network at ``root`` (for tests that need a second one)."""
     root.mkdir(parents=True)

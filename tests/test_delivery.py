@@ -14,15 +14,10 @@ from pathlib import Path
 
 from mailer.journal import FILENAME
 from mailer.suppression import Suppression
-from tests.helpers import edit_channel, use_smtp
+from tests.helpers import MSB_PEOPLE, edit_channel, use_smtp
 from tests.smtp_server import RecordingHandler
 
-MSB = [
-    "erik.sandberg@msb.example",
-    "johan.berg@msb.example",
-    "maja.lund@msb.example",
-    "tom.walker@msb.example",
-]
+MSB = MSB_PEOPLE
 KRONOFOGDEN = [
     "bjorn.hedlund@kronofogden.example",
     "lena.ek@kronofogden.example",

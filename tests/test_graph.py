@@ -16,15 +16,10 @@ from mailer.bundle.member import load_channel_file
 from mailer.channels.graph import retry_after
 from mailer.config import GraphChannel
 from tests.graph_server import CLIENT, SECRET, TENANT, EntraGraph
-from tests.helpers import REPO, big_msb_list, edit_channel, journal_rows, use_graph
+from tests.helpers import MSB_PEOPLE, REPO, big_msb_list, edit_channel, journal_rows, use_graph
 
 MAILBOX = "seminarier@msb.example"
-MSB = {
-    "erik.sandberg@msb.example",
-    "johan.berg@msb.example",
-    "maja.lund@msb.example",
-    "tom.walker@msb.example",
-}
+MSB = frozenset(MSB_PEOPLE)
 
 
 @pytest.fixture

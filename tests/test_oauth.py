@@ -9,16 +9,11 @@ from typing import Any
 import pytest
 
 from tests.graph_server import CLIENT, SECRET, TENANT, EntraGraph
-from tests.helpers import edit_channel, use_smtp
+from tests.helpers import MSB_PEOPLE, edit_channel, use_smtp
 from tests.smtp_server import XOAuth2Handler
 
 MAILBOX = "seminarier@msb.example"
-MSB = {
-    "erik.sandberg@msb.example",
-    "johan.berg@msb.example",
-    "maja.lund@msb.example",
-    "tom.walker@msb.example",
-}
+MSB = frozenset(MSB_PEOPLE)
 
 
 @pytest.fixture

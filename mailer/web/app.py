@@ -88,6 +88,12 @@ class Site:
             )
         return response
 
+    def claim(
+        self, request: Request, purpose: str, *, refused: str = "nothing was done"
+    ) -> tokens.Claim:
+        """Who the link's ``token`` names for ``purpose``; TokenError when nobody."""
+        return self.signer.claim(purpose, request.query_params.get("token", ""), refused=refused)
+
     def refused(self, request: Request, exc: tokens.TokenError) -> HTMLResponse:
         t = pages.texts(self.language(request))
         why = (
@@ -136,9 +142,7 @@ def unsubscribe_endpoint(site: Site) -> Callable[[Request], Awaitable[Response]]
 
     async def endpoint(request: Request) -> Response:
         try:
-            claim = site.signer.claim(
-                purpose, request.query_params.get("token", ""), refused="nobody unsubscribed"
-            )
+            claim = site.claim(request, purpose, refused="nobody unsubscribed")
         except tokens.TokenError as exc:
             return site.refused(request, exc)
         language = site.language(request, claim)
@@ -224,9 +228,7 @@ def registration_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], A
 
     async def endpoint(request: Request) -> Response:
         try:
-            claim = site.signer.claim(
-                purpose, request.query_params.get("token", ""), refused="nobody was registered"
-            )
+            claim = site.claim(request, purpose, refused="nobody was registered")
             if await run_in_threadpool(forgotten, network, claim.email):
                 raise tokens.TokenError("this person asked to be forgotten")
         except tokens.TokenError as exc:
@@ -299,7 +301,7 @@ def calendar_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Await
 
     async def endpoint(request: Request) -> Response:
         try:
-            claim = site.signer.claim(purpose, request.query_params.get("token", ""))
+            claim = site.claim(request, purpose)
         except tokens.TokenError as exc:
             return site.refused(request, exc)
         body = await run_in_threadpool(ics, site.language(request, claim))

@@ -215,9 +215,7 @@ def confirm_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaita
 
     async def endpoint(request: Request) -> Response:
         try:
-            claim = site.signer.claim(
-                purpose, request.query_params.get("token", ""), refused="nobody was registered"
-            )
+            claim = site.claim(request, purpose, refused="nobody was registered")
         except tokens.TokenError as exc:
             return site.refused(request, exc)
         language = site.language(request, claim)
