@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean catalog
 
 $(BIN)/mailer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: lint
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+# After adding or changing a message in the code: add it to the .po files, then translate
+# it there (make test fails on a message left untranslated).
+catalog: install
+	$(BIN)/python -m mailer.i18n.catalog update
 
 clean:
 	rm -rf $(VENV) outbox .mailer .pytest_cache .ruff_cache .mypy_cache

@@ -39,3 +39,21 @@ def when(day: dt.date, start: dt.time, end: dt.time, zone: ZoneInfo, language: s
     """'tisdag 16 mars 2027 kl. 08.00–10.00' / 'Tuesday 16 March 2027, 8:00–10:00 AM CET'."""
     sep = " " if language == "sv" else ", "
     return f"{long_date(day, language)}{sep}{time_span(day, start, end, zone, language)}"
+
+
+def moment(when: dt.datetime, zone: ZoneInfo, language: str | None = None) -> str:
+    """A point in time as a person reads it, in the network's time zone:
+    'fredag 4 december 2026 kl. 11.48' / 'Friday 4 December 2026 at 11:48'.
+
+    The pattern is in the catalogue, so each language writes its own. A naive datetime is
+    taken as UTC (the stores keep UTC). ``--json`` output keeps ISO 8601 instead.
+    """
+    from babel.dates import format_datetime
+
+    from mailer.i18n import current_language, translate
+
+    language = language or current_language()
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    pattern = translate("EEEE d MMMM y 'at' HH:mm", language)
+    return format_datetime(when.astimezone(zone), pattern, locale=_LOCALES[language])

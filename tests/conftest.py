@@ -39,6 +39,17 @@ def mailer_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def language(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Tests read English unless they choose Swedish (MAILER_LANGUAGE=sv) to test it.
+
+    LANGUAGE is the variable Click's own words follow; the mailer sets it, so it is put
+    back after each test."""
+    monkeypatch.setenv("MAILER_LANGUAGE", "en")
+    monkeypatch.setenv("LANGUAGE", "en")
+    return "en"
+
+
+@pytest.fixture(autouse=True)
 def token_key(monkeypatch: pytest.MonkeyPatch) -> str:
     """The key that signs registration and unsubscribe links (an environment variable)."""
     monkeypatch.setenv("MAILER_TOKEN_KEY", TOKEN_KEY)

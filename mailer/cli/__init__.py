@@ -14,13 +14,43 @@ the process's exit.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
+from mailer import i18n
 from mailer.cli._common import State
+from mailer.cli.translated import Group, option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
+class MailerGroup(Group):
+    """The top command: settles the language before Click parses or prints anything."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        chosen = i18n.supported(os.environ.get(i18n.LANGUAGE_ENV))
+        language = chosen or i18n.network_language() or i18n.DEFAULT_LANGUAGE
+        i18n.set_language(language, chosen=bool(chosen))
+        return super().main(*args, **kwargs)
+
+
+def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        i18n.set_language(value, chosen=True)
+
+
+@click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@option(
+    "--language",
+    type=click.Choice(i18n.LANGUAGES),
+    envvar=i18n.LANGUAGE_ENV,
+    is_eager=True,
+    expose_value=False,
+    callback=_choose_language,
+    help="The language of every line the tool prints (default: env MAILER_LANGUAGE, then "
+    "the network's language).",
+)
+@option(
     "--network",
     "network_path",
     metavar="PATH",
@@ -40,6 +70,8 @@ def main(ctx: click.Context, network_path: str | None) -> None:
     Exit codes: 0 done; 1 some messages or channels failed; 2 bad input;
                 75 work left for a later run (run the same command again).
     """
+    if network_path:
+        i18n.follow_network(i18n.network_language(network_path))
     ctx.obj = State(network_path)
 
 

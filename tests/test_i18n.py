@@ -1,0 +1,69 @@
+"""The message catalogue: complete, consistent, and spoken where it is chosen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mailer import i18n
+from mailer.i18n import catalog
+
+
+def test_the_catalogue_translates_every_message_in_the_code() -> None:
+    messages = catalog.extract()
+    problems = [
+        line
+        for language in ("sv", "en")
+        for line in catalog.problems(
+            catalog.read(catalog.SOURCE_DIR / language / "LC_MESSAGES" / "mailer.po"), messages
+        )
+    ]
+    assert not problems, (
+        "run 'make catalog' and translate in mailer/locale/sv/LC_MESSAGES/mailer.po:\n"
+        + "\n".join(problems)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("MSB", "MSB:s"),
+        ("SCB", "SCB:s"),
+        ("Lars", "Lars"),
+        ("Max", "Max"),
+        ("Karlstad", "Karlstads"),
+        ("Karlstads universitet", "Karlstads universitets"),
+        ("Region Värmland", "Region Värmlands"),
+        ("Lantmäteriet", "Lantmäteriets"),
+        ("Länsstyrelsen Värmland", "Länsstyrelsen Värmlands"),
+        ("Förvaltningsrätten i Karlstad", "Förvaltningsrätten i Karlstads"),
+        ("IT-avdelningen 2", "IT-avdelningen 2:s"),
+    ],
+)
+def test_swedish_genitive(name: str, expected: str) -> None:
+    assert i18n.genitive(name, "sv") == expected
+
+
+def test_english_genitive() -> None:
+    assert i18n.genitive("MSB", "en") == "MSB's"
+    assert i18n.genitive("Lantmäteriet", "en") == "Lantmäteriet's"
+    assert i18n.genitive("Karlstads universitets", "en") == "Karlstads universitets'"
+
+
+def test_a_language_holds_inside_its_block_only() -> None:
+    i18n.set_language("en")
+    with i18n.speaking("sv"):
+        assert i18n.current_language() == "sv"
+    assert i18n.current_language() == "en"
+
+
+def test_a_swedish_coordinator_gets_clicks_own_words_in_swedish(tmp_path) -> None:
+    env = {"MAILER_LANGUAGE": "sv", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-m", "mailer", "--help"], capture_output=True, text=True, env=env
+    )
+    assert run.returncode == 0
+    assert "Användning:" in run.stdout
+    assert "Usage:" not in run.stdout
