@@ -106,8 +106,11 @@ def extract(package: Path = PACKAGE) -> dict[str, str | None]:
 
 
 def read(path: Path) -> Catalog:
+    # <language>/LC_MESSAGES/mailer.po names its language; a merge driver's temporary
+    # copy does not, and the file's own "Language:" header tells it then.
+    language = path.parent.parent.name if path.parent.name == "LC_MESSAGES" else None
     with path.open("rb") as handle:
-        return read_po(handle, locale=path.parent.parent.name, domain=DOMAIN)
+        return read_po(handle, locale=language, domain=DOMAIN)
 
 
 def write(catalog: Catalog, path: Path) -> None:
