@@ -25,6 +25,8 @@ from mailer.cli._common import (
 )
 from mailer.cli.flow import rehearsed
 from mailer.cli.status import show_status
+from mailer.cli.translated import command, option
+from mailer.i18n import N_, _
 
 __all__ = ["KIND", "audience_option", "preview", "rehearsed", "send", "show_status"]
 
@@ -34,7 +36,7 @@ KIND = click.Choice(["invitation", "reminder", "change", "cancellation", "summar
 
 
 def audience_option(func: Any) -> Any:
-    return click.option(
+    return option(
         "--audience",
         "audience",
         multiple=True,
@@ -52,23 +54,23 @@ def _audience(values: tuple[str, ...]) -> Any:
     return parse_audience(values)
 
 
-@click.command()
-@click.argument("kind", type=KIND)
+@command()
+@click.argument("kind", type=KIND, metavar="KIND")
 @click.argument("seminar", type=int)
-@click.option(
+@option(
     "--to",
     "address",
     metavar="ADDRESS",
     help="Preview the message for this person (default: the first one).",
 )
-@click.option(
+@option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the HTML part to this file, for a browser.",
 )
-@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in the system browser.")
-@click.option(
+@option("--open", "open_browser", is_flag=True, help="Open the HTML in the system browser.")
+@option(
     "--png",
     "png_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -116,21 +118,22 @@ def preview(
         html_file = Path(name)
     if html_file:
         html_file.write_text(view.html, encoding="utf-8")
-        say(f"HTML written to {html_file}")
+        say(_("HTML written to {file}").format(file=html_file))
     if png_file:
         from mailer.screenshot import screenshots
 
         for shot in screenshots(view.html, png_file):
-            say(f"Screenshot written to {shot}")
+            say(_("Screenshot written to {file}").format(file=shot))
     if open_browser and html_file:
         import webbrowser
 
         if not webbrowser.open(html_file.resolve().as_uri()):
-            say(f"No browser to open; open {html_file} yourself.", err=True)
+            say(_("No browser to open; open {file} yourself.").format(file=html_file), err=True)
 
 
-@click.command(
-    epilog="""\b
+@command(
+    epilog=N_(
+        """\b
 Exit codes:
    0  everything on the plan was sent
    1  some messages failed or a channel stopped (the summary says which), or some
@@ -140,20 +143,21 @@ Exit codes:
   75  work left for a later run (deferred, daily quota reached, or Ctrl-C):
       run the same command again; or another process is sending this mailing
       now (--wait waits for it)"""
+    )
 )
-@click.argument("kind", type=KIND)
+@click.argument("kind", type=KIND, metavar="KIND")
 @click.argument("seminar", type=int)
 @dry_run_option
 @yes_option
 @via_option
-@click.option(
+@option(
     "--org",
     "orgs",
     multiple=True,
     metavar="ID",
     help="Send only these members' share (repeatable).",
 )
-@click.option(
+@option(
     "--resend",
     is_flag=True,
     help="Send again to people who already got this mailing. On purpose only.",
