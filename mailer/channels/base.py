@@ -12,6 +12,7 @@ from mailer.errors import (
     TooManyConnectionsError,
     TransientError,
 )
+from mailer.i18n import _
 from mailer.message import Outgoing
 
 
@@ -60,10 +61,12 @@ def classify(code: int, message: str) -> DeliveryError:
     text = f"{code} {reply_text(message)}"
     if "5.7.30" in text or "5.7.139" in text:
         return ChannelError(
-            f"basic authentication is switched off for this mailbox ({text})",
+            _("basic authentication is switched off for this mailbox ({reply})").format(reply=text),
             smtp_code=code,
-            hint="switch the channel to OAuth2: auth = 'oauth2' with tenant_id, client_id "
-            "and client_secret_env",
+            hint=_(
+                "switch the channel to OAuth2: auth = 'oauth2' with tenant_id, client_id "
+                "and client_secret_env"
+            ),
         )
     if code == 432 or "4.3.2" in text:
         return TooManyConnectionsError(text, smtp_code=code)
