@@ -55,12 +55,20 @@ class Column:
     optional: bool = False
 
 
-def _table(title: str | None, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> Any:
+def _table(
+    title: str | None,
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    *,
+    split_headers: bool = False,
+) -> Any:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for col in columns:
-        table.add_column(col.header, justify="right" if col.right else "left")
+        # A narrow table puts a header's words on lines of their own, never breaking one.
+        header = col.header.replace(" ", "\n") if split_headers else col.header
+        table.add_column(header, justify="right" if col.right else "left")
     for row in rows:
         table.add_row(*row)
     return table
@@ -69,7 +77,9 @@ def _table(title: str | None, columns: Sequence[Column], rows: Sequence[Sequence
 def _fits(out: Console, table: Any) -> bool:
     from rich.measure import Measurement
 
-    return Measurement.get(out, out.options, table).maximum <= out.width
+    # Measured as if the console had no edge: the width the table wants unwrapped.
+    unbounded = out.options.update(width=10_000, max_width=10_000)
+    return Measurement.get(out, unbounded, table).maximum <= out.width
 
 
 def _empty(value: str) -> bool:
@@ -82,23 +92,23 @@ def print_table(
     rows: Sequence[Sequence[str]],
     out: Console | None = None,
 ) -> None:
-    """Print a table that fits the console: all columns, else without the optional ones
-    that say nothing, else stacked (one block per row)."""
+    """Print a table that fits the console: all columns (headers on one line, else a
+    word a line), else without the optional ones that say nothing, else stacked (one
+    block per row)."""
     out = out or console()
-    table = _table(title, columns, rows)
-    if _fits(out, table):
-        out.print(table)
-        return
     keep = [
         i
         for i, col in enumerate(columns)
         if not (col.optional and all(_empty(row[i]) for row in rows))
     ]
-    narrower = _table(title, [columns[i] for i in keep], [[r[i] for i in keep] for r in rows])
-    if len(keep) < len(columns) and _fits(out, narrower):
-        out.print(narrower)
-        return
-    _print_stacked(out, title, [columns[i] for i in keep], [[r[i] for i in keep] for r in rows])
+    fewer = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    for cols, cells in ((columns, rows), fewer):
+        for split in (False, True):
+            table = _table(title, cols, cells, split_headers=split)
+            if _fits(out, table):
+                out.print(table)
+                return
+    _print_stacked(out, title, *fewer)
 
 
 def _print_stacked(
