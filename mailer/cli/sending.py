@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,11 @@ from mailer.cli.flow import rehearsed
 from mailer.cli.status import show_status
 from mailer.cli.translated import command, option
 from mailer.i18n import N_, _
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from mailer.config import Seminar
 
 __all__ = ["KIND", "audience_option", "preview", "rehearsed", "send", "show_status"]
 
@@ -203,6 +208,9 @@ def send(
 
     network = state.network
     mailing = mailing_for(network, kind, seminar, _audience(audience))
+    # A rehearsal (--via) mails nobody: preparing a summary early is what it is for.
+    if kind == "summary" and not (dry_run or yes or via):
+        _confirm_early_summary(mailing.seminar, network.tz)
     via_settings = parse_via(via) if via else None
     # A rehearsal's links look real but are signed so that no token in them is honoured.
     factory = MessageFactory(network, mailing, rehearsal=via_settings is not None)
@@ -229,3 +237,23 @@ def send(
         )
         opts = flow.Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait)
         flow.send(plan, factory, rehearsal or journal, done, opts)
+
+
+def _confirm_early_summary(seminar: Seminar, zone: ZoneInfo) -> None:
+    """A summary of a seminar that has not ended yet is most likely a mistake (a wrong
+    number): ask first. Without an answer (no terminal, no --yes) nothing is sent."""
+    import datetime as dt
+
+    from mailer.dates import when
+    from mailer.i18n import current_language
+
+    ends = dt.datetime.combine(seminar.date, seminar.end, tzinfo=zone)
+    if ends <= dt.datetime.now(zone):
+        return
+    held = when(seminar.date, seminar.start, seminar.end, zone, current_language())
+    click.confirm(
+        _("Seminar {number} has not taken place yet ({when}). Send its summary now anyway?").format(
+            number=seminar.number, when=held
+        ),
+        abort=True,
+    )
