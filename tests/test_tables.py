@@ -115,7 +115,8 @@ def closed_port() -> int:
         ),
         (
             "sv",
-            "MSB: kan inte ansluta till 127.0.0.1:{port}: anslutningen nekades (gav upp efter 2 försök)",
+            "MSB: kan inte ansluta till 127.0.0.1:{port}: anslutningen nekades "
+            "(gav upp efter 2 försök)",
         ),
     ],
 )

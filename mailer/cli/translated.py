@@ -57,13 +57,25 @@ class Option(_TranslatedHelp, click.Option):
     pass
 
 
+def _fresh(option: click.Option | None) -> click.Option | None:
+    """Click builds a command's --help option once and keeps it, with its help text in
+    the language of that moment: say it in the language of this one."""
+    if option is not None:
+        option.help = gettext("Show this message and exit.")
+    return option
+
+
 class Command(_TranslatedHelp, click.Command):
-    pass
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return _fresh(super().get_help_option(ctx))
 
 
 class Group(_TranslatedHelp, click.Group):
     command_class = Command
     group_class = type  # subgroups are Groups too
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return _fresh(super().get_help_option(ctx))
 
 
 # Use these instead of click.option / click.group / click.command.
