@@ -142,3 +142,25 @@ def test_a_refused_connection_is_said_once_in_the_persons_language(
     assert line in result.output
     assert result.output.count(str(port)) == 1, result.output
     assert "Errno" not in result.output and "Connect call failed" not in result.output
+
+
+def test_status_says_when_the_last_message_left_as_people_read_dates(cli, monkeypatch) -> None:
+    import datetime as dt
+    import json
+    from zoneinfo import ZoneInfo
+
+    from mailer.dates import moment
+
+    assert cli("send", "invitation", "2", "--yes").exit_code == 0
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    swedish = cli("status", "invitation-2").output
+    monkeypatch.setenv("MAILER_LANGUAGE", "en")
+    english = cli("status", "invitation-2").output
+    (sv_line,) = [x for x in swedish.splitlines() if x.startswith("Senast skickat: ")]
+    (en_line,) = [x for x in english.splitlines() if x.startswith("Last sent: ")]
+    today = moment(dt.datetime.now(dt.UTC), ZoneInfo("Europe/Stockholm"), "sv")
+    assert sv_line.split(" kl. ")[0] == "Senast skickat: " + today.split(" kl. ")[0]
+    assert " at " in en_line and "T" not in en_line.split(": ", 1)[1]
+    # --json is for programs: counts, no sentence and no date in a language.
+    counts = json.loads(cli("status", "invitation-2", "--json").output)
+    assert counts["invitation-2"]["members"]["msb"]["sent"] == 4

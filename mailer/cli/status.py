@@ -157,6 +157,10 @@ def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
             for _id, label, c in in_network_order(counts, shown.members)
         ]
         print_table(title, columns, rows, out)
+        sent = [d.sent_at for d in journal.deliveries(m).values() if d.sent_at]
+        if sent:
+            last = _when(max(sent), shown.zone)
+            out.print(_("Last sent: {when}").format(when=last), markup=False)
         for d in _problems(journal, m):
             label = _state_header(d.state)
             reply = d.last_reply or ""
