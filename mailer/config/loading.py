@@ -163,7 +163,9 @@ def config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
     else:
         msg = problem(err)
         message = f"{key}: {msg}" if key else msg
-        if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
+        shown = "input" in err and kind != "model_type" and not isinstance(err["input"], dict)
+        # Said once: a message of our own that already quotes the value gets no "(got ...)".
+        if shown and repr(err["input"]) not in message:
             message = _("{problem} (got {value})").format(problem=message, value=repr(err["input"]))
     return ConfigError(message, path=path, line=locate_key(text, line_loc), hint=hint)
 
@@ -208,7 +210,12 @@ def problem(err: Any) -> str:
         limit = next(iter(ctx.values()), "")
         return limits[kind].format(limit=limit)
     if kind == "literal_error":
-        return _("must be one of {expected}").format(expected=ctx.get("expected", ""))
+        # pydantic says "'a', 'b' or 'c'": said again with the person's "or".
+        choices = re.split(r", | or ", str(ctx.get("expected", "")))
+        listed = choices[0]
+        if len(choices) > 1:
+            listed = _("{items} or {last}").format(items=", ".join(choices[:-1]), last=choices[-1])
+        return _("must be one of {expected}").format(expected=listed)
     if kind == "union_tag_invalid":
         return _("unknown type {tag}; the types are {expected}").format(
             tag=repr(ctx.get("tag", "")), expected=ctx.get("expected_tags", "")
