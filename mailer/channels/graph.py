@@ -194,21 +194,7 @@ class GraphTransport(Transport):
                 )
             )
         if status in (429, 503):
-            wait = retry_after(response.headers.get("Retry-After"))
-            if wait is None:
-                throttled = _("{status} Microsoft Graph is throttling this mailbox ({reply})")
-            else:
-                throttled = _(
-                    "{status} Microsoft Graph is throttling this mailbox; it asks us to wait "
-                    "{seconds} s ({reply})"
-                )
-            return _raise(
-                ThrottledError(
-                    throttled.format(status=status, seconds=f"{wait or 0:g}", reply=said),
-                    smtp_code=status,
-                    retry_after=wait,
-                )
-            )
+            return _raise(_throttled(status, response, said))
         if status >= 500:
             return _raise(
                 UncertainError(
@@ -280,6 +266,22 @@ async def check_access(session: GraphSession) -> str:
         ) from None
     finally:
         await transport.close()
+
+
+def _throttled(status: int, response: httpx.Response, said: str) -> ThrottledError:
+    wait = retry_after(response.headers.get("Retry-After"))
+    if wait is None:
+        throttled = _("{status} Microsoft Graph is throttling this mailbox ({reply})")
+    else:
+        throttled = _(
+            "{status} Microsoft Graph is throttling this mailbox; it asks us to wait "
+            "{seconds} s ({reply})"
+        )
+    return ThrottledError(
+        throttled.format(status=status, seconds=f"{wait or 0:g}", reply=said),
+        smtp_code=status,
+        retry_after=wait,
+    )
 
 
 def _raise(error: DeliveryError) -> str:

@@ -127,20 +127,22 @@ class TokenSource:
                 if self._http is not None:
                     self._http.close()  # the session stays usable; only its pool is emptied
         if "access_token" not in result:
-            error = result.get("error") or _("unknown error")
-            raise ChannelError(
-                _("{channel}: the OAuth2 authority refused the token request: {reason}").format(
-                    channel=self.label,
-                    reason=f"{error}: {_first_line(str(result.get('error_description', '')))}",
-                ),
-                hint=_(
-                    "check client_id, the client secret variable and the app's {permission} "
-                    "permission"
-                ).format(permission=self.permission),
-            )
+            raise self._refused(result)
         token = str(result["access_token"])
         redaction.remember(token)  # a bearer token is as good as a password for an hour
         return token
+
+    def _refused(self, result: dict[str, Any]) -> ChannelError:
+        error = result.get("error") or _("unknown error")
+        return ChannelError(
+            _("{channel}: the OAuth2 authority refused the token request: {reason}").format(
+                channel=self.label,
+                reason=f"{error}: {_first_line(str(result.get('error_description', '')))}",
+            ),
+            hint=_(
+                "check client_id, the client secret variable and the app's {permission} permission"
+            ).format(permission=self.permission),
+        )
 
     async def __call__(self, *, fresh: bool = False) -> str:
         return await asyncio.to_thread(functools.partial(self.token, fresh=fresh))

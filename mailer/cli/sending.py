@@ -31,6 +31,8 @@ from mailer.i18n import N_, _
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
+    from mailer.channels.smtp import SmtpSettings
+    from mailer.cli.flow import Flow
     from mailer.config import Seminar
 
 __all__ = ["KIND", "audience_option", "preview", "rehearsed", "send", "show_status"]
@@ -218,12 +220,7 @@ def send(
     real += "".join(f" --org {o}" for o in orgs)
     real += "".join(f" --audience {a}" for a in audience)
     rehearsing = via_settings is not None
-    done = flow.Flow(
-        again=real + (f" --via {via}" if via else ""),
-        status=f"mailer status {mailing.id}" + (" --rehearsal" if rehearsing else ""),
-        via=via_settings,
-        epilogue=rehearsed(via_settings, real) if via_settings is not None else None,
-    )
+    done = _flow(real, mailing.id, via, via_settings)
     with flow.open_journals(network.state_dir, rehearse=rehearsing) as (journal, rehearsal):
         plan = make_plan(
             network,
@@ -237,6 +234,18 @@ def send(
         )
         opts = flow.Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait)
         flow.send(plan, factory, rehearsal or journal, done, opts)
+
+
+def _flow(real: str, mailing: str, via: str | None, settings: SmtpSettings | None) -> Flow:
+    """What the messages around this send say: how to resume it, where it stands."""
+    from mailer.cli.flow import Flow
+
+    return Flow(
+        again=real + (f" --via {via}" if via else ""),
+        status=f"mailer status {mailing}" + (" --rehearsal" if settings else ""),
+        via=settings,
+        epilogue=rehearsed(settings, real) if settings is not None else None,
+    )
 
 
 def _confirm_early_summary(seminar: Seminar, zone: ZoneInfo) -> None:

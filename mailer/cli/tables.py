@@ -22,7 +22,7 @@ from mailer.i18n import _
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mailer.campaign.plan import Plan
+    from mailer.campaign.plan import ChannelPlan, Plan
     from mailer.campaign.run import ChannelResult
     from mailer.config import Member
 
@@ -131,74 +131,64 @@ def plan_table(plan: Plan, title: str, tz: Any, *, server: str | None = None) ->
     ``server``: the host:port a rehearsal sends everything through, shown as each
     member's channel.
     """
-    now = dt.datetime.now(dt.UTC)
-    today = now.astimezone(tz).date()
-    who: list[list[str]] = []
-    when: list[list[str]] = []
-    for c in plan.sending:
-        name = member_label(c.member)
-        who.append(
-            [
-                name,
-                server or c.member.channel.type,
-                str(c.total),
-                str(len(c.to_send)),
-                str(len(c.already_sent)),
-                str(len(c.uncertain)),
-                str(len(c.failed)),
-            ]
-        )
-        limits = c.limits
-        est = c.estimate(now)
-        quota = "-"
-        if limits.per_day:
-            left = max(0, limits.per_day - c.quota_used)
-            quota = _("{left} of {limit}").format(left=left, limit=limits.per_day)
-        day = est.finishes.astimezone(tz).date()
-        # ISO 8601: one form that reads the same in Swedish and in English.
-        completes = day.isoformat() if day != today else _("today")
-        if not c.to_send:
-            completes = "-"
-        when.append(
-            [
-                name,
-                limits.describe_rate(),
-                quota,
-                str(limits.connections),
-                _duration(est.seconds) if c.to_send else "-",
-                completes,
-            ]
-        )
     out = console()
     # In a rehearsal, "sent" means sent by an earlier rehearsal.
     done = _("rehearsed before") if server else _("already sent")
-    print_table(
-        title,
-        [
-            Column(_("member"), right=False),
-            Column(_("channel"), right=False),
-            Column(_("people")),
-            Column(_("to send")),
-            Column(done, optional=True),
-            Column(_("uncertain"), optional=True),
-            Column(_("failed"), optional=True),
-        ],
-        who,
-        out,
-    )
-    print_table(
-        _("Pace (per channel)"),
-        [
-            Column(_("member"), right=False),
-            Column(_("rate")),
-            Column(_("quota left/day"), optional=True),
-            Column(_("connections")),
-            Column(_("est. time")),
-            Column(_("completes")),
-        ],
-        when,
-        out,
-    )
+    who = [
+        Column(_("member"), right=False),
+        Column(_("channel"), right=False),
+        Column(_("people")),
+        Column(_("to send")),
+        Column(done, optional=True),
+        Column(_("uncertain"), optional=True),
+        Column(_("failed"), optional=True),
+    ]
+    print_table(title, who, [_who_row(c, server) for c in plan.sending], out)
+    pace = [
+        Column(_("member"), right=False),
+        Column(_("rate")),
+        Column(_("quota left/day"), optional=True),
+        Column(_("connections")),
+        Column(_("est. time")),
+        Column(_("completes")),
+    ]
+    now = dt.datetime.now(dt.UTC)
+    rows = [_pace_row(c, now, tz) for c in plan.sending]
+    print_table(_("Pace (per channel)"), pace, rows, out)
+
+
+def _who_row(c: ChannelPlan, server: str | None) -> list[str]:
+    return [
+        member_label(c.member),
+        server or c.member.channel.type,
+        str(c.total),
+        str(len(c.to_send)),
+        str(len(c.already_sent)),
+        str(len(c.uncertain)),
+        str(len(c.failed)),
+    ]
+
+
+def _pace_row(c: ChannelPlan, now: dt.datetime, tz: Any) -> list[str]:
+    limits = c.limits
+    est = c.estimate(now)
+    quota = "-"
+    if limits.per_day:
+        left = max(0, limits.per_day - c.quota_used)
+        quota = _("{left} of {limit}").format(left=left, limit=limits.per_day)
+    day = est.finishes.astimezone(tz).date()
+    # ISO 8601: one form that reads the same in Swedish and in English.
+    completes = day.isoformat() if day != now.astimezone(tz).date() else _("today")
+    if not c.to_send:
+        completes = "-"
+    return [
+        member_label(c.member),
+        limits.describe_rate(),
+        quota,
+        str(limits.connections),
+        _duration(est.seconds) if c.to_send else "-",
+        completes,
+    ]
 
 
 def _duration(seconds: float) -> str:
