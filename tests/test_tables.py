@@ -164,3 +164,17 @@ def test_status_says_when_the_last_message_left_as_people_read_dates(cli, monkey
     # --json is for programs: counts, no sentence and no date in a language.
     counts = json.loads(cli("status", "invitation-2", "--json").output)
     assert counts["invitation-2"]["members"]["msb"]["sent"] == 4
+
+
+def test_graph_out_of_reach_is_said_once_too(cli, workspace, entra_graph, monkeypatch) -> None:
+    from tests.graph_server import SECRET
+    from tests.helpers import use_graph
+
+    monkeypatch.setenv("MSB_CLIENT_SECRET", SECRET)
+    port = closed_port()
+    # Tokens from the stand-in; sendMail at a port where nobody listens.
+    use_graph(workspace, "msb", entra_graph.base, graph_url=f"https://127.0.0.1:{port}", retries=0)
+    result = cli("send", "invitation", "2", "--yes", "--org", "msb")
+    assert result.exit_code != 0
+    assert "MSB: cannot reach Microsoft Graph: connection refused" in result.output, result.output
+    assert "Errno" not in result.output

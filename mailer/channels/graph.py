@@ -34,7 +34,7 @@ from typing import Protocol
 
 import httpx
 
-from mailer.channels.base import Transport, reply_text
+from mailer.channels.base import Transport, connection_problem, reply_text
 from mailer.errors import (
     ChannelError,
     DeliveryError,
@@ -134,7 +134,7 @@ class GraphTransport(Transport):
                 raise self._untrusted(exc) from None
             raise TransientError(
                 _("{channel}: cannot reach Microsoft Graph: {reason}").format(
-                    channel=self.label, reason=exc
+                    channel=self.label, reason=connection_problem(exc)
                 )
             ) from None
         except (httpx.WriteError, httpx.WriteTimeout) as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import os
 import re
@@ -23,7 +22,13 @@ from typing import Literal
 
 import aiosmtplib
 
-from mailer.channels.base import Transport, classify, names_a_parameter, reply_text
+from mailer.channels.base import (
+    Transport,
+    classify,
+    connection_problem,
+    names_a_parameter,
+    reply_text,
+)
 from mailer.config.channels import is_loopback
 from mailer.errors import (
     ChannelError,
@@ -450,28 +455,6 @@ def _unreachable(label: str, where: str, exc: BaseException) -> TransientError:
             channel=label, server=where, reason=connection_problem(exc)
         )
     )
-
-
-def connection_problem(exc: BaseException) -> str:
-    """Why a connection could not be made, in a few words in the person's language."""
-    if isinstance(exc, socket.gaierror):
-        return _("unknown host")
-    reasons = {
-        errno.ECONNREFUSED: _("connection refused"),
-        errno.ECONNRESET: _("connection reset"),
-        errno.ETIMEDOUT: _("timed out"),
-        errno.EHOSTUNREACH: _("host unreachable"),
-        errno.ENETUNREACH: _("network unreachable"),
-        errno.EADDRNOTAVAIL: _("address not available"),
-    }
-    code = getattr(exc, "errno", None)
-    if code in reasons:
-        return reasons[code]
-    if isinstance(exc, TimeoutError):
-        return _("timed out")
-    if isinstance(exc, OSError) and exc.strerror:
-        return reply_text(exc.strerror)
-    return reply_text(str(exc))
 
 
 async def _quietly_close(client: aiosmtplib.SMTP) -> None:
