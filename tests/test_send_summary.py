@@ -63,5 +63,13 @@ def test_the_question_is_in_the_persons_language(cli, early, monkeypatch) -> Non
     assert "Seminarium 2 har inte ägt rum än (tisdag 16 mars 2027 kl. 08.00–10.00)" in (
         result.output
     )
-    assert "Skicka sammanfattningen ändå nu?" in result.output
+    assert "Skicka sammanfattningen ändå nu? [j/N]" in result.output
+    assert "Avbrutet!" in result.output
     assert sent(early) == 0
+
+
+def test_a_swedish_yes_is_ja(cli, early, monkeypatch) -> None:
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    result = cli("send", "summary", "2", input="ja\n")
+    assert result.exit_code == 0, result.output
+    assert sent(early) > 0

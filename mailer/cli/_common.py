@@ -52,6 +52,19 @@ def say(text: str, *, err: bool = False) -> None:
     click.echo(printable(text, keep=_KEEP), err=err)
 
 
+def ask_yes_no(question: str) -> None:
+    """Ask a yes/no question in the person's language (Click's own confirm says "[y/N]"
+    and knows only "y" and "yes"); anything but yes, or no answer at all, aborts."""
+    from mailer.i18n import _
+
+    yes = _("y")
+    answer = click.prompt(
+        f"{question} [{yes}/N]", default="", show_default=False, prompt_suffix=" "
+    )
+    if answer.strip().lower() not in {yes.lower(), _("yes").lower(), "y", "yes"}:
+        raise click.Abort()
+
+
 def reports_errors(func: F) -> F:
     """Turn the library's MailerError into one line on stderr and its exit code."""
 

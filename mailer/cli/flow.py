@@ -22,6 +22,7 @@ from mailer.cli._common import (
     EXIT_OK,
     EXIT_TEMPFAIL,
     Failure,
+    ask_yes_no,
     console,
     finish,
     say,
@@ -204,7 +205,7 @@ def confirm(plan: Plan, flow: Flow, *, yes: bool) -> None:
         ).format(n=n, server=server)
     else:
         question = ngettext("Send {n} message now?", "Send {n} messages now?", n).format(n=n)
-    click.confirm(question, abort=True)
+    ask_yes_no(question)
 
 
 def run(

@@ -11,6 +11,7 @@ import click
 
 from mailer.cli._common import (
     State,
+    ask_yes_no,
     console,
     dry_run_option,
     pass_state,
@@ -260,9 +261,5 @@ def _confirm_early_summary(seminar: Seminar, zone: ZoneInfo) -> None:
     if ends <= dt.datetime.now(zone):
         return
     held = when(seminar.date, seminar.start, seminar.end, zone, current_language())
-    click.confirm(
-        _("Seminar {number} has not taken place yet ({when}). Send its summary now anyway?").format(
-            number=seminar.number, when=held
-        ),
-        abort=True,
-    )
+    question = _("Seminar {number} has not taken place yet ({when}). Send its summary now anyway?")
+    ask_yes_no(question.format(number=seminar.number, when=held))

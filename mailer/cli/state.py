@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli._common import reports_errors, say
+from mailer.cli._common import ask_yes_no, reports_errors, say
 from mailer.cli.translated import group, option
 from mailer.i18n import _
 
@@ -45,7 +45,7 @@ def reset(file: Path, yes: bool) -> None:
             question = _(
                 "Start {file} anew? Without its records people who said no can be mailed again"
             )
-        click.confirm(question.format(file=file), abort=True)
+        ask_yes_no(question.format(file=file))
     aside = start_anew(file)
     if aside:
         say(
