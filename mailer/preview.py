@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Member
 from mailer.errors import MailerError
+from mailer.i18n import _
 from mailer.message import Outgoing
 from mailer.recipients import Person
 
@@ -41,24 +42,28 @@ def find_person(
 ) -> Person:
     """The person to preview: the one with this address, else the first of the list."""
     if not people:
-        raise MailerError("nobody is on the lists", hint="add people to recipients/")
+        raise MailerError(_("nobody is on the lists"), hint=_("add people to recipients/"))
     if address is None:
         return people[0]
     try:
         wanted = normalise_address(address)
     except AddressError as exc:
-        raise MailerError(f"--to {address!r}: {exc}") from None
+        raise MailerError(
+            _("--to {address}: {reason}").format(address=repr(address), reason=exc)
+        ) from None
     if suppressed is not None and suppressed(wanted):
         raise MailerError(
-            f"{address} is on the network's opt-out list: nothing is sent to them",
-            hint="see 'mailer suppressed'",
+            _("{address} is on the network's opt-out list: nothing is sent to them").format(
+                address=address
+            ),
+            hint=_("see 'mailer suppressed'"),
         )
     for person in people:
         if person.email == wanted:
             return person
     raise MailerError(
-        f"{address} is not on any member's list",
-        hint="see 'mailer recipients merge --out merged.csv'",
+        _("{address} is not on any member's list").format(address=address),
+        hint=_("see 'mailer recipients merge --out merged.csv'"),
     )
 
 
@@ -98,11 +103,13 @@ def describe(message: Outgoing, member: Member) -> View:
             html_text = str(part.get_content())
     lines += [
         "",
-        "-- text part " + "-" * 60,
+        "-- " + _("text part") + " " + "-" * 60,
         text_part.rstrip(),
         "-" * 73,
-        f"HTML part: {len(html_text.encode()):,} bytes (CSS inlined)",
-        f"Attachments: {', '.join(attachments) if attachments else 'none'}",
-        f"Message size: {len(message.data):,} bytes",
+        _("HTML part: {size} bytes (CSS inlined)").format(size=f"{len(html_text.encode()):,}"),
+        _("Attachments: {attachments}").format(
+            attachments=", ".join(attachments) if attachments else _("none")
+        ),
+        _("Message size: {size} bytes").format(size=f"{len(message.data):,}"),
     ]
     return View(text="\n".join(lines), html=html_text)

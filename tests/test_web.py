@@ -180,7 +180,7 @@ def test_register_then_cancel_through_the_form(workspace, web, mails, cli):
         # The registration counts like an imported one: the reminder's audience.
         plan = cli("send", "reminder", "2", "--audience", "registered", "--dry-run")
         assert plan.exit_code == 0, plan.output
-        assert "Audience registered: 1 people" in plan.output
+        assert "Audience registered: 1 person;" in plan.output
         again = browser.get(url)
         assert "Cancel my place" in again.text
         cancel = browser.post(url, data={"action": "cancel", "csrf": csrf_field(again.text)})

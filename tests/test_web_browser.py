@@ -161,4 +161,4 @@ def test_a_stranger_signs_up_in_the_browser_and_confirms_from_the_mail(
     assert registered(workspace) == {stranger}
     plan = cli("send", "reminder", "2", "--audience", "registered", "--dry-run")
     assert plan.exit_code == 0, plan.output
-    assert "Audience registered: 1 people" in plan.output
+    assert "Audience registered: 1 person;" in plan.output

@@ -99,7 +99,7 @@ def test_a_stranger_signs_up_confirms_through_the_mail_and_is_registered(workspa
     assert signup["consent_text"].startswith("Yes, ")  # the words agreed to, in English
     plan = cli("send", "reminder", "2", "--audience", "registered", "--dry-run")
     assert plan.exit_code == 0, plan.output
-    assert "Audience registered: 1 people" in plan.output
+    assert "Audience registered: 1 person;" in plan.output
 
 
 def test_a_bot_filling_the_honeypot_is_told_nothing_and_nothing_is_sent(workspace, web, smtp):

@@ -11,14 +11,17 @@ lock a new file of the same name while the second still holds the old one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import fcntl
 import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from mailer.errors import BusyError, StateError
+from mailer.i18n import _
 from mailer.journal import private_dir
 
 POLL_SECONDS = 0.2  # how often a waiting sender tries again
@@ -32,9 +35,10 @@ def lock_path(journal_path: Path, mailing: str) -> Path:
 class SendLock:
     """Held while one process sends one mailing from one journal."""
 
-    def __init__(self, path: Path, mailing: str) -> None:
+    def __init__(self, path: Path, mailing: str, zone: ZoneInfo | None = None) -> None:
         self.path = path
         self.mailing = mailing
+        self.zone = zone  # the network's, for the time a person reads in busy()
         self._fd: int | None = None
 
     def try_acquire(self) -> bool:
@@ -44,7 +48,8 @@ class SendLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StateError(
-                f"cannot create the send lock: {exc.strerror}", path=self.path
+                _("cannot create the send lock: {reason}").format(reason=exc.strerror),
+                path=self.path,
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,19 +82,26 @@ class SendLock:
             os.close(self._fd)
             self._fd = None
 
-    def busy(
-        self,
-        outcome: str = "nothing was sent",
-        hint: str = "wait for it to finish, or add --wait to start right after it",
-    ) -> BusyError:
-        """The error that names the process sending now."""
+    def busy(self, outcome: str | None = None, hint: str | None = None) -> BusyError:
+        """The error that names the process sending now. ``outcome`` (default: nothing
+        was sent) and ``hint`` are already in the person's language."""
         try:
             holder = self.path.read_text(encoding="utf-8").strip().split("\t")
         except OSError:
             holder = []
         if len(holder) == 3:
             pid, host, since = holder
-            who = f"process {pid} on {host} since {since}"
+            # In the network's time zone, to the minute; ISO order reads the same in every
+            # language (and the UTC stamp in the file is kept for the logs).
+            with contextlib.suppress(ValueError):
+                local = dt.datetime.fromisoformat(since).astimezone(self.zone or ZoneInfo("UTC"))
+                since = f"{local:%Y-%m-%d %H:%M}"
+            who = _("process {pid} on {host} since {when}").format(pid=pid, host=host, when=since)
         else:  # it has only just taken the lock and not yet written its name
-            who = "another process"
-        return BusyError(f"mailing {self.mailing} is being sent by {who}; {outcome}", hint=hint)
+            who = _("another process")
+        return BusyError(
+            _("mailing {mailing} is being sent by {who}; {outcome}").format(
+                mailing=self.mailing, who=who, outcome=outcome or _("nothing was sent")
+            ),
+            hint=hint or _("wait for it to finish, or add --wait to start right after it"),
+        )

@@ -14,6 +14,7 @@ from mailer.config import Network, Seminar
 from mailer.errors import (
     ConfigError,
 )
+from mailer.i18n import _
 from mailer.render import KINDS
 
 # Who a kind goes to when --audience is not given.
@@ -47,7 +48,10 @@ def mailing_for(
 ) -> Mailing:
     """The mailing KIND for seminar NUMBER (for a newsletter: newsletter NUMBER)."""
     if kind not in KINDS:
-        raise ConfigError(f"unknown mail kind {kind!r}", hint=f"known: {', '.join(KINDS)}")
+        raise ConfigError(
+            _("unknown mail kind {kind}").format(kind=repr(kind)),
+            hint=_("known: {kinds}").format(kinds=", ".join(KINDS)),
+        )
     audience = audience or DEFAULT_AUDIENCE.get(kind, ALL)
     if kind == "newsletter":
         return Mailing(kind, _seminar_after_newsletter(network, number), number, audience)
@@ -55,30 +59,34 @@ def mailing_for(
     revision = 0
     if kind == "summary" and not seminar.held:
         raise ConfigError(
-            f"seminar {number} has no summary yet",
+            _("seminar {number} has no summary yet").format(number=number),
             path=network.path,
-            hint="add summary_file, videos or attendance to the seminar first",
+            hint=_("add summary_file, videos or attendance to the seminar first"),
         )
     if kind == "change":
         if not seminar.changes:
             raise ConfigError(
-                f"seminar {number} has no changes",
+                _("seminar {number} has no changes").format(number=number),
                 path=network.path,
-                hint='add [[seminars.changes]] with what = "..." (one line) and change '
-                "the seminar's time, place or programme",
+                hint=_(
+                    'add [[seminars.changes]] with what = "..." (one line) and change '
+                    "the seminar's time, place or programme"
+                ),
             )
         revision = len(seminar.changes)
     if kind == "cancellation" and not seminar.cancelled:
         raise ConfigError(
-            f"seminar {number} is not cancelled",
+            _("seminar {number} is not cancelled").format(number=number),
             path=network.path,
-            hint='set cancelled = { reason = "..." } on the seminar first',
+            hint=_('set cancelled = {{ reason = "..." }} on the seminar first').format(),
         )
     if kind in ("invitation", "reminder", "change") and seminar.cancelled:
         raise ConfigError(
-            f"seminar {number} is cancelled: no {kind} can go out for it",
+            _("seminar {number} is cancelled: no {kind} can go out for it").format(
+                number=number, kind=kind
+            ),
             path=network.path,
-            hint="send the cancellation instead",
+            hint=_("send the cancellation instead"),
         )
     return Mailing(kind, seminar, revision, audience)
 
@@ -101,9 +109,9 @@ def _seminar_after_newsletter(network: Network, number: int) -> Seminar:
     live = [s for s in network.seminars if not s.cancelled]
     if not live:
         raise ConfigError(
-            "a newsletter ends with the next seminar, but there is none",
+            _("a newsletter ends with the next seminar, but there is none"),
             path=network.path,
-            hint="add a [[seminars]] entry",
+            hint=_("add a [[seminars]] entry"),
         )
     coming = [s for s in live if s.date >= article.meta.date]
     return min(coming, key=lambda s: s.date) if coming else max(live, key=lambda s: s.date)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mailer.bundle.outstanding import HeldBundle, LeftOut
 from mailer.channels.ratelimit import DAY, Estimate, estimate
 from mailer.config import MaildirChannel, Member, Network
+from mailer.i18n import _
 from mailer.journal import Delivery, Journal
 from mailer.recipients import Merge, Person, merge
 from mailer.suppression import suppressed_checker
@@ -44,7 +45,7 @@ class Limits:
 
     def describe_rate(self) -> str:
         if self.rate is None:
-            return "unlimited"
+            return _("unlimited")
         per_minute = self.rate * 60
         return f"{per_minute:g}/min" if per_minute < 600 else f"{self.rate:g}/s"
 

@@ -31,6 +31,7 @@ from mailer.channels.factory import transport_factory
 from mailer.channels.ratelimit import DAY, Clock, DailyQuota, TokenBucket
 from mailer.channels.smtp import SmtpSettings
 from mailer.config import Member
+from mailer.dates import moment
 from mailer.errors import (
     BusyError,
     ChannelError,
@@ -41,6 +42,7 @@ from mailer.errors import (
     TransientError,
     UncertainError,
 )
+from mailer.i18n import ngettext
 from mailer.journal import Delivery, GroupCommit, Journal, is_rehearsal
 from mailer.recipients import Person
 from mailer.suppression import Suppression
@@ -150,7 +152,7 @@ async def send_plan(
     if via is not None and not is_rehearsal(journal.path):
         # A caller's mistake, not the user's: it would record test sends as real ones.
         raise ValueError(f"a rehearsal must record in its own journal, not {journal.path}")
-    lock = SendLock(lock_path(journal.path, plan.mailing.id), plan.mailing.id)
+    lock = SendLock(lock_path(journal.path, plan.mailing.id), plan.mailing.id, factory.network.tz)
     await lock.acquire(wait=wait, on_wait=on_wait)
     try:
         with (
@@ -309,11 +311,21 @@ class _ChannelRun:
         assert self.quota is not None
         self.writes.flush()
         when = self.journal.oldest_since(self.member.id, dt.datetime.now(dt.UTC) - DAY)
-        after = f"; more can go after {when + DAY:%Y-%m-%d %H:%M} UTC" if when else ""
-        self.result.quota = (
-            f"daily quota of {self.quota.limit} recipients reached{after}: "
-            "run the same command again then"
-        )
+        limit = self.quota.limit
+        if when is None:
+            self.result.quota = ngettext(
+                "daily quota of {n} recipient reached: run the same command again later",
+                "daily quota of {n} recipients reached: run the same command again later",
+                limit,
+            ).format(n=limit)
+            return
+        self.result.quota = ngettext(
+            "daily quota of {n} recipient reached; more can go after {when}: run the same "
+            "command again then",
+            "daily quota of {n} recipients reached; more can go after {when}: run the same "
+            "command again then",
+            limit,
+        ).format(n=limit, when=moment(when + DAY, self.factory.network.tz))
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or wake early on Ctrl-C; True when the run is stopping."""
@@ -356,7 +368,12 @@ class _ChannelRun:
             self.log.write(self.logged_as, self.member.id, "-", "connect", attempt + 1, last)
             if attempt < retries and await self._pause(self._backoff(attempt)):
                 return "stop"
-        raise ChannelError(f"{last.message} (gave up after {retries + 1} tries)")
+        tries = retries + 1
+        raise ChannelError(
+            ngettext(
+                "{problem} (gave up after {n} try)", "{problem} (gave up after {n} tries)", tries
+            ).format(problem=last.message, n=tries)
+        )
 
     def _fewer_connections(self, exc: TransientError) -> None:
         self.allowed = max(1, min(self.allowed, self.active) - 1)

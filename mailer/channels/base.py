@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 from abc import ABC, abstractmethod
 
 from mailer.errors import (
@@ -12,6 +14,7 @@ from mailer.errors import (
     TooManyConnectionsError,
     TransientError,
 )
+from mailer.i18n import _
 from mailer.message import Outgoing
 
 
@@ -60,10 +63,12 @@ def classify(code: int, message: str) -> DeliveryError:
     text = f"{code} {reply_text(message)}"
     if "5.7.30" in text or "5.7.139" in text:
         return ChannelError(
-            f"basic authentication is switched off for this mailbox ({text})",
+            _("basic authentication is switched off for this mailbox ({reply})").format(reply=text),
             smtp_code=code,
-            hint="switch the channel to OAuth2: auth = 'oauth2' with tenant_id, client_id "
-            "and client_secret_env",
+            hint=_(
+                "switch the channel to OAuth2: auth = 'oauth2' with tenant_id, client_id "
+                "and client_secret_env"
+            ),
         )
     if code == 432 or "4.3.2" in text:
         return TooManyConnectionsError(text, smtp_code=code)
@@ -96,3 +101,46 @@ def names_a_parameter(code: int, message: str) -> bool:
         subject, detail = enhanced.groups()
         return subject in ("5", "6") or (subject, detail) == ("3", "4")
     return _PARAMETER_WORDS.search(message) is not None
+
+
+def connection_problem(exc: BaseException) -> str:
+    """Why a connection could not be made, in a few words in the person's language.
+
+    Libraries wrap the system's error in their own (aiosmtplib, httpx): the system's,
+    found down the chain, says it best.
+    """
+    exc = _system_error(exc)
+    if isinstance(exc, socket.gaierror):
+        return _("unknown host")
+    reasons = {
+        errno.ECONNREFUSED: _("connection refused"),
+        errno.ECONNRESET: _("connection reset"),
+        errno.ETIMEDOUT: _("timed out"),
+        errno.EHOSTUNREACH: _("host unreachable"),
+        errno.ENETUNREACH: _("network unreachable"),
+        errno.EADDRNOTAVAIL: _("address not available"),
+    }
+    code = getattr(exc, "errno", None)
+    if code in reasons:
+        return reasons[code]
+    if isinstance(exc, TimeoutError):
+        return _("timed out")
+    if isinstance(exc, OSError) and exc.strerror:
+        return reply_text(exc.strerror)
+    return reply_text(str(exc))
+
+
+def _system_error(exc: BaseException) -> BaseException:
+    """The first error down ``exc``'s chain (and in exception groups) that carries the
+    system's error number; ``exc`` itself when none does."""
+    queue, seen = [exc], set()
+    while queue:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        queue += [e for e in (current.__cause__, current.__context__) if e is not None]
+        queue += list(getattr(current, "exceptions", ()))
+    return exc

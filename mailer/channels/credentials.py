@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from mailer import redaction
 from mailer.errors import ConfigError
+from mailer.i18n import _
 
 if TYPE_CHECKING:
     from mailer.config import SmtpChannel
@@ -26,8 +27,10 @@ def channel_password(channel: SmtpChannel) -> str | None:
             return value
         if not channel.password_keyring:
             raise ConfigError(
-                f"the password for {channel.host} is not set",
-                hint=f"export {channel.password_env}=... before sending",
+                _("the password for {host} is not set").format(host=channel.host),
+                hint=_("export {variable}=... before sending").format(
+                    variable=channel.password_env
+                ),
             )
     if channel.password_keyring:
         assert channel.username is not None  # the config requires it with a keyring
@@ -44,18 +47,25 @@ def keyring_password(service: str, username: str) -> str:
         from keyring.errors import KeyringError
     except ImportError:
         raise ConfigError(
-            f"password_keyring = {service!r} needs the keyring library",
-            hint="pip install keyring, or use password_env",
+            _("password_keyring = {service} needs the keyring library").format(
+                service=repr(service)
+            ),
+            hint=_("pip install keyring, or use password_env"),
         ) from None
     try:
         value = keyring.get_password(service, username)
     except KeyringError as exc:
         raise ConfigError(
-            f"the system keyring cannot be read: {exc}", hint="or use password_env"
+            _("the system keyring cannot be read: {reason}").format(reason=exc),
+            hint=_("or use password_env"),
         ) from None
     if not value:
         raise ConfigError(
-            f"no password in the system keyring for {username!r} at {service!r}",
-            hint=f"store it with: keyring set {service} {username}",
+            _("no password in the system keyring for {username} at {service}").format(
+                username=repr(username), service=repr(service)
+            ),
+            hint=_("store it with: keyring set {service} {username}").format(
+                service=service, username=username
+            ),
         )
     return value

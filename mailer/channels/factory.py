@@ -13,6 +13,7 @@ from mailer.channels.smtp import Security, SmtpSettings, SmtpTransport
 from mailer.config import GraphChannel, MaildirChannel, Member, Network, SmtpChannel
 from mailer.config.channels import is_loopback
 from mailer.errors import ConfigError
+from mailer.i18n import _
 
 if TYPE_CHECKING:
     from mailer.channels.graph import GraphSession
@@ -34,28 +35,34 @@ def parse_via(url: str) -> SmtpSettings:
     except ValueError:
         port = None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not port:
-        raise ConfigError(f"--via {url!r}: expected smtp://HOST:PORT")
+        raise ConfigError(_("--via {url}: expected smtp://HOST:PORT").format(url=repr(url)))
     if parts.username or parts.password:
-        raise ConfigError("--via takes no credentials: it is for a local test server")
+        raise ConfigError(_("--via takes no credentials: it is for a local test server"))
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     unknown = set(query) - {"security", "cafile"}
     if unknown:
         raise ConfigError(
-            f"--via {url!r}: unknown option {sorted(unknown)[0]!r}",
-            hint="the options are ?security=auto|starttls|none and ?cafile=PATH",
+            _("--via {url}: unknown option {option}").format(
+                url=repr(url), option=repr(sorted(unknown)[0])
+            ),
+            hint=_("the options are ?security=auto|starttls|none and ?cafile=PATH"),
         )
     security: Security = "tls"
     if parts.scheme == "smtp":
         chosen = query.get("security", "auto")
         if chosen not in _VIA_SECURITY:
             raise ConfigError(
-                f"--via {url!r}: security must be auto, starttls or none, not {chosen!r}"
+                _("--via {url}: security must be auto, starttls or none, not {chosen}").format(
+                    url=repr(url), chosen=repr(chosen)
+                )
             )
         security = _VIA_SECURITY[chosen]
     if security in ("none", "auto") and not is_loopback(parts.hostname):
         raise ConfigError(
-            f"--via {url!r}: smtp:// without TLS is only allowed to localhost",
-            hint="use smtps:// or ?security=starttls for another host",
+            _("--via {url}: smtp:// without TLS is only allowed to localhost").format(
+                url=repr(url)
+            ),
+            hint=_("use smtps:// or ?security=starttls for another host"),
         )
     return SmtpSettings(
         host=parts.hostname, port=port, security=security, cafile=query.get("cafile")
@@ -117,9 +124,10 @@ def graph_session(channel: GraphChannel, network: Network, *, label: str) -> Gra
             certificate = path.read_text(encoding="ascii")
         except (OSError, UnicodeError) as exc:
             raise ConfigError(
-                f"{label}: cannot read the app's certificate {path}: "
-                f"{getattr(exc, 'strerror', None) or exc}",
-                hint="client_certificate names a PEM file, relative to the config",
+                _("{channel}: cannot read the app's certificate {file}: {reason}").format(
+                    channel=label, file=path, reason=getattr(exc, "strerror", None) or exc
+                ),
+                hint=_("client_certificate names a PEM file, relative to the config"),
             ) from None
     return GraphSession(
         mailbox=channel.mailbox,

@@ -34,7 +34,7 @@ from typing import Protocol
 
 import httpx
 
-from mailer.channels.base import Transport, reply_text
+from mailer.channels.base import Transport, connection_problem, reply_text
 from mailer.errors import (
     ChannelError,
     DeliveryError,
@@ -43,6 +43,7 @@ from mailer.errors import (
     TransientError,
     UncertainError,
 )
+from mailer.i18n import _
 from mailer.message import Outgoing
 
 MAX_RETRY_AFTER = 3600.0  # seconds: a longer wait is a broken header, not advice
@@ -131,23 +132,33 @@ class GraphTransport(Transport):
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             if _tls_failure(exc):
                 raise self._untrusted(exc) from None
-            raise TransientError(f"{self.label}: cannot reach Microsoft Graph: {exc}") from None
+            raise TransientError(
+                _("{channel}: cannot reach Microsoft Graph: {reason}").format(
+                    channel=self.label, reason=connection_problem(exc)
+                )
+            ) from None
         except (httpx.WriteError, httpx.WriteTimeout) as exc:
             # Graph acts on a whole request only: a body cut short was not sent.
             raise TransientError(
-                f"{self.label}: the connection broke while sending the message: {exc}"
+                _("{channel}: the connection broke while sending the message: {reason}").format(
+                    channel=self.label, reason=exc
+                )
             ) from None
         except httpx.TimeoutException:
             raise UncertainError(
-                f"no answer from Microsoft Graph within {self.session.timeout:g} s after the "
-                "whole message was handed over: it may have been sent"
+                _(
+                    "no answer from Microsoft Graph within {seconds} s after the whole message "
+                    "was handed over: it may have been sent"
+                ).format(seconds=f"{self.session.timeout:g}")
             ) from None
         except (httpx.TransportError, ssl.SSLError) as exc:
             if _tls_failure(exc):
                 raise self._untrusted(exc) from None
             raise UncertainError(
-                "the connection to Microsoft Graph was lost after the whole message was "
-                f"handed over ({exc.__class__.__name__}): it may have been sent"
+                _(
+                    "the connection to Microsoft Graph was lost after the whole message was "
+                    "handed over ({reason}): it may have been sent"
+                ).format(reason=exc.__class__.__name__)
             ) from None
 
     def _outcome(self, response: httpx.Response) -> str:
@@ -161,9 +172,11 @@ class GraphTransport(Transport):
         if status == 401:
             return _raise(
                 ChannelError(
-                    f"{self.label}: Microsoft Graph refused a new token too (401 {said})",
+                    _("{channel}: Microsoft Graph refused a new token too ({reply})").format(
+                        channel=self.label, reply=f"401 {said}"
+                    ),
                     smtp_code=status,
-                    hint="check the app registration's tenant_id and client_id",
+                    hint=_("check the app registration's tenant_id and client_id"),
                 )
             )
         if status == 403:
@@ -171,46 +184,53 @@ class GraphTransport(Transport):
         if status == 404:
             return _raise(
                 ChannelError(
-                    f"{self.label}: Microsoft Graph knows no mailbox {self.session.mailbox!r} "
-                    f"(404 {said})",
+                    _("{channel}: Microsoft Graph knows no mailbox {mailbox} ({reply})").format(
+                        channel=self.label,
+                        mailbox=repr(self.session.mailbox),
+                        reply=f"404 {said}",
+                    ),
                     smtp_code=status,
-                    hint="mailbox must be the sending user's address in this tenant",
+                    hint=_("mailbox must be the sending user's address in this tenant"),
                 )
             )
         if status in (429, 503):
-            wait = retry_after(response.headers.get("Retry-After"))
-            told = f"; it asks us to wait {wait:g} s" if wait is not None else ""
-            return _raise(
-                ThrottledError(
-                    f"{status} Microsoft Graph is throttling this mailbox{told} ({said})",
-                    smtp_code=status,
-                    retry_after=wait,
-                )
-            )
+            return _raise(_throttled(status, response, said))
         if status >= 500:
             return _raise(
                 UncertainError(
-                    f"{status} from Microsoft Graph after the whole message was handed over "
-                    f"({said}): it may have been sent",
+                    _(
+                        "{status} from Microsoft Graph after the whole message was handed "
+                        "over ({reply}): it may have been sent"
+                    ).format(status=status, reply=said),
                     smtp_code=status,
                 )
             )
-        return _raise(ChannelError(f"{self.label}: unexpected answer {status} from Graph ({said})"))
+        return _raise(
+            ChannelError(
+                _("{channel}: unexpected answer {status} from Graph ({reply})").format(
+                    channel=self.label, status=status, reply=said
+                )
+            )
+        )
 
     def _untrusted(self, exc: BaseException) -> ChannelError:
         return ChannelError(
-            f"{self.label}: the TLS certificate of {self.session.url} cannot be trusted: "
-            f"{reply_text(str(exc))}",
-            hint="check graph_url; set ca_file (or MAILER_CAFILE) for a private CA",
+            _("{channel}: the TLS certificate of {server} cannot be trusted: {reason}").format(
+                channel=self.label, server=self.session.url, reason=reply_text(str(exc))
+            ),
+            hint=_("check graph_url; set ca_file (or MAILER_CAFILE) for a private CA"),
         )
 
     def _forbidden(self, said: str) -> ChannelError:
         return ChannelError(
-            f"{self.label}: Microsoft Graph does not let the app send as "
-            f"{self.session.mailbox} (403 {said})",
+            _("{channel}: Microsoft Graph does not let the app send as {mailbox} ({reply})").format(
+                channel=self.label, mailbox=self.session.mailbox, reply=f"403 {said}"
+            ),
             smtp_code=403,
-            hint="the app needs the Mail.Send application permission with admin consent, "
-            "and the Exchange application access policy must include this mailbox",
+            hint=_(
+                "the app needs the Mail.Send application permission with admin consent, "
+                "and the Exchange application access policy must include this mailbox"
+            ),
         )
 
     async def close(self) -> None:
@@ -229,13 +249,39 @@ async def check_access(session: GraphSession) -> str:
     try:
         response = await transport._post(b"", await session.tokens())
         if response.status_code in (400, 202):
-            return f"{session.label}: Microsoft Graph lets the app send as {session.mailbox}"
+            return _("{channel}: Microsoft Graph lets the app send as {mailbox}").format(
+                channel=session.label, mailbox=session.mailbox
+            )
         transport._outcome(response)
-        raise ChannelError(f"{session.label}: unexpected answer {response.status_code} from Graph")
+        raise ChannelError(
+            _("{channel}: unexpected answer {status} from Graph").format(
+                channel=session.label, status=response.status_code
+            )
+        )
     except (RecipientRefusedError, TransientError, UncertainError) as exc:
-        raise ChannelError(f"{session.label}: cannot ask Microsoft Graph: {exc}") from None
+        raise ChannelError(
+            _("{channel}: cannot ask Microsoft Graph: {reason}").format(
+                channel=session.label, reason=exc
+            )
+        ) from None
     finally:
         await transport.close()
+
+
+def _throttled(status: int, response: httpx.Response, said: str) -> ThrottledError:
+    wait = retry_after(response.headers.get("Retry-After"))
+    if wait is None:
+        throttled = _("{status} Microsoft Graph is throttling this mailbox ({reply})")
+    else:
+        throttled = _(
+            "{status} Microsoft Graph is throttling this mailbox; it asks us to wait "
+            "{seconds} s ({reply})"
+        )
+    return ThrottledError(
+        throttled.format(status=status, seconds=f"{wait or 0:g}", reply=said),
+        smtp_code=status,
+        retry_after=wait,
+    )
 
 
 def _raise(error: DeliveryError) -> str:
@@ -289,7 +335,9 @@ def _tls_context(cafile: str | None, label: str) -> ssl.SSLContext:
             context.load_verify_locations(cafile=cafile)
         except (OSError, ssl.SSLError) as exc:
             raise ChannelError(
-                f"{label}: cannot use the CA file {cafile}: {exc}",
-                hint="ca_file (or MAILER_CAFILE) must name a PEM file of CA certificates",
+                _("{channel}: cannot use the CA file {file}: {reason}").format(
+                    channel=label, file=cafile, reason=exc
+                ),
+                hint=_("ca_file (or MAILER_CAFILE) must name a PEM file of CA certificates"),
             ) from None
     return context

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mailer.channels.base import Transport
 from mailer.errors import ChannelError
+from mailer.i18n import _
 from mailer.message import Outgoing
 
 
@@ -27,7 +28,9 @@ class MaildirTransport(Transport):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._box = mailbox.Maildir(self.path, create=True)
         except OSError as exc:
-            raise ChannelError(f"cannot use the Maildir: {exc.strerror}", path=self.path) from None
+            raise ChannelError(
+                _("cannot use the Maildir: {reason}").format(reason=exc.strerror), path=self.path
+            ) from None
 
     async def send(self, message: Outgoing) -> str:
         assert self._box is not None, "open() first"
@@ -35,6 +38,7 @@ class MaildirTransport(Transport):
             key = self._box.add(message.data)
         except OSError as exc:
             raise ChannelError(
-                f"cannot write to the Maildir: {exc.strerror}", path=self.path
+                _("cannot write to the Maildir: {reason}").format(reason=exc.strerror),
+                path=self.path,
             ) from None
-        return f"stored as {key}"
+        return _("stored as {key}").format(key=key)

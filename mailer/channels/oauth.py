@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailer import redaction
 from mailer.errors import ChannelError
+from mailer.i18n import _
 
 if TYPE_CHECKING:
     from mailer.config import GraphChannel, SmtpChannel
@@ -110,29 +111,38 @@ class TokenSource:
                 result = self._app.acquire_token_for_client(scopes=[self.scope])
             except (ValueError, OSError) as exc:
                 raise ChannelError(
-                    f"{self.label}: cannot reach the OAuth2 authority {self.authority}: "
-                    f"{_first_line(str(exc))}",
-                    hint="check tenant_id and authority",
+                    _("{channel}: cannot reach the OAuth2 authority {authority}: {reason}").format(
+                        channel=self.label, authority=self.authority, reason=_first_line(str(exc))
+                    ),
+                    hint=_("check tenant_id and authority"),
                 ) from None
             except Exception as exc:  # requests' errors, without importing requests here
                 raise ChannelError(
-                    f"{self.label}: OAuth2 token request failed: {exc.__class__.__name__}: "
-                    f"{_first_line(str(exc))}"
+                    _("{channel}: OAuth2 token request failed: {reason}").format(
+                        channel=self.label,
+                        reason=f"{exc.__class__.__name__}: {_first_line(str(exc))}",
+                    )
                 ) from None
             finally:
                 if self._http is not None:
                     self._http.close()  # the session stays usable; only its pool is emptied
         if "access_token" not in result:
-            raise ChannelError(
-                f"{self.label}: the OAuth2 authority refused the token request: "
-                f"{result.get('error', 'unknown error')}: "
-                f"{_first_line(str(result.get('error_description', '')))}",
-                hint="check client_id, the client secret variable and the app's "
-                f"{self.permission} permission",
-            )
+            raise self._refused(result)
         token = str(result["access_token"])
         redaction.remember(token)  # a bearer token is as good as a password for an hour
         return token
+
+    def _refused(self, result: dict[str, Any]) -> ChannelError:
+        error = result.get("error") or _("unknown error")
+        return ChannelError(
+            _("{channel}: the OAuth2 authority refused the token request: {reason}").format(
+                channel=self.label,
+                reason=f"{error}: {_first_line(str(result.get('error_description', '')))}",
+            ),
+            hint=_(
+                "check client_id, the client secret variable and the app's {permission} permission"
+            ).format(permission=self.permission),
+        )
 
     async def __call__(self, *, fresh: bool = False) -> str:
         return await asyncio.to_thread(functools.partial(self.token, fresh=fresh))

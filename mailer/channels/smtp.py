@@ -22,7 +22,13 @@ from typing import Literal
 
 import aiosmtplib
 
-from mailer.channels.base import Transport, classify, names_a_parameter, reply_text
+from mailer.channels.base import (
+    Transport,
+    classify,
+    connection_problem,
+    names_a_parameter,
+    reply_text,
+)
 from mailer.config.channels import is_loopback
 from mailer.errors import (
     ChannelError,
@@ -31,6 +37,7 @@ from mailer.errors import (
     TransientError,
     UncertainError,
 )
+from mailer.i18n import _
 from mailer.message import Outgoing
 
 Security = Literal["tls", "starttls", "auto", "none"]  # auto: STARTTLS when offered
@@ -110,7 +117,11 @@ class SmtpTransport(Transport):
         if s.username and s.security in ("none", "auto") and not is_loopback(s.host):
             # Checked before connecting: the password must never cross a network in clear
             # ("auto" goes on in clear when the server offers no STARTTLS).
-            raise ChannelError(f"{self.label}: refusing to log in over an unencrypted connection")
+            raise ChannelError(
+                _("{channel}: refusing to log in over an unencrypted connection").format(
+                    channel=self.label
+                )
+            )
         if s.helo_name is None and not local_hostname.cache_info().currsize:
             # getfqdn() may wait for DNS: once per process, and not on the event loop.
             await asyncio.to_thread(local_hostname)
@@ -131,18 +142,22 @@ class SmtpTransport(Transport):
             await client.connect(timeout=s.connect_timeout)
         except aiosmtplib.SMTPConnectTimeoutError:
             raise TransientError(
-                f"{self.label}: no answer from {where} within {s.connect_timeout:g} s"
+                _("{channel}: no answer from {server} within {seconds} s").format(
+                    channel=self.label, server=where, seconds=f"{s.connect_timeout:g}"
+                )
             ) from None
         except aiosmtplib.SMTPConnectResponseError as exc:
             raise self._refusal(exc.code, exc.message, "greeting") from None
         except aiosmtplib.SMTPConnectError as exc:
             if isinstance(exc.__cause__, ssl.SSLError):  # implicit TLS: a handshake failure
                 raise _tls_error(self.label, where, exc.__cause__) from None
-            raise TransientError(
-                f"{self.label}: cannot connect to {where}: {reply_text(str(exc))}"
-            ) from None
+            raise _unreachable(self.label, where, exc.__cause__ or exc) from None
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            raise TransientError(f"{self.label}: {where} hung up while greeting: {exc}") from None
+            raise TransientError(
+                _("{channel}: {server} hung up while greeting: {reason}").format(
+                    channel=self.label, server=where, reason=exc
+                )
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise self._refusal(exc.code, exc.message, "greeting") from None
         except ssl.SSLError as exc:
@@ -152,14 +167,18 @@ class SmtpTransport(Transport):
                 # No silent downgrade: without STARTTLS the password and the mail would
                 # cross the network in clear.
                 raise ChannelError(
-                    f"{self.label}: {where} does not offer STARTTLS, so nothing is sent "
-                    "unencrypted",
-                    hint="use security = 'tls' (port 465) if the server speaks TLS from "
-                    "the start; ask the member's mail admins otherwise",
+                    _(
+                        "{channel}: {server} does not offer STARTTLS, so nothing is sent "
+                        "unencrypted"
+                    ).format(channel=self.label, server=where),
+                    hint=_(
+                        "use security = 'tls' (port 465) if the server speaks TLS from "
+                        "the start; ask the member's mail admins otherwise"
+                    ),
                 ) from None
             raise ChannelError(f"{self.label}: {where}: {reply_text(str(exc))}") from None
         except OSError as exc:
-            raise TransientError(f"{self.label}: cannot connect to {where}: {exc}") from None
+            raise _unreachable(self.label, where, exc) from None
 
     async def _greet(self, client: aiosmtplib.SMTP) -> None:
         """EHLO (HELO where refused) unless login did it already."""
@@ -171,7 +190,11 @@ class SmtpTransport(Transport):
             except aiosmtplib.SMTPHeloError:
                 await client.helo()
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            raise TransientError(f"{self.label}: {self.settings.host} hung up: {exc}") from None
+            raise TransientError(
+                _("{channel}: {server} hung up: {reason}").format(
+                    channel=self.label, server=self.settings.host, reason=exc
+                )
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise self._refusal(exc.code, exc.message, "greeting") from None
 
@@ -184,8 +207,10 @@ class SmtpTransport(Transport):
                 await client.ehlo()
                 if "xoauth2" not in client.server_auth_methods:
                     raise ChannelError(
-                        f"{self.label}: {s.host} does not offer XOAUTH2 login",
-                        hint="use auth = 'password' for this server",
+                        _("{channel}: {server} does not offer XOAUTH2 login").format(
+                            channel=self.label, server=s.host
+                        ),
+                        hint=_("use auth = 'password' for this server"),
                     )
                 await client.auth_xoauth2(s.username, await s.token_source())
             else:
@@ -193,11 +218,19 @@ class SmtpTransport(Transport):
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise self._refusal(exc.code, exc.message, "login") from None
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            raise TransientError(f"{self.label}: {s.host} hung up during login: {exc}") from None
+            raise TransientError(
+                _("{channel}: {server} hung up during login: {reason}").format(
+                    channel=self.label, server=s.host, reason=exc
+                )
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise self._refusal(exc.code, exc.message, "login") from None
         except aiosmtplib.SMTPException as exc:
-            raise ChannelError(f"{self.label}: cannot log in: {reply_text(str(exc))}") from None
+            raise ChannelError(
+                _("{channel}: cannot log in: {reason}").format(
+                    channel=self.label, reason=reply_text(str(exc))
+                )
+            ) from None
 
     def _refusal(self, code: int, message: str, phase: str) -> DeliveryError:
         """A refusal at greeting or login: busy (try later) or wrong for this channel."""
@@ -209,12 +242,19 @@ class SmtpTransport(Transport):
             return error
         if phase == "login":
             return ChannelError(
-                f"{self.label}: the server refused the login for "
-                f"{self.settings.username!r} ({code} {reply_text(message)})",
+                _("{channel}: the server refused the login for {username} ({reply})").format(
+                    channel=self.label,
+                    username=repr(self.settings.username),
+                    reply=f"{code} {reply_text(message)}",
+                ),
                 smtp_code=code,
-                hint="check the username and the password variable",
+                hint=_("check the username and the password variable"),
             )
-        return ChannelError(f"{self.label}: the server refused us ({code} {reply_text(message)})")
+        return ChannelError(
+            _("{channel}: the server refused us ({reply})").format(
+                channel=self.label, reply=f"{code} {reply_text(message)}"
+            )
+        )
 
     async def send(self, message: Outgoing) -> str:
         """One transaction: MAIL, RCPT, DATA; the server's final reply.
@@ -257,12 +297,14 @@ class SmtpTransport(Transport):
             return message.smtputf8 or sender_utf8
         if sender_utf8:
             raise ChannelError(
-                f"{self.label}: the from address {message.sender} needs SMTPUTF8, which "
-                f"{self.settings.host} does not offer",
-                hint="use an ASCII from address for this channel (a domain in its xn-- form)",
+                _(
+                    "{channel}: the from address {sender} needs SMTPUTF8, which {server} does "
+                    "not offer"
+                ).format(channel=self.label, sender=message.sender, server=self.settings.host),
+                hint=_("use an ASCII from address for this channel (a domain in its xn-- form)"),
             )
         raise RecipientRefusedError(
-            "the server does not accept internationalised addresses (SMTPUTF8)"
+            _("the server does not accept internationalised addresses (SMTPUTF8)")
         )
 
     def _refused(
@@ -276,9 +318,11 @@ class SmtpTransport(Transport):
         ):
             # A refused sender refuses everybody: the channel is misconfigured.
             return ChannelError(
-                f"{self.label}: the server refused the sender {message.sender} ({error.message})",
+                _("{channel}: the server refused the sender {sender} ({reply})").format(
+                    channel=self.label, sender=message.sender, reply=error.message
+                ),
                 smtp_code=exc.code,
-                hint="check the channel's from address and the mailbox's send-as rights",
+                hint=_("check the channel's from address and the mailbox's send-as rights"),
             )
         return error
 
@@ -318,16 +362,25 @@ def _lost(exc: BaseException, phase: str) -> DeliveryError:
     if phase == "data":
         if timed_out:
             return UncertainError(
-                "no answer within the DATA timeout after the whole message was handed "
-                "over: it may have arrived"
+                _(
+                    "no answer within the DATA timeout after the whole message was handed "
+                    "over: it may have arrived"
+                )
             )
         return UncertainError(
-            "the connection was lost after the whole message was handed over: it may have arrived"
+            _(
+                "the connection was lost after the whole message was handed over: it may "
+                "have arrived"
+            )
         )
     if timed_out:
-        return TransientError(f"timed out waiting for the server ({phase.upper()})")
+        return TransientError(
+            _("timed out waiting for the server ({command})").format(command=phase.upper())
+        )
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
-        return TransientError(f"the server closed the connection during {phase.upper()}")
+        return TransientError(
+            _("the server closed the connection during {command}").format(command=phase.upper())
+        )
     return TransientError(f"{exc.__class__.__name__}: {reply_text(str(exc))}")
 
 
@@ -365,8 +418,10 @@ def _tls_context(cafile: str | None, label: str) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise ChannelError(
-                f"{label}: cannot use the CA file {cafile}: {reason}",
-                hint="ca_file (or MAILER_CAFILE) must name a PEM file of CA certificates",
+                _("{channel}: cannot use the CA file {file}: {reason}").format(
+                    channel=label, file=cafile, reason=reason
+                ),
+                hint=_("ca_file (or MAILER_CAFILE) must name a PEM file of CA certificates"),
             ) from None
     return context
 
@@ -376,13 +431,29 @@ def _tls_error(label: str, where: str, exc: ssl.SSLError) -> ChannelError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         problem = str(exc.verify_message or exc.reason)
         return ChannelError(
-            f"{label}: the TLS certificate of {where} cannot be trusted: {problem}",
-            hint="check the host name; if the server uses its own CA, set ca_file in the "
-            "channel (or MAILER_CAFILE) to that CA's certificate",
+            _("{channel}: the TLS certificate of {server} cannot be trusted: {reason}").format(
+                channel=label, server=where, reason=problem
+            ),
+            hint=_(
+                "check the host name; if the server uses its own CA, set ca_file in the "
+                "channel (or MAILER_CAFILE) to that CA's certificate"
+            ),
         )
     return ChannelError(
-        f"{label}: TLS with {where} failed: {exc.reason or exc}",
-        hint="check the host, port and security setting",
+        _("{channel}: TLS with {server} failed: {reason}").format(
+            channel=label, server=where, reason=exc.reason or exc
+        ),
+        hint=_("check the host, port and security setting"),
+    )
+
+
+def _unreachable(label: str, where: str, exc: BaseException) -> TransientError:
+    """A connection that could not be made, said once: 'cannot connect to HOST:PORT:
+    connection refused', not aiosmtplib's sentence around the system's."""
+    return TransientError(
+        _("{channel}: cannot connect to {server}: {reason}").format(
+            channel=label, server=where, reason=connection_problem(exc)
+        )
     )
 
 

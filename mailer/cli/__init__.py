@@ -21,7 +21,7 @@ import click
 
 from mailer import i18n
 from mailer.cli._common import State
-from mailer.cli.translated import Group, option
+from mailer.cli.translated import Group, Option, option
 
 
 class MailerGroup(Group):
@@ -57,7 +57,7 @@ def _choose_language(ctx: click.Context, param: click.Parameter, value: str | No
     envvar="MAILER_NETWORK",
     help="The network's network.toml (default: ./network.toml; env MAILER_NETWORK).",
 )
-@click.version_option(package_name="mailer")
+@click.version_option(package_name="mailer", cls=Option, help="Show the version and exit.")
 @click.pass_context
 def main(ctx: click.Context, network_path: str | None) -> None:
     """Invite people to the network's seminars and tell them afterwards what was said.

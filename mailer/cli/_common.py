@@ -9,11 +9,14 @@ reaches the terminal.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from mailer.cli.translated import option
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,6 +52,19 @@ def say(text: str, *, err: bool = False) -> None:
     click.echo(printable(text, keep=_KEEP), err=err)
 
 
+def ask_yes_no(question: str) -> None:
+    """Ask a yes/no question in the person's language (Click's own confirm says "[y/N]"
+    and knows only "y" and "yes"); anything but yes, or no answer at all, aborts."""
+    from mailer.i18n import _
+
+    yes = _("y")
+    answer = click.prompt(
+        f"{question} [{yes}/N]", default="", show_default=False, prompt_suffix=" "
+    )
+    if answer.strip().lower() not in {yes.lower(), _("yes").lower(), "y", "yes"}:
+        raise click.Abort()
+
+
 def reports_errors(func: F) -> F:
     """Turn the library's MailerError into one line on stderr and its exit code."""
 
@@ -68,9 +84,17 @@ def console(stderr: bool = False) -> Console:
     """A rich console whose every string (printed, or a table's cell or title) loses its
     control characters on the way to the terminal."""
     stream = sys.stderr if stderr else sys.stdout
-    # Piped output (CI, logs, `| less`) gets a wide table rather than rich's 80 columns.
-    width = None if stream.isatty() else 120
+    # Piped output (CI, logs, `| less`) gets a wide table rather than rich's 80 columns,
+    # unless COLUMNS says how wide the reader is.
+    width = None if stream.isatty() else _columns(120)
     return _console_class()(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+def _columns(default: int) -> int:
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return default
 
 
 @functools.cache
@@ -107,25 +131,23 @@ pass_state = click.make_pass_decorator(State)
 
 # The options that 'mailer send' and a member's 'mailer bundle send' share: one send path,
 # so one wording.
-dry_run_option = click.option(
+dry_run_option = option(
     "--dry-run", is_flag=True, help="Send nothing; show the plan and one sample."
 )
-yes_option = click.option(
-    "--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts)."
-)
-resend_uncertain_option = click.option(
+yes_option = option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
+resend_uncertain_option = option(
     "--resend-uncertain",
     is_flag=True,
     help="Send again the messages whose outcome is unknown (a run that stopped, or a server "
     "that took the whole message and never answered), with the same Message-ID, so "
     "receiving systems can drop a duplicate.",
 )
-retry_failed_option = click.option(
+retry_failed_option = option(
     "--retry-failed",
     is_flag=True,
     help="Try again the people a server refused for good in an earlier run.",
 )
-via_option = click.option(
+via_option = option(
     "--via",
     metavar="smtp://HOST:PORT",
     help="Rehearse: send everything through this local SMTP server, keeping the From. A "
@@ -135,10 +157,10 @@ via_option = click.option(
     "MAILER_CAFILE trusts a test CA); ?security=none stays plain; smtps:// is TLS from the "
     "start.",
 )
-quiet_option = click.option(
+quiet_option = option(
     "--quiet", "-q", is_flag=True, help="No plan and no progress; only the summary."
 )
-wait_option = click.option(
+wait_option = option(
     "--wait",
     is_flag=True,
     help="When another process is sending this mailing, wait for it to finish, then send "

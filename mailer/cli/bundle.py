@@ -333,7 +333,14 @@ def status(
 
     with open_bundle(bundle_file, load_key(key_file)) as b:
         state = member_state_dir(member_state(bundle_file, state_dir), b.network_id)
-        show_status(state, b.mailing.id, as_json=as_json, rehearsal=rehearsal)
+        show_status(
+            state,
+            b.mailing.id,
+            as_json=as_json,
+            rehearsal=rehearsal,
+            members=b.network.members,
+            zone=b.network.tz,
+        )
 
 
 @bundle.command()

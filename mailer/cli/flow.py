@@ -22,10 +22,12 @@ from mailer.cli._common import (
     EXIT_OK,
     EXIT_TEMPFAIL,
     Failure,
+    ask_yes_no,
     console,
     finish,
     say,
 )
+from mailer.i18n import _, ngettext
 
 if TYPE_CHECKING:
     from mailer.campaign.factory import MessageFactory
@@ -65,10 +67,10 @@ class Flow:
 
 def rehearsed(via: SmtpSettings, real: str) -> str:
     """What a rehearsal ends with: nobody got anything, and how to send for real."""
-    return (
-        f"That was a rehearsal through {via.host}:{via.port}: nobody on the lists got "
-        f"anything. To send for real: {real}"
-    )
+    return _(
+        "That was a rehearsal through {server}: nobody on the lists got anything. "
+        "To send for real: {command}"
+    ).format(server=f"{via.host}:{via.port}", command=real)
 
 
 @contextlib.contextmanager
@@ -109,13 +111,15 @@ def send(plan: Plan, factory: MessageFactory, journal: Journal, flow: Flow, opts
 
 
 def show_plan(plan: Plan, factory: MessageFactory, flow: Flow, *, verbose: bool) -> None:
-    from mailer.cli.tables import plan_table
+    from mailer.cli.tables import member_label, plan_table
 
     out = console()
     for share in plan.bundled:
         out.print(
-            f"{share.member.short_name or share.member.name}: sends its own share with a "
-            "bundle; left alone here (import its report with 'mailer bundle import-report')",
+            _(
+                "{member}: sends its own share with a bundle; left alone here (import its "
+                "report with 'mailer bundle import-report')"
+            ).format(member=member_label(share.member)),
             markup=False,
         )
     # Before anything leaves: bundles still out when the seminar changed, and who is left
@@ -127,19 +131,26 @@ def show_plan(plan: Plan, factory: MessageFactory, flow: Flow, *, verbose: bool)
     if not verbose:
         return
     mailing = factory.mailing
-    title = f"{_title(plan, flow)}: {mailing.seminar.title}"
+    title = _("{mailing}: {seminar}").format(
+        mailing=_title(plan, flow), seminar=mailing.seminar.title
+    )
     plan_table(plan, title, factory.network.tz, server=flow.server)
     if mailing.audience.spec != "all" or plan.left_out:
         people = sum(c.total for c in plan.sending)
         out.print(
-            f"Audience {mailing.audience.spec}: {people} people; "
-            f"{plan.left_out} on the lists left out.",
+            _("Audience {audience}: {people}; {left_out} on the lists left out.").format(
+                audience=mailing.audience.spec,
+                people=ngettext("{n} person", "{n} people", people).format(n=people),
+                left_out=plan.left_out,
+            ),
             markup=False,
         )
     if flow.server:
         out.print(
-            f"Rehearsal: every message goes to {flow.server}, none to the people on the "
-            "lists; the real journal, daily quotas and opt-out list are left alone.",
+            _(
+                "Rehearsal: every message goes to {server}, none to the people on the lists; "
+                "the real journal, daily quotas and opt-out list are left alone."
+            ).format(server=flow.server),
             markup=False,
         )
 
@@ -151,19 +162,22 @@ def show_sample(plan: Plan, factory: MessageFactory, flow: Flow) -> None:
     sample = next((p for c in plan.sending for p in c.to_send), None)
     if sample is not None:
         member = factory.network.member(sample.sender)
-        out.print("\nSample message:", style="bold")
+        out.print("\n" + _("Sample message:"), style="bold", markup=False)
         out.print(describe(factory.build(sample, member), member).text, markup=False)
-    to = "To rehearse" if flow.server else "To send for real"
-    out.print(f"\nDry run: nothing was sent. {to}: {flow.again}", markup=False)
+    if flow.server:
+        done = _("Dry run: nothing was sent. To rehearse: {command}")
+    else:
+        done = _("Dry run: nothing was sent. To send for real: {command}")
+    out.print("\n" + done.format(command=flow.again), markup=False)
 
 
 def nothing_to_send(flow: Flow) -> str:
     if flow.server:
-        return (
+        return _(
             "Nothing to rehearse: everybody on the plan had an earlier rehearsal of this "
             "mailing (--resend rehearses it from the start)."
         )
-    return "Nothing to send: everybody on the plan already has this mailing."
+    return _("Nothing to send: everybody on the plan already has this mailing.")
 
 
 def confirm(plan: Plan, flow: Flow, *, yes: bool) -> None:
@@ -171,15 +185,27 @@ def confirm(plan: Plan, flow: Flow, *, yes: bool) -> None:
     if not plan.needs_confirmation or yes:
         return
     server = flow.server
+    n = plan.to_send
     if not sys.stdin.isatty():
-        what = f"rehearses through {server}" if server else "sends real mail through SMTP"
-        raise Failure(
-            f"this {what} and there is no terminal to confirm it: add --yes", EXIT_BAD_INPUT
-        )
+        if server:
+            refusal = _(
+                "this rehearses through {server} and there is no terminal to confirm it: add --yes"
+            ).format(server=server)
+        else:
+            refusal = _(
+                "this sends real mail through SMTP and there is no terminal to confirm it: "
+                "add --yes"
+            )
+        raise Failure(refusal, EXIT_BAD_INPUT)
     if server:
-        click.confirm(f"Rehearse: send {plan.to_send} messages to {server} now?", abort=True)
+        question = ngettext(
+            "Rehearse: send {n} message to {server} now?",
+            "Rehearse: send {n} messages to {server} now?",
+            n,
+        ).format(n=n, server=server)
     else:
-        click.confirm(f"Send {plan.to_send} messages now?", abort=True)
+        question = ngettext("Send {n} message now?", "Send {n} messages now?", n).format(n=n)
+    ask_yes_no(question)
 
 
 def run(
@@ -191,8 +217,10 @@ def run(
         return run_send(plan, factory, journal, via=flow.via, quiet=opts.quiet, wait=opts.wait)
     except KeyboardInterrupt:
         say(
-            "Stopped at once: messages in flight are recorded as uncertain "
-            f"(see '{flow.status}'). To resume: {flow.again}",
+            _(
+                "Stopped at once: messages in flight are recorded as uncertain "
+                "(see '{status}'). To resume: {command}"
+            ).format(status=flow.status, command=flow.again),
             err=True,
         )
         raise click.exceptions.Exit(EXIT_TEMPFAIL) from None
@@ -203,16 +231,33 @@ def show_report(report: SendReport, plan: Plan, flow: Flow) -> None:
 
     results_table(report.channels, _title(plan, flow))
     if report.interrupted:
-        say(f"Interrupted. To resume, run the same command again: {flow.again}", err=True)
+        say(
+            _("Interrupted. To resume, run the same command again: {command}").format(
+                command=flow.again
+            ),
+            err=True,
+        )
     elif report.exit_code != EXIT_OK:
-        say(f"To continue later, run the same command again: {flow.again}", err=True)
+        say(
+            _("To continue later, run the same command again: {command}").format(
+                command=flow.again
+            ),
+            err=True,
+        )
     if plan.uncertain:
         say(_uncertain_before(plan.uncertain, flow), err=True)
     if report.unanswered:
+        n = report.unanswered
         say(
-            f"{report.unanswered} messages are uncertain (handed over, then no answer): they "
-            f"were not sent again, so nobody gets two. '{flow.status}' lists them; ask the "
-            "server's admins whether they arrived, or send them again with --resend-uncertain.",
+            ngettext(
+                "{n} message is uncertain (handed over, then no answer): it was not sent "
+                "again, so nobody gets two. '{status}' lists them; ask the server's admins "
+                "whether it arrived, or send it again with --resend-uncertain.",
+                "{n} messages are uncertain (handed over, then no answer): they were not "
+                "sent again, so nobody gets two. '{status}' lists them; ask the server's "
+                "admins whether they arrived, or send them again with --resend-uncertain.",
+                n,
+            ).format(n=n, status=flow.status),
             err=True,
         )
     if flow.epilogue:
@@ -220,13 +265,20 @@ def show_report(report: SendReport, plan: Plan, flow: Flow) -> None:
 
 
 def _uncertain_before(count: int, flow: Flow) -> str:
-    return (
-        f"{count} messages are uncertain (a run stopped while sending them); "
-        f"check '{flow.status}', then use --resend-uncertain to send them again."
-    )
+    return ngettext(
+        "{n} message is uncertain (a run stopped while sending it); check '{status}', "
+        "then use --resend-uncertain to send it again.",
+        "{n} messages are uncertain (a run stopped while sending them); check '{status}', "
+        "then use --resend-uncertain to send them again.",
+        count,
+    ).format(n=count, status=flow.status)
 
 
 def _title(plan: Plan, flow: Flow) -> str:
     mailing = plan.mailing.id
     server = flow.server
-    return f"Rehearsal of mailing {mailing} through {server}" if server else f"Mailing {mailing}"
+    if server:
+        return _("Rehearsal of mailing {mailing} through {server}").format(
+            mailing=mailing, server=server
+        )
+    return _("Mailing {mailing}").format(mailing=mailing)

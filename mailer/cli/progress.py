@@ -8,7 +8,8 @@ import signal
 from typing import TYPE_CHECKING
 
 from mailer.cli._common import console, say
-from mailer.cli.tables import rate_column
+from mailer.cli.tables import member_label, rate_column
+from mailer.i18n import _
 
 if TYPE_CHECKING:
     from mailer.campaign.factory import MessageFactory
@@ -59,10 +60,13 @@ async def _send(
             main_task.cancel()
             return
         stop.set()
-        say("\nStopping after the messages in flight (Ctrl-C again to stop at once)...", err=True)
+        say(
+            "\n" + _("Stopping after the messages in flight (Ctrl-C again to stop at once)..."),
+            err=True,
+        )
 
     def waiting(busy: BusyError) -> None:
-        say(f"Waiting: {busy.message}", err=True)
+        say(_("Waiting: {reason}").format(reason=busy.message), err=True)
 
     send = functools.partial(
         send_plan, plan, factory, journal, via=via, stop=stop, wait=wait, on_wait=waiting
@@ -80,9 +84,7 @@ async def _send(
             console=console(stderr=True),
         ) as progress:
             tasks = {
-                c.member.id: progress.add_task(
-                    c.member.short_name or c.member.name, total=len(c.to_send)
-                )
+                c.member.id: progress.add_task(member_label(c.member), total=len(c.to_send))
                 for c in plan.sending
                 if c.to_send
             }

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mailer.cli._common import (
     State,
+    ask_yes_no,
     console,
     dry_run_option,
     pass_state,
@@ -25,6 +26,15 @@ from mailer.cli._common import (
 )
 from mailer.cli.flow import rehearsed
 from mailer.cli.status import show_status
+from mailer.cli.translated import command, option
+from mailer.i18n import N_, _
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from mailer.channels.smtp import SmtpSettings
+    from mailer.cli.flow import Flow
+    from mailer.config import Seminar
 
 __all__ = ["KIND", "audience_option", "preview", "rehearsed", "send", "show_status"]
 
@@ -34,7 +44,7 @@ KIND = click.Choice(["invitation", "reminder", "change", "cancellation", "summar
 
 
 def audience_option(func: Any) -> Any:
-    return click.option(
+    return option(
         "--audience",
         "audience",
         multiple=True,
@@ -52,23 +62,23 @@ def _audience(values: tuple[str, ...]) -> Any:
     return parse_audience(values)
 
 
-@click.command()
-@click.argument("kind", type=KIND)
+@command()
+@click.argument("kind", type=KIND, metavar="KIND")
 @click.argument("seminar", type=int)
-@click.option(
+@option(
     "--to",
     "address",
     metavar="ADDRESS",
     help="Preview the message for this person (default: the first one).",
 )
-@click.option(
+@option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the HTML part to this file, for a browser.",
 )
-@click.option("--open", "open_browser", is_flag=True, help="Open the HTML in the system browser.")
-@click.option(
+@option("--open", "open_browser", is_flag=True, help="Open the HTML in the system browser.")
+@option(
     "--png",
     "png_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -116,21 +126,22 @@ def preview(
         html_file = Path(name)
     if html_file:
         html_file.write_text(view.html, encoding="utf-8")
-        say(f"HTML written to {html_file}")
+        say(_("HTML written to {file}").format(file=html_file))
     if png_file:
         from mailer.screenshot import screenshots
 
         for shot in screenshots(view.html, png_file):
-            say(f"Screenshot written to {shot}")
+            say(_("Screenshot written to {file}").format(file=shot))
     if open_browser and html_file:
         import webbrowser
 
         if not webbrowser.open(html_file.resolve().as_uri()):
-            say(f"No browser to open; open {html_file} yourself.", err=True)
+            say(_("No browser to open; open {file} yourself.").format(file=html_file), err=True)
 
 
-@click.command(
-    epilog="""\b
+@command(
+    epilog=N_(
+        """\b
 Exit codes:
    0  everything on the plan was sent
    1  some messages failed or a channel stopped (the summary says which), or some
@@ -140,20 +151,21 @@ Exit codes:
   75  work left for a later run (deferred, daily quota reached, or Ctrl-C):
       run the same command again; or another process is sending this mailing
       now (--wait waits for it)"""
+    )
 )
-@click.argument("kind", type=KIND)
+@click.argument("kind", type=KIND, metavar="KIND")
 @click.argument("seminar", type=int)
 @dry_run_option
 @yes_option
 @via_option
-@click.option(
+@option(
     "--org",
     "orgs",
     multiple=True,
     metavar="ID",
     help="Send only these members' share (repeatable).",
 )
-@click.option(
+@option(
     "--resend",
     is_flag=True,
     help="Send again to people who already got this mailing. On purpose only.",
@@ -199,6 +211,9 @@ def send(
 
     network = state.network
     mailing = mailing_for(network, kind, seminar, _audience(audience))
+    # A rehearsal (--via) mails nobody: preparing a summary early is what it is for.
+    if kind == "summary" and not (dry_run or yes or via):
+        _confirm_early_summary(mailing.seminar, network.tz)
     via_settings = parse_via(via) if via else None
     # A rehearsal's links look real but are signed so that no token in them is honoured.
     factory = MessageFactory(network, mailing, rehearsal=via_settings is not None)
@@ -206,12 +221,7 @@ def send(
     real += "".join(f" --org {o}" for o in orgs)
     real += "".join(f" --audience {a}" for a in audience)
     rehearsing = via_settings is not None
-    done = flow.Flow(
-        again=real + (f" --via {via}" if via else ""),
-        status=f"mailer status {mailing.id}" + (" --rehearsal" if rehearsing else ""),
-        via=via_settings,
-        epilogue=rehearsed(via_settings, real) if via_settings is not None else None,
-    )
+    done = _flow(real, mailing.id, via, via_settings)
     with flow.open_journals(network.state_dir, rehearse=rehearsing) as (journal, rehearsal):
         plan = make_plan(
             network,
@@ -225,3 +235,31 @@ def send(
         )
         opts = flow.Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait)
         flow.send(plan, factory, rehearsal or journal, done, opts)
+
+
+def _flow(real: str, mailing: str, via: str | None, settings: SmtpSettings | None) -> Flow:
+    """What the messages around this send say: how to resume it, where it stands."""
+    from mailer.cli.flow import Flow
+
+    return Flow(
+        again=real + (f" --via {via}" if via else ""),
+        status=f"mailer status {mailing}" + (" --rehearsal" if settings else ""),
+        via=settings,
+        epilogue=rehearsed(settings, real) if settings is not None else None,
+    )
+
+
+def _confirm_early_summary(seminar: Seminar, zone: ZoneInfo) -> None:
+    """A summary of a seminar that has not ended yet is most likely a mistake (a wrong
+    number): ask first. Without an answer (no terminal, no --yes) nothing is sent."""
+    import datetime as dt
+
+    from mailer.dates import when
+    from mailer.i18n import current_language
+
+    ends = dt.datetime.combine(seminar.date, seminar.end, tzinfo=zone)
+    if ends <= dt.datetime.now(zone):
+        return
+    held = when(seminar.date, seminar.start, seminar.end, zone, current_language())
+    question = _("Seminar {number} has not taken place yet ({when}). Send its summary now anyway?")
+    ask_yes_no(question.format(number=seminar.number, when=held))

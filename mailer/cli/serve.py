@@ -5,11 +5,19 @@ from __future__ import annotations
 import click
 
 from mailer.cli._common import State, pass_state, reports_errors, say
+from mailer.cli.translated import command, option
+from mailer.i18n import _
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@command()
+@option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
 @pass_state
 @reports_errors
 def serve(state: State, host: str, port: int) -> None:
@@ -26,7 +34,10 @@ def serve(state: State, host: str, port: int) -> None:
     network = state.network
     app = create_app(network)
     for link in outside_links(network):
-        say(f"Warning: not under [web] base_url, so not answered here: {link}", err=True)
+        say(
+            _("Warning: not under [web] base_url, so not answered here: {link}").format(link=link),
+            err=True,
+        )
     # No access log: every personal link's URL carries a token. The proxy's own log
     # should leave out query strings too (see the guide).
     uvicorn.run(

@@ -6,17 +6,19 @@ from pathlib import Path
 
 import click
 
-from mailer.cli._common import reports_errors
+from mailer.cli._common import ask_yes_no, reports_errors, say
+from mailer.cli.translated import group, option
+from mailer.i18n import _
 
 
-@click.group()
+@group()
 def state() -> None:
     """The state folder (.mailer/): its journals and opt-out list."""
 
 
 @state.command("reset")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @reports_errors
 def reset(file: Path, yes: bool) -> None:
     """Start the store FILE anew, when mailer refused it as missing, empty or not its own.
@@ -31,16 +33,25 @@ def reset(file: Path, yes: bool) -> None:
 
     if file.name not in (JOURNAL_FILE, SUPPRESSION_FILE):
         raise click.BadParameter(
-            f"{file}: not a store (name the {JOURNAL_FILE} or {SUPPRESSION_FILE} mailer refused)",
+            _("{file}: not a store (name the {journal} or {suppression} mailer refused)").format(
+                file=file, journal=JOURNAL_FILE, suppression=SUPPRESSION_FILE
+            ),
             param_hint="FILE",
         )
     if not yes:
-        what = (
-            "everyone is mailed again"
-            if file.name == JOURNAL_FILE
-            else ("people who said no can be mailed again")
-        )
-        click.confirm(f"Start {file} anew? Without its records {what}", abort=True)
+        if file.name == JOURNAL_FILE:
+            question = _("Start {file} anew? Without its records everyone is mailed again")
+        else:
+            question = _(
+                "Start {file} anew? Without its records people who said no can be mailed again"
+            )
+        ask_yes_no(question.format(file=file))
     aside = start_anew(file)
-    kept = f"; the old file is kept as {aside}" if aside else ""
-    click.echo(f"{file} starts anew at the next command{kept}.")
+    if aside:
+        say(
+            _("{file} starts anew at the next command; the old file is kept as {aside}.").format(
+                file=file, aside=aside
+            )
+        )
+    else:
+        say(_("{file} starts anew at the next command.").format(file=file))

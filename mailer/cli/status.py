@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from mailer.cli._common import State, console, pass_state, reports_errors, say
+from mailer.cli.translated import command, option
+from mailer.i18n import _
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from mailer.config import Member
     from mailer.journal import Journal
 
 
-@click.command()
+@command()
 @click.argument("mailing", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@click.option(
+@option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@option(
     "--rehearsal",
     is_flag=True,
     help="Show the rehearsals ('mailer send ... --via') instead of the real mailings.",
@@ -32,74 +40,152 @@ def status(state: State, mailing: str | None, as_json: bool, rehearsal: bool) ->
     ('mailer send ... --resend-uncertain' sends it again with the same Message-ID).
     Only real mailings are shown: rehearsals keep their own journal (--rehearsal).
     """
-    show_status(state.network.state_dir, mailing, as_json=as_json, rehearsal=rehearsal)
+    network = state.network
+    show_status(
+        network.state_dir,
+        mailing,
+        as_json=as_json,
+        rehearsal=rehearsal,
+        members=network.members,
+        zone=network.tz,
+    )
 
 
-def show_status(state_dir: Path, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    """How the status reads: which members (network.toml's order and names), which zone."""
+
+    rehearsal: bool
+    members: Sequence[Member]
+    zone: ZoneInfo | None
+
+
+def show_status(
+    state_dir: Path,
+    mailing: str | None,
+    *,
+    as_json: bool,
+    rehearsal: bool,
+    members: Sequence[Member] = (),
+    zone: ZoneInfo | None = None,
+) -> None:
     """Print where the mailings (or one) in a state folder's journal stand, or in its
-    rehearsals' journal: ``mailer status``, and a member's ``mailer bundle status``."""
+    rehearsals' journal: ``mailer status``, and a member's ``mailer bundle status``.
+
+    ``members``: the network's, so that members are named and ordered as in network.toml
+    (as the send's tables do); ``zone``: the network's time zone for the dates shown.
+    """
     from mailer.journal import Journal, rehearsal_path
 
     if rehearsal and not rehearsal_path(state_dir).exists():
-        say("{}" if as_json else "No rehearsals yet.")
+        say("{}" if as_json else _("No rehearsals yet."))
         return
     opened = (Journal.for_rehearsal if rehearsal else Journal.in_state_dir)(state_dir)
     with opened as journal:
-        _print_status(journal, mailing, as_json=as_json, rehearsal=rehearsal)
+        shown = _Shown(rehearsal, members, zone)
+        if as_json:
+            _print_json(journal, mailing)
+        else:
+            _print_status(journal, mailing, shown)
 
 
-def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
-    from rich.table import Table
+def _problems(journal: Journal, mailing: str) -> list[Any]:
+    return [
+        d
+        for d in journal.deliveries(mailing).values()
+        # A bounce came back later (mailer inbox): the row stays 'sent', the bounce is shown.
+        if d.state in ("failed", "sending", "deferred") or d.bounce
+    ]
 
-    from mailer.journal import STATES
 
+def _print_json(journal: Journal, mailing: str | None) -> None:
     mailings = [mailing] if mailing else journal.mailings()
     data = {m: journal.counts(m) for m in mailings}
     exports = {m: journal.bundle_exports(m) for m in mailings}
-    problems = {
-        m: [
-            d
-            for d in journal.deliveries(m).values()
-            # A bounce came back later (mailer inbox): the row stays 'sent', the bounce is shown.
-            if d.state in ("failed", "sending", "deferred") or d.bounce
-        ]
-        for m in mailings
+    problems = {m: _problems(journal, m) for m in mailings}
+    # say(): JSON escapes C0 control characters, not C1 ones (a CSI in some terminals).
+    say(_status_json(mailings, data, exports, problems))
+
+
+def _state_header(state: str) -> str:
+    # At rest, 'sending' means a run stopped mid-transaction: say what it means.
+    headers = {
+        "queued": _("queued"),
+        "sending": _("uncertain"),
+        "sent": _("sent"),
+        "deferred": _("deferred"),
+        "failed": _("failed"),
+        "suppressed": _("suppressed"),
     }
-    if as_json:
-        # say(): JSON escapes C0 control characters, not C1 ones (a CSI in some terminals).
-        say(_status_json(mailings, data, exports, problems))
-        return
+    return headers.get(state, state)
+
+
+def _when(stamp: str | None, zone: ZoneInfo | None) -> str:
+    """A journal's UTC timestamp as a person reads it, in the network's time zone."""
+    from zoneinfo import ZoneInfo
+
+    from mailer.dates import moment
+
+    if not stamp:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    return moment(when, zone or ZoneInfo("UTC"))
+
+
+def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
+    from mailer.cli.tables import Column, in_network_order, labelled, print_table
+    from mailer.journal import STATES
+
+    mailings = [mailing] if mailing else journal.mailings()
     if not mailings:
-        say("No rehearsals yet." if rehearsal else "No mailings yet.")
+        say(_("No rehearsals yet.") if shown.rehearsal else _("No mailings yet."))
         return
     out = console()
+    columns = [Column(_("member"), right=False)]
+    columns += [Column(_state_header(s), optional=s != "sent") for s in STATES]
     for m in mailings:
-        title = f"Rehearsal of mailing {m}" if rehearsal else f"Mailing {m}"
-        table = Table(title=title, title_justify="left")
-        table.add_column("member")
-        for s in STATES:
-            # At rest, 'sending' means a run stopped mid-transaction: say what it means.
-            table.add_column("uncertain" if s == "sending" else s, justify="right")
-        for member_id, counts in sorted(data[m].items()):
-            table.add_row(member_id, *(str(counts.get(s, 0)) for s in STATES))
-        out.print(table)
-        for d in problems[m]:
-            label = "uncertain" if d.state == "sending" else d.state
+        counts = journal.counts(m)
+        if shown.rehearsal:
+            title = _("Rehearsal of mailing {mailing}").format(mailing=m)
+        else:
+            title = _("Mailing {mailing}").format(mailing=m)
+        rows = [
+            [label, *(str(c.get(s, 0)) for s in STATES)]
+            for _id, label, c in in_network_order(counts, shown.members)
+        ]
+        print_table(title, columns, rows, out)
+        sent = [d.sent_at for d in journal.deliveries(m).values() if d.sent_at]
+        if sent:
+            last = _when(max(sent), shown.zone)
+            out.print(_("Last sent: {when}").format(when=last), markup=False)
+        for d in _problems(journal, m):
+            label = _state_header(d.state)
             reply = d.last_reply or ""
             if d.bounce and d.state == "sent":
-                label, reply = "bounced", f"{d.bounce} {d.bounce_note or ''}".strip()
+                label, reply = _("bounced"), f"{d.bounce} {d.bounce_note or ''}".strip()
             out.print(f"{label:9} {d.email} ({d.member}): {reply}", markup=False)
-        for member_id, info in _bundle_states(exports[m]).items():
-            if info["reported_at"]:
-                line = f"bundle    {member_id}: report imported {info['reported_at']}"
-                queued = data[m].get(member_id, {}).get("queued", 0)
-                if queued:
-                    line += f"; {queued} not sent by the member yet"
-            else:
-                line = (
-                    f"bundle    {member_id}: no report yet (bundle exported {info['exported_at']})"
-                )
-            out.print(line, markup=False)
+        for member_id, info in _bundle_states(journal.bundle_exports(m)).items():
+            out.print(labelled(_("bundle"), _bundle_line(member_id, info, counts, shown)))
+
+
+def _bundle_line(
+    member_id: str, info: dict[str, str | None], counts: dict[str, Any], shown: _Shown
+) -> str:
+    if not info["reported_at"]:
+        return _("{member}: no report yet (bundle exported {when})").format(
+            member=member_id, when=_when(info["exported_at"], shown.zone)
+        )
+    queued = counts.get(member_id, {}).get("queued", 0)
+    if queued:
+        return _("{member}: report imported {when}; {n} not sent by the member yet").format(
+            member=member_id, when=_when(info["reported_at"], shown.zone), n=queued
+        )
+    return _("{member}: report imported {when}").format(
+        member=member_id, when=_when(info["reported_at"], shown.zone)
+    )
 
 
 def _status_json(

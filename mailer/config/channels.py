@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mailer.config.values import ENV_NAME, ConfigModel, mailbox
 from mailer.errors import ConfigError
+from mailer.i18n import _
 
 # Far beyond any mailbox's limits: a rate of 1e30 is a typo, and must not reach the pacing
 # arithmetic (a wait of 1e-30 seconds, a bucket that overflows).
@@ -45,7 +46,7 @@ class _ChannelBase(ConfigModel):
     @model_validator(mode="after")
     def _one_rate(self) -> _ChannelBase:
         if self.rate_per_minute is not None and self.rate_per_second is not None:
-            raise ValueError("give rate_per_minute or rate_per_second, not both")
+            raise ValueError(_("give rate_per_minute or rate_per_second, not both"))
         return self
 
     @property
@@ -118,17 +119,19 @@ class SmtpChannel(_ChannelBase):
     def _plain_only_locally(self) -> SmtpChannel:
         if self.security == "none" and not is_loopback(self.host):
             raise ValueError(
-                f"security = 'none' is only allowed for localhost, not {self.host!r}; "
-                "use 'starttls' or 'tls'"
+                _(
+                    "security = 'none' is only allowed for localhost, not {host}; "
+                    "use 'starttls' or 'tls'"
+                ).format(host=repr(self.host))
             )
         if (
             self.auth == "password"
             and self.username
             and not (self.password_env or self.password_keyring)
         ):
-            raise ValueError("username is set but neither password_env nor password_keyring is")
+            raise ValueError(_("username is set but neither password_env nor password_keyring is"))
         if self.password_keyring and not self.username:
-            raise ValueError("password_keyring needs username (the keyring looks it up by both)")
+            raise ValueError(_("password_keyring needs username (the keyring looks it up by both)"))
         if self.auth == "oauth2":
             missing = [
                 k
@@ -136,7 +139,7 @@ class SmtpChannel(_ChannelBase):
                 if not getattr(self, k)
             ]
             if missing:
-                raise ValueError(f"auth = 'oauth2' needs {', '.join(missing)}")
+                raise ValueError(_("auth = 'oauth2' needs {keys}").format(keys=", ".join(missing)))
         return self
 
     def password(self) -> str | None:
@@ -150,15 +153,21 @@ class SmtpChannel(_ChannelBase):
     def client_secret(self) -> str:
         """The OAuth2 client secret from the environment."""
         assert self.client_secret_env is not None
-        return _secret(self.client_secret_env, f"the OAuth2 client secret for {self.host}")
+        return _secret(
+            self.client_secret_env,
+            _("the OAuth2 client secret for {host} is not set").format(host=self.host),
+        )
 
 
-def _secret(variable: str, what: str) -> str:
+def _secret(variable: str, unset: str) -> str:
+    """The secret in ``variable``; ``unset`` says which one is missing when it is not set."""
     from mailer import redaction
 
     value = os.environ.get(variable)
     if not value:
-        raise ConfigError(f"{what} is not set", hint=f"export {variable}=... before sending")
+        raise ConfigError(
+            unset, hint=_("export {variable}=... before sending").format(variable=variable)
+        )
     redaction.remember(value)
     return value
 
@@ -190,7 +199,7 @@ class GraphChannel(_ChannelBase):
     @classmethod
     def _mailbox(cls, value: str) -> str:
         if not value or any(c in value for c in "/?#% ") or not value.isprintable():
-            raise ValueError("mailbox must be the sending user's address or object id")
+            raise ValueError(_("mailbox must be the sending user's address or object id"))
         return value
 
     @field_validator("graph_url", "authority")
@@ -198,7 +207,9 @@ class GraphChannel(_ChannelBase):
     def _https(cls, value: str) -> str:
         # The bearer token and the client secret go there: never in clear.
         if not value.startswith("https://"):
-            raise ValueError(f"must be an https:// address, not {value!r}")
+            raise ValueError(
+                _("must be an https:// address, not {value}").format(value=repr(value))
+            )
         return value.rstrip("/")
 
     @model_validator(mode="before")
@@ -213,23 +224,31 @@ class GraphChannel(_ChannelBase):
     def _one_credential(self) -> GraphChannel:
         if bool(self.client_secret_env) == bool(self.client_certificate):
             raise ValueError(
-                "give client_secret_env or client_certificate (with "
-                "client_certificate_key_env), not both and not neither"
+                _(
+                    "give client_secret_env or client_certificate (with "
+                    "client_certificate_key_env), not both and not neither"
+                )
             )
         if self.client_certificate and not self.client_certificate_key_env:
-            raise ValueError("client_certificate needs client_certificate_key_env")
+            raise ValueError(_("client_certificate needs client_certificate_key_env"))
         return self
 
     def client_secret(self) -> str:
         """The OAuth2 client secret from the environment."""
         assert self.client_secret_env is not None
-        return _secret(self.client_secret_env, f"the OAuth2 client secret for {self.mailbox}")
+        return _secret(
+            self.client_secret_env,
+            _("the OAuth2 client secret for {host} is not set").format(host=self.mailbox),
+        )
 
     def certificate_key(self) -> str:
         """The private key (PEM) of the app's certificate, from the environment."""
         assert self.client_certificate_key_env is not None
         return _secret(
-            self.client_certificate_key_env, f"the certificate's private key for {self.mailbox}"
+            self.client_certificate_key_env,
+            _("the certificate's private key for {mailbox} is not set").format(
+                mailbox=self.mailbox
+            ),
         )
 
 

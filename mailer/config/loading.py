@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from mailer.config.network import DEFAULT_CONFIG, Network
 from mailer.errors import ConfigError
+from mailer.i18n import _
 
 CONFIG_ENV = "MAILER_NETWORK"
 _SECRET_KEYS = {"password", "passwd", "pass", "pwd", "secret", "token", "api_key", "apikey"}
@@ -42,23 +43,29 @@ def read_config_toml(path: Path, *, missing_hint: str) -> tuple[str, dict[str, A
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("no such file", path=path, hint=missing_hint) from None
+        raise ConfigError(_("no such file"), path=path, hint=missing_hint) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file: {exc}", path=path) from None
+        raise ConfigError(
+            _("cannot read the file: {reason}").format(reason=exc), path=path
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
-        raise ConfigError(f"not valid TOML: {exc}", path=path, line=line) from None
+        raise ConfigError(
+            _("not valid TOML: {reason}").format(reason=exc), path=path, line=line
+        ) from None
     secret = _find_secret(data)
     if secret:
         raise ConfigError(
-            f"{_format_loc(secret)} holds a secret in clear text",
+            _("{key} holds a secret in clear text").format(key=_format_loc(secret)),
             path=path,
             line=locate_key(text, secret),
-            hint="remove it (and change the password: it has been on disk); put the password "
-            "in an environment variable named by password_env, or in the system keyring "
-            "named by password_keyring",
+            hint=_(
+                "remove it (and change the password: it has been on disk); put the password "
+                "in an environment variable named by password_env, or in the system keyring "
+                "named by password_keyring"
+            ),
         )
     return text, data
 
@@ -67,7 +74,8 @@ def load_network(path: Path | str | None = None) -> Network:
     """Read and validate a network.toml; raise ConfigError with file and line on any problem."""
     path = find_config(path)
     text, data = read_config_toml(
-        path, missing_hint="run 'mailer init DIR' to create a workspace, or pass --network PATH"
+        path,
+        missing_hint=_("run 'mailer init DIR' to create a workspace, or pass --network PATH"),
     )
     try:
         network = Network.model_validate(data)
@@ -84,23 +92,25 @@ def _check_references(network: Network, path: Path, text: str) -> None:
     for i, member_id in enumerate(ids):
         if member_id in ids[:i]:
             raise ConfigError(
-                f"member id {member_id!r} is used twice",
+                _("member id {member} is used twice").format(member=repr(member_id)),
                 path=path,
                 line=locate_key(text, ("members", i, "id")),
-                hint="every member needs its own id",
+                hint=_("every member needs its own id"),
             )
     if network.coordinator.member not in ids:
         raise ConfigError(
-            f"coordinator.member {network.coordinator.member!r} is not a member",
+            _("coordinator.member {member} is not a member").format(
+                member=repr(network.coordinator.member)
+            ),
             path=path,
             line=locate_key(text, ("coordinator", "member")),
-            hint=f"members: {', '.join(ids)}",
+            hint=_("members: {ids}").format(ids=", ".join(ids)),
         )
     numbers = [s.number for s in network.seminars]
     for i, number in enumerate(numbers):
         if number in numbers[:i]:
             raise ConfigError(
-                f"seminar number {number} is used twice",
+                _("seminar number {number} is used twice").format(number=number),
                 path=path,
                 line=locate_key(text, ("seminars", i, "number")),
             )
@@ -143,19 +153,74 @@ def config_error(exc: ValidationError, path: Path, text: str) -> ConfigError:
     key = _format_loc(loc)
     kind = err["type"]
     line_loc = (*loc, "type") if kind == "union_tag_invalid" else loc
+    hint = None
     if kind == "extra_forbidden":
-        message = f"unknown key {key!r}"
-        hint = "check the spelling; see the bundled network.toml for every key"
+        message = _("unknown key {key}").format(key=repr(key))
+        hint = _("check the spelling; see the bundled network.toml for every key")
     elif kind == "missing":
-        message = f"missing {key!r}"
-        hint = "add it"
+        message = _("missing {key}").format(key=repr(key))
+        hint = _("add it")
     else:
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = problem(err)
         message = f"{key}: {msg}" if key else msg
-        if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
-            message += f" (got {err['input']!r})"
-        hint = None
+        shown = "input" in err and kind != "model_type" and not isinstance(err["input"], dict)
+        # Said once: a message of our own that already quotes the value gets no "(got ...)".
+        if shown and repr(err["input"]) not in message:
+            message = _("{problem} (got {value})").format(problem=message, value=repr(err["input"]))
     return ConfigError(message, path=path, line=locate_key(text, line_loc), hint=hint)
+
+
+def problem(err: Any) -> str:
+    """What pydantic found wrong with one value, in the person's language: our validators'
+    own words, or a sentence for each kind of error a person is likely to make."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    simple = {
+        "int_type": _("must be a whole number"),
+        "int_parsing": _("must be a whole number"),
+        "int_from_float": _("must be a whole number"),
+        "float_type": _("must be a number"),
+        "float_parsing": _("must be a number"),
+        "bool_type": _("must be true or false"),
+        "bool_parsing": _("must be true or false"),
+        "string_type": _("must be text in quotes"),
+        "list_type": _("must be a list in [brackets]"),
+        "dict_type": _("must be a table"),
+        "model_type": _("must be a table"),
+        "date_type": _("must be a date like 2026-03-16"),
+        "date_parsing": _("must be a date like 2026-03-16"),
+        "date_from_datetime_parsing": _("must be a date like 2026-03-16"),
+        "time_type": _("must be a time like 09:30"),
+        "time_parsing": _("must be a time like 09:30"),
+        "string_pattern_mismatch": _("has characters that are not allowed here"),
+        "string_too_short": _("must not be empty"),
+        "too_short": _("must not be empty"),
+    }
+    if kind in simple:
+        return simple[kind]
+    limits = {
+        "greater_than": _("must be greater than {limit}"),
+        "greater_than_equal": _("must be at least {limit}"),
+        "less_than": _("must be less than {limit}"),
+        "less_than_equal": _("must be at most {limit}"),
+    }
+    if kind in limits:
+        limit = next(iter(ctx.values()), "")
+        return limits[kind].format(limit=limit)
+    if kind == "literal_error":
+        # pydantic says "'a', 'b' or 'c'": said again with the person's "or".
+        choices = re.split(r", | or ", str(ctx.get("expected", "")))
+        listed = choices[0]
+        if len(choices) > 1:
+            listed = _("{items} or {last}").format(items=", ".join(choices[:-1]), last=choices[-1])
+        return _("must be one of {expected}").format(expected=listed)
+    if kind == "union_tag_invalid":
+        return _("unknown type {tag}; the types are {expected}").format(
+            tag=repr(ctx.get("tag", "")), expected=ctx.get("expected_tags", "")
+        )
+    return str(err["msg"])
 
 
 def _format_loc(loc: Sequence[str | int]) -> str:

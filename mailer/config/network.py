@@ -23,6 +23,7 @@ from mailer.config.values import (
     web_url,
 )
 from mailer.errors import ConfigError
+from mailer.i18n import _
 
 DEFAULT_CONFIG = "network.toml"
 STATE_DIR = ".mailer"
@@ -60,7 +61,11 @@ class NetworkInfo(ConfigModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use e.g. 'Europe/Stockholm')") from None
+            raise ValueError(
+                _("unknown time zone {value} (use e.g. 'Europe/Stockholm')").format(
+                    value=repr(value)
+                )
+            ) from None
         return value
 
     _urls = field_validator("website", "logo")(lambda v: None if v is None else web_url(v))
@@ -70,7 +75,11 @@ class NetworkInfo(ConfigModel):
     def _one_click(cls, value: str | None) -> str | None:
         # RFC 8058: a one-click unsubscribe URL must be HTTPS.
         if value is not None and not re.match(r"^https://[^\s<>\"?#]+(\?[^\s<>\"#]*)?$", value):
-            raise ValueError(f"{value!r} is not an https:// address (one-click needs HTTPS)")
+            raise ValueError(
+                _("{value} is not an https:// address (one-click needs HTTPS)").format(
+                    value=repr(value)
+                )
+            )
         return value
 
     _list_domain = field_validator("list_domain")(domain_name)
@@ -90,7 +99,9 @@ class Web(ConfigModel):
     @classmethod
     def _https_root(cls, value: str) -> str:
         if not re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s<>\"?#]*)?$", value):
-            raise ValueError(f"{value!r} is not an https:// address without a query")
+            raise ValueError(
+                _("{value} is not an https:// address without a query").format(value=repr(value))
+            )
         return value.rstrip("/")
 
 
@@ -222,7 +233,7 @@ class Seminar(ConfigModel):
     @model_validator(mode="after")
     def _times(self) -> Seminar:
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise ValueError(_("end must be after start"))
         return self
 
     @property
@@ -290,27 +301,31 @@ class Network(ConfigModel):
             if m.id == member_id:
                 return m
         raise ConfigError(
-            f"unknown organisation {member_id!r}",
+            _("unknown organisation {member}").format(member=repr(member_id)),
             path=self._path,
-            hint=f"known: {', '.join(m.id for m in self.members)}",
+            hint=_("known: {ids}").format(ids=", ".join(m.id for m in self.members)),
         )
 
     def seminar(self, number: int) -> Seminar:
         for s in self.seminars:
             if s.number == number:
                 return s
-        known = ", ".join(str(s.number) for s in self.seminars) or "none"
-        raise ConfigError(f"there is no seminar {number}", path=self._path, hint=f"known: {known}")
+        known = ", ".join(str(s.number) for s in self.seminars) or _("none")
+        raise ConfigError(
+            _("there is no seminar {number}").format(number=number),
+            path=self._path,
+            hint=_("known: {ids}").format(ids=known),
+        )
 
     def newsletter(self, number: int) -> Newsletter:
         for n in self.newsletters:
             if n.number == number:
                 return n
-        known = ", ".join(str(n.number) for n in self.newsletters) or "none"
+        known = ", ".join(str(n.number) for n in self.newsletters) or _("none")
         raise ConfigError(
-            f"there is no newsletter {number}",
+            _("there is no newsletter {number}").format(number=number),
             path=self._path,
-            hint=f"known: {known}; add [[newsletters]] with number and file",
+            hint=_("known: {ids}; add [[newsletters]] with number and file").format(ids=known),
         )
 
     def next_seminar(self, after: Seminar) -> Seminar | None:

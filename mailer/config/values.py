@@ -11,6 +11,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+from mailer.i18n import _
+
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -32,7 +34,7 @@ class ConfigModel(BaseModel):
 
 def colour(value: str) -> str:
     if not _HEX_COLOUR.match(value):
-        raise ValueError(f"{value!r} is not a colour like '#1f5f8b'")
+        raise ValueError(_("{value} is not a colour like '#1f5f8b'").format(value=repr(value)))
     return value.lower()
 
 
@@ -42,7 +44,9 @@ def web_url(value: str) -> str:
     try:
         return safe_url(value, schemes=("http", "https"))
     except UnsafeURLError as exc:
-        raise ValueError(f"{value!r} is not an http(s) address: {exc}") from None
+        raise ValueError(
+            _("{value} is not an http(s) address: {reason}").format(value=repr(value), reason=exc)
+        ) from None
 
 
 def mailbox(value: str | None) -> str | None:
@@ -54,16 +58,24 @@ def mailbox(value: str | None) -> str | None:
     from email_validator import EmailNotValidError, validate_email
 
     if any(not c.isprintable() for c in value):
-        raise ValueError(f"{value!r} holds control characters or line breaks")
+        raise ValueError(
+            _("{value} holds control characters or line breaks").format(value=repr(value))
+        )
     address = parseaddr(value)[1]
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"{value!r} is not an address like 'Name <a@b.example>': {exc}") from None
+        raise ValueError(
+            _("{value} is not an address like 'Name <a@b.example>': {reason}").format(
+                value=repr(value), reason=exc
+            )
+        ) from None
     return value
 
 
 def domain_name(value: str) -> str:
     if not _DOMAIN.match(value.lower()):
-        raise ValueError(f"{value!r} is not a domain name like 'network.example'")
+        raise ValueError(
+            _("{value} is not a domain name like 'network.example'").format(value=repr(value))
+        )
     return value.lower()
