@@ -26,6 +26,7 @@ from mailer.bundle.signing import Key
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.plan import Plan, make_plan
 from mailer.config import Network
+from mailer.i18n import _, ngettext
 from mailer.journal import Journal
 
 
@@ -63,17 +64,38 @@ class Inspection:
 
     @property
     def summary(self) -> str:
+        """The bundle in a few labelled lines, in the network's time zone and language."""
+        from mailer.dates import long_date
+        from mailer.i18n import current_language
+
         b, seminar = self.bundle, self.bundle.mailing.seminar
         languages = ", ".join(sorted({p.language for p in b.people}))
-        expires = f"{b.expires_at:%Y-%m-%d %H:%M} UTC" if b.expires_at else "no limit"
-        return (
-            f"Bundle {b.path}: signature and checksums OK\n"
-            f"Made:     {b.manifest.created_at.isoformat()}; send it before {expires}\n"
-            f"Network:  {self.network.network.name} ({b.network_id})\n"
-            f"Member:   {b.member.name} ({b.member.id})\n"
-            f"Mailing:  {b.mailing.id}: {seminar.title}, {seminar.date.isoformat()}\n"
-            f"People:   {len(b.people)} (languages: {languages})"
-        )
+        made = b.moment(b.manifest.created_at)
+        if b.expires_at:
+            made = _("{made}; send it before {expires}").format(
+                made=made, expires=b.moment(b.expires_at)
+            )
+        count = len(b.people)
+        rows = [
+            (_("Made:"), made),
+            (_("Network:"), f"{self.network.network.name} ({b.network_id})"),
+            (_("Member:"), f"{b.member.name} ({b.member.id})"),
+            (
+                _("Mailing:"),
+                f"{b.mailing.id}: {seminar.title}, {long_date(seminar.date, current_language())}",
+            ),
+            (
+                _("People:"),
+                ngettext(
+                    "{count} (languages: {languages})", "{count} (languages: {languages})", count
+                ).format(count=count, languages=languages),
+            ),
+        ]
+        # Labels in any language line up: as wide as the widest, and two spaces.
+        width = max(len(label) for label, _value in rows) + 2
+        lines = [_("Bundle {path}: signature and checksums OK").format(path=b.path)]
+        lines += [f"{label:{width}}{value}" for label, value in rows]
+        return "\n".join(lines)
 
 
 def inspect_bundle(
@@ -95,7 +117,8 @@ def inspect_bundle(
         if channel is None:
             # The bundle only carries the sender's address; the channel is the member's own.
             rest = text.partition("\n")[2]
-            text = "Channel:  yours, from CHANNEL.toml (pass --channel to check it too)\n" + rest
+            text = _("Channel:  yours, from CHANNEL.toml (pass --channel to check it too)")
+            text += "\n" + rest
         return Inspection(b, network, text, view.html)
 
 

@@ -7,7 +7,9 @@ own CHANNEL.toml.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,19 +22,25 @@ from mailer.cli._common import (
     reports_errors,
     resend_uncertain_option,
     retry_failed_option,
+    say,
     via_option,
     wait_option,
     yes_option,
 )
 from mailer.cli.sending import KIND, audience_option
+from mailer.cli.translated import group, option
+from mailer.i18n import _, ngettext
 
-key_option = click.option(
+if TYPE_CHECKING:
+    from mailer.bundle import ImportResult
+
+key_option = option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="MAILER_BUNDLE_KEY_FILE",
     help="The network's key (env MAILER_BUNDLE_KEY_FILE); else the key text in $MAILER_BUNDLE_KEY.",
 )
-state_option = click.option(
+state_option = option(
     "--state",
     "state_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -42,7 +50,7 @@ state_option = click.option(
 bundle_argument = click.argument(
     "bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False, path_type=Path)
 )
-revocation_option = click.option(
+revocation_option = option(
     "--revocation",
     "revocations",
     multiple=True,
@@ -53,7 +61,7 @@ revocation_option = click.option(
 )
 
 
-@click.group()
+@group()
 def bundle() -> None:
     """Mailing bundles: a member sends its own share through its own mail account.
 
@@ -68,7 +76,7 @@ def bundle() -> None:
 
 
 @bundle.command()
-@click.option(
+@option(
     "--type",
     "algorithm",
     type=click.Choice(["ed25519", "hmac"]),
@@ -76,7 +84,7 @@ def bundle() -> None:
     show_default=True,
     help="ed25519: members get a public key that can check, not sign. hmac: one shared secret.",
 )
-@click.option(
+@option(
     "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -93,17 +101,17 @@ def keygen(algorithm: str, out: Path) -> None:
     from mailer.bundle.signing import HMAC, write_key
 
     public = write_key(out, HMAC if algorithm == "hmac" else "ed25519")
-    click.echo(f"Key written to {out} (readable by you only).")
+    click.echo(_("Key written to {path} (readable by you only).").format(path=out))
     if public is not None:
-        click.echo(f"Public key for the members: {public}")
+        click.echo(_("Public key for the members: {path}").format(path=public))
     else:
-        click.echo("Give the members this key over a safe channel; it also signs bundles.")
+        click.echo(_("Give the members this key over a safe channel; it also signs bundles."))
 
 
 @bundle.command()
 @click.argument("kind", type=KIND)
 @click.argument("seminar", type=int)
-@click.option(
+@option(
     "--org",
     "orgs",
     multiple=True,
@@ -111,14 +119,14 @@ def keygen(algorithm: str, out: Path) -> None:
     metavar="ID",
     help="The member whose share to export (repeatable).",
 )
-@click.option(
+@option(
     "-o",
     "--out",
     type=click.Path(path_type=Path),
     help="The bundle file (one --org), or a folder for several (default: the current one).",
 )
 @audience_option
-@click.option(
+@option(
     "--valid-days",
     type=click.IntRange(1, 365),
     default=14,
@@ -155,27 +163,46 @@ def export(
     key = load_key(key_file)
     valid_for = dt.timedelta(days=valid_days)
     for done in export_bundles(network, mailing, orgs, key, out, valid_for=valid_for):
-        note = f", {done.already_sent} already had it" if done.already_sent else ""
-        if done.uncertain:
-            note += f", {done.uncertain} uncertain left out (see mailer status)"
         name = done.member.short_name or done.member.name
-        click.echo(f"{done.path}: {name}, {done.people} people{note}")
+        n = done.people
+        clauses = [
+            ngettext(
+                "{path}: {member}, {count} person", "{path}: {member}, {count} people", n
+            ).format(path=done.path, member=name, count=n)
+        ]
+        if done.already_sent:
+            n = done.already_sent
+            clauses.append(ngettext("{count} already had it", "{count} already had it", n))
+            clauses[-1] = clauses[-1].format(count=n)
+        if done.uncertain:
+            n = done.uncertain
+            clauses.append(
+                ngettext(
+                    "{count} uncertain left out (see mailer status)",
+                    "{count} uncertain left out (see mailer status)",
+                    n,
+                ).format(count=n)
+            )
+        say(", ".join(clauses))
     click.echo(
-        "Give each member its bundle, the network's public key and docs/guide.md "
-        "('Sending your own share'); then import the reports with 'mailer bundle import-report'."
+        _(
+            "Give each member its bundle, the network's public key and docs/guide.md "
+            "('Sending your own share'); then import the reports with "
+            "'mailer bundle import-report'."
+        )
     )
 
 
 @bundle.command()
 @bundle_argument
-@click.option(
+@option(
     "--channel",
     "channel_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Your CHANNEL.toml: also checks the bundle is for your network and member.",
 )
-@click.option("--to", "address", metavar="ADDRESS", help="Show this person's message.")
-@click.option(
+@option("--to", "address", metavar="ADDRESS", help="Show this person's message.")
+@option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -210,20 +237,20 @@ def check(
     )
     out = console()
     out.print(seen.summary, markup=False)
-    out.print("\nSample message:", style="bold")
+    out.print("\n" + _("Sample message:"), style="bold")
     out.print(seen.sample, markup=False)
     if html_file:
         html_file.write_text(seen.html, encoding="utf-8")
-        click.echo(f"HTML written to {html_file}")
+        click.echo(_("HTML written to {path}").format(path=html_file))
+    command = f"mailer bundle send {bundle_file} --channel {channel_file or 'CHANNEL.toml'}"
     click.echo(
-        f"\nTo send: mailer bundle send {bundle_file} --channel "
-        f"{channel_file or 'CHANNEL.toml'} --dry-run, then without --dry-run."
+        "\n" + _("To send: {command} --dry-run, then without --dry-run.").format(command=command)
     )
 
 
 @bundle.command()
 @bundle_argument
-@click.option(
+@option(
     "--channel",
     "channel_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -234,7 +261,7 @@ def check(
 @dry_run_option
 @yes_option
 @via_option
-@click.option(
+@option(
     "--resend",
     is_flag=True,
     help="With --via: rehearse from the start, also to people an earlier rehearsal reached.",
@@ -275,7 +302,7 @@ def send(
 
     if resend and not via:
         # A real share goes to each person once; only a rehearsal starts again.
-        raise click.UsageError("--resend only rehearses again: use it with --via")
+        raise click.UsageError(_("--resend only rehearses again: use it with --via"))
 
     via_settings = parse_via(via) if via else None
     real = f"mailer bundle send {bundle_file} --channel {channel_file}"
@@ -297,7 +324,7 @@ def send(
     ) as ready:
         b = ready.bundle
         report = f"mailer bundle report {bundle_file} -o {b.mailing.id}-{b.member.id}-report.json"
-        epilogue = f"Then send the coordinator your report: {report}"
+        epilogue = _("Then send the coordinator your report: {command}").format(command=report)
         if via_settings is not None:
             epilogue = flow.rehearsed(via_settings, real)
             status += " --rehearsal"
@@ -309,8 +336,8 @@ def send(
 @bundle.command()
 @bundle_argument
 @state_option
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@click.option(
+@option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@option(
     "--rehearsal",
     is_flag=True,
     help="Show your rehearsals ('bundle send --via') instead of the real sending.",
@@ -333,25 +360,33 @@ def status(
 
     with open_bundle(bundle_file, load_key(key_file)) as b:
         state = member_state_dir(member_state(bundle_file, state_dir), b.network_id)
-        show_status(state, b.mailing.id, as_json=as_json, rehearsal=rehearsal)
+        # Named as the coordinator's send and status name it (the bundle's one member).
+        show_status(
+            state,
+            b.mailing.id,
+            as_json=as_json,
+            rehearsal=rehearsal,
+            members=[b.member],
+            zone=b.network.tz,
+        )
 
 
 @bundle.command()
 @bundle_argument
-@click.option(
+@option(
     "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The report file (default: MAILING-MEMBER-report.json in the current folder).",
 )
 @state_option
-@click.option(
+@option(
     "--unsubscribed",
     multiple=True,
     metavar="ADDRESS",
     help="Someone in the bundle asked you to stop mailing them (repeatable).",
 )
-@click.option(
+@option(
     "--bounced",
     multiple=True,
     metavar="ADDRESS",
@@ -383,10 +418,17 @@ def report(
         bounced=bounced,
     )
     done = sum(written.counts.values())
-    counts = sorted(written.counts.items())
-    summary = ", ".join(f"{n} {s}" for s, n in counts) or "nothing sent yet"
-    click.echo(f"{written.path}: {done} of {written.people} people ({summary}).")
-    click.echo("Send this file to the coordinator. It holds addresses and outcomes, no mail text.")
+    summary = state_counts(written.counts) or _("nothing sent yet")
+    say(
+        ngettext(
+            "{path}: {done} of {count} person ({summary}).",
+            "{path}: {done} of {count} people ({summary}).",
+            written.people,
+        ).format(path=written.path, done=done, count=written.people, summary=summary)
+    )
+    click.echo(
+        _("Send this file to the coordinator. It holds addresses and outcomes, no mail text.")
+    )
 
 
 @bundle.command("import-report")
@@ -407,29 +449,30 @@ def import_report_command(state: State, reports: tuple[Path, ...], key_file: Pat
     from mailer.bundle.signing import load_key
 
     for r, result in import_reports(state.network, reports, load_key(key_file)):
-        merged = ", ".join(f"{n} {s}" for s, n in sorted(result.merged.items())) or "nothing"
-        line = f"{r.path}: {result.member}, {result.mailing}: merged {merged}"
-        if result.kept_sent:
-            line += f"; {result.kept_sent} already sent, kept"
-        if result.suppressed:
-            line += f"; {result.suppressed} added to the suppression list"
-        click.echo(line)
+        say("; ".join(_imported(r.path, result)))
         if result.forgotten:
-            click.echo(
-                f"skipped  {result.forgotten} forgotten since the export ('mailer person forget'): "
-                "their outcome is not recorded",
+            n = result.forgotten
+            say(
+                ngettext(
+                    "skipped  {count} forgotten since the export ('mailer person forget'): "
+                    "their outcome is not recorded",
+                    "skipped  {count} forgotten since the export ('mailer person forget'): "
+                    "their outcome is not recorded",
+                    n,
+                ).format(count=n),
                 err=True,
             )
         for email in result.twice:
-            click.echo(f"twice    {email}: sent by the member and by another", err=True)
+            say(
+                _("twice    {email}: sent by the member and by another").format(email=email),
+                err=True,
+            )
 
 
 @bundle.command()
 @click.argument("mailing", metavar="MAILING")
-@click.option(
-    "--org", "org", required=True, metavar="ID", help="The member whose bundles to revoke."
-)
-@click.option(
+@option("--org", "org", required=True, metavar="ID", help="The member whose bundles to revoke.")
+@option(
     "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -450,5 +493,71 @@ def revoke(state: State, mailing: str, org: str, out: Path | None, key_file: Pat
 
     target = out or Path(f"{mailing}-{org}-revocation.json")
     done = revoke_bundles(state.network, mailing, org, load_key(key_file), target)
-    click.echo(f"{done.note}: revokes {done.bundles} bundle(s) of {mailing} for {org}.")
-    click.echo(f"Send it to {org}; export a fresh bundle if its people should still get a mailing.")
+    n = done.bundles
+    say(
+        ngettext(
+            # "bundle(s)": the line scripts and tests have always matched.
+            "{note}: revokes {count} bundle(s) of {mailing} for {member}.",
+            "{note}: revokes {count} bundles of {mailing} for {member}.",
+            n,
+        ).format(note=done.note, count=n, mailing=mailing, member=org)
+    )
+    say(
+        _(
+            "Send it to {member}; export a fresh bundle if its people should still get a mailing."
+        ).format(member=org)
+    )
+
+
+def _imported(path: Path, result: ImportResult) -> list[str]:
+    """The clauses of one report's line: what was merged, kept, and put on the opt-out list."""
+    merged = state_counts(result.merged) or _("nothing")
+    clauses = [
+        _("{path}: {member}, {mailing}: merged {counts}").format(
+            path=path, member=result.member, mailing=result.mailing, counts=merged
+        )
+    ]
+    if result.kept_sent:
+        n = result.kept_sent
+        clauses.append(
+            ngettext("{count} already sent, kept", "{count} already sent, kept", n).format(count=n)
+        )
+    if result.suppressed:
+        n = result.suppressed
+        clauses.append(
+            ngettext(
+                "{count} added to the suppression list",
+                "{count} added to the suppression list",
+                n,
+            ).format(count=n)
+        )
+    return clauses
+
+
+def state_counts(counts: Mapping[str, int]) -> str:
+    """'3 sent, 1 failed': the journal's states with their counts, in the journal's order."""
+    from mailer.journal import STATES
+
+    order = {s: i for i, s in enumerate(STATES)}
+    return ", ".join(
+        _state_count(s, n) for s, n in sorted(counts.items(), key=lambda i: order.get(i[0], 99))
+    )
+
+
+def _state_count(state: str, n: int) -> str:
+    match state:
+        case "queued":
+            text = ngettext("{count} queued", "{count} queued", n)
+        case "sending":
+            text = ngettext("{count} uncertain", "{count} uncertain", n)
+        case "sent":
+            text = ngettext("{count} sent", "{count} sent", n)
+        case "deferred":
+            text = ngettext("{count} deferred", "{count} deferred", n)
+        case "failed":
+            text = ngettext("{count} failed", "{count} failed", n)
+        case "suppressed":
+            text = ngettext("{count} on the opt-out list", "{count} on the opt-out list", n)
+        case _:
+            return f"{n} {state}"
+    return text.format(count=n)

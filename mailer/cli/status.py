@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,9 @@ import click
 from mailer.cli._common import State, console, pass_state, reports_errors, say
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from mailer.config import Member
     from mailer.journal import Journal
 
 
@@ -35,9 +39,21 @@ def status(state: State, mailing: str | None, as_json: bool, rehearsal: bool) ->
     show_status(state.network.state_dir, mailing, as_json=as_json, rehearsal=rehearsal)
 
 
-def show_status(state_dir: Path, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
+def show_status(
+    state_dir: Path,
+    mailing: str | None,
+    *,
+    as_json: bool,
+    rehearsal: bool,
+    members: Sequence[Member] = (),
+    zone: ZoneInfo | None = None,
+) -> None:
     """Print where the mailings (or one) in a state folder's journal stand, or in its
-    rehearsals' journal: ``mailer status``, and a member's ``mailer bundle status``."""
+    rehearsals' journal: ``mailer status``, and a member's ``mailer bundle status``.
+
+    ``members``: named and ordered as in network.toml (a member's bundle: its one member).
+    ``zone``: the network's time zone (not used here yet).
+    """
     from mailer.journal import Journal, rehearsal_path
 
     if rehearsal and not rehearsal_path(state_dir).exists():
@@ -45,10 +61,17 @@ def show_status(state_dir: Path, mailing: str | None, *, as_json: bool, rehearsa
         return
     opened = (Journal.for_rehearsal if rehearsal else Journal.in_state_dir)(state_dir)
     with opened as journal:
-        _print_status(journal, mailing, as_json=as_json, rehearsal=rehearsal)
+        _print_status(journal, mailing, as_json=as_json, rehearsal=rehearsal, members=members)
 
 
-def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehearsal: bool) -> None:
+def _print_status(
+    journal: Journal,
+    mailing: str | None,
+    *,
+    as_json: bool,
+    rehearsal: bool,
+    members: Sequence[Member] = (),
+) -> None:
     from rich.table import Table
 
     from mailer.journal import STATES
@@ -80,8 +103,13 @@ def _print_status(journal: Journal, mailing: str | None, *, as_json: bool, rehea
         for s in STATES:
             # At rest, 'sending' means a run stopped mid-transaction: say what it means.
             table.add_column("uncertain" if s == "sending" else s, justify="right")
-        for member_id, counts in sorted(data[m].items()):
-            table.add_row(member_id, *(str(counts.get(s, 0)) for s in STATES))
+        order = {member.id: i for i, member in enumerate(members)}
+        names = {member.id: member.short_name or member.name for member in members}
+        for member_id, counts in sorted(
+            data[m].items(), key=lambda item: (order.get(item[0], len(order)), item[0])
+        ):
+            label = names.get(member_id, member_id)
+            table.add_row(label, *(str(counts.get(s, 0)) for s in STATES))
         out.print(table)
         for d in problems[m]:
             label = "uncertain" if d.state == "sending" else d.state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -59,9 +60,11 @@ class Group(_TranslatedHelp, click.Group):
 option = functools.partial(click.option, cls=Option)
 
 
-def group(*args: Any, **kwargs: Any) -> Any:
-    return click.group(*args, cls=Group, **kwargs)
+def group(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Group]:
+    made: Callable[[Callable[..., Any]], Group] = click.group(*args, cls=Group, **kwargs)
+    return made
 
 
-def command(*args: Any, **kwargs: Any) -> Any:
-    return click.command(*args, cls=Command, **kwargs)
+def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Command]:
+    made: Callable[[Callable[..., Any]], Command] = click.command(*args, cls=Command, **kwargs)
+    return made
