@@ -53,7 +53,7 @@ _PHRASES = (
     N_("matching by token"),
     N_("checking an unsubscribe token"),
     N_("an unsubscribe mail's token"),
-    N_("the links in the mails"),
+    N_("every personal link in the mails"),
     N_("nothing was done"),
     N_("nobody unsubscribed"),
     N_("nobody was unsubscribed"),

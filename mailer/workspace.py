@@ -150,5 +150,5 @@ def _token_key_problem(network: Network) -> str | None:
 
     if not personal_links(network):
         return None
-    problem = missing_key(network, why="the links in the mails")
+    problem = missing_key(network, why="every personal link in the mails")
     return str(problem) if problem is not None else None

@@ -7,6 +7,7 @@ is expired or superseded, and returns what the command shows.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from mailer.bundle.revocation import ensure_not_superseded, load_supersessions
 from mailer.bundle.signing import Key
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.plan import Plan, make_plan
-from mailer.config import Network
+from mailer.config import Channel, GraphChannel, Network, SmtpChannel
 from mailer.i18n import _, ngettext
 from mailer.journal import Journal
 
@@ -202,3 +203,40 @@ def write_report(
         target = out or Path(f"{b.mailing.id}-{b.member.id}-report.json")
         target.write_bytes(data)
         return Written(target, len(b.people), counts)
+
+
+def credentials_ready(channel: Channel) -> str | None:
+    """Whether the secret the member's channel logs in with is there, without showing it:
+    a line saying where it was found, or ConfigError saying what to set. None for a
+    channel that needs none (a Maildir).
+
+    A dry run says it, so that the real send does not stop at its first login.
+    """
+    if isinstance(channel, SmtpChannel):
+        if channel.auth == "oauth2":
+            assert channel.client_secret_env is not None  # the config requires it
+            channel.client_secret()
+            return _("{server}: the OAuth2 client secret is set in {variable} (not shown).").format(
+                server=channel.host, variable=channel.client_secret_env
+            )
+        if channel.password() is None:
+            return _("{server}: logs in without a password.").format(server=channel.host)
+        if channel.password_env and os.environ.get(channel.password_env):
+            return _("{server}: the password is set in {variable} (not shown).").format(
+                server=channel.host, variable=channel.password_env
+            )
+        return _("{server}: the password is in the system keyring (not shown).").format(
+            server=channel.host
+        )
+    if isinstance(channel, GraphChannel):
+        if channel.client_secret_env:
+            channel.client_secret()
+            variable = channel.client_secret_env
+            line = _("{mailbox}: the OAuth2 client secret is set in {variable} (not shown).")
+        else:
+            assert channel.client_certificate_key_env is not None  # the config requires it
+            channel.certificate_key()
+            variable = channel.client_certificate_key_env
+            line = _("{mailbox}: the certificate's private key is set in {variable} (not shown).")
+        return line.format(mailbox=channel.mailbox, variable=variable)
+    return None

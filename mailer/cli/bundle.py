@@ -295,7 +295,7 @@ def send(
     sends anyone a second copy. With --via it is a rehearsal against a local test server,
     which the report to the coordinator never counts.
     """
-    from mailer.bundle.commands import prepare_send
+    from mailer.bundle.commands import credentials_ready, prepare_send
     from mailer.bundle.signing import load_key
     from mailer.channels.factory import parse_via
     from mailer.cli import flow
@@ -331,6 +331,12 @@ def send(
         done = flow.Flow(again=again, status=status, via=via_settings, epilogue=epilogue)
         opts = flow.Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait)
         flow.send(ready.plan, ready.factory, ready.journal, done, opts)
+        if dry_run and via_settings is None:
+            # The plan is shown; now whether the real send could log in (exit code 2 when
+            # its password or secret is not set).
+            line = credentials_ready(ready.bundle.member.channel)
+            if line:
+                say(line)
 
 
 @bundle.command()
