@@ -254,6 +254,18 @@ def test_init_keeps_keys_bundles_and_reports_out_of_git(tmp_path):
     assert sorted(ignored) == sorted(secret)
 
 
+def test_init_says_to_set_the_link_key_when_it_is_not_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("MAILER_TOKEN_KEY")
+    result = run_mailer("init", str(tmp_path / "network"))
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[2].startswith('  export MAILER_TOKEN_KEY="$(python3 -c')
+    assert lines[3].endswith("mailer check && mailer send invitation 2 --dry-run")
+    monkeypatch.setenv("MAILER_TOKEN_KEY", "k" * 32)
+    again = run_mailer("init", str(tmp_path / "second"))
+    assert "export" not in again.output
+
+
 def test_init_speaks_the_chosen_language(tmp_path):
     target = tmp_path / "nätverk"
     result = run_mailer("init", str(target), env={"MAILER_LANGUAGE": "sv"})

@@ -25,10 +25,17 @@ def init(directory: Path, force: bool) -> None:
 
     Copies network.toml, templates/, recipients/ and seminars/; edit them for your network.
     """
+    from mailer.config import load_network
+    from mailer.tokens import missing_key
     from mailer.workspace import create_workspace
 
-    create_workspace(directory, force=force)
+    network = load_network(str(create_workspace(directory, force=force)))
     say(_("Created a workspace in {folder}. Next:").format(folder=directory))
+    if missing_key(network, why="every personal link in the mails") is not None:
+        # Without it the dry run below stops at the first personal link.
+        variable = network.network.token_key_env
+        say("  " + _("the key that signs the links in the mails (keep it, and keep it secret):"))
+        say(f"  export {variable}=\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\"")
     say(f"  cd {directory} && mailer check && mailer send invitation 2 --dry-run")
 
 
