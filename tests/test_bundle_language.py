@@ -296,3 +296,45 @@ def test_the_help_of_bundle_is_swedish_for_a_swede():
     )
     assert run.returncode == 0
     assert "Utskickspaket: en medlem skickar sin egen andel" in run.stdout
+
+
+# -- every line of the bundle commands, in Swedish -----------------------------------------
+
+ENGLISH_WORDS = ("people", "person ", "merged", "revokes", "Give ", "Send ", "written", "nothing")
+
+
+def swedish_only(result: Any) -> str:
+    text = str(result.output) + str(result.stderr)
+    assert not [w for w in ENGLISH_WORDS if w in text], text
+    return text
+
+
+def test_the_coordinators_and_members_bundle_lines_are_swedish(
+    workspace, keys, members, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    msb = members["msb"]
+    network = ("--network", str(workspace / "network.toml"))
+
+    def coordinator(*args: str) -> Any:
+        return run_mailer(*network, *args, env={"MAILER_BUNDLE_KEY_FILE": str(keys["private"])})
+
+    keygen = run_mailer("bundle", "keygen", "-o", str(tmp_path / "ny.key"))
+    assert "Nyckeln skrevs till" in swedish_only(keygen)
+    exported = coordinator(
+        "bundle", "export", "invitation", "2", "--org", "msb", "-o", str(msb.bundle)
+    )
+    assert f"{msb.bundle}: MSB, 4 personer" in swedish_only(exported)
+    monkeypatch.chdir(msb.root)
+    early = msb("bundle", "report", str(msb.bundle), "-o", str(msb.root / "tidig.json"))
+    assert "0 av 4 personer (inget skickat än)." in swedish_only(early)
+    assert msb.send().exit_code == 0
+    report = msb("bundle", "report", str(msb.bundle), "-o", str(msb.root / "rapport.json"))
+    assert "4 av 4 personer (4 skickade)." in swedish_only(report)
+    imported = coordinator("bundle", "import-report", str(msb.root / "rapport.json"))
+    assert "msb, invitation-2: infört 4 skickade" in swedish_only(imported)
+    again = coordinator("bundle", "import-report", str(msb.root / "rapport.json"))
+    assert again.exit_code == 2
+    assert "rapporten importerades redan " in swedish_only(again)
+    revoked = coordinator("bundle", "revoke", "invitation-2", "--org", "msb")
+    assert "återkallar 1 paket med invitation-2 till msb." in swedish_only(revoked)
