@@ -366,13 +366,12 @@ def status(
 
     with open_bundle(bundle_file, load_key(key_file)) as b:
         state = member_state_dir(member_state(bundle_file, state_dir), b.network_id)
-        # Named as the coordinator's send and status name it (the bundle's one member).
         show_status(
             state,
             b.mailing.id,
             as_json=as_json,
             rehearsal=rehearsal,
-            members=[b.member],
+            members=b.network.members,
             zone=b.network.tz,
         )
 
