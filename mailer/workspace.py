@@ -5,10 +5,14 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailer.config import Network
 from mailer.errors import ConfigError
 from mailer.i18n import _
+
+if TYPE_CHECKING:
+    from mailer.campaign.mailing import Mailing
 
 CONTENTS = ("templates", "recipients", "seminars", "newsletters")
 # A file in the workspace, not a line a person reads in the terminal: English, like the
@@ -74,9 +78,7 @@ class CheckSummary:
 
 def check_workspace(network: Network) -> CheckSummary:
     """Read every list and render every variant of every mail kind; raise on the first error."""
-    from mailer.audience import Audience
     from mailer.branding import MIN_CONTRAST, colour_problems
-    from mailer.campaign.mailing import Mailing, kinds_for, mailing_for
     from mailer.config import locate_key
     from mailer.web import outside_links
 
@@ -96,18 +98,7 @@ def check_workspace(network: Network) -> CheckSummary:
     merged = merge_without_suppressed(network)
     people = merged.by_member()
     renderer = Renderer(network, inline_cache=inline_cache(network))
-    mailings: list[Mailing] = [
-        mailing_for(network, kind, seminar.number)
-        for seminar in network.seminars
-        for kind in kinds_for(seminar)
-    ]
-    # The reminder speaks differently to those who have not registered yet.
-    mailings += [
-        mailing_for(network, "reminder", s.number, Audience("not-registered"))
-        for s in network.seminars
-        if not s.cancelled
-    ]
-    mailings += [mailing_for(network, "newsletter", n.number) for n in network.newsletters]
+    mailings = every_mailing(network)
     pairs = [(lang, m) for m in network.members for lang in ("sv", "en")]
     variants = 0
     for mailing in mailings:
@@ -135,6 +126,27 @@ def check_workspace(network: Network) -> CheckSummary:
         links_without_web=network.web is None and personal_links(network),
         token_key=_token_key_problem(network),
     )
+
+
+def every_mailing(network: Network) -> list[Mailing]:
+    """Every mailing the network's seminars and newsletters can send, each audience that
+    renders differently once."""
+    from mailer.audience import Audience
+    from mailer.campaign.mailing import kinds_for, mailing_for
+
+    mailings: list[Mailing] = [
+        mailing_for(network, kind, seminar.number)
+        for seminar in network.seminars
+        for kind in kinds_for(seminar)
+    ]
+    # The reminder speaks differently to those who have not registered yet.
+    mailings += [
+        mailing_for(network, "reminder", s.number, Audience("not-registered"))
+        for s in network.seminars
+        if not s.cancelled
+    ]
+    mailings += [mailing_for(network, "newsletter", n.number) for n in network.newsletters]
+    return mailings
 
 
 def personal_links(network: Network) -> bool:

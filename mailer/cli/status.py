@@ -103,12 +103,7 @@ def _print_status(
         for s in STATES:
             # At rest, 'sending' means a run stopped mid-transaction: say what it means.
             table.add_column("uncertain" if s == "sending" else s, justify="right")
-        order = {member.id: i for i, member in enumerate(members)}
-        names = {member.id: member.short_name or member.name for member in members}
-        for member_id, counts in sorted(
-            data[m].items(), key=lambda item: (order.get(item[0], len(order)), item[0])
-        ):
-            label = names.get(member_id, member_id)
+        for label, counts in _in_order(data[m], members):
             table.add_row(label, *(str(counts.get(s, 0)) for s in STATES))
         out.print(table)
         for d in problems[m]:
@@ -128,6 +123,16 @@ def _print_status(
                     f"bundle    {member_id}: no report yet (bundle exported {info['exported_at']})"
                 )
             out.print(line, markup=False)
+
+
+def _in_order(
+    by_id: dict[str, dict[str, int]], members: Sequence[Member]
+) -> list[tuple[str, dict[str, int]]]:
+    """(name, counts) per member, in network.toml's order; ids it does not name last."""
+    order = {member.id: i for i, member in enumerate(members)}
+    names = {member.id: member.short_name or member.name for member in members}
+    ids = sorted(by_id, key=lambda i: (order.get(i, len(order)), i))
+    return [(names.get(i, i), by_id[i]) for i in ids]
 
 
 def _status_json(
