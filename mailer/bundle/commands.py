@@ -159,7 +159,8 @@ def prepare_send(
         factory = b.factory(network, rehearsal=rehearsal)
         state = member_state(bundle_file, state_dir)
         if not (rehearsal or dry_run):
-            sentfrom.claim(b.network_id, b.mailing.id, b.member.id, state)
+            name = b.member.short_name or b.member.name
+            sentfrom.claim(b.network_id, b.mailing.id, b.member.id, state, name=name)
         journal = stack.enter_context(member_journal(state, b.network_id))
         # As with 'mailer send --via': the rehearsal records only in its own journal.
         practice = stack.enter_context(member_rehearsal(state, b.network_id)) if rehearsal else None

@@ -38,9 +38,12 @@ def _record(network_id: str, mailing: str, member: str) -> Path:
     return home() / "shares" / f"{key}.json"
 
 
-def claim(network_id: str, mailing: str, member: str, state_dir: Path) -> None:
+def claim(
+    network_id: str, mailing: str, member: str, state_dir: Path, *, name: str | None = None
+) -> None:
     """Record ``state_dir`` as where this share is sent from; BundleError when an earlier
-    send of it used another state folder (its journal is there, not here)."""
+    send of it used another state folder (its journal is there, not here). ``name``: the
+    member as people read it (default: its id)."""
     record = _record(network_id, mailing, member)
     here = str(state_dir.resolve())
     try:
@@ -54,7 +57,7 @@ def claim(network_id: str, mailing: str, member: str, state_dir: Path) -> None:
             _(
                 "{member} share of {mailing} was sent from another folder before, with its "
                 "journal in {folder}: sending it from here would mail its people twice"
-            ).format(member=genitive(member), mailing=mailing, folder=earlier),
+            ).format(member=genitive(name or member), mailing=mailing, folder=earlier),
             hint=_(
                 "run it with --state {folder}, or restore that folder; if it is truly gone, "
                 "delete {record} to start anew"
