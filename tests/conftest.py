@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from mailer import i18n
 from mailer.bundle.signing import generate_key
 from mailer.cli import main
 from tests.graph_server import EntraGraph, serve
@@ -46,6 +47,8 @@ def language(monkeypatch: pytest.MonkeyPatch) -> str:
     back after each test."""
     monkeypatch.setenv("MAILER_LANGUAGE", "en")
     monkeypatch.setenv("LANGUAGE", "en")
+    # And the library called without the CLI (a transport, a loader) speaks it too.
+    i18n.set_language("en")
     return "en"
 
 
