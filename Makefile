@@ -27,6 +27,7 @@ demo: install
 		$(BIN)/mailer send invitation 2 --yes
 	$(BIN)/mailer status invitation-2
 	@echo "The invitations are in outbox/<member>/new/ (one file per person; open with any mail client)."
+	@echo "To go on with the README's commands: . $(BIN)/activate && export MAILER_TOKEN_KEY=\"\$$(cat .mailer/demo-token-key)\""
 
 lint: install
 	$(BIN)/ruff check .

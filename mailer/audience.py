@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from mailer.errors import ConfigError, MailerError
 from mailer.fields import SEGMENTS
+from mailer.i18n import _
 from mailer.recipients import Person
 from mailer.registrations import Status
 
@@ -55,26 +56,35 @@ def parse_audience(values: Iterable[str]) -> Audience:
             item = raw.strip().lower()
             if not item:
                 continue
-            kind, _, name = item.partition(":")
+            kind, _sep, name = item.partition(":")
             if kind == "segment" and name:
                 segment = SEGMENTS.get(name)
                 if segment is None:
                     known = ", ".join(sorted(set(SEGMENTS.values())))
-                    raise MailerError(f"unknown segment {name!r}", hint=f"known: {known}")
+                    raise MailerError(
+                        _("unknown segment {name!r}").format(name=name),
+                        hint=_("known: {names}").format(names=known),
+                    )
                 segments.append(segment)
             elif kind == "tag" and name:
                 tags.append(name)
             elif item in STATUSES:
                 if status != "all" and item != status:
                     raise MailerError(
-                        f"two audiences that exclude each other: {status} and {item}",
-                        hint="give one of all, registered, not-registered, attended, not-attended",
+                        _("two audiences that exclude each other: {first} and {second}").format(
+                            first=status, second=item
+                        ),
+                        hint=_(
+                            "give one of all, registered, not-registered, attended, not-attended"
+                        ),
                     )
                 status = item
             else:
                 raise MailerError(
-                    f"unknown audience {raw.strip()!r}",
-                    hint=f"use one of {', '.join(STATUSES)}, segment:NAME or tag:NAME",
+                    _("unknown audience {name!r}").format(name=raw.strip()),
+                    hint=_("use one of {names}, segment:NAME or tag:NAME").format(
+                        names=", ".join(STATUSES)
+                    ),
                 )
     return Audience(status, tuple(dict.fromkeys(segments)), tuple(dict.fromkeys(tags)))
 
@@ -84,13 +94,19 @@ def matcher(audience: Audience, known: Status | None, *, seminar: int) -> Callab
     if audience.needs_registrations:
         if known is None or (not known.registered and not known.attended):
             raise ConfigError(
-                f"--audience {audience.status}: no registrations imported for seminar {seminar}",
-                hint=f"run 'mailer registrations import FILE --seminar {seminar}' first",
+                _("--audience {audience}: no registrations imported for seminar {seminar}").format(
+                    audience=audience.status, seminar=seminar
+                ),
+                hint=_("run 'mailer registrations import FILE --seminar {seminar}' first").format(
+                    seminar=seminar
+                ),
             )
         if audience.status in ("attended", "not-attended") and not known.attendance_known:
             raise ConfigError(
-                f"--audience {audience.status}: attendance is not known for seminar {seminar}",
-                hint="import the form tool's export with an attended (närvarande) column",
+                _("--audience {audience}: attendance is not known for seminar {seminar}").format(
+                    audience=audience.status, seminar=seminar
+                ),
+                hint=_("import the form tool's export with an attended (närvarande) column"),
             )
     status = audience.status
     registered = known.registered if known else frozenset()

@@ -28,11 +28,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailer.errors import StateError, StateLockedError
+from mailer.i18n import N_, _
 
 IDENTITY = "identity.json"
 BUSY_TIMEOUT_ENV = "MAILER_BUSY_TIMEOUT"
 DEFAULT_BUSY_TIMEOUT = 10.0
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+# What a store was being used for when it failed (:func:`error`'s ``doing``): the stores
+# name these, in English; the catalogue has them from here, so the line speaks the
+# person's language ("kan inte öppna journalen: disken är full").
+ACTIONS = (
+    N_("create the state folder"),
+    N_("write the state folder's identity"),
+    N_("set the store aside"),
+    N_("open the journal"),
+    N_("write the journal"),
+    N_("compact the journal"),
+    N_("open the suppression list"),
+    N_("read the suppression list"),
+    N_("write the suppression list"),
+    N_("compact the suppression list"),
+)
 
 
 def private_dir(path: Path) -> Path:
@@ -64,36 +80,45 @@ def busy_timeout() -> float:
 
 
 def restore_hint(path: Path) -> str:
-    return (
-        f"restore the state folder from your backup beside network.toml, e.g. "
-        f"'cp -a /backup/mailer-DATE/. {path.parent}/', or start this store anew "
-        f"with 'mailer state reset {path}'"
-    )
+    return _(
+        "restore the state folder from your backup beside network.toml, e.g. "
+        "'cp -a /backup/mailer-DATE/. {folder}/', or start this store anew "
+        "with 'mailer state reset {path}'"
+    ).format(folder=path.parent, path=path)
 
 
 def error(exc: sqlite3.Error | OSError, path: Path, doing: str) -> StateError:
-    """One line for what went wrong with a store, and what to do about it."""
+    """One line for what went wrong with a store, and what to do about it.
+
+    ``doing`` is one of :data:`ACTIONS` ("write the journal"), translated here.
+    """
     text = str(exc) if isinstance(exc, sqlite3.Error) else (exc.strerror or str(exc))
     lowered = text.lower()
+    doing = _(doing)
     if "locked" in lowered or "busy" in lowered:
         return StateLockedError(
-            f"cannot {doing}: another mailer process is using it (waited {busy_timeout():g} s)",
+            _("cannot {doing}: another mailer process is using it (waited {seconds} s)").format(
+                doing=doing, seconds=f"{busy_timeout():g}"
+            ),
             path=path,
-            hint="wait for it to finish or stop it, then run the command again",
+            hint=_("wait for it to finish or stop it, then run the command again"),
         )
     if "full" in lowered or "no space" in lowered or ("i/o" in lowered and _no_space(path)):
         return StateError(
-            f"cannot {doing}: the disk is full", path=path, hint="free disk space, then run again"
+            _("cannot {doing}: the disk is full").format(doing=doing),
+            path=path,
+            hint=_("free disk space, then run again"),
         )
     if any(word in lowered for word in ("readonly", "read-only", "permission")):
         return StateError(
-            f"cannot {doing}: the state folder is read-only",
+            _("cannot {doing}: the state folder is read-only").format(doing=doing),
             path=path,
-            hint="make the folder writable by the user running mailer",
+            hint=_("make the folder writable by the user running mailer"),
         )
+    line = _("cannot {doing}: {problem}").format(doing=doing, problem=text)
     if "not a database" in lowered or "malformed" in lowered:
-        return StateError(f"cannot {doing}: {text}", path=path, hint=restore_hint(path))
-    return StateError(f"cannot {doing}: {text}", path=path)
+        return StateError(line, path=path, hint=restore_hint(path))
+    return StateError(line, path=path)
 
 
 def _no_space(path: Path) -> bool:
@@ -186,7 +211,9 @@ class Identity:
             return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise StateError(
-                "the state folder's identity file is damaged", path=path, hint=restore_hint(path)
+                _("the state folder's identity file is damaged"),
+                path=path,
+                hint=restore_hint(path),
             ) from None
 
     def write(self, folder: Path) -> None:
@@ -226,11 +253,13 @@ def _check_file(path: Path, identity: Identity | None) -> None:
     """Refuse a store file that cannot be the one this folder had."""
     listed = identity is not None and path.name in identity.stores
     if path.is_dir():
-        raise StateError("is a folder, not a database", path=path, hint=restore_hint(path))
+        raise StateError(_("is a folder, not a database"), path=path, hint=restore_hint(path))
     if not path.exists():
         if listed:
             raise StateError(
-                "is missing, although this state folder had it", path=path, hint=restore_hint(path)
+                _("is missing, although this state folder had it"),
+                path=path,
+                hint=restore_hint(path),
             )
         return
     size = path.stat().st_size
@@ -238,11 +267,13 @@ def _check_file(path: Path, identity: Identity | None) -> None:
         # Without an identity (a folder from before identities) an empty file is as
         # suspicious: nothing this mailer creates stays at 0 bytes.
         raise StateError(
-            "is empty (0 bytes): it was truncated or replaced", path=path, hint=restore_hint(path)
+            _("is empty (0 bytes): it was truncated or replaced"),
+            path=path,
+            hint=restore_hint(path),
         )
     if size and _shorter_than_its_header(path, size):
         raise StateError(
-            f"is truncated ({size} bytes, shorter than it says it is)",
+            _("is truncated ({size} bytes, shorter than it says it is)").format(size=size),
             path=path,
             hint=restore_hint(path),
         )
@@ -273,13 +304,13 @@ def _claim(db: sqlite3.Connection, path: Path, identity: Identity | None) -> Ide
         identity = Identity(carried or secrets.token_hex(16))
     elif carried is None and path.name in identity.stores:
         raise StateError(
-            "is not the database this state folder created (it carries no identity)",
+            _("is not the database this state folder created (it carries no identity)"),
             path=path,
             hint=restore_hint(path),
         )
     if carried is not None and carried != identity.id:
         raise StateError(
-            "belongs to another state folder (its identity differs)",
+            _("belongs to another state folder (its identity differs)"),
             path=path,
             hint=restore_hint(path),
         )

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Literal, cast
 from mailer import redaction
 from mailer.config import Network
 from mailer.errors import ConfigError, MailerError
+from mailer.i18n import N_, _
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -43,6 +44,21 @@ _MAC_BYTES = 16  # 128 bits: plenty against forgery, short enough for a URL
 _NONCE_BYTES = 12  # AES-GCM's standard nonce
 _LANGUAGES: dict[str | None, bytes] = {None: b"-", "sv": b"s", "en": b"e"}
 _LANGUAGE_OF = {v: k for k, v in _LANGUAGES.items()}
+# What needs the key (``why``) and what a rehearsal's link did not do (``refused``): the
+# callers name these phrases; they are in the catalogue from here, and translated when the
+# error is raised.
+_PHRASES = (
+    N_("the registration link or unsubscribe URL"),
+    N_("mailer serve"),
+    N_("matching by token"),
+    N_("checking an unsubscribe token"),
+    N_("an unsubscribe mail's token"),
+    N_("every personal link in the mails"),
+    N_("nothing was done"),
+    N_("nobody unsubscribed"),
+    N_("nobody was unsubscribed"),
+    N_("nobody was registered"),
+)
 
 
 class TokenError(MailerError):
@@ -96,22 +112,48 @@ class Claim:
     language: Literal["sv", "en"] | None = None
 
 
+def missing_key(network: Network, *, why: str) -> ConfigError | None:
+    """The error for a token key that is not set or too short; None when it is usable.
+
+    ``mailer check`` says it as a warning; anything that signs or reads a link raises it.
+    """
+    name = network.network.token_key_env
+    value = os.environ.get(name, "")
+    if len(value.encode()) >= MIN_KEY_BYTES:
+        return None
+    if not value:
+        message = _("{why} needs a signing key, but {variable} is not set")
+    else:
+        message = _("{why} needs a signing key, but {variable} is shorter than {count} bytes")
+    return ConfigError(
+        message.format(why=_(why), variable=name, count=MIN_KEY_BYTES),
+        hint=_(
+            "export {variable}=$(python3 -c 'import secrets; print(secrets.token_hex(32))') "
+            "and keep it: links already sent stop working when it changes"
+        ).format(variable=name),
+    )
+
+
+def _rehearsal(refused: str) -> RehearsalTokenError:
+    return RehearsalTokenError(
+        _("this link comes from a rehearsal: {refused}").format(refused=_(refused))
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     key: bytes
 
     @classmethod
     def from_env(cls, network: Network, *, why: str) -> Signer:
-        """The signer keyed from the network's environment variable; ConfigError if unset."""
-        name = network.network.token_key_env
-        value = os.environ.get(name, "")
-        if len(value.encode()) < MIN_KEY_BYTES:
-            problem = "is not set" if not value else f"is shorter than {MIN_KEY_BYTES} bytes"
-            raise ConfigError(
-                f"{why} needs a signing key, but {name} {problem}",
-                hint=f"export {name}=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
-                " and keep it: links already sent stop working when it changes",
-            )
+        """The signer keyed from the network's environment variable; ConfigError if unset.
+
+        ``why`` says what needs the key, in English: the catalogue translates it.
+        """
+        problem = missing_key(network, why=why)
+        if problem is not None:
+            raise problem
+        value = os.environ[network.network.token_key_env]
         redaction.remember(value)  # whoever has the key can forge anyone's links
         return cls(value.encode())
 
@@ -149,7 +191,7 @@ class Signer:
         try:
             raw = _unb64(token)
         except (binascii.Error, ValueError):
-            raise TokenError("the token is malformed", hint="copy the whole link") from None
+            raise TokenError(_("the token is malformed"), hint=_("copy the whole link")) from None
         nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
         cipher = self._cipher()
         for aad, rehearsal in ((purpose, False), (rehearsal_purpose(purpose), True)):
@@ -158,12 +200,12 @@ class Signer:
             except (InvalidTag, ValueError):  # ValueError: too short to hold a tag
                 continue
             if rehearsal:
-                raise RehearsalTokenError(f"this link comes from a rehearsal: {refused}")
+                raise _rehearsal(refused)
             language = cast(Literal["sv", "en"] | None, _LANGUAGE_OF.get(plain[:1]))
             return Claim(plain[1:].decode("utf-8", "replace"), language)
         raise TokenError(
-            "the token is not valid for this network",
-            hint="it was changed, cut short, or signed with another key",
+            _("the token is not valid for this network"),
+            hint=_("it was changed, cut short, or signed with another key"),
         )
 
     def _verify_mac(self, purpose: str, token: str, refused: str) -> str:
@@ -172,15 +214,15 @@ class Signer:
             email = _unb64(head).decode("utf-8")
             mac = _unb64(tail)
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise TokenError("the token is malformed", hint="copy the whole link") from None
+            raise TokenError(_("the token is malformed"), hint=_("copy the whole link")) from None
         if dot and "@" in email:
             if hmac.compare_digest(mac, self._mac(purpose, email)):
                 return email
             if hmac.compare_digest(mac, self._mac(rehearsal_purpose(purpose), email)):
-                raise RehearsalTokenError(f"this link comes from a rehearsal: {refused}")
+                raise _rehearsal(refused)
         raise TokenError(
-            "the token is not valid for this network",
-            hint="it was changed, cut short, or signed with another key",
+            _("the token is not valid for this network"),
+            hint=_("it was changed, cut short, or signed with another key"),
         )
 
 

@@ -5,12 +5,31 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailer.config import Network
 from mailer.errors import ConfigError
+from mailer.i18n import _
+
+if TYPE_CHECKING:
+    from mailer.campaign.mailing import Mailing
 
 CONTENTS = ("templates", "recipients", "seminars", "newsletters")
-GITIGNORE = "# personal data and generated mail: never commit\n.mailer/\noutbox/\n"
+# A file in the workspace, not a line a person reads in the terminal: English, like the
+# rest of the workspace's comments.
+GITIGNORE = """\
+# Personal data and generated mail: never commit.
+.mailer/
+outbox/
+merged*.csv
+# Mailing bundles and member reports hold personal data.
+bundles/
+*.zip
+*-report.json
+# Secrets: the network's bundle key (mailer bundle keygen), certificates' private keys.
+*.key
+*.pem
+"""
 
 
 def example_workspace() -> Path:
@@ -26,7 +45,7 @@ def create_workspace(directory: Path, *, force: bool = False) -> Path:
     source = example_workspace()
     target = directory / "network.toml"
     if target.exists() and not force:
-        raise ConfigError("already exists", path=target, hint="use --force to overwrite")
+        raise ConfigError(_("already exists"), path=target, hint=_("use --force to overwrite"))
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source / "network.toml", target)
     for folder in CONTENTS:
@@ -48,13 +67,18 @@ class CheckSummary:
     variants: int
     # Personal links that `mailer serve` will not answer: not under [web] base_url.
     outside_web: tuple[str, ...] = ()
+    # The personal links in the mails (unsubscribe_url, registration_url), all of them
+    # under this [web] base_url; None when there are none, or no [web].
+    links_under: str | None = None
+    # The mails carry personal links, but there is no [web]: mailer serve cannot answer.
+    links_without_web: bool = False
+    # Why the mails cannot be sent yet: their links need the token key, which is not set.
+    token_key: str | None = None
 
 
 def check_workspace(network: Network) -> CheckSummary:
     """Read every list and render every variant of every mail kind; raise on the first error."""
-    from mailer.audience import Audience
     from mailer.branding import MIN_CONTRAST, colour_problems
-    from mailer.campaign.mailing import Mailing, kinds_for, mailing_for
     from mailer.config import locate_key
     from mailer.web import outside_links
 
@@ -63,7 +87,9 @@ def check_workspace(network: Network) -> CheckSummary:
             str(problem),
             path=network.path,
             line=locate_key(network.path.read_text(encoding="utf-8"), problem.key),
-            hint=f"choose a darker colour: white text needs {MIN_CONTRAST}:1 to be readable",
+            hint=_("choose a darker colour: white text needs {ratio}:1 to be readable").format(
+                ratio=MIN_CONTRAST
+            ),
         )
     from mailer.inlining import inline_cache
     from mailer.render import Renderer
@@ -72,6 +98,42 @@ def check_workspace(network: Network) -> CheckSummary:
     merged = merge_without_suppressed(network)
     people = merged.by_member()
     renderer = Renderer(network, inline_cache=inline_cache(network))
+    mailings = every_mailing(network)
+    pairs = [(lang, m) for m in network.members for lang in ("sv", "en")]
+    variants = 0
+    for mailing in mailings:
+        renderer.prepare(
+            mailing.kind,
+            mailing.seminar,
+            pairs,
+            revision=mailing.revision,
+            audience=mailing.audience.status,
+        )
+        variants += len(pairs)
+    outside = tuple(outside_links(network))
+    return CheckSummary(
+        members=len(network.members),
+        seminars=len(network.seminars),
+        people=len(merged.people),
+        invalid_rows=sum(len(r.invalid) for r in merged.reports),
+        suppressed=merged.suppressed,
+        sending_members=sum(1 for m in network.members if people.get(m.id)),
+        variants=variants,
+        outside_web=outside,
+        links_under=network.web.base_url
+        if network.web is not None and personal_links(network) and not outside
+        else None,
+        links_without_web=network.web is None and personal_links(network),
+        token_key=_token_key_problem(network),
+    )
+
+
+def every_mailing(network: Network) -> list[Mailing]:
+    """Every mailing the network's seminars and newsletters can send, each audience that
+    renders differently once."""
+    from mailer.audience import Audience
+    from mailer.campaign.mailing import kinds_for, mailing_for
+
     mailings: list[Mailing] = [
         mailing_for(network, kind, seminar.number)
         for seminar in network.seminars
@@ -84,24 +146,21 @@ def check_workspace(network: Network) -> CheckSummary:
         if not s.cancelled
     ]
     mailings += [mailing_for(network, "newsletter", n.number) for n in network.newsletters]
-    pairs = [(lang, m) for m in network.members for lang in ("sv", "en")]
-    variants = 0
-    for mailing in mailings:
-        renderer.prepare(
-            mailing.kind,
-            mailing.seminar,
-            pairs,
-            revision=mailing.revision,
-            audience=mailing.audience.status,
-        )
-        variants += len(pairs)
-    return CheckSummary(
-        members=len(network.members),
-        seminars=len(network.seminars),
-        people=len(merged.people),
-        invalid_rows=sum(len(r.invalid) for r in merged.reports),
-        suppressed=merged.suppressed,
-        sending_members=sum(1 for m in network.members if people.get(m.id)),
-        variants=variants,
-        outside_web=tuple(outside_links(network)),
+    return mailings
+
+
+def personal_links(network: Network) -> bool:
+    """Whether the mails carry personal links (one-click unsubscribe, registration), which
+    are signed with the network's token key."""
+    return bool(network.network.unsubscribe_url) or any(
+        s.registration_url for s in network.seminars
     )
+
+
+def _token_key_problem(network: Network) -> str | None:
+    from mailer.tokens import missing_key
+
+    if not personal_links(network):
+        return None
+    problem = missing_key(network, why="every personal link in the mails")
+    return str(problem) if problem is not None else None

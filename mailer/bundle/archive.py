@@ -32,6 +32,11 @@ from mailer.bundle.formats import (
 )
 from mailer.bundle.signing import Key
 from mailer.errors import BundleError
+from mailer.i18n import _, follow_network
+
+
+def _do_not_send() -> str:
+    return _("do not send it; ask the coordinator for a new bundle")
 
 
 def pack(manifest: bytes, signature: bytes, files: dict[str, bytes]) -> bytes:
@@ -62,7 +67,10 @@ def _read_member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> byte
     with zf.open(info) as member:
         data = member.read(info.file_size + 1)
     if len(data) != info.file_size:
-        raise refuse(path, f"{info.filename} is not the size its header declares: refusing it")
+        raise refuse(
+            path,
+            _("{name} is not the size its header declares: refusing it").format(name=info.filename),
+        )
     return data
 
 
@@ -73,7 +81,7 @@ def read_zip(path: Path) -> tuple[bytes, dict[str, bytes]]:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             infos = [i for i in zf.infolist() if not i.is_dir()]
             if sum(i.file_size for i in infos) > MAX_UNPACKED:
-                raise refuse(path, "the bundle unpacks to more than 50 MB; refusing it")
+                raise refuse(path, _("the bundle unpacks to more than 50 MB; refusing it"))
             return raw, {i.filename: _read_member(path, zf, i) for i in infos}
     except BundleError:
         raise
@@ -82,49 +90,60 @@ def read_zip(path: Path) -> tuple[bytes, dict[str, bytes]]:
         # EOFError; NotImplementedError for an unknown compression method; RuntimeError
         # for a flipped "encrypted" flag; ValueError, struct.error...). From an untrusted
         # file, every one of them means the same: this is not the bundle that was signed.
+        problem = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise refuse(
             path,
-            f"not a complete bundle: {' '.join(str(exc).split())[:160] or type(exc).__name__}",
-            hint="the file is truncated or damaged: ask the coordinator for it again",
+            _("not a complete bundle: {problem}").format(problem=problem),
+            hint=_("the file is truncated or damaged: ask the coordinator for it again"),
         ) from None
 
 
 def read_manifest(path: Path) -> tuple[bytes, dict[str, bytes], Manifest]:
-    """The file, its entries and its manifest, checked for completeness and format only."""
+    """The file, its entries and its manifest, checked for completeness and format only.
+
+    From here on the member's mailer speaks the bundle's network language, unless the
+    person chose one (``--language``, ``MAILER_LANGUAGE``): a refusal too. The manifest is
+    not verified yet, but a language is all it could change.
+    """
     raw, files = read_zip(path)
     if MANIFEST not in files:
-        raise refuse(path, "not a mailer bundle: it has no manifest.json")
+        raise refuse(path, _("not a mailer bundle: it has no manifest.json"))
     value = load_json(path, MANIFEST, files[MANIFEST])
     if not isinstance(value, dict):
-        raise refuse(path, "not a mailer bundle: the manifest is not an object")
-    header = validate(Header, value, path=path, problem="not a mailer bundle")
+        raise refuse(path, _("not a mailer bundle: the manifest is not an object"))
+    header = validate(Header, value, path=path, problem=_("not a mailer bundle"))
     check_format(path, header.format, "bundle", FORMAT)
-    manifest = validate(Manifest, value, path=path, problem="the manifest cannot be read")
+    manifest = validate(Manifest, value, path=path, problem=_("the manifest cannot be read"))
+    follow_network(manifest.network.language)
     return raw, files, manifest
 
 
 def _verify_signature(path: Path, files: dict[str, bytes], key: Key) -> None:
     if SIGNATURE not in files:
-        raise refuse(path, "the bundle is not signed (no signature.json); refusing it")
+        raise refuse(path, _("the bundle is not signed (no signature.json); refusing it"))
     value = load_json(path, SIGNATURE, files[SIGNATURE])
-    sig = validate(Signature, value, path=path, problem="signature.json cannot be read")
+    sig = validate(Signature, value, path=path, problem=_("signature.json cannot be read"))
     if sig.algorithm != key.algorithm:
         raise refuse(
             path,
-            f"the bundle is signed with {sig.algorithm!r} but your key is {key.algorithm}",
-            hint="use the key the coordinator gave you for this network",
+            _("the bundle is signed with {theirs!r} but your key is {yours}").format(
+                theirs=sig.algorithm, yours=key.algorithm
+            ),
+            hint=_("use the key the coordinator gave you for this network"),
         )
     if sig.key_id != key.key_id:
         raise refuse(
             path,
-            f"the bundle is signed with another key (key id {sig.key_id}, yours is {key.key_id})",
-            hint="is it from another network, or has the coordinator changed keys?",
+            _("the bundle is signed with another key (key id {theirs}, yours is {yours})").format(
+                theirs=sig.key_id, yours=key.key_id
+            ),
+            hint=_("is it from another network, or has the coordinator changed keys?"),
         )
     if not key.verify(files[MANIFEST], sig.value):
         raise refuse(
             path,
-            "the signature does not match: the bundle was changed after it was signed",
-            hint="do not send it; ask the coordinator for a new bundle",
+            _("the signature does not match: the bundle was changed after it was signed"),
+            hint=_do_not_send(),
         )
 
 
@@ -145,18 +164,25 @@ def _verify_files(path: Path, files: dict[str, bytes], manifest: Manifest) -> No
     present = set(files) - {MANIFEST, SIGNATURE}
     for name in sorted(present - set(listed)):
         raise refuse(
-            path, f"the bundle holds {name}, which its manifest does not list: it was altered"
+            path,
+            _("the bundle holds {name}, which its manifest does not list: it was altered").format(
+                name=name
+            ),
         )
     for name, digest in sorted(listed.items()):
         if not safe_name(name):
-            raise refuse(path, f"the manifest names an unsafe path {name!r}")
+            raise refuse(path, _("the manifest names an unsafe path {name!r}").format(name=name))
         if name not in files:
-            raise refuse(path, f"{name} is missing from the bundle", hint="ask for it again")
+            raise refuse(
+                path,
+                _("{name} is missing from the bundle").format(name=name),
+                hint=_("ask for it again"),
+            )
         if sha256(files[name]) != digest:
             raise refuse(
                 path,
-                f"{name} does not match its checksum: the bundle was altered",
-                hint="do not send it; ask the coordinator for a new bundle",
+                _("{name} does not match its checksum: the bundle was altered").format(name=name),
+                hint=_do_not_send(),
             )
 
 
@@ -172,15 +198,18 @@ def verify(
     if network_id is not None and manifest.network.id != network_id:
         raise refuse(
             path,
-            f"this bundle is for the network {manifest.network.id!r}, not {network_id!r}",
-            hint="check that you have the right file",
+            _("this bundle is for the network {theirs!r}, not {yours!r}").format(
+                theirs=manifest.network.id, yours=network_id
+            ),
+            hint=_("check that you have the right file"),
         )
     if member_id is not None and manifest.member.id != member_id:
         raise refuse(
             path,
-            f"this bundle is for the member {manifest.member.id!r}, but the channel file is "
-            f"for {member_id!r}",
-            hint="send each member's bundle through that member's own channel",
+            _(
+                "this bundle is for the member {theirs!r}, but the channel file is for {yours!r}"
+            ).format(theirs=manifest.member.id, yours=member_id),
+            hint=_("send each member's bundle through that member's own channel"),
         )
     _verify_signature(path, files, key)
     _verify_files(path, files, manifest)
@@ -188,8 +217,8 @@ def verify(
     if pack(files[MANIFEST], files[SIGNATURE], content) != raw:
         raise refuse(
             path,
-            "the zip around the signed files was changed (dates, attributes or extra bytes)",
-            hint="do not send it; ask the coordinator for a new bundle",
+            _("the zip around the signed files was changed (dates, attributes or extra bytes)"),
+            hint=_do_not_send(),
         )
     return files, manifest
 

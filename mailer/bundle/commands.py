@@ -7,6 +7,7 @@ is expired or superseded, and returns what the command shows.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ from mailer.bundle.revocation import ensure_not_superseded, load_supersessions
 from mailer.bundle.signing import Key
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.plan import Plan, make_plan
-from mailer.config import Network
+from mailer.config import Channel, GraphChannel, Network, SmtpChannel
+from mailer.i18n import _, ngettext
 from mailer.journal import Journal
 
 
@@ -63,17 +65,38 @@ class Inspection:
 
     @property
     def summary(self) -> str:
+        """The bundle in a few labelled lines, in the network's time zone and language."""
+        from mailer.dates import long_date
+        from mailer.i18n import current_language
+
         b, seminar = self.bundle, self.bundle.mailing.seminar
         languages = ", ".join(sorted({p.language for p in b.people}))
-        expires = f"{b.expires_at:%Y-%m-%d %H:%M} UTC" if b.expires_at else "no limit"
-        return (
-            f"Bundle {b.path}: signature and checksums OK\n"
-            f"Made:     {b.manifest.created_at.isoformat()}; send it before {expires}\n"
-            f"Network:  {self.network.network.name} ({b.network_id})\n"
-            f"Member:   {b.member.name} ({b.member.id})\n"
-            f"Mailing:  {b.mailing.id}: {seminar.title}, {seminar.date.isoformat()}\n"
-            f"People:   {len(b.people)} (languages: {languages})"
-        )
+        made = b.moment(b.manifest.created_at)
+        if b.expires_at:
+            made = _("{made}; send it before {expires}").format(
+                made=made, expires=b.moment(b.expires_at)
+            )
+        count = len(b.people)
+        rows = [
+            (_("Made:"), made),
+            (_("Network:"), f"{self.network.network.name} ({b.network_id})"),
+            (_("Member:"), f"{b.member.name} ({b.member.id})"),
+            (
+                _("Mailing:"),
+                f"{b.mailing.id}: {seminar.title}, {long_date(seminar.date, current_language())}",
+            ),
+            (
+                _("People:"),
+                ngettext(
+                    "{count} (languages: {languages})", "{count} (languages: {languages})", count
+                ).format(count=count, languages=languages),
+            ),
+        ]
+        # Labels in any language line up: as wide as the widest, and two spaces.
+        width = max(len(label) for label, _value in rows) + 2
+        lines = [_("Bundle {path}: signature and checksums OK").format(path=b.path)]
+        lines += [f"{label:{width}}{value}" for label, value in rows]
+        return "\n".join(lines)
 
 
 def inspect_bundle(
@@ -95,7 +118,8 @@ def inspect_bundle(
         if channel is None:
             # The bundle only carries the sender's address; the channel is the member's own.
             rest = text.partition("\n")[2]
-            text = "Channel:  yours, from CHANNEL.toml (pass --channel to check it too)\n" + rest
+            text = _("Channel:  yours, from CHANNEL.toml (pass --channel to check it too)")
+            text += "\n" + rest
         return Inspection(b, network, text, view.html)
 
 
@@ -135,7 +159,8 @@ def prepare_send(
         factory = b.factory(network, rehearsal=rehearsal)
         state = member_state(bundle_file, state_dir)
         if not (rehearsal or dry_run):
-            sentfrom.claim(b.network_id, b.mailing.id, b.member.id, state)
+            name = b.member.short_name or b.member.name
+            sentfrom.claim(b.network_id, b.mailing.id, b.member.id, state, name=name)
         journal = stack.enter_context(member_journal(state, b.network_id))
         # As with 'mailer send --via': the rehearsal records only in its own journal.
         practice = stack.enter_context(member_rehearsal(state, b.network_id)) if rehearsal else None
@@ -179,3 +204,40 @@ def write_report(
         target = out or Path(f"{b.mailing.id}-{b.member.id}-report.json")
         target.write_bytes(data)
         return Written(target, len(b.people), counts)
+
+
+def credentials_ready(channel: Channel) -> str | None:
+    """Whether the secret the member's channel logs in with is there, without showing it:
+    a line saying where it was found, or ConfigError saying what to set. None for a
+    channel that needs none (a Maildir).
+
+    A dry run says it, so that the real send does not stop at its first login.
+    """
+    if isinstance(channel, SmtpChannel):
+        if channel.auth == "oauth2":
+            assert channel.client_secret_env is not None  # the config requires it
+            channel.client_secret()
+            return _("{server}: the OAuth2 client secret is set in {variable} (not shown).").format(
+                server=channel.host, variable=channel.client_secret_env
+            )
+        if channel.password() is None:
+            return _("{server}: logs in without a password.").format(server=channel.host)
+        if channel.password_env and os.environ.get(channel.password_env):
+            return _("{server}: the password is set in {variable} (not shown).").format(
+                server=channel.host, variable=channel.password_env
+            )
+        return _("{server}: the password is in the system keyring (not shown).").format(
+            server=channel.host
+        )
+    if isinstance(channel, GraphChannel):
+        if channel.client_secret_env:
+            channel.client_secret()
+            variable = channel.client_secret_env
+            line = _("{mailbox}: the OAuth2 client secret is set in {variable} (not shown).")
+        else:
+            assert channel.client_certificate_key_env is not None  # the config requires it
+            channel.certificate_key()
+            variable = channel.client_certificate_key_env
+            line = _("{mailbox}: the certificate's private key is set in {variable} (not shown).")
+        return line.format(mailbox=channel.mailbox, variable=variable)
+    return None

@@ -41,6 +41,7 @@ from mailer.campaign.factory import MessageFactory, SignedLinks
 from mailer.campaign.mailing import Mailing
 from mailer.config import Member, Network
 from mailer.errors import BundleError, ConfigError
+from mailer.i18n import N_, _
 from mailer.journal import Journal
 from mailer.recipients import Person
 
@@ -87,12 +88,19 @@ def person_entry(
     return data
 
 
-def _read_content(network: Network, relative: str, what: str) -> bytes:
+def _read_content(network: Network, relative: str, unreadable: str) -> bytes:
+    """The file's bytes; ``unreadable`` is the catalogue's line for a file that cannot be
+    read ('cannot read the summary: {reason}')."""
     path = network.resolve(relative)
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the {what}: {exc.strerror}", path=path) from None
+        reason = exc.strerror or str(exc)
+        raise ConfigError(_(unreadable).format(reason=reason), path=path) from None
+
+
+_SUMMARY = N_("cannot read the summary: {reason}")
+_ARTICLE = N_("cannot read the article: {reason}")
 
 
 def _content_files(
@@ -105,15 +113,15 @@ def _content_files(
     for key_name, inside in (("summary_file", SUMMARY), ("summary_file_en", SUMMARY_EN)):
         source = getattr(seminar, key_name)
         if source:
-            files[inside] = _read_content(network, source, "summary")
+            files[inside] = _read_content(network, source, _SUMMARY)
             seminar_data[key_name] = inside
     newsletters = []
     if mailing.kind == "newsletter":
         item = network.newsletter(mailing.revision)
-        files[ARTICLE] = _read_content(network, item.file, "article")
+        files[ARTICLE] = _read_content(network, item.file, _ARTICLE)
         entry = {"number": item.number, "file": ARTICLE, "file_en": None}
         if item.file_en:
-            files[ARTICLE_EN] = _read_content(network, item.file_en, "article")
+            files[ARTICLE_EN] = _read_content(network, item.file_en, _ARTICLE)
             entry["file_en"] = ARTICLE_EN
         newsletters.append(entry)
     return files, seminar_data, newsletters
@@ -169,7 +177,11 @@ def _manifest(
         "tool": tool(),
         "created_at": now_text(),
         "expires_at": (utcnow() + valid_for).isoformat(timespec="seconds"),
-        "network": {"id": network.network.id, "name": network.network.name},
+        "network": {
+            "id": network.network.id,
+            "name": network.network.name,
+            "language": network.network.language,
+        },
         "mailing": {"id": mailing.id, "kind": mailing.kind, "seminar": mailing.seminar.number},
         "member": {"id": member.id, "name": member.name},
         "people": people,
@@ -206,8 +218,10 @@ def export_bundle(
     people = [p for p in people if p.sender == member.id]
     if not people:
         raise BundleError(
-            f"{member.id} has nobody left to send {mailing.id} to",
-            hint="see 'mailer status'; everybody on its list already has this mailing",
+            _("{member} has nobody left to send {mailing} to").format(
+                member=member.id, mailing=mailing.id
+            ),
+            hint=_("see 'mailer status'; everybody on its list already has this mailing"),
         )
     if not key.can_sign:
         key.sign(b"")  # raises the readable error
@@ -255,7 +269,7 @@ def export_bundles(
         # mail the ones it has not reached yet, as the member would.
         lock = SendLock(lock_path(journal.path, mailing.id), mailing.id)
         if not lock.try_acquire():
-            raise lock.busy("no bundle was made", hint="export it after that send has ended")
+            raise lock.busy(_("no bundle was made"), hint=_("export it after that send has ended"))
         try:
             plan = make_plan(network, mailing, journal, orgs=[m.id for m in members])
             shares = {c.member.id: c for c in plan.channels}

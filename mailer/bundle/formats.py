@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from mailer.config import Coordinator, Member, NetworkInfo, Newsletter, Seminar, Series
 from mailer.errors import BundleError
+from mailer.i18n import N_, _
 from mailer.recipients import Person
 
 FORMAT = 1  # bundle format this tool writes and reads; a newer one is refused
@@ -77,7 +78,8 @@ def load_json(path: Path, name: str, data: bytes) -> object:
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise refuse(path, f"{name} is not valid JSON: {exc}") from None
+        message = _("{name} is not valid JSON: {problem}").format(name=name, problem=exc)
+        raise refuse(path, message) from None
 
 
 def first_problem(exc: ValidationError) -> str:
@@ -91,7 +93,8 @@ def first_problem(exc: ValidationError) -> str:
 def validate(
     model: type[M], value: object, *, path: Path, problem: str, hint: str | None = None
 ) -> M:
-    """``value`` as ``model``; else BundleError 'PROBLEM: what is wrong'."""
+    """``value`` as ``model``; else BundleError 'PROBLEM: what is wrong' (``problem`` in
+    the language of the moment; what is wrong is pydantic's English)."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -112,14 +115,34 @@ class Header(Lenient):
     type: object = None
 
 
+# Per kind of file: no format at all, and a format newer than this mailer reads.
+_FORMAT_PROBLEMS = {
+    "bundle": (
+        N_("not a mailer bundle: no format version"),
+        N_("this bundle has format {found}, newer than this mailer reads ({newest})"),
+    ),
+    "report": (
+        N_("not a mailer report: no format version"),
+        N_("this report has format {found}, newer than this mailer reads ({newest})"),
+    ),
+    "revocation note": (
+        N_("not a mailer revocation note: no format version"),
+        N_("this revocation note has format {found}, newer than this mailer reads ({newest})"),
+    ),
+}
+
+
 def check_format(path: Path, value: object, what: str, newest: int) -> None:
+    """Refuse a file of kind ``what`` ('bundle', 'report', 'revocation note') without a
+    format, or with one newer than ``newest``."""
+    missing, newer = _FORMAT_PROBLEMS[what]
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise refuse(path, f"not a mailer {what}: no format version")
+        raise refuse(path, _(missing))
     if value > newest:
         raise refuse(
             path,
-            f"this {what} has format {value}, newer than this mailer reads ({newest})",
-            hint="upgrade: pip install --upgrade mailer",
+            _(newer).format(found=value, newest=newest),
+            hint=_("upgrade: pip install --upgrade mailer"),
         )
 
 
@@ -137,6 +160,12 @@ class Ref(Lenient):
     name: str = ""
 
 
+class NetworkRef(Ref):
+    # The network's language, so a member's mailer speaks it from the first line (even a
+    # refusal); None in a bundle made before it was carried (mailing.json has it too).
+    language: str | None = None
+
+
 class MailingRef(Lenient):
     id: str
     kind: str
@@ -148,7 +177,7 @@ class Manifest(Lenient):
     tool: str = ""
     created_at: dt.datetime
     expires_at: dt.datetime | None = None
-    network: Ref
+    network: NetworkRef
     mailing: MailingRef
     member: Ref
     people: int

@@ -42,12 +42,13 @@ from mailer.config import (
     read_config_toml,
 )
 from mailer.errors import BundleError
+from mailer.i18n import N_, _, follow_network
 from mailer.journal import Journal
 from mailer.recipients import Merge, Person
 from mailer.render import Renderer
 
 MEMBER_STATE = "bundles"  # member-side journals live in STATE/bundles/<network id>/
-_TOOL_MISMATCH = "make sure coordinator and member use the same mailer version"
+_TOOL_MISMATCH = N_("make sure coordinator and member use the same mailer version")
 
 
 @dataclass(slots=True)
@@ -81,9 +82,12 @@ class Bundle:
         if rehearsal:
             if self.rehearsal_links is None:
                 raise BundleError(
-                    f"{self.path}: this bundle was made by an older mailer, so a rehearsal "
-                    "would carry unsubscribe and registration links that work for real people",
-                    hint="ask the coordinator for a new bundle to rehearse with",
+                    _(
+                        "this bundle was made by an older mailer, so a rehearsal would carry "
+                        "unsubscribe and registration links that work for real people"
+                    ),
+                    path=self.path,
+                    hint=_("ask the coordinator for a new bundle to rehearse with"),
                 )
             links = self.rehearsal_links
         return MessageFactory(
@@ -107,9 +111,19 @@ class Bundle:
         if expires is not None and formats.utcnow() >= expires:
             raise refuse(
                 self.path,
-                f"this bundle expired on {expires:%Y-%m-%d %H:%M} UTC; nothing was sent",
-                hint="ask the coordinator for a fresh one: people may have unsubscribed since",
+                _("this bundle expired on {moment}; nothing was sent").format(
+                    moment=self.moment(expires)
+                ),
+                hint=_("ask the coordinator for a fresh one: people may have unsubscribed since"),
             )
+
+    def moment(self, when: dt.datetime) -> str:
+        """A time as the member reads it: in the network's time zone and language."""
+        from zoneinfo import ZoneInfo
+
+        from mailer.dates import moment
+
+        return moment(when, ZoneInfo(self.network.network.timezone))
 
     def with_channel(self, channel: Channel) -> Network:
         """The bundle's network with the member's own channel in place of the placeholder."""
@@ -151,8 +165,10 @@ def _contents(path: Path, files: dict[str, bytes]) -> tuple[MailingData, list[Pe
         # Signed by the coordinator, so this is a tool mismatch rather than tampering.
         raise refuse(
             path,
-            f"the bundle's data cannot be read: {formats.first_problem(exc)}",
-            hint=_TOOL_MISMATCH,
+            _("the bundle's data cannot be read: {problem}").format(
+                problem=formats.first_problem(exc)
+            ),
+            hint=_(_TOOL_MISMATCH),
         ) from None
     return data, entries
 
@@ -160,6 +176,8 @@ def _contents(path: Path, files: dict[str, bytes]) -> tuple[MailingData, list[Pe
 def load_contents(path: Path, files: dict[str, bytes], manifest: Manifest, root: Path) -> Bundle:
     """The verified files of a bundle unpacked at ``root``, as a :class:`Bundle`."""
     data, entries = _contents(path, files)
+    # A bundle made before the manifest carried the language: its network still says it.
+    follow_network(data.network.language)
     network = Network.model_construct(
         network=data.network,
         coordinator=data.coordinator,
@@ -171,12 +189,12 @@ def load_contents(path: Path, files: dict[str, bytes], manifest: Manifest, root:
     network.locate(root, path)
     people = [e.person() for e in entries]
     if any(p.sender != data.member.id for p in people):
-        raise refuse(path, "the bundle holds people of another member")
+        raise refuse(path, _("the bundle holds people of another member"))
     seminar = network.seminar(data.seminar)
     audience = parse_audience([data.audience])
     mailing = Mailing(data.kind, seminar, data.revision, audience, preselected=True)
     if mailing.id != manifest.mailing.id:
-        raise refuse(path, "the manifest and the bundle's data name different mailings")
+        raise refuse(path, _("the manifest and the bundle's data name different mailings"))
     live, rehearsal = _links(entries)
     return Bundle(
         path=path,
@@ -237,7 +255,7 @@ class ChannelFile:
 def load_channel_file(path: Path) -> ChannelFile:
     """Read a member's CHANNEL.toml, as strictly as network.toml (same channel keys)."""
     text, data = read_config_toml(
-        path, missing_hint="write one: see 'Sending your own share' in docs/guide.md"
+        path, missing_hint=_("write one: see 'Sending your own share' in docs/guide.md")
     )
     try:
         parsed = ChannelFileModel.model_validate(data)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailer.bundle.revocation import recorded_revocations
+from mailer.i18n import _, genitive
 from mailer.journal import Delivery, Journal
 from mailer.recipients import Person
 
@@ -46,13 +47,28 @@ class HeldBundle:
 
     @property
     def line(self) -> str:
-        what = "not yet reported" if not self.reported else "only partly reported"
-        if self.revoked:
-            what += ", revoked"
-        return (
-            f"{self.member} holds a bundle of {self.mailing} {what}: its people are not sent "
-            f"this change from here; export a change bundle for {self.member}"
-        )
+        names = {"member": self.member, "mailing": self.mailing}
+        if self.reported and self.revoked:
+            text = _(
+                "{member} holds a bundle of {mailing} only partly reported, revoked: its "
+                "people are not sent this change from here; export a change bundle for {member}"
+            )
+        elif self.reported:
+            text = _(
+                "{member} holds a bundle of {mailing} only partly reported: its people are not "
+                "sent this change from here; export a change bundle for {member}"
+            )
+        elif self.revoked:
+            text = _(
+                "{member} holds a bundle of {mailing} not yet reported, revoked: its people are "
+                "not sent this change from here; export a change bundle for {member}"
+            )
+        else:
+            text = _(
+                "{member} holds a bundle of {mailing} not yet reported: its people are not sent "
+                "this change from here; export a change bundle for {member}"
+            )
+        return text.format(**names)
 
 
 def unreported_bundles(
@@ -107,10 +123,9 @@ class LeftOut:
 
     @property
     def line(self) -> str:
-        return (
-            f"{self.person.email}: left out; their invitation is in {self.bundle.member}'s "
-            f"bundle, not reported as sent"
-        )
+        return _(
+            "{email}: left out; their invitation is in {member} bundle, not reported as sent"
+        ).format(email=self.person.email, member=genitive(self.bundle.member))
 
 
 def awaiting_invitation(journal: Journal, seminar: int, people: Iterable[Person]) -> list[LeftOut]:

@@ -36,6 +36,7 @@ from mailer.bundle.member import Bundle
 from mailer.bundle.signing import Key
 from mailer.config import Network
 from mailer.errors import BundleError, RecipientRefusedError
+from mailer.i18n import _, genitive
 from mailer.journal import BundleExport, Journal, ReportedOutcome
 from mailer.suppression import Suppression
 
@@ -67,7 +68,10 @@ def _named(bundle: Bundle, label: str, values: Iterable[str]) -> list[str]:
             raise BundleError(f"--{label} {raw!r}: {exc}") from None
         if email not in share:
             raise BundleError(
-                f"--{label} {raw}: not one of the people in this bundle", path=bundle.path
+                _("--{option} {address}: not one of the people in this bundle").format(
+                    option=label, address=raw
+                ),
+                path=bundle.path,
             )
         named.append(email)
     return sorted(set(named))
@@ -122,11 +126,11 @@ def _parse(path: Path) -> dict[str, object]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise refuse(
             path,
-            "not a mailer report (not JSON)",
-            hint="pass the file 'mailer bundle report' wrote, not the bundle",
+            _("not a mailer report (not JSON)"),
+            hint=_("pass the file 'mailer bundle report' wrote, not the bundle"),
         ) from None
     if not isinstance(data, dict) or Header.model_validate(data).type != REPORT_TYPE:
-        raise refuse(path, "not a mailer report")
+        raise refuse(path, _("not a mailer report"))
     return data
 
 
@@ -134,7 +138,7 @@ def read_report(path: Path) -> Report:
     """Parse a report; its shape and format only (binding is checked on import)."""
     data = _parse(path)
     check_format(path, Header.model_validate(data).format, "report", REPORT_FORMAT)
-    parsed = validate(ReportFile, data, path=path, problem="the report is incomplete")
+    parsed = validate(ReportFile, data, path=path, problem=_("the report is incomplete"))
     # The signature covers the body exactly as the member wrote it, unknown keys and all.
     body = canonical({k: v for k, v in data.items() if k != "signature"})
     outcomes = [
@@ -150,7 +154,10 @@ def read_report(path: Path) -> Report:
     ]
     for o in outcomes:
         if o.state not in REPORT_STATES:
-            raise refuse(path, f"{o.email}: unknown outcome {o.state!r}")
+            raise refuse(
+                path,
+                _("{email}: unknown outcome {outcome!r}").format(email=o.email, outcome=o.state),
+            )
     return Report(
         path=path,
         digest=sha256(body),
@@ -178,6 +185,18 @@ class ImportResult:
     forgotten: int = 0  # named by the report, forgotten since the export: left out
 
 
+def _moment(stamp: str, network: Network) -> str:
+    """A time the journal keeps (ISO 8601, UTC) as the coordinator reads it."""
+    import datetime as dt
+
+    from mailer.dates import moment
+
+    try:
+        return moment(dt.datetime.fromisoformat(stamp), network.tz)
+    except ValueError:
+        return stamp  # written by hand, or by a mailer of another time: shown as it is
+
+
 def _hard_bounce(reply: str | None) -> bool:
     # The same rule as a direct send: the reply says the address does not exist.
     return RecipientRefusedError(reply or "").hard_bounce
@@ -189,24 +208,31 @@ def _bound_export(network: Network, journal: Journal, report: Report) -> BundleE
     if report.network != network.network.id:
         raise refuse(
             path,
-            f"this report is for the network {report.network!r}, not {network.network.id!r}",
+            _("this report is for the network {theirs!r}, not {ours!r}").format(
+                theirs=report.network, ours=network.network.id
+            ),
         )
     export = {e.digest: e for e in journal.bundle_exports()}.get(report.bundle)
     if export is None:
         raise refuse(
             path,
-            "this report is for a bundle this workspace never exported",
-            hint="import it in the workspace that exported the bundle",
+            _("this report is for a bundle this workspace never exported"),
+            hint=_("import it in the workspace that exported the bundle"),
         )
-    for what, said, was in (
-        ("mailing", report.mailing, export.mailing),
-        ("member", report.member, export.member),
-    ):
-        if said != was:
-            raise refuse(
-                path,
-                f"this report says {what} {said!r}, but its bundle was for {was!r}: it was altered",
-            )
+    if report.mailing != export.mailing:
+        raise refuse(
+            path,
+            _(
+                "this report says mailing {said!r}, but its bundle was for {was!r}: it was altered"
+            ).format(said=report.mailing, was=export.mailing),
+        )
+    if report.member != export.member:
+        raise refuse(
+            path,
+            _(
+                "this report says member {said!r}, but its bundle was for {was!r}: it was altered"
+            ).format(said=report.member, was=export.member),
+        )
     return export
 
 
@@ -217,11 +243,11 @@ def _check_signature(report: Report, key: Key) -> None:
     if sig is None or sig.algorithm != key.algorithm or sig.key_id != key.key_id:
         raise refuse(
             report.path,
-            "the report is not signed with the network's key",
-            hint="the member runs 'mailer bundle report' with the key it was given",
+            _("the report is not signed with the network's key"),
+            hint=_("the member runs 'mailer bundle report' with the key it was given"),
         )
     if not key.verify(report.body, sig.value):
-        raise refuse(report.path, "the report's signature does not match: it was altered")
+        raise refuse(report.path, _("the report's signature does not match: it was altered"))
 
 
 def _forgotten_among(network: Network, emails: set[str]) -> set[str]:
@@ -270,12 +296,17 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
     for email in sorted(outside - forgotten):
         raise refuse(
             report.path,
-            f"the report names {email}, who is not in {export.member}'s share: it was altered",
+            _("the report names {email}, who is not in {member} share: it was altered").format(
+                email=email, member=genitive(export.member)
+            ),
         )
     imported_at = journal.bundle_report_imported(report.digest)
     if imported_at is not None:
         raise refuse(
-            report.path, f"this report was already imported at {imported_at}; nothing changed"
+            report.path,
+            _("this report was already imported at {moment}; nothing changed").format(
+                moment=_moment(imported_at, network)
+            ),
         )
     result = ImportResult(member=report.member, mailing=report.mailing, forgotten=len(forgotten))
     outcomes = _merge(journal, report, result, forgotten)

@@ -38,10 +38,11 @@ from mailer.bundle.member import Bundle
 from mailer.bundle.signing import Key
 from mailer.config import Network
 from mailer.errors import BundleError
+from mailer.i18n import N_, _
 from mailer.journal import Journal
 
 REVOKED = Path("bundles") / "revoked"  # under the coordinator's state folder
-_NOT_A_NOTE = "pass the note 'mailer bundle revoke' wrote, or a newer bundle (.zip)"
+_NOT_A_NOTE = N_("pass the note 'mailer bundle revoke' wrote, or a newer bundle (.zip)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +63,28 @@ class Supersession:
             return False
         return digest in self.bundles or manifest.created_at < self.since
 
-    def refusal(self, path: Path) -> BundleError:
+    def refusal(self, bundle: Bundle) -> BundleError:
+        """Why ``bundle`` is refused, its times in its network's zone and language."""
         if self.revoked:
             return refuse(
-                path,
-                f"the coordinator revoked this bundle on {self.since:%Y-%m-%d %H:%M} UTC "
-                f"({self.source.name}); nothing was sent",
-                hint="send the newer bundle the coordinator gave you, or ask for one",
+                bundle.path,
+                _(
+                    "the coordinator revoked this bundle on {moment} ({note}); nothing was sent"
+                ).format(moment=bundle.moment(self.since), note=self.source.name),
+                hint=_("send the newer bundle the coordinator gave you, or ask for one"),
             )
         return refuse(
-            path,
-            f"{self.source.name} is a newer bundle of {self.mailing} for {self.member} "
-            f"(made {self.since:%Y-%m-%d %H:%M} UTC); nothing was sent",
-            hint="send that one instead",
+            bundle.path,
+            _(
+                "{newer} is a newer bundle of {mailing} for {member} (made {moment}); "
+                "nothing was sent"
+            ).format(
+                newer=self.source.name,
+                mailing=self.mailing,
+                member=self.member,
+                moment=bundle.moment(self.since),
+            ),
+            hint=_("send that one instead"),
         )
 
 
@@ -93,8 +103,10 @@ def revoke(network: Network, mailing: str, member: str, key: Key, out: Path) -> 
         exports = [e for e in journal.bundle_exports(mailing) if e.member == member]
     if not exports:
         raise BundleError(
-            f"{member} holds no bundle of {mailing}: nothing to revoke",
-            hint=f"see 'mailer status {mailing}'",
+            _("{member} holds no bundle of {mailing}: nothing to revoke").format(
+                member=member, mailing=mailing
+            ),
+            hint=_("see 'mailer status {mailing}'").format(mailing=mailing),
         )
     body = {
         "format": REVOCATION_FORMAT,
@@ -123,11 +135,11 @@ def _parse_note(path: Path) -> tuple[dict[str, object], RevocationFile]:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise refuse(path, "not a revocation note (not JSON)", hint=_NOT_A_NOTE) from None
+        raise refuse(path, _("not a revocation note (not JSON)"), hint=_(_NOT_A_NOTE)) from None
     if not isinstance(data, dict) or Header.model_validate(data).type != REVOCATION_TYPE:
-        raise refuse(path, "not a revocation note", hint=_NOT_A_NOTE)
+        raise refuse(path, _("not a revocation note"), hint=_(_NOT_A_NOTE))
     check_format(path, Header.model_validate(data).format, "revocation note", REVOCATION_FORMAT)
-    note = validate(RevocationFile, data, path=path, problem="the revocation note is incomplete")
+    note = validate(RevocationFile, data, path=path, problem=_("the revocation note is incomplete"))
     return data, note
 
 
@@ -140,12 +152,12 @@ def read_note(path: Path, key: Key | None) -> Supersession:
         if sig is None or sig.algorithm != key.algorithm or sig.key_id != key.key_id:
             raise refuse(
                 path,
-                "the revocation note is not signed with the network's key",
-                hint="use the key the coordinator gave you for this network",
+                _("the revocation note is not signed with the network's key"),
+                hint=_("use the key the coordinator gave you for this network"),
             )
         body = canonical({k: v for k, v in data.items() if k != "signature"})
         if not key.verify(body, sig.value):
-            raise refuse(path, "the revocation note's signature does not match: it was altered")
+            raise refuse(path, _("the revocation note's signature does not match: it was altered"))
     return Supersession(
         source=path,
         network=note.network,
@@ -159,7 +171,7 @@ def read_note(path: Path, key: Key | None) -> Supersession:
 
 def newer_bundle(path: Path, key: Key) -> Supersession:
     """A bundle, verified in full, as what supersedes the older ones of its mailing."""
-    _, manifest = verify(path, key)
+    _files, manifest = verify(path, key)
     return Supersession(
         source=path,
         network=manifest.network.id,
@@ -180,7 +192,7 @@ def ensure_not_superseded(bundle: Bundle, by: list[Supersession]) -> None:
     """Refuse a bundle that a revocation note or a newer bundle supersedes."""
     for supersession in by:
         if supersession.supersedes(bundle.manifest, bundle.digest):
-            raise supersession.refusal(bundle.path)
+            raise supersession.refusal(bundle)
 
 
 def recorded_revocations(state_dir: Path) -> list[Supersession]:

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from mailer.errors import BundleError, StateError
+from mailer.i18n import _, genitive
 from mailer.state import private_dir
 
 HOME_ENV = "MAILER_HOME"
@@ -37,9 +38,12 @@ def _record(network_id: str, mailing: str, member: str) -> Path:
     return home() / "shares" / f"{key}.json"
 
 
-def claim(network_id: str, mailing: str, member: str, state_dir: Path) -> None:
+def claim(
+    network_id: str, mailing: str, member: str, state_dir: Path, *, name: str | None = None
+) -> None:
     """Record ``state_dir`` as where this share is sent from; BundleError when an earlier
-    send of it used another state folder (its journal is there, not here)."""
+    send of it used another state folder (its journal is there, not here). ``name``: the
+    member as people read it (default: its id)."""
     record = _record(network_id, mailing, member)
     here = str(state_dir.resolve())
     try:
@@ -50,10 +54,14 @@ def claim(network_id: str, mailing: str, member: str, state_dir: Path) -> None:
         earlier = None  # a damaged record: the journals still say what was sent
     if earlier and earlier != here:
         raise BundleError(
-            f"{member}'s share of {mailing} was sent from another folder before, with its "
-            f"journal in {earlier}: sending it from here would mail its people twice",
-            hint=f"run it with --state {earlier}, or restore that folder; if it is truly "
-            f"gone, delete {record} to start anew",
+            _(
+                "{member} share of {mailing} was sent from another folder before, with its "
+                "journal in {folder}: sending it from here would mail its people twice"
+            ).format(member=genitive(name or member), mailing=mailing, folder=earlier),
+            hint=_(
+                "run it with --state {folder}, or restore that folder; if it is truly gone, "
+                "delete {record} to start anew"
+            ).format(folder=earlier, record=record),
         )
     if earlier is None:
         try:
@@ -61,7 +69,11 @@ def claim(network_id: str, mailing: str, member: str, state_dir: Path) -> None:
             record.write_text(json.dumps({"state": here}), encoding="utf-8")
         except OSError as exc:
             raise StateError(
-                f"cannot record where this share is sent from: {exc.strerror}",
+                _("cannot record where this share is sent from: {reason}").format(
+                    reason=exc.strerror or exc
+                ),
                 path=record,
-                hint=f"set {HOME_ENV} to a folder of yours that can be written",
+                hint=_("set {variable} to a folder of yours that can be written").format(
+                    variable=HOME_ENV
+                ),
             ) from None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from mailer.bundle.files import read_bounded
 from mailer.errors import BundleError
+from mailer.i18n import _
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -61,8 +62,10 @@ class Key:
             return base64.b64encode(hmac.digest(self._secret, data, "sha256")).decode()
         if self._private is None:
             raise BundleError(
-                f"{self.source} is a public key: it can check bundles, not sign them",
-                hint="use the network's private key (mailer bundle keygen made both)",
+                _("{source} is a public key: it can check bundles, not sign them").format(
+                    source=self.source
+                ),
+                hint=_("use the network's private key (mailer bundle keygen made both)"),
             )
         return base64.b64encode(self._private.sign(data)).decode()
 
@@ -94,8 +97,10 @@ def parse_key(text: str, *, source: str) -> Key:
         return _parse_pem(text, source)
     if len(text) < MIN_SECRET:
         raise BundleError(
-            f"{source}: an HMAC key must be at least {MIN_SECRET} characters",
-            hint="make one with 'mailer bundle keygen --type hmac'",
+            _("{source}: an HMAC key must be at least {count} characters").format(
+                source=source, count=MIN_SECRET
+            ),
+            hint=_("make one with 'mailer bundle keygen --type hmac'"),
         )
     from mailer import redaction
 
@@ -134,8 +139,8 @@ def _parse_pem(text: str, source: str) -> Key:
             public = loaded_public
     except (ValueError, TypeError) as exc:
         raise BundleError(
-            f"{source}: not a usable key: {exc}",
-            hint="use the files 'mailer bundle keygen' wrote (an unencrypted Ed25519 PEM)",
+            _("{source}: not a usable key: {problem}").format(source=source, problem=exc),
+            hint=_("use the files 'mailer bundle keygen' wrote (an unencrypted Ed25519 PEM)"),
         ) from None
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return Key(ED25519, _fingerprint(raw), source, _private=private, _public=public)
@@ -149,14 +154,16 @@ def load_key(path: Path | str | None = None) -> Key:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise BundleError("not a key file (not UTF-8 text)", path=path) from None
+            raise BundleError(_("not a key file (not UTF-8 text)"), path=path) from None
         return parse_key(text, source=str(path))
     value = os.environ.get(KEY_ENV)
     if value:
         return parse_key(value, source=f"${KEY_ENV}")
     raise BundleError(
-        "no key to sign or check bundles with",
-        hint=f"pass --key-file FILE (or set {KEY_FILE_ENV}), or put the key in ${KEY_ENV}",
+        _("no key to sign or check bundles with"),
+        hint=_(
+            "pass --key-file FILE (or set {file_variable}), or put the key in ${variable}"
+        ).format(file_variable=KEY_FILE_ENV, variable=KEY_ENV),
     )
 
 
@@ -190,12 +197,12 @@ def write_key(out: Path, algorithm: str = ED25519) -> Path | None:
     """
     if not out.parent.is_dir():
         raise BundleError(
-            f"no folder {out.parent} to write the key into",
+            _("no folder {folder} to write the key into").format(folder=out.parent),
             path=out,
-            hint="create the folder first, or pass -o with a folder that exists",
+            hint=_("create the folder first, or pass -o with a folder that exists"),
         )
     if out.exists():
-        raise BundleError("exists already; refusing to overwrite a key", path=out)
+        raise BundleError(_("exists already; refusing to overwrite a key"), path=out)
     private, public = generate_key(algorithm)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -78,6 +78,7 @@ def main(ctx: click.Context, network_path: str | None) -> None:
 # Commands live in one module per group; register them here.
 from mailer.cli import (  # noqa: E402
     bundle,
+    bundle_coordinator,  # noqa: F401 - its commands join the bundle group
     hygiene,
     inbox,
     person,

@@ -1,38 +1,39 @@
 """``mailer bundle``: members who keep their mail credentials send their own share.
 
-The coordinator exports a signed bundle per member and imports the reports; the member
-checks, sends and reports with nothing but the tool, the bundle, the network's key and its
-own CHANNEL.toml.
+The coordinator exports a signed bundle per member and imports the reports
+(:mod:`mailer.cli.bundle_coordinator`); the member checks, sends and reports (here) with
+nothing but the tool, the bundle, the network's key and its own CHANNEL.toml.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from mailer.cli._common import (
-    State,
     console,
     dry_run_option,
-    pass_state,
     quiet_option,
     reports_errors,
     resend_uncertain_option,
     retry_failed_option,
+    say,
     via_option,
     wait_option,
     yes_option,
 )
-from mailer.cli.sending import KIND, audience_option
+from mailer.cli.translated import group, option
+from mailer.i18n import _, ngettext
 
-key_option = click.option(
+key_option = option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="MAILER_BUNDLE_KEY_FILE",
     help="The network's key (env MAILER_BUNDLE_KEY_FILE); else the key text in $MAILER_BUNDLE_KEY.",
 )
-state_option = click.option(
+state_option = option(
     "--state",
     "state_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -42,7 +43,7 @@ state_option = click.option(
 bundle_argument = click.argument(
     "bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False, path_type=Path)
 )
-revocation_option = click.option(
+revocation_option = option(
     "--revocation",
     "revocations",
     multiple=True,
@@ -53,7 +54,7 @@ revocation_option = click.option(
 )
 
 
-@click.group()
+@group()
 def bundle() -> None:
     """Mailing bundles: a member sends its own share through its own mail account.
 
@@ -68,114 +69,15 @@ def bundle() -> None:
 
 
 @bundle.command()
-@click.option(
-    "--type",
-    "algorithm",
-    type=click.Choice(["ed25519", "hmac"]),
-    default="ed25519",
-    show_default=True,
-    help="ed25519: members get a public key that can check, not sign. hmac: one shared secret.",
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Where to write the key (ed25519 also writes OUT.pub for the members).",
-)
-@reports_errors
-def keygen(algorithm: str, out: Path) -> None:
-    """Make a new key for signing bundles.
-
-    Keep the key out of git and backed up; give the members only the .pub file. The folder
-    must exist: a mistyped path would put the private key where nobody meant it.
-    """
-    from mailer.bundle.signing import HMAC, write_key
-
-    public = write_key(out, HMAC if algorithm == "hmac" else "ed25519")
-    click.echo(f"Key written to {out} (readable by you only).")
-    if public is not None:
-        click.echo(f"Public key for the members: {public}")
-    else:
-        click.echo("Give the members this key over a safe channel; it also signs bundles.")
-
-
-@bundle.command()
-@click.argument("kind", type=KIND)
-@click.argument("seminar", type=int)
-@click.option(
-    "--org",
-    "orgs",
-    multiple=True,
-    required=True,
-    metavar="ID",
-    help="The member whose share to export (repeatable).",
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(path_type=Path),
-    help="The bundle file (one --org), or a folder for several (default: the current one).",
-)
-@audience_option
-@click.option(
-    "--valid-days",
-    type=click.IntRange(1, 365),
-    default=14,
-    show_default=True,
-    help="The member can send it for this many days; then it asks for a fresh one.",
-)
-@key_option
-@pass_state
-@reports_errors
-def export(
-    state: State,
-    kind: str,
-    seminar: int,
-    orgs: tuple[str, ...],
-    out: Path | None,
-    audience: tuple[str, ...],
-    valid_days: int,
-    key_file: Path | None,
-) -> None:
-    """Write a signed bundle: one member's share, to send itself.
-
-    The bundle holds the seminar, the templates and only that member's people who have not
-    had the mailing yet. From then on `mailer send` leaves that member's share alone.
-    """
-    import datetime as dt
-
-    from mailer.audience import parse_audience
-    from mailer.bundle import export_bundles
-    from mailer.bundle.signing import load_key
-    from mailer.campaign.mailing import mailing_for
-
-    network = state.network
-    mailing = mailing_for(network, kind, seminar, parse_audience(audience) if audience else None)
-    key = load_key(key_file)
-    valid_for = dt.timedelta(days=valid_days)
-    for done in export_bundles(network, mailing, orgs, key, out, valid_for=valid_for):
-        note = f", {done.already_sent} already had it" if done.already_sent else ""
-        if done.uncertain:
-            note += f", {done.uncertain} uncertain left out (see mailer status)"
-        name = done.member.short_name or done.member.name
-        click.echo(f"{done.path}: {name}, {done.people} people{note}")
-    click.echo(
-        "Give each member its bundle, the network's public key and docs/guide.md "
-        "('Sending your own share'); then import the reports with 'mailer bundle import-report'."
-    )
-
-
-@bundle.command()
 @bundle_argument
-@click.option(
+@option(
     "--channel",
     "channel_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Your CHANNEL.toml: also checks the bundle is for your network and member.",
 )
-@click.option("--to", "address", metavar="ADDRESS", help="Show this person's message.")
-@click.option(
+@option("--to", "address", metavar="ADDRESS", help="Show this person's message.")
+@option(
     "--html",
     "html_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -210,20 +112,20 @@ def check(
     )
     out = console()
     out.print(seen.summary, markup=False)
-    out.print("\nSample message:", style="bold")
+    out.print("\n" + _("Sample message:"), style="bold")
     out.print(seen.sample, markup=False)
     if html_file:
         html_file.write_text(seen.html, encoding="utf-8")
-        click.echo(f"HTML written to {html_file}")
+        click.echo(_("HTML written to {path}").format(path=html_file))
+    command = f"mailer bundle send {bundle_file} --channel {channel_file or 'CHANNEL.toml'}"
     click.echo(
-        f"\nTo send: mailer bundle send {bundle_file} --channel "
-        f"{channel_file or 'CHANNEL.toml'} --dry-run, then without --dry-run."
+        "\n" + _("To send: {command} --dry-run, then without --dry-run.").format(command=command)
     )
 
 
 @bundle.command()
 @bundle_argument
-@click.option(
+@option(
     "--channel",
     "channel_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -234,7 +136,7 @@ def check(
 @dry_run_option
 @yes_option
 @via_option
-@click.option(
+@option(
     "--resend",
     is_flag=True,
     help="With --via: rehearse from the start, also to people an earlier rehearsal reached.",
@@ -268,21 +170,17 @@ def send(
     sends anyone a second copy. With --via it is a rehearsal against a local test server,
     which the report to the coordinator never counts.
     """
-    from mailer.bundle.commands import prepare_send
+    from mailer.bundle.commands import credentials_ready, prepare_send
     from mailer.bundle.signing import load_key
     from mailer.channels.factory import parse_via
     from mailer.cli import flow
 
     if resend and not via:
         # A real share goes to each person once; only a rehearsal starts again.
-        raise click.UsageError("--resend only rehearses again: use it with --via")
+        raise click.UsageError(_("--resend only rehearses again: use it with --via"))
 
     via_settings = parse_via(via) if via else None
-    real = f"mailer bundle send {bundle_file} --channel {channel_file}"
-    if state_dir:
-        real += f" --state {state_dir}"
-    again = real + (f" --via {via}" if via else "")
-    status = f"mailer bundle status {bundle_file}" + (f" --state {state_dir}" if state_dir else "")
+    real, again, status = _commands(bundle_file, channel_file, state_dir, via)
     with prepare_send(
         bundle_file,
         load_key(key_file),
@@ -297,20 +195,34 @@ def send(
     ) as ready:
         b = ready.bundle
         report = f"mailer bundle report {bundle_file} -o {b.mailing.id}-{b.member.id}-report.json"
-        epilogue = f"Then send the coordinator your report: {report}"
+        epilogue = _("Then send the coordinator your report: {command}").format(command=report)
         if via_settings is not None:
             epilogue = flow.rehearsed(via_settings, real)
             status += " --rehearsal"
         done = flow.Flow(again=again, status=status, via=via_settings, epilogue=epilogue)
         opts = flow.Options(dry_run=dry_run, yes=yes, quiet=quiet, wait=wait)
         flow.send(ready.plan, ready.factory, ready.journal, done, opts)
+        if dry_run and via_settings is None:
+            # The plan is shown; now whether the real send could log in (exit code 2 when
+            # its password or secret is not set).
+            say(credentials_ready(ready.bundle.member.channel) or "")
+
+
+def _commands(
+    bundle_file: Path, channel_file: Path, state_dir: Path | None, via: str | None
+) -> tuple[str, str, str]:
+    """The commands a send names: the real send, this one again, and its status."""
+    state = f" --state {state_dir}" if state_dir else ""
+    real = f"mailer bundle send {bundle_file} --channel {channel_file}{state}"
+    again = real + (f" --via {via}" if via else "")
+    return real, again, f"mailer bundle status {bundle_file}{state}"
 
 
 @bundle.command()
 @bundle_argument
 @state_option
-@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-@click.option(
+@option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@option(
     "--rehearsal",
     is_flag=True,
     help="Show your rehearsals ('bundle send --via') instead of the real sending.",
@@ -345,20 +257,20 @@ def status(
 
 @bundle.command()
 @bundle_argument
-@click.option(
+@option(
     "-o",
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="The report file (default: MAILING-MEMBER-report.json in the current folder).",
 )
 @state_option
-@click.option(
+@option(
     "--unsubscribed",
     multiple=True,
     metavar="ADDRESS",
     help="Someone in the bundle asked you to stop mailing them (repeatable).",
 )
-@click.option(
+@option(
     "--bounced",
     multiple=True,
     metavar="ADDRESS",
@@ -390,72 +302,43 @@ def report(
         bounced=bounced,
     )
     done = sum(written.counts.values())
-    counts = sorted(written.counts.items())
-    summary = ", ".join(f"{n} {s}" for s, n in counts) or "nothing sent yet"
-    click.echo(f"{written.path}: {done} of {written.people} people ({summary}).")
-    click.echo("Send this file to the coordinator. It holds addresses and outcomes, no mail text.")
+    summary = state_counts(written.counts) or _("nothing sent yet")
+    say(
+        ngettext(
+            "{path}: {done} of {count} person ({summary}).",
+            "{path}: {done} of {count} people ({summary}).",
+            written.people,
+        ).format(path=written.path, done=done, count=written.people, summary=summary)
+    )
+    click.echo(
+        _("Send this file to the coordinator. It holds addresses and outcomes, no mail text.")
+    )
 
 
-@bundle.command("import-report")
-@click.argument(
-    "reports", metavar="REPORT...", nargs=-1, required=True, type=click.Path(path_type=Path)
-)
-@key_option
-@pass_state
-@reports_errors
-def import_report_command(state: State, reports: tuple[Path, ...], key_file: Path | None) -> None:
-    """Merge members' reports into the journal.
+def state_counts(counts: Mapping[str, int]) -> str:
+    """'3 sent, 1 failed': the journal's states with their counts, in the journal's order."""
+    from mailer.journal import STATES
 
-    Hard bounces and unsubscribes also go on the opt-out list. A report that is altered,
-    for another network, mailing or member, or imported before is refused with nothing
-    merged. People forgotten since the export ('mailer person forget') are skipped, with a line.
-    """
-    from mailer.bundle import import_reports
-    from mailer.bundle.signing import load_key
-
-    for r, result in import_reports(state.network, reports, load_key(key_file)):
-        merged = ", ".join(f"{n} {s}" for s, n in sorted(result.merged.items())) or "nothing"
-        line = f"{r.path}: {result.member}, {result.mailing}: merged {merged}"
-        if result.kept_sent:
-            line += f"; {result.kept_sent} already sent, kept"
-        if result.suppressed:
-            line += f"; {result.suppressed} added to the suppression list"
-        click.echo(line)
-        if result.forgotten:
-            click.echo(
-                f"skipped  {result.forgotten} forgotten since the export ('mailer person forget'): "
-                "their outcome is not recorded",
-                err=True,
-            )
-        for email in result.twice:
-            click.echo(f"twice    {email}: sent by the member and by another", err=True)
+    order = {s: i for i, s in enumerate(STATES)}
+    return ", ".join(
+        _state_count(s, n) for s, n in sorted(counts.items(), key=lambda i: order.get(i[0], 99))
+    )
 
 
-@bundle.command()
-@click.argument("mailing", metavar="MAILING")
-@click.option(
-    "--org", "org", required=True, metavar="ID", help="The member whose bundles to revoke."
-)
-@click.option(
-    "-o",
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The note for the member (default: MAILING-ID-revocation.json here).",
-)
-@key_option
-@pass_state
-@reports_errors
-def revoke(state: State, mailing: str, org: str, out: Path | None, key_file: Path | None) -> None:
-    """Revoke a member's bundles of MAILING (say invitation-3) after the seminar changed.
-
-    Writes a note signed with the network's key, and keeps a copy in the state folder.
-    Send the note to the member: 'mailer bundle check/send BUNDLE --revocation NOTE' then
-    refuses every bundle of that mailing made before now. Mail already sent stays sent.
-    """
-    from mailer.bundle import revoke as revoke_bundles
-    from mailer.bundle.signing import load_key
-
-    target = out or Path(f"{mailing}-{org}-revocation.json")
-    done = revoke_bundles(state.network, mailing, org, load_key(key_file), target)
-    click.echo(f"{done.note}: revokes {done.bundles} bundle(s) of {mailing} for {org}.")
-    click.echo(f"Send it to {org}; export a fresh bundle if its people should still get a mailing.")
+def _state_count(state: str, n: int) -> str:
+    match state:
+        case "queued":
+            text = ngettext("{count} queued", "{count} queued", n)
+        case "sending":
+            text = ngettext("{count} uncertain", "{count} uncertain", n)
+        case "sent":
+            text = ngettext("{count} sent", "{count} sent", n)
+        case "deferred":
+            text = ngettext("{count} deferred", "{count} deferred", n)
+        case "failed":
+            text = ngettext("{count} failed", "{count} failed", n)
+        case "suppressed":
+            text = ngettext("{count} on the opt-out list", "{count} on the opt-out list", n)
+        case _:
+            return f"{n} {state}"
+    return text.format(count=n)

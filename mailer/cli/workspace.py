@@ -3,30 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mailer.cli._common import State, pass_state, reports_errors, say
+from mailer.cli.translated import command, option
+from mailer.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from mailer.config import Network
+    from mailer.workspace import CheckSummary
 
 
-@click.command()
+@command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@option("--force", is_flag=True, help="Overwrite files that already exist.")
 @reports_errors
 def init(directory: Path, force: bool) -> None:
     """Create a new network workspace in DIRECTORY from the bundled example.
 
     Copies network.toml, templates/, recipients/ and seminars/; edit them for your network.
     """
+    from mailer.config import load_network
+    from mailer.tokens import missing_key
     from mailer.workspace import create_workspace
 
-    create_workspace(directory, force=force)
-    click.echo(f"Created a workspace in {directory}. Next:")
-    click.echo(f"  cd {directory} && mailer check && mailer send invitation 2 --dry-run")
+    network = load_network(str(create_workspace(directory, force=force)))
+    say(_("Created a workspace in {folder}. Next:").format(folder=directory))
+    if missing_key(network, why="every personal link in the mails") is not None:
+        # Without it the dry run below stops at the first personal link.
+        variable = network.network.token_key_env
+        say("  " + _("the key that signs the links in the mails (keep it, and keep it secret):"))
+        say(f"  export {variable}=\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\"")
+    say(f"  cd {directory} && mailer check && mailer send invitation 2 --dry-run")
 
 
-@click.command()
-@click.option(
+@command()
+@option(
     "--online",
     is_flag=True,
     help="Also ask Microsoft Graph whether each Graph channel's app may send as its mailbox "
@@ -43,20 +57,69 @@ def check(state: State, online: bool) -> None:
     from mailer.workspace import check_workspace
 
     network = state.network
-    s = check_workspace(network)
-    for link in s.outside_web:
+    summary = check_workspace(network)
+    for link in summary.outside_web:
         say(
-            f"Warning: not under [web] base_url, so mailer serve does not answer it: {link}",
+            _(
+                "Warning: not under [web] base_url, so mailer serve does not answer it: {link}"
+            ).format(link=link),
             err=True,
         )
-    click.echo(
-        f"{network.path}: {s.members} members, {s.seminars} seminars, {s.people} people "
-        f"({s.invalid_rows} invalid rows: see 'mailer recipients merge'; "
-        f"{s.suppressed} on the opt-out list), "
-        f"{s.sending_members} sending members, {s.variants} mail variants rendered. OK"
-    )
+    if summary.token_key:
+        say(_("Warning: {problem}").format(problem=summary.token_key), err=True)
+    for line in report_lines(network, summary):
+        say(line)
     if online:
         _check_online(state)
+
+
+def report_lines(network: Network, s: CheckSummary) -> list[str]:
+    """What 'mailer check' found, a line per subject; the first says it is OK."""
+    lines = [
+        _("{path}: OK").format(path=network.path),
+        ngettext(
+            "{count} member, {sending} of them with people to send to",
+            "{count} members, {sending} of them with people to send to",
+            s.members,
+        ).format(count=s.members, sending=s.sending_members),
+        ngettext("{count} seminar", "{count} seminars", s.seminars).format(count=s.seminars),
+    ]
+    people = [
+        ngettext("{count} person to send to", "{count} people to send to", s.people).format(
+            count=s.people
+        ),
+        ngettext("{count} on the opt-out list", "{count} on the opt-out list", s.suppressed).format(
+            count=s.suppressed
+        ),
+    ]
+    if s.invalid_rows:
+        people.append(
+            ngettext(
+                "{count} invalid row: see 'mailer recipients merge'",
+                "{count} invalid rows: see 'mailer recipients merge'",
+                s.invalid_rows,
+            ).format(count=s.invalid_rows)
+        )
+    lines.append("; ".join(people))
+    lines.append(
+        ngettext(
+            "{count} mail variant rendered", "{count} mail variants rendered", s.variants
+        ).format(count=s.variants)
+    )
+    if s.links_under:
+        lines.append(
+            _("The links in the mails point under {url}: mailer serve answers them.").format(
+                url=s.links_under
+            )
+        )
+    elif s.links_without_web:
+        lines.append(
+            _(
+                "The links in the mails need a web service: add [web] base_url for mailer serve, "
+                "or answer them elsewhere."
+            )
+        )
+    return ["  " + line if i else line for i, line in enumerate(lines)]
 
 
 def _check_online(state: State) -> None:
@@ -66,8 +129,8 @@ def _check_online(state: State) -> None:
 
     checks = asyncio.run(check_online(state.network))
     if not checks:
-        click.echo("No Graph channels to check online.")
+        say(_("No Graph channels to check online."))
     for c in checks:
-        click.echo(f"{'OK' if c.ok else 'NOT OK'}  {c.line}")
+        say(f"{_('OK') if c.ok else _('NOT OK')}  {c.line}")
     if not all(c.ok for c in checks):
         raise click.exceptions.Exit(1)

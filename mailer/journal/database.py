@@ -21,6 +21,7 @@ from typing import Any
 
 from mailer import state
 from mailer.errors import StateError
+from mailer.i18n import _
 from mailer.journal.inbox import InboxRecords
 from mailer.journal.records import (
     BundleExport,
@@ -272,7 +273,7 @@ class Journal(InboxRecords):
                 )
         except sqlite3.IntegrityError:
             raise StateError(
-                "this report was already imported; nothing changed", path=self.path
+                _("this report was already imported; nothing changed"), path=self.path
             ) from None
 
     # -- registrations (mailer.registrations) ------------------------------------
