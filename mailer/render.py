@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from markupsafe import Markup
 
 from mailer import dates
@@ -33,6 +34,7 @@ from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, safe_url
 from mailer.fields import clean_text
 from mailer.inlining import inline_css
+from mailer.plaintext import markdown_text, wrap
 from mailer.recipients import Person
 from mailer.sandbox import PersonalValueCondition, Rendered, environment, render_template
 
@@ -52,6 +54,8 @@ PERSON_FIELDS = (
 )
 MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
 _SLOT = re.compile(r"%%person\.([a-z_]+)%%")
+# A personal address: its length is known only per person, so it gets a line of its own.
+_URL_SLOT = re.compile(r"%%person\.[a-z_]*url%%")
 
 
 class _Slot(str):
@@ -138,6 +142,21 @@ def _markdown(text: str) -> Markup:
     return Markup(MarkdownIt("commonmark", {"html": False}).render(text))
 
 
+@jinja2.pass_context
+def _wrap(context: jinja2.runtime.Context, text: str) -> str:
+    """The ``wrap`` filter of text templates: lines wrapped for a mail client
+    (``mailer.plaintext.wrap``), a template's choice, so a table it lays out stays as it is.
+
+    Wrapped once a variant, with the placeholders in: a personal value is a name (short) or
+    an address, and an address gets a line of its own or follows a short label. A date is
+    never broken over two lines.
+    """
+    when = context.get("when") or {}
+    together = [when.get(key, "") for key in ("full", "date", "time")]
+    together.append(context.get("next_when") or "")
+    return wrap(str(text), placeholders=_URL_SLOT, together=together)
+
+
 class Renderer:
     """Renders variants for one network; caches them, since a mailing reuses a few."""
 
@@ -156,8 +175,10 @@ class Renderer:
             )
         self._html_env = environment(self.templates, html=True)
         self._text_env = environment(self.templates, html=False)
-        for env in (self._html_env, self._text_env):
-            env.filters["markdown"] = _markdown
+        # One name in both: the text part gets the same Markdown as text, not as markup.
+        self._html_env.filters["markdown"] = _markdown
+        self._text_env.filters["markdown"] = markdown_text
+        self._text_env.filters["wrap"] = _wrap
         self._strings = self._load_strings()
         self._cache: dict[tuple[str, int, str, str, int, str], Variant] = {}
         self._articles: dict[Path, Article] = {}
