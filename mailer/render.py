@@ -26,7 +26,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from mailer import dates
+from mailer import dates, i18n
 from mailer.article import Article, read_article
 from mailer.calendar import EventText
 from mailer.config import Member, Network, Seminar
@@ -157,6 +157,12 @@ def _wrap(context: jinja2.runtime.Context, text: str) -> str:
     return wrap(str(text), placeholders=_URL_SLOT, together=together)
 
 
+@jinja2.pass_context
+def _genitive(context: jinja2.runtime.Context, name: str) -> str:
+    """The ``genitive`` filter: a name in the genitive of the mail's language ("MSB:s")."""
+    return i18n.genitive(str(name), str(context.get("lang") or ""))
+
+
 class Renderer:
     """Renders variants for one network; caches them, since a mailing reuses a few."""
 
@@ -179,6 +185,8 @@ class Renderer:
         self._html_env.filters["markdown"] = _markdown
         self._text_env.filters["markdown"] = markdown_text
         self._text_env.filters["wrap"] = _wrap
+        for env in (self._html_env, self._text_env):
+            env.filters["genitive"] = _genitive
         self._strings = self._load_strings()
         self._cache: dict[tuple[str, int, str, str, int, str], Variant] = {}
         self._articles: dict[Path, Article] = {}

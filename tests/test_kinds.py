@@ -159,6 +159,33 @@ def test_one_click_unsubscribe_headers_and_footer(workspace, token_key):
     assert "because you are on MSB's list" in text
 
 
+def test_footer_names_the_list_in_the_genitive(workspace):
+    """ "MSB:s lista", not "MSBs lista": Swedish puts a colon before the s of an
+    abbreviation (the Swedish Language Council's rule; mailer.i18n.genitive)."""
+    msg = build(workspace, "summary", 1, "erik.sandberg@msb.example")
+    text = " ".join(msg.get_body(("plain",)).get_content().split())
+    assert "eftersom du finns på MSB:s lista för nätverket" in text
+    assert "finns på MSB:s lista" in msg.get_body(("html",)).get_content()
+    other = build(workspace, "summary", 1, SWEDE).get_body(("plain",)).get_content()
+    assert "Länsstyrelsen Värmlands lista" in " ".join(other.split())
+
+
+def test_templates_have_a_genitive_filter(workspace):
+    template = workspace / "templates" / "invitation.txt"
+    source = template.read_text(encoding="utf-8")
+    template.write_text(
+        source + '{{ ["Lars", "KAU", "Karlstads universitet"] | map("genitive") | join("/") }}\n',
+        encoding="utf-8",
+    )
+    network = load_network(workspace / "network.toml")
+    renderer = Renderer(network)
+    member = network.member("msb")
+    sv = "".join(renderer.variant("invitation", network.seminar(2), "sv", member).text)
+    en = "".join(renderer.variant("invitation", network.seminar(2), "en", member).text)
+    assert "Lars/KAU:s/Karlstads universitets" in sv
+    assert "Lars'/KAU's/Karlstads universitet's" in en
+
+
 def test_without_https_endpoint_only_mailto(workspace):
     edit_table(workspace, "network", unsubscribe_url=None)
     msg = build(workspace, "summary", 1, ENGLISH)
