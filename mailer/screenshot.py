@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mailer.errors import MailerError
+from mailer.i18n import _
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DESKTOP_WIDTH = 800
@@ -89,8 +90,8 @@ def _browser() -> str:
     found = find_browser()
     if found is None:
         raise BrowserError(
-            "no headless Chromium found for --png",
-            hint="install it: apt-get install chromium (or write --html and open it)",
+            _("no headless Chromium found for --png"),
+            hint=_("install it: apt-get install chromium (or write --html and open it)"),
         )
     return found
 
@@ -117,10 +118,14 @@ def _run(args: list[str]) -> str:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise BrowserError(f"Chromium took more than {TIMEOUT} s") from None
+            raise BrowserError(
+                _("Chromium took more than {seconds} s").format(seconds=TIMEOUT)
+            ) from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BrowserError(f"Chromium failed (exit {done.returncode}): {last}")
+        raise BrowserError(
+            _("Chromium failed (exit {code}): {problem}").format(code=done.returncode, problem=last)
+        )
     return done.stdout
 
 
@@ -144,7 +149,7 @@ def screenshot(html: str, png: Path, *, width: int = DESKTOP_WIDTH) -> Path:
         target = png.resolve()
         _run([f"--window-size={width},{height}", f"--screenshot={target}", page.as_uri()])
     if not png.is_file():
-        raise BrowserError("Chromium wrote no screenshot", path=png)
+        raise BrowserError(_("Chromium wrote no screenshot"), path=png)
     return png
 
 
@@ -195,7 +200,7 @@ def measure_pages(pages: Sequence[str], *, width: int, height: int = 1600) -> li
         )
     start = dom.find(f'<pre id="{_MARKER}">')
     if start < 0:
-        raise BrowserError("Chromium did not lay the pages out (no measurement came back)")
+        raise BrowserError(_("Chromium did not lay the pages out (no measurement came back)"))
     body = dom[start + len(f'<pre id="{_MARKER}">') : dom.index("</pre>", start)]
     return [Layout.of(d) for d in json.loads(html_lib.unescape(body))]
 
@@ -215,5 +220,5 @@ def screenshot_pages(pages: Sequence[str], png: Path, *, width: int, height: int
             ]
         )
     if not png.is_file():
-        raise BrowserError("Chromium wrote no screenshot", path=png)
+        raise BrowserError(_("Chromium wrote no screenshot"), path=png)
     return png

@@ -10,6 +10,7 @@ from mailer.assembly import Assembler
 from mailer.campaign.mailing import Mailing
 from mailer.campaign.plan import Plan
 from mailer.config import Member, Network, Seminar
+from mailer.i18n import _
 from mailer.inlining import inline_cache
 from mailer.message import (
     Attachment,
@@ -77,7 +78,7 @@ class MessageFactory:
         self._signed = signed_links
         self._rehearsal = rehearsal
         self._signer = (
-            tokens.Signer.from_env(network, why="the registration link or unsubscribe URL")
+            tokens.Signer.from_env(network, why=_("the registration link or unsubscribe URL"))
             if (self._registration or self._one_click) and signed_links is None
             else None
         )
