@@ -7,6 +7,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
@@ -145,3 +147,23 @@ def test_a_template_without_the_wrap_filter_keeps_its_lines(workspace):
     )
     text = text_part(workspace, "summary", 1, SWEDE)
     assert long_lines(text) != []
+
+
+WORDS = st.one_of(
+    st.text(alphabet="abcåäöXYZ.,:;-–()!?0123456789", min_size=1, max_size=14),
+    st.sampled_from(["https://x.example/" + "p" * 90, "%%person.unsubscribe_url%%", "- ", "1. "]),
+)
+LINES = st.lists(st.lists(WORDS, min_size=0, max_size=40).map(" ".join), max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=LINES)
+def test_wrapping_keeps_every_word_and_every_line_short(lines):
+    text = "\n".join(lines)
+    slot = re.compile(r"%%person\.[a-z_]*url%%")
+    wrapped = wrap(text, placeholders=slot)
+    # Nothing lost, nothing broken, nothing reordered: only spaces became line breaks.
+    assert wrapped.split() == text.split()
+    for line in wrapped.split("\n"):
+        unbreakable = [w for w in line.split() if len(w) > 78 - LABEL or slot.search(w)]
+        assert len(line) <= 78 or unbreakable, line
