@@ -25,6 +25,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mailer.errors import TemplateError
+from mailer.i18n import _
 
 FENCE = "+++"
 
@@ -61,37 +62,45 @@ def read_article(path: Path) -> Article:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TemplateError(
-            "no such article", path=path, hint="check newsletters in network.toml"
+            _("no such article"), path=path, hint=_("check newsletters in network.toml")
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"cannot read the article: {exc}", path=path) from None
+        raise TemplateError(
+            _("cannot read the article: {problem}").format(problem=exc), path=path
+        ) from None
     lines = text.splitlines()
     if not lines or lines[0].strip() != FENCE:
         raise TemplateError(
-            "the article has no front matter",
+            _("the article has no front matter"),
             path=path,
             line=1,
-            hint=f"start it with a '{FENCE}' line, subject = \"...\", date = ..., and '{FENCE}'",
+            hint=_(
+                "start it with a '{fence}' line, subject = \"...\", date = ..., and '{fence}'"
+            ).format(fence=FENCE),
         )
     try:
         end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == FENCE)
     except StopIteration:
         raise TemplateError(
-            f"the front matter is not closed by a '{FENCE}' line", path=path, line=1
+            _("the front matter is not closed by a '{fence}' line").format(fence=FENCE),
+            path=path,
+            line=1,
         ) from None
     try:
         data = tomllib.loads("\n".join(lines[1:end]))
     except tomllib.TOMLDecodeError as exc:
-        raise TemplateError(f"front matter is not valid TOML: {exc}", path=path) from None
+        raise TemplateError(
+            _("front matter is not valid TOML: {problem}").format(problem=exc), path=path
+        ) from None
     try:
         meta = FrontMatter.model_validate(data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         key = ".".join(str(p) for p in err["loc"])
         raise TemplateError(
-            f"front matter: {key}: {err['msg']}",
+            _("front matter: {key}: {problem}").format(key=key, problem=err["msg"]),
             path=path,
-            hint="see the example article in newsletters/",
+            hint=_("see the example article in newsletters/"),
         ) from None
     body = "\n".join(lines[end + 1 :]).strip() + "\n"
     return Article(meta=meta, body=body)

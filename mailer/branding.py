@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailer.config import Network
+from mailer.i18n import _, current_language
 
 MIN_CONTRAST = 4.5
 WHITE = "#ffffff"
@@ -41,17 +42,24 @@ class ColourProblem:
     ratio: float
 
     def __str__(self) -> str:
-        return f"{self.what}: contrast {self.ratio:.1f}:1, below {MIN_CONTRAST}:1"
+        from babel.numbers import format_decimal
+
+        language = current_language()
+        return _("{what}: contrast {ratio}:1, below {minimum}:1").format(
+            what=self.what,
+            ratio=format_decimal(round(self.ratio, 1), format="0.0", locale=language),
+            minimum=format_decimal(MIN_CONTRAST, format="0.0", locale=language),
+        )
 
 
 def colour_problems(network: Network) -> list[ColourProblem]:
     """Every configured colour pair that falls below 4.5:1."""
     colours = network.network.colours
     pairs: list[tuple[tuple[str | int, ...], str, str, str]] = [
-        (("network", "colours", "text"), "text on white", colours.text, WHITE),
+        (("network", "colours", "text"), _("text on white"), colours.text, WHITE),
         (
             ("network", "colours", "primary"),
-            "white button text on the primary colour",
+            _("white button text on the primary colour"),
             WHITE,
             colours.primary,
         ),
@@ -61,7 +69,9 @@ def colour_problems(network: Network) -> list[ColourProblem]:
             pairs.append(
                 (
                     ("members", index, "colour"),
-                    f"{member.id}: white button text on its colour (also its headings on white)",
+                    _(
+                        "{member}: white button text on its colour (also its headings on white)"
+                    ).format(member=member.id),
                     WHITE,
                     member.colour,
                 )

@@ -25,6 +25,7 @@ from mailer.addresses import AddressError, normalise_address
 from mailer.config import Member, Network
 from mailer.errors import ConfigError, MailerError
 from mailer.escaping import header_text
+from mailer.i18n import _
 from mailer.recipients import Person
 from mailer.render import Variant
 
@@ -68,14 +69,18 @@ def parse_mailbox(value: str, *, where: str) -> Address:
     """'Name <local@domain>' from the config as an Address; ConfigError when unusable."""
     name, addr = parseaddr(value)
     if "@" not in addr or any(not c.isprintable() for c in value):
-        raise ConfigError(f"{where}: {value!r} is not an address like 'Name <a@b.example>'")
-    local, _, domain = addr.rpartition("@")
+        raise ConfigError(
+            _("{where}: {value} is not an address like 'Name <a@b.example>'").format(
+                where=where, value=repr(value)
+            )
+        )
+    local, _at, domain = addr.rpartition("@")
     return Address(display_name=header_text(name), username=local, domain=domain)
 
 
 def ascii_address(email: str) -> tuple[str, bool]:
     """The address with its domain in IDNA form; True when the local part needs SMTPUTF8."""
-    local, _, domain = email.rpartition("@")
+    local, _at, domain = email.rpartition("@")
     try:
         ascii_domain = domain if domain.isascii() else idna.encode(domain, uts46=True).decode()
     except idna.IDNAError:
@@ -108,7 +113,7 @@ def to_mailbox(person: Person) -> tuple[Address, str, bool]:
     """The To mailbox (name made safe), the envelope address (domain in IDNA form), and
     whether it needs SMTPUTF8. Shared with the fast path (``mailer.assembly``)."""
     to_addr, needs_utf8 = ascii_address(person.email)
-    local, _, domain = to_addr.rpartition("@")
+    local, _at, domain = to_addr.rpartition("@")
     to = Address(display_name=header_text(person.name), username=local, domain=domain)
     return to, to_addr, needs_utf8
 
@@ -128,7 +133,9 @@ def check_recipient(email: str) -> None:
     try:
         normalise_address(email)
     except AddressError as exc:
-        raise MailerError(f"{email!r} cannot be mailed: {exc}") from None
+        raise MailerError(
+            _("{address} cannot be mailed: {problem}").format(address=repr(email), problem=exc)
+        ) from None
 
 
 def _list_headers(

@@ -6,26 +6,14 @@ import email
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Member
 from mailer.errors import MailerError
-from mailer.i18n import _
+from mailer.i18n import _, current_language
 from mailer.message import Outgoing
 from mailer.recipients import Person
-
-SHOWN_HEADERS = (
-    "From",
-    "Reply-To",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "List-Id",
-    "List-Unsubscribe",
-    "Auto-Submitted",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +37,7 @@ def find_person(
         wanted = normalise_address(address)
     except AddressError as exc:
         raise MailerError(
-            _("--to {address}: {reason}").format(address=repr(address), reason=exc)
+            _("--to {address}: {problem}").format(address=repr(address), problem=exc)
         ) from None
     if suppressed is not None and suppressed(wanted):
         raise MailerError(
@@ -68,18 +56,64 @@ def find_person(
 
 
 def describe(message: Outgoing, member: Member) -> View:
-    """The message as text for the terminal, and its HTML part."""
+    """The message as text for the terminal, and its HTML part.
+
+    Made from the very bytes a send hands to the server (the same factory builds both): every
+    header field in the order sent, encoded words read as text, then each MIME part's own
+    fields, the text part, and the sizes.
+    """
     parsed = email.message_from_bytes(message.data, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     lines = [
-        f"Channel:  {member.name} ({member.channel.type})",
-        f"Envelope: MAIL FROM:<{message.sender}> RCPT TO:<{message.recipient}>",
+        _("Channel:  {member} ({type})").format(member=member.name, type=member.channel.type),
+        _("Envelope: MAIL FROM:<{sender}> RCPT TO:<{recipient}>").format(
+            sender=message.sender, recipient=message.recipient
+        ),
         "",
+        *header_lines(parsed),
+        "",
+        _("MIME parts:"),
+        *part_lines(parsed),
     ]
-    for name in SHOWN_HEADERS:
-        value = parsed.get(name)
-        if value is not None:
-            lines.append(f"{name}: {value}")
+    html_text, text_part, attachments = _contents(parsed)
+    language = current_language()
+    lines += [
+        "",
+        f"-- {_('text part')} ".ljust(73, "-"),
+        text_part.rstrip(),
+        "-" * 73,
+        _("HTML part: {size} bytes (CSS inlined)").format(
+            size=_number(len(html_text.encode()), language)
+        ),
+        _("Attachments: {attachments}").format(
+            attachments=", ".join(attachments) if attachments else _("none")
+        ),
+        _("Message size: {size} bytes").format(size=_number(len(message.data), language)),
+    ]
+    return View(text="\n".join(lines), html=html_text)
+
+
+def header_lines(message: Message) -> list[str]:
+    """Every header field of ``message`` in the order it has them, one line each."""
+    return [f"{name}: {' '.join(str(value).split())}" for name, value in message.items()]
+
+
+def part_lines(message: EmailMessage, number: str = "") -> list[str]:
+    """Each MIME part's header fields, numbered as IMAP numbers parts ([1], [1.2])."""
+    lines = []
+    for index, part in enumerate(message.iter_parts(), start=1):
+        label = f"{number}.{index}" if number else str(index)
+        fields = header_lines(part)
+        lead = "  " * (label.count(".") + 1) + f"[{label}] "
+        lines += [lead + fields[0], *(" " * len(lead) + field for field in fields[1:])]
+        if part.is_multipart():
+            assert isinstance(part, EmailMessage)
+            lines += part_lines(part, label)
+    return lines
+
+
+def _contents(parsed: EmailMessage) -> tuple[str, str, list[str]]:
+    """(the HTML part, the text part, a description of each other part)."""
     html_text = ""
     text_part = ""
     attachments = []
@@ -88,28 +122,30 @@ def describe(message: Outgoing, member: Member) -> View:
             continue
         ctype = part.get_content_type()
         if ctype == "text/calendar" and part.get_content_disposition() != "attachment":
-            attachments.append(f"calendar part (method={part.get_param('method')})")
+            attachments.append(
+                _("calendar part (method={method})").format(method=part.get_param("method"))
+            )
         elif part.get_content_disposition() == "attachment" or ctype not in (
             "text/plain",
             "text/html",
         ):
+            size = len(part.get_payload(decode=True) or b"")
             attachments.append(
-                f"{part.get_filename() or '(unnamed)'} ({ctype}, "
-                f"{len(part.get_payload(decode=True) or b'')} bytes)"
+                _("{name} ({type}, {size} bytes)").format(
+                    name=part.get_filename() or _("(unnamed)"),
+                    type=ctype,
+                    size=_number(size, current_language()),
+                )
             )
         elif ctype == "text/plain" and not text_part:
             text_part = str(part.get_content())
         elif ctype == "text/html" and not html_text:
             html_text = str(part.get_content())
-    lines += [
-        "",
-        "-- " + _("text part") + " " + "-" * 60,
-        text_part.rstrip(),
-        "-" * 73,
-        _("HTML part: {size} bytes (CSS inlined)").format(size=f"{len(html_text.encode()):,}"),
-        _("Attachments: {attachments}").format(
-            attachments=", ".join(attachments) if attachments else _("none")
-        ),
-        _("Message size: {size} bytes").format(size=f"{len(message.data):,}"),
-    ]
-    return View(text="\n".join(lines), html=html_text)
+    return html_text, text_part, attachments
+
+
+def _number(n: int, language: str) -> str:
+    """A count of bytes as the language writes it: '12,871', '12 871'."""
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(n, locale=language))

@@ -23,16 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from markupsafe import Markup
 
-from mailer import dates
+from mailer import dates, i18n
 from mailer.article import Article, read_article
 from mailer.calendar import EventText
 from mailer.config import Member, Network, Seminar
 from mailer.errors import MailerError, TemplateError
 from mailer.escaping import UnsafeURLError, safe_url
 from mailer.fields import clean_text
+from mailer.i18n import _
 from mailer.inlining import inline_css
+from mailer.plaintext import markdown_text, wrap
 from mailer.recipients import Person
 from mailer.sandbox import PersonalValueCondition, Rendered, environment, render_template
 
@@ -52,6 +55,8 @@ PERSON_FIELDS = (
 )
 MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
 _SLOT = re.compile(r"%%person\.([a-z_]+)%%")
+# A personal address: its length is known only per person, so it gets a line of its own.
+_URL_SLOT = re.compile(r"%%person\.[a-z_]*url%%")
 
 
 class _Slot(str):
@@ -121,7 +126,11 @@ def check_urls(values: Mapping[str, str]) -> None:
             try:
                 safe_url(value)
             except UnsafeURLError as exc:
-                raise MailerError(f"person.{key} {value!r}: {exc}") from None
+                raise MailerError(
+                    _("person.{key} {value}: {problem}").format(
+                        key=key, value=repr(value), problem=exc
+                    )
+                ) from None
 
 
 def _fill(pieces: tuple[str, ...], values: Mapping[str, str]) -> str:
@@ -138,6 +147,27 @@ def _markdown(text: str) -> Markup:
     return Markup(MarkdownIt("commonmark", {"html": False}).render(text))
 
 
+@jinja2.pass_context
+def _wrap(context: jinja2.runtime.Context, text: str) -> str:
+    """The ``wrap`` filter of text templates: lines wrapped for a mail client
+    (``mailer.plaintext.wrap``), a template's choice, so a table it lays out stays as it is.
+
+    Wrapped once a variant, with the placeholders in: a personal value is a name (short) or
+    an address, and an address gets a line of its own or follows a short label. A date is
+    never broken over two lines.
+    """
+    when = context.get("when") or {}
+    together = [when.get(key, "") for key in ("full", "date", "time")]
+    together.append(context.get("next_when") or "")
+    return wrap(str(text), placeholders=_URL_SLOT, together=together)
+
+
+@jinja2.pass_context
+def _genitive(context: jinja2.runtime.Context, name: str) -> str:
+    """The ``genitive`` filter: a name in the genitive of the mail's language ("MSB:s")."""
+    return i18n.genitive(str(name), str(context.get("lang") or ""))
+
+
 class Renderer:
     """Renders variants for one network; caches them, since a mailing reuses a few."""
 
@@ -150,14 +180,18 @@ class Renderer:
         self.inline_cache = inline_cache
         if not self.templates.is_dir():
             raise TemplateError(
-                "no templates folder",
+                _("no templates folder"),
                 path=self.templates,
-                hint="run 'mailer init' or copy the bundled templates/",
+                hint=_("run 'mailer init' or copy the bundled templates/"),
             )
         self._html_env = environment(self.templates, html=True)
         self._text_env = environment(self.templates, html=False)
+        # One name in both: the text part gets the same Markdown as text, not as markup.
+        self._html_env.filters["markdown"] = _markdown
+        self._text_env.filters["markdown"] = markdown_text
+        self._text_env.filters["wrap"] = _wrap
         for env in (self._html_env, self._text_env):
-            env.filters["markdown"] = _markdown
+            env.filters["genitive"] = _genitive
         self._strings = self._load_strings()
         self._cache: dict[tuple[str, int, str, str, int, str], Variant] = {}
         self._articles: dict[Path, Article] = {}
@@ -167,20 +201,23 @@ class Renderer:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise TemplateError("no strings.toml beside the templates", path=path) from None
+            raise TemplateError(_("no strings.toml beside the templates"), path=path) from None
         except tomllib.TOMLDecodeError as exc:
-            raise TemplateError(f"not valid TOML: {exc}", path=path) from None
+            raise TemplateError(
+                _("not valid TOML: {problem}").format(problem=exc), path=path
+            ) from None
         for lang in ("sv", "en"):
             if lang not in data:
                 raise TemplateError(
-                    f"no [{lang}] table",
+                    _("no [{language}] table").format(language=lang),
                     path=path,
-                    hint="every string must exist in Swedish and English",
+                    hint=_("every string must exist in Swedish and English"),
                 )
         missing = set(data["sv"]) ^ set(data["en"])
         if missing:
             raise TemplateError(
-                f"strings not in both languages: {', '.join(sorted(missing))}", path=path
+                _("strings not in both languages: {keys}").format(keys=", ".join(sorted(missing))),
+                path=path,
             )
         return data
 
@@ -241,7 +278,9 @@ class Renderer:
         try:
             return path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise TemplateError(f"cannot read the summary: {exc.strerror}", path=path) from None
+            raise TemplateError(
+                _("cannot read the summary: {problem}").format(problem=exc.strerror), path=path
+            ) from None
 
     def programme(self, seminar: Seminar, language: str) -> list[dict[str, str]]:
         en = language == "en"
@@ -357,13 +396,13 @@ class Renderer:
         preheader = " ".join(str(text_out.exports.get("preheader", "")).split())
         if not subject:
             raise TemplateError(
-                "the template sets no subject",
+                _("the template sets no subject"),
                 path=self.templates / f"{kind}.txt",
-                hint="add {% set subject %}...{% endset %} at the top",
+                hint=_("add {tag} at the top").format(tag="{% set subject %}...{% endset %}"),
             )
         if _SLOT.search(subject):
             raise TemplateError(
-                "the subject cannot hold personal values", path=self.templates / f"{kind}.txt"
+                _("the subject cannot hold personal values"), path=self.templates / f"{kind}.txt"
             )
         text = text_out.body
         html_out = self._render(
@@ -372,16 +411,18 @@ class Renderer:
         for name in _SLOT.findall(text) + _SLOT.findall(html_out):
             if name not in PERSON_FIELDS:
                 raise TemplateError(
-                    f"unknown personal field %%person.{name}%%",
+                    _("unknown personal field {field}").format(field=f"%%person.{name}%%"),
                     path=self.templates / f"{kind}.html",
-                    hint=f"known: {', '.join(PERSON_FIELDS)}",
+                    hint=_("known: {fields}").format(fields=", ".join(PERSON_FIELDS)),
                 )
         inlined = inline_css(html_out, self.inline_cache)
         if len(inlined.encode()) > MAX_HTML_BYTES:
             raise TemplateError(
-                f"the HTML is {len(inlined.encode()) // 1000} KB; Gmail clips mail over ~102 KB",
+                _("the HTML is {size} KB; Gmail clips mail over ~102 KB").format(
+                    size=len(inlined.encode()) // 1000
+                ),
                 path=self.templates / f"{kind}.html",
-                hint="shorten the text or the CSS",
+                hint=_("shorten the text or the CSS"),
             )
         return Variant(
             kind,

@@ -29,6 +29,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.errors import MailerError, TemplateError
+from mailer.i18n import N_, _
 
 # Far above any real mail (Gmail clips HTML at ~102 KB) and far below what hurts the machine.
 MAX_OUTPUT_CHARS = 5_000_000
@@ -36,7 +37,7 @@ MAX_OUTPUT_CHARS = 5_000_000
 # this size at once (it refuses to print more than 4,300 digits anyway).
 MAX_INT_BITS = 4_096
 # Never the number itself in the message: it would be a thousand digits on one line.
-_TOO_LARGE = "a number over 1,200 digits"
+_TOO_LARGE = N_("a number over 1,200 digits")
 
 
 class PersonalValueCondition(Exception):
@@ -108,17 +109,21 @@ def _is_int(value: Any) -> bool:
 def _check_power(base: Any, exponent: Any) -> None:
     # Only int ** int grows without end; a float overflows at once (OverflowError).
     if _is_int(base) and _is_int(exponent) and abs(base).bit_length() * exponent > MAX_INT_BITS:
-        raise SecurityError(_TOO_LARGE)
+        raise SecurityError(_(_TOO_LARGE))
 
 
 def _check_product(left: Any, right: Any) -> None:
     for seq, times in ((left, right), (right, left)):
         if isinstance(seq, str | list | tuple) and _is_int(times):
             if len(seq) * times > MAX_OUTPUT_CHARS:
-                raise SecurityError(f"a {type(seq).__name__} repeated {times} times is too long")
+                raise SecurityError(
+                    _("a {type} repeated {times} times is too long").format(
+                        type=type(seq).__name__, times=times
+                    )
+                )
             return
     if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-        raise SecurityError(_TOO_LARGE)
+        raise SecurityError(_(_TOO_LARGE))
 
 
 # Filters and str methods whose output grows with a number argument (a width, a count).
@@ -129,7 +134,7 @@ _PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
 def _check_sizes(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
     for value in (*args, *kwargs.values()):
         if _is_int(value) and value > MAX_OUTPUT_CHARS:
-            raise SecurityError(f"{value} is too large a width or count")
+            raise SecurityError(_("{value} is too large a width or count").format(value=value))
 
 
 _Check = Callable[[Any, tuple[Any, ...], dict[str, Any]], None]
@@ -159,7 +164,9 @@ def _check_format_filter(value: Any, args: tuple[Any, ...], kwargs: dict[str, An
 def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     """Jinja's ``lipsum()`` global, bounded: up to ``max`` words a paragraph."""
     if _is_int(n) and _is_int(max) and n * max > MAX_OUTPUT_CHARS // 10:
-        raise SecurityError(f"lipsum of {n} paragraphs of up to {max} words is too long")
+        raise SecurityError(
+            _("lipsum of {n} paragraphs of up to {max} words is too long").format(n=n, max=max)
+        )
     return str(jinja2.utils.generate_lorem_ipsum(n, html, min, max))
 
 
@@ -215,13 +222,15 @@ def render_template(env: Sandbox, name: str, ctx: dict[str, Any], *, folder: Pat
         return Rendered(body, context.get_exported())
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
-            f"syntax error: {exc.message}", path=exc.filename or path, line=exc.lineno
+            _("syntax error: {problem}").format(problem=exc.message),
+            path=exc.filename or path,
+            line=exc.lineno,
         ) from None
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(
-            f"template not found: {exc.name}",
+            _("template not found: {name}").format(name=exc.name),
             path=folder,
-            hint="every mail kind needs a .html and a .txt template",
+            hint=_("every mail kind needs a .html and a .txt template"),
         ) from None
     except MailerError:
         raise
@@ -249,36 +258,44 @@ def _template_error(exc: Exception, path: Path) -> TemplateError:
         path, line = Path(where[0]), where[1]
     if isinstance(exc, PersonalValueCondition):
         return TemplateError(
-            f"person.{exc.field} is used in a condition, but templates are rendered once "
-            "for everybody",
+            _(
+                "person.{field} is used in a condition, but templates are rendered once "
+                "for everybody"
+            ).format(field=exc.field),
             path=path,
             line=line,
-            hint="use person.greeting, or show the value without a condition",
+            hint=_("use person.greeting, or show the value without a condition"),
         )
     if isinstance(exc, SecurityError | OverflowError):
-        return TemplateError(f"not allowed in a template: {exc}", path=path, line=line)
+        what = _("not allowed in a template: {problem}").format(problem=exc)
+        return TemplateError(what, path=path, line=line)
     if isinstance(exc, jinja2.UndefinedError):
-        return TemplateError(f"undefined variable: {exc.message}", path=path, line=line)
+        what = _("undefined variable: {problem}").format(problem=exc.message)
+        return TemplateError(what, path=path, line=line)
     if isinstance(exc, jinja2.TemplateError):
-        return TemplateError(f"template error: {exc}", path=path, line=line)
+        return TemplateError(
+            _("template error: {problem}").format(problem=exc), path=path, line=line
+        )
     if isinstance(exc, RecursionError):
         return TemplateError(
-            "the template calls itself without end",
+            _("the template calls itself without end"),
             path=path,
             line=line,
-            hint="a macro that calls itself, or templates that include or extend each other",
+            hint=_("a macro that calls itself, or templates that include or extend each other"),
         )
     if isinstance(exc, OutputTooLarge):
         return TemplateError(
-            f"the template writes more than {MAX_OUTPUT_CHARS // 1_000_000} MB",
+            _("the template writes more than {size} MB").format(size=MAX_OUTPUT_CHARS // 1_000_000),
             path=path,
             line=line,
-            hint="look for a loop that does not end where it should",
+            hint=_("look for a loop that does not end where it should"),
         )
     if isinstance(exc, MemoryError):
-        return TemplateError("the template needs more memory than there is", path=path, line=line)
+        what = _("the template needs more memory than there is")
+        return TemplateError(what, path=path, line=line)
     # A filter or an operation that raised (1 / 0, int('x'), a method on the wrong type).
-    return TemplateError(f"template error: {type(exc).__name__}: {exc}", path=path, line=line)
+    what = _("template error: {problem}").format(problem=f"{type(exc).__name__}: {exc}")
+    return TemplateError(what, path=path, line=line)
 
 
 def _template_frames(exc: BaseException) -> list[tuple[str, int]]:

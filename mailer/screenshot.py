@@ -16,23 +16,30 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mailer.errors import MailerError
+from mailer.i18n import _
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DESKTOP_WIDTH = 800
 MOBILE_WIDTH = 390
+_LOW = 100  # CSS pixels: a frame lower than any mail
 TIMEOUT = 60  # seconds: a cold start on a busy 2-core machine takes a few
 _MARKER = "mailer-layout"
 
 # How a document's layout is read, by both scripts below.
 _LAYOUT_OF = """function layoutOf(d) {
   var c = d.querySelector('table.container') || d.body;
+  var links = d.querySelectorAll('a[href]');
+  var last = links.length ? links[links.length - 1].getBoundingClientRect() : null;
   return {
     page_width: d.documentElement.scrollWidth,
     page_height: d.documentElement.scrollHeight,
     content_width: Math.round(c.getBoundingClientRect().width),
-    text: d.body.innerText
+    text: d.body.innerText,
+    last_link: last ? [Math.floor(last.left), Math.floor(last.top),
+                       Math.ceil(last.right), Math.ceil(last.bottom)] : null
   };
 }"""
 
@@ -45,10 +52,6 @@ def _report(expression: str) -> str:
     )
 
 
-# Runs at the end of <body>: layout is complete, and reading it forces it.
-_MEASURE = f"<script>\n{_LAYOUT_OF}\n{_report('layoutOf(document)')}\n</script>"
-
-
 class BrowserError(MailerError):
     """Chromium is missing or could not render the page."""
 
@@ -59,6 +62,20 @@ class Layout:
     page_height: int
     content_width: int
     text: str
+    # Where the page's last link is drawn (the footer's unsubscribe link in a mail), in CSS
+    # pixels from the page's top left: (left, top, right, bottom); None without links.
+    last_link: tuple[int, int, int, int] | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Layout:
+        box = data.get("last_link")
+        return cls(
+            page_width=int(data["page_width"]),
+            page_height=int(data["page_height"]),
+            content_width=int(data["content_width"]),
+            text=str(data["text"]),
+            last_link=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
+        )
 
 
 def find_browser() -> str | None:
@@ -73,8 +90,8 @@ def _browser() -> str:
     found = find_browser()
     if found is None:
         raise BrowserError(
-            "no headless Chromium found for --png",
-            hint="install it: apt-get install chromium (or write --html and open it)",
+            _("no headless Chromium found for --png"),
+            hint=_("install it: apt-get install chromium (or write --html and open it)"),
         )
     return found
 
@@ -101,31 +118,26 @@ def _run(args: list[str]) -> str:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise BrowserError(f"Chromium took more than {TIMEOUT} s") from None
+            raise BrowserError(
+                _("Chromium took more than {seconds} s").format(seconds=TIMEOUT)
+            ) from None
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BrowserError(f"Chromium failed (exit {done.returncode}): {last}")
+        raise BrowserError(
+            _("Chromium failed (exit {code}): {problem}").format(code=done.returncode, problem=last)
+        )
     return done.stdout
 
 
 def measure(html: str, *, width: int = DESKTOP_WIDTH) -> Layout:
-    """Lay the page out at ``width`` CSS pixels and report its size and visible text."""
-    marked = html.replace("</body>", _MEASURE + "</body>", 1)
-    with tempfile.TemporaryDirectory(prefix="mailer-page-") as folder:
-        page = Path(folder) / "page.html"
-        page.write_text(marked, encoding="utf-8")
-        dom = _run([f"--window-size={width},1000", "--dump-dom", page.as_uri()])
-    start = dom.find(f'<pre id="{_MARKER}">')
-    if start < 0:
-        raise BrowserError("Chromium did not lay the page out (no measurement came back)")
-    body = dom[start + len(f'<pre id="{_MARKER}">') : dom.index("</pre>", start)]
-    data = json.loads(html_lib.unescape(body))
-    return Layout(
-        page_width=int(data["page_width"]),
-        page_height=int(data["page_height"]),
-        content_width=int(data["content_width"]),
-        text=str(data["text"]),
-    )
+    """Lay the page out at ``width`` CSS pixels and report its size and visible text.
+
+    In a frame of exactly that width: Chromium makes no window narrower than 500 pixels, so
+    a window of phone width lays the page out wider (and shorter) than a phone does. The
+    frame is low, as the page's height is never less than its frame's: so it is the height
+    of what the page shows.
+    """
+    return measure_pages([html], width=width, height=_LOW)[0]
 
 
 def screenshot(html: str, png: Path, *, width: int = DESKTOP_WIDTH) -> Path:
@@ -137,7 +149,7 @@ def screenshot(html: str, png: Path, *, width: int = DESKTOP_WIDTH) -> Path:
         target = png.resolve()
         _run([f"--window-size={width},{height}", f"--screenshot={target}", page.as_uri()])
     if not png.is_file():
-        raise BrowserError("Chromium wrote no screenshot", path=png)
+        raise BrowserError(_("Chromium wrote no screenshot"), path=png)
     return png
 
 
@@ -188,17 +200,9 @@ def measure_pages(pages: Sequence[str], *, width: int, height: int = 1600) -> li
         )
     start = dom.find(f'<pre id="{_MARKER}">')
     if start < 0:
-        raise BrowserError("Chromium did not lay the pages out (no measurement came back)")
+        raise BrowserError(_("Chromium did not lay the pages out (no measurement came back)"))
     body = dom[start + len(f'<pre id="{_MARKER}">') : dom.index("</pre>", start)]
-    return [
-        Layout(
-            page_width=int(d["page_width"]),
-            page_height=int(d["page_height"]),
-            content_width=int(d["content_width"]),
-            text=str(d["text"]),
-        )
-        for d in json.loads(html_lib.unescape(body))
-    ]
+    return [Layout.of(d) for d in json.loads(html_lib.unescape(body))]
 
 
 def screenshot_pages(pages: Sequence[str], png: Path, *, width: int, height: int = 1600) -> Path:
@@ -216,5 +220,5 @@ def screenshot_pages(pages: Sequence[str], png: Path, *, width: int, height: int
             ]
         )
     if not png.is_file():
-        raise BrowserError("Chromium wrote no screenshot", path=png)
+        raise BrowserError(_("Chromium wrote no screenshot"), path=png)
     return png

@@ -15,7 +15,7 @@ from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
 from mailer.recipients import merge
-from mailer.screenshot import find_browser, measure_pages, screenshot_pages
+from mailer.screenshot import find_browser, measure, measure_pages, screenshot_pages
 from tests.helpers import add_cancellation, copy_workspace
 
 pytestmark = [
@@ -104,3 +104,38 @@ def test_preview_png_writes_desktop_and_phone_pictures(cli, tmp_path):
     with Image.open(png) as desktop, Image.open(mobile) as phone:
         assert desktop.width == 800 and phone.width == 390
         assert desktop.height > 1000 and phone.height > desktop.height
+
+
+def drawn_pixels(image, box: tuple[int, int, int, int]) -> int:
+    """How many pixels in ``box`` are darker than the background: text drawn there."""
+    region = image.crop(box).convert("L")
+    return sum(n for n, value in region.getcolors(maxcolors=1 << 16) or [] if value < 160)
+
+
+@pytest.mark.parametrize("kind", ["summary", "invitation"])
+def test_preview_png_shows_the_whole_mail_down_to_the_footer(cli, tmp_path, kind):
+    """The footer's last line (the unsubscribe link) is in both pictures: Chromium lays a
+    window narrower than 500 px out at 500, which cut the phone picture's footer off."""
+    from PIL import Image
+
+    png, page = tmp_path / f"{kind}.png", tmp_path / f"{kind}.html"
+    number = "1" if kind == "summary" else "2"
+    result = cli("preview", kind, number, "--png", str(png), "--html", str(page))
+    assert result.exit_code == 0, result.output + result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "Avsluta prenumerationen</a>" in html or "Unsubscribe</a>" in html
+    for picture, width in ((png, 800), (tmp_path / f"{kind}-mobile.png", 390)):
+        layout = measure(html, width=width)
+        assert layout.last_link is not None
+        left, top, right, bottom = layout.last_link
+        with Image.open(picture) as shot:
+            image = shot.convert("RGB")
+        assert image.width == width
+        # The whole page, no more: the picture ends where the page ends.
+        assert image.height == layout.page_height, (picture.name, layout.page_height)
+        assert bottom < image.height
+        # The unsubscribe link is drawn where the page lays it out: text, not background.
+        assert drawn_pixels(image, (left, top, right, bottom)) > 100, picture.name
+        # The picture ends in the page's margin, not in the middle of a line of text.
+        margin = image.crop((0, image.height - 10, width, image.height)).getcolors(maxcolors=64)
+        assert margin is not None and len(margin) <= 2, (picture.name, margin)

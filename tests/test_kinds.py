@@ -16,7 +16,7 @@ from mailer.cli.sending import KIND
 from mailer.config import load_network
 from mailer.recipients import merge
 from mailer.render import KINDS, MAX_HTML_BYTES, Renderer
-from tests.helpers import KIND_CASES, edit_table
+from tests.helpers import KIND_CASES, add_cancellation, edit_table
 
 SWEDE = "asa.bjork@lansstyrelsen-varmland.example"
 ENGLISH = "tom.walker@msb.example"
@@ -101,6 +101,48 @@ def test_registration_link_carries_the_persons_token(workspace, token_key):
         signer.verify(tokens.registration_purpose(network, 3), token)
 
 
+REGISTER_2 = "https://oppnadata-varmland.example/anmalan/seminarium-2"
+
+
+@pytest.mark.parametrize("email", [SWEDE, ENGLISH])
+@pytest.mark.parametrize("kind", ["summary", "newsletter"])
+def test_summary_and_newsletter_register_with_the_persons_token(workspace, token_key, kind, email):
+    """The next seminar's registration link is personal, as the invitation's is."""
+    msg = build(workspace, kind, 1, email)
+    text = msg.get_body(("plain",)).get_content()
+    link = next(w for w in text.split() if w.startswith(REGISTER_2))
+    assert link.startswith(f"{REGISTER_2}?token=")
+    signer = tokens.Signer(token_key.encode())
+    network = load_network(workspace / "network.toml")
+    assert signer.verify(tokens.registration_purpose(network, 2), link.split("=", 1)[1]) == email
+    assert f'href="{link}"' in msg.get_body(("html",)).get_content()
+
+
+@pytest.mark.parametrize("kind", ["summary", "newsletter"])
+def test_the_version_for_everybody_has_no_token(workspace, kind):
+    network = load_network(workspace / "network.toml")
+    mailing = mailing_for(network, kind, 1)
+    variant = Renderer(network).variant(
+        kind, mailing.seminar, "sv", network.member("msb"), revision=mailing.revision
+    )
+    assert "registration_url" in variant.text[1::2] and "registration_url" in variant.html[1::2]
+    assert "token=" not in "".join(variant.text[::2] + variant.html[::2])
+    # A share signed before these kinds carried a personal link: the public link, no token.
+    person = next(p for p in merge(network).people if p.email == SWEDE)
+    factory = MessageFactory(network, mailing, signed_links={})
+    parsed = message_from_bytes(
+        factory.build(person, network.member(person.sender)).data, policy=policy.default
+    )
+    text = parsed.get_body(("plain",)).get_content()
+    assert f"{REGISTER_2}\n" in text.replace("\r\n", "\n") and "token=" not in text
+
+
+def test_summary_has_no_registration_for_a_cancelled_next_seminar(workspace):
+    add_cancellation(workspace, 2)
+    text = build(workspace, "summary", 1, SWEDE).get_body(("plain",)).get_content()
+    assert "Nästa seminarium" in text and REGISTER_2 not in text
+
+
 def test_one_click_unsubscribe_headers_and_footer(workspace, token_key):
     msg = build(workspace, "invitation", 2, ENGLISH)
     header = msg["List-Unsubscribe"]
@@ -115,6 +157,33 @@ def test_one_click_unsubscribe_headers_and_footer(workspace, token_key):
     text = msg.get_body(("plain",)).get_content()
     assert url in text
     assert "because you are on MSB's list" in text
+
+
+def test_footer_names_the_list_in_the_genitive(workspace):
+    """ "MSB:s lista", not "MSBs lista": Swedish puts a colon before the s of an
+    abbreviation (the Swedish Language Council's rule; mailer.i18n.genitive)."""
+    msg = build(workspace, "summary", 1, "erik.sandberg@msb.example")
+    text = " ".join(msg.get_body(("plain",)).get_content().split())
+    assert "eftersom du finns på MSB:s lista för nätverket" in text
+    assert "finns på MSB:s lista" in msg.get_body(("html",)).get_content()
+    other = build(workspace, "summary", 1, SWEDE).get_body(("plain",)).get_content()
+    assert "Länsstyrelsen Värmlands lista" in " ".join(other.split())
+
+
+def test_templates_have_a_genitive_filter(workspace):
+    template = workspace / "templates" / "invitation.txt"
+    source = template.read_text(encoding="utf-8")
+    template.write_text(
+        source + '{{ ["Lars", "KAU", "Karlstads universitet"] | map("genitive") | join("/") }}\n',
+        encoding="utf-8",
+    )
+    network = load_network(workspace / "network.toml")
+    renderer = Renderer(network)
+    member = network.member("msb")
+    sv = "".join(renderer.variant("invitation", network.seminar(2), "sv", member).text)
+    en = "".join(renderer.variant("invitation", network.seminar(2), "en", member).text)
+    assert "Lars/KAU:s/Karlstads universitets" in sv
+    assert "Lars'/KAU's/Karlstads universitet's" in en
 
 
 def test_without_https_endpoint_only_mailto(workspace):

@@ -9,7 +9,8 @@ from mailer import calendar, tokens
 from mailer.assembly import Assembler
 from mailer.campaign.mailing import Mailing
 from mailer.campaign.plan import Plan
-from mailer.config import Member, Network
+from mailer.config import Member, Network, Seminar
+from mailer.i18n import _
 from mailer.inlining import inline_cache
 from mailer.message import (
     Attachment,
@@ -24,6 +25,21 @@ from mailer.recipients import Person
 from mailer.render import CALENDAR_KINDS, Renderer
 
 ICS_FILENAME = "seminarium.ics"
+
+
+def registration_seminar(network: Network, mailing: Mailing) -> Seminar | None:
+    """The seminar whose registration link the mail carries, signed for each person: its
+    own (invitation, reminder, change), the next one (summary), the one the newsletter
+    ends with; None when that one has no registration or is cancelled."""
+    kind, seminar = mailing.kind, mailing.seminar
+    target: Seminar | None = None
+    if kind in ("invitation", "reminder", "change", "newsletter"):
+        target = seminar
+    elif kind == "summary":
+        target = network.next_seminar(seminar)
+    if target is None or not target.registration_url or target.cancelled:
+        return None
+    return target
 
 
 class SignedLinks(NamedTuple):
@@ -56,19 +72,14 @@ class MessageFactory:
         self.assembler = Assembler()
         self._ics: dict[tuple[str, str], calendar.IcsTemplate] = {}
         self._token_prefix: dict[str, str] = {}
-        seminar = mailing.seminar
-        self._registers = bool(seminar.registration_url) and mailing.kind in (
-            "invitation",
-            "reminder",
-            "change",
-        )
+        self._registration = registration_seminar(network, mailing)
         # One-click unsubscribe needs an HTTPS endpoint (RFC 8058); without one, mailto: only.
         self._one_click = network.network.unsubscribe_url
         self._signed = signed_links
         self._rehearsal = rehearsal
         self._signer = (
-            tokens.Signer.from_env(network, why="the registration link or unsubscribe URL")
-            if (self._registers or self._one_click) and signed_links is None
+            tokens.Signer.from_env(network, why=_("the registration link or unsubscribe URL"))
+            if (self._registration or self._one_click) and signed_links is None
             else None
         )
 
@@ -85,6 +96,9 @@ class MessageFactory:
             one_click, registration = signed.one_click, signed.registration
         else:
             one_click, registration = self._sign(person, rehearsal=self._rehearsal)
+        if not registration and self._registration is not None:
+            # Shares signed before this mail kind carried a personal link: the public one.
+            registration = self._registration.registration_url or ""
         return one_click or unsubscribe_mailto(member), one_click, registration
 
     def _sign(self, person: Person, *, rehearsal: bool) -> tuple[str | None, str]:
@@ -97,14 +111,14 @@ class MessageFactory:
                 purpose = tokens.rehearsal_purpose(purpose)
             return signer.sign(purpose, person.email, language=person.language)
 
-        seminar = self.mailing.seminar
+        seminar = self._registration
         one_click = None
         if self._one_click:
             one_click = self._with_token(
                 self._one_click, token(tokens.unsubscribe_purpose(self.network))
             )
         registration = ""
-        if self._registers and seminar.registration_url:
+        if seminar is not None and seminar.registration_url:
             registration = self._with_token(
                 seminar.registration_url,
                 token(tokens.registration_purpose(self.network, seminar.number)),
