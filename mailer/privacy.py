@@ -25,6 +25,8 @@ from mailer import state as stores
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import MailerError, StateError
+from mailer.fields import LANGUAGES
+from mailer.i18n import _
 from mailer.journal import FILENAME as JOURNAL_FILE
 from mailer.journal import Journal, is_rehearsal
 from mailer.lists import read_list
@@ -43,6 +45,7 @@ class Listing:
     member: str
     path: str
     line: int
+    language: str = ""  # the row's language ('sv', 'en'), else the member's default
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line} ({self.member})"
@@ -68,7 +71,8 @@ def address_of(raw: str) -> str:
     try:
         return normalise_address(raw)
     except AddressError as exc:
-        raise MailerError(f"{raw!r} is not an address: {exc}") from None
+        message = _("{value!r} is not an address: {reason}")
+        raise MailerError(message.format(value=raw, reason=exc)) from None
 
 
 # -- finding ---------------------------------------------------------------------------
@@ -85,7 +89,9 @@ def listings(network: Network, email: str) -> list[Listing]:
             for row in listing.rows:
                 try:
                     if normalise_address(row.values.get("email", "")) == email:
-                        found.append(Listing(member.id, relative, row.line))
+                        raw = row.values.get("language", "").strip().casefold()
+                        language = LANGUAGES.get(raw) or member.default_language or ""
+                        found.append(Listing(member.id, relative, row.line, language))
                 except AddressError:
                     continue
     return found
@@ -140,12 +146,14 @@ def export(network: Network, raw: str) -> dict[str, Any]:
         if key.endswith(":deliveries")
         for row in rows
     ]
+    named = listings(network, email)
     return {
         "address": email,
-        "lists": [
-            {"member": li.member, "file": li.path, "line": li.line}
-            for li in listings(network, email)
-        ],
+        # The person's language, as their lists say (else the network's): the language
+        # the answer to their request is written in.
+        "language": next((li.language for li in named if li.language), None)
+        or network.network.language,
+        "lists": [{"member": li.member, "file": li.path, "line": li.line} for li in named],
         "mailings": [
             {
                 "mailing": d.get("mailing"),
@@ -207,7 +215,7 @@ def _rewrite_lines(path: Path, drop: Any) -> int:
     try:
         source = open(path, "rb")  # noqa: SIM115 (held open for its lock)
     except OSError as exc:
-        raise StateError(f"cannot read: {exc.strerror}", path=path) from None
+        raise StateError(_("cannot read: {why}").format(why=exc.strerror), path=path) from None
     with source:
         fcntl.flock(source.fileno(), fcntl.LOCK_EX)
         text = source.read().decode("utf-8", errors="surrogateescape")
@@ -230,7 +238,10 @@ def cutoff(age: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """The moment ``age`` ago: '18m' (months), '2y', '90d', '6w'."""
     match = _AGE.match(age)
     if not match or int(match.group(1)) == 0:
-        raise MailerError(f"--older-than {age!r} is not an age", hint="say e.g. 18m, 2y, 90d or 6w")
+        raise MailerError(
+            _("--older-than {age!r} is not an age").format(age=age),
+            hint=_("say e.g. 18m, 2y, 90d or 6w"),
+        )
     n, unit = int(match.group(1)), match.group(2)
     now = now or dt.datetime.now(dt.UTC)
     if unit == "d":

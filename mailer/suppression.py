@@ -30,10 +30,24 @@ from mailer import state
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import StateError
+from mailer.i18n import N_, _
 from mailer.recipients import Merge, merge
 
 FILENAME = "suppression.sqlite3"
 REASONS = ("unsubscribed", "bounced", "forgotten", "other")
+# Stored as the codes above; shown as these words, in the reader's language.
+REASON_NAMES = {
+    "unsubscribed": N_("unsubscribed"),
+    "bounced": N_("bounced"),
+    "forgotten": N_("forgotten"),
+    "other": N_("other"),
+}
+
+
+def reason_name(code: str) -> str:
+    """A reason code as a person reads it: 'unsubscribed' -> 'avregistrerad'."""
+    name = REASON_NAMES.get(code)
+    return _(name) if name else code
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
@@ -265,7 +279,7 @@ def parse_addresses(values: Iterable[str]) -> Iterator[tuple[str, str | AddressE
 def read_addresses(path: Path) -> Iterator[tuple[int, str]]:
     """(line, raw address) from a list with an e-mail column, or one address per line.
 
-    Raises ListError (with Swedish translations) when the file cannot be read at all.
+    Raises ListError when the file cannot be read at all.
     """
     from mailer.lists import list_error, read_list
 

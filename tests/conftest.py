@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from mailer import i18n
 from mailer.bundle.signing import generate_key
 from mailer.cli import main
 from tests.graph_server import EntraGraph, serve
@@ -39,14 +40,16 @@ def mailer_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def language(monkeypatch: pytest.MonkeyPatch) -> str:
+def language(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Tests read English unless they choose Swedish (MAILER_LANGUAGE=sv) to test it.
 
     LANGUAGE is the variable Click's own words follow; the mailer sets it, so it is put
     back after each test."""
     monkeypatch.setenv("MAILER_LANGUAGE", "en")
     monkeypatch.setenv("LANGUAGE", "en")
-    return "en"
+    # Library code called straight from a test speaks the same (the CLI sets its own).
+    with i18n.speaking("en"):
+        yield "en"
 
 
 @pytest.fixture(autouse=True)

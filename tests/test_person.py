@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -67,8 +68,8 @@ def test_export_shows_lists_mailings_and_opt_out(cli, workspace, smtp_network):
     assert cli("unsubscribe", MAJA).exit_code == 0
     text = cli("person", "export", MAJA).output
     assert "recipients/msb.csv:3 (msb)" in text
-    assert "invitation-2: sent from msb at 20" in text
-    assert "On the opt-out list: yes (unsubscribed, since 20" in text
+    assert re.search(r"invitation-2: sent from msb on \w+day \d+ \w+ 20\d\d at \d\d:\d\d", text)
+    assert re.search(r"On the opt-out list: yes \(unsubscribed, since \w+day \d+ \w+ 20", text)
 
 
 def test_forget_leaves_no_trace_and_no_later_list_brings_them_back(cli, workspace, smtp_network):
@@ -111,7 +112,7 @@ def test_forget_and_export_cover_the_rehearsal_journal(cli, workspace, smtp_serv
     assert mailing["mailing"] == "invitation-2" and mailing["rehearsal"] is True
     assert "rehearsal/journal.sqlite3:deliveries" in data["state_records"]
     text = cli("person", "export", MAJA).output
-    assert "invitation-2: sent from msb at 20" in text and "(a rehearsal" in text
+    assert "invitation-2: sent from msb on " in text and "(a rehearsal" in text
 
     assert cli("person", "forget", MAJA, "--yes").exit_code == 1  # still on the lists
     for path in state_files(workspace):
@@ -154,7 +155,7 @@ def test_prune_removes_old_journal_rows_and_log_lines(cli, workspace, smtp_netwo
 
     result = cli("prune", "--older-than", "18m", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
-    assert "Removed " in result.output and "1 log line(s)" in result.output
+    assert "Removed " in result.output and "1 log line." in result.output
     with sqlite3.connect(journal) as db:
         mailings = {r[0] for r in db.execute("SELECT DISTINCT mailing FROM deliveries")}
     assert mailings == {"invitation-2"}

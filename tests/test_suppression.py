@@ -10,11 +10,12 @@ from mailer.config import load_network
 from mailer.suppression import FILENAME, Suppression, merge_without_suppressed
 
 
-def test_unsubscribed_person_is_left_out_of_every_list(cli, workspace: Path):
+def test_unsubscribed_person_is_left_out_of_every_list(cli, workspace: Path, monkeypatch):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     # Maja is on MSB's list and (in capitals) on Elsäkerhetsverket's.
     result = cli("unsubscribe", "Maja.Lund@MSB.example", "--note", "svar på inbjudan")
     assert result.exit_code == 0, result.output + result.stderr
-    assert "1 tillagda" in result.output
+    assert "1 adress tillagd på spärrlistan (avregistrerad)" in result.output
 
     merged = merge_without_suppressed(load_network(workspace / "network.toml"))
     assert "maja.lund@msb.example" not in {p.email for p in merged.people}
@@ -40,15 +41,17 @@ def test_state_folder_and_file_are_private(cli, workspace: Path):
     assert stat.S_IMODE((state / FILENAME).stat().st_mode) == 0o600
 
 
-def test_unsubscribing_twice_keeps_the_first_date(cli, workspace: Path):
+def test_unsubscribing_twice_keeps_the_first_date(cli, workspace: Path, monkeypatch):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     cli("unsubscribe", "johan.berg@msb.example", "--reason", "bounced")
     result = cli("unsubscribe", "JOHAN.BERG@msb.example")
-    assert "0 tillagda" in result.output and "1 fanns redan" in result.output
+    assert "0 adresser tillagda" in result.output and "1 fanns redan" in result.output
     (entry,) = json.loads(cli("suppressed", "--json").output)
     assert entry["reason"] == "bounced"
 
 
-def test_unsubscribe_from_files(cli, workspace: Path, tmp_path: Path):
+def test_unsubscribe_from_files(cli, workspace: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     plain = tmp_path / "avregistrerade.txt"
     plain.write_text("johan.berg@msb.example\nsara.nystrom@konsumentverket.example ; via telefon\n")
     listed = tmp_path / "studsar.csv"
@@ -56,7 +59,7 @@ def test_unsubscribe_from_files(cli, workspace: Path, tmp_path: Path):
     result = cli("unsubscribe", "--file", str(plain), "--file", str(listed))
     assert result.exit_code == 1  # one value was not an address; the rest were added
     assert f"{listed}:3: 'inte-en-adress': saknar @" in result.stderr
-    assert "3 tillagda" in result.output
+    assert "3 adresser tillagda" in result.output
     emails = {e["email"] for e in json.loads(cli("suppressed", "--json").output)}
     assert emails == {
         "johan.berg@msb.example",
@@ -65,7 +68,8 @@ def test_unsubscribe_from_files(cli, workspace: Path, tmp_path: Path):
     }
 
 
-def test_nothing_valid_is_bad_input(cli):
+def test_nothing_valid_is_bad_input(cli, monkeypatch):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     result = cli("unsubscribe", "nobody")
     assert result.exit_code == 2
     assert "'nobody': saknar @" in result.stderr
@@ -106,12 +110,13 @@ def test_unsubscribed_person_gets_no_later_mailing(cli, workspace: Path, smtp_se
     assert "hanna.persson@fr-karlstad.dom.example" not in arrived
 
 
-def test_unsubscribe_file_saved_by_excel_on_windows(cli, tmp_path: Path):
+def test_unsubscribe_file_saved_by_excel_on_windows(cli, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     path = tmp_path / "avanmälda.csv"
     path.write_bytes("per.holm@kau.example;Per Holm;avanmäld via telefon\r\n".encode("cp1252"))
     result = cli("unsubscribe", "--file", str(path))
     assert result.exit_code == 0, result.stderr
-    assert "1 tillagda" in result.output
+    assert "1 adress tillagd" in result.output
     missing = cli("unsubscribe", "--file", str(tmp_path / "finns-inte.txt"))
     assert missing.exit_code == 2
     assert "finns-inte.txt: filen finns inte" in missing.stderr
