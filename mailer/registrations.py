@@ -1,7 +1,7 @@
 """Who registered for a seminar, and who came: imported from a form tool's export.
 
-The export (CSV or .xlsx, read by :func:`mailer.lists.read_list`) has an address column and
-often the ``token`` the invitation's registration link carried. A row is matched to a person
+The export (CSV or .xlsx, read by :func:`mailer.lists.read_list`) has an address column,
+the ``token`` the invitation's registration link carried, or both. A row is matched to a person
 on the members' lists by its token first (the person who was invited, whatever address
 they typed into the form), else by its address. Rows that match nobody are reported, not
 stored: the audiences only ever choose among the people on the lists.

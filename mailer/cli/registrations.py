@@ -26,10 +26,11 @@ def registrations() -> None:
 def import_(state: State, file: Path, seminar: int, as_json: bool) -> None:
     """Import FILE (CSV or .xlsx) of who registered for SEMINAR, and who attended.
 
-    The file needs an e-mail column; a token column (the code the invitation's registration
-    link carried) matches the invited person whatever address they typed. An attended
-    column (närvarande, deltog: ja/nej, x) records attendance. Importing again updates.
-    Rows that match nobody on the members' lists are listed and not stored.
+    The file needs an e-mail column or a token column (the code the invitation's
+    registration link carried), which matches the invited person whatever address they
+    typed. An attended column (närvarande, deltog: ja/nej, x) records attendance.
+    Importing again updates. Rows that match nobody on the members' lists are listed and
+    not stored.
     """
     from mailer.journal import Journal
     from mailer.registrations import import_registrations
