@@ -57,8 +57,15 @@ def test_unsubscribe_from_files(cli, workspace: Path, tmp_path: Path, monkeypatc
     listed = tmp_path / "studsar.csv"
     listed.write_text("Namn;E-post\nPer Holm;per.holm@kau.example\nX;inte-en-adress\n")
     result = cli("unsubscribe", "--file", str(plain), "--file", str(listed))
-    assert result.exit_code == 1  # one value was not an address; the rest were added
+    # A line that is not an address: named, and nothing added (the wrong file or column
+    # must not put anyone on the list by mistake).
+    assert result.exit_code == 2
     assert f"{listed}:3: 'inte-en-adress': saknar @" in result.stderr
+    assert "1 rad i filerna är ingen adress; inget lades till" in result.stderr
+    assert json.loads(cli("suppressed", "--json").output) == []
+    listed.write_text("Namn;E-post\nPer Holm;per.holm@kau.example\n")
+    result = cli("unsubscribe", "--file", str(plain), "--file", str(listed))
+    assert result.exit_code == 0, result.stderr
     assert "3 adresser tillagda" in result.output
     emails = {e["email"] for e in json.loads(cli("suppressed", "--json").output)}
     assert emails == {
@@ -139,3 +146,37 @@ def test_a_web_form_or_mailbox_reader_unsubscribes_through_the_library(tmp_path:
     # Nothing valid: nothing is opened or created.
     empty = tmp_path / "empty"
     assert unsubscribe(empty, ["nope"]).rejected and not empty.exists()
+
+
+def test_unsubscribe_file_skips_comments_and_blank_lines(cli, tmp_path: Path):
+    path = tmp_path / "opt-outs.txt"
+    path.write_text(
+        "# Opt-outs collected by phone, spring 2027\n"
+        "\n"
+        "johan.berg@msb.example\n"
+        "   # Per asked on 3 March\n"
+        "per.holm@kau.example ; by phone\n"
+        "\n"
+    )
+    result = cli("unsubscribe", "--file", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert "2 addresses added to the opt-out list (unsubscribed)." in result.output
+    emails = {e["email"] for e in json.loads(cli("suppressed", "--json").output)}
+    assert emails == {"johan.berg@msb.example", "per.holm@kau.example"}
+
+
+def test_a_bad_line_in_a_file_names_each_and_adds_nobody(cli, tmp_path: Path, workspace: Path):
+    path = tmp_path / "opt-outs.txt"
+    path.write_text(
+        "johan.berg@msb.example\nPer Holm per.holm@kau.example\n# fine\nsara@@kv.example\n"
+    )
+    result = cli("unsubscribe", "maja.lund@msb.example", "--file", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{path}:2: 'Per Holm per.holm@kau.example': contains a space",
+        f"{path}:4: 'sara@@kv.example': more than one @",
+        "Error: 2 lines of the files are not addresses; nothing was added (correct the lines "
+        "or remove them, then run the command again)",
+    ]
+    assert result.stdout == ""
+    assert not (workspace / ".mailer" / FILENAME).exists()  # not even created

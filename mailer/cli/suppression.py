@@ -50,8 +50,11 @@ def unsubscribe(
 
     The list is in the state folder (.mailer/suppression.sqlite3) and wins over every
     member's list, also when a member forwards the person again later. Exits with 1 when
-    some values were not addresses (the others are added).
+    some values given were not addresses (the others are added). In a --file, blank and
+    # comment lines are skipped; a line that is not an address stops the command with
+    exit code 2 and nothing added.
     """
+    from mailer.addresses import say
     from mailer.cli.recipients import list_errors
     from mailer.suppression import reason_name
     from mailer.suppression import unsubscribe as add_to_list
@@ -71,10 +74,22 @@ def unsubscribe(
         addresses = (*addresses, *verified)
         note = note or "one-click unsubscribe"
     with list_errors():
-        result = add_to_list(network.state_dir, addresses, files=files, reason=reason, note=note)
+        result = add_to_list(
+            network.state_dir, addresses, files=files, reason=reason, note=note, strict=True
+        )
     err = console(stderr=True)
     for where, value, exc in result.rejected:
-        err.print(f"{where}{value!r}: {exc}", markup=False)
+        err.print(f"{where}{value!r}: {say(exc.code)}", markup=False)
+    if result.refused:
+        bad = sum(1 for where, _value, _exc in result.rejected if where)
+        refused = ngettext(
+            "{count} line of the files is not an address; nothing was added (correct the "
+            "line or remove it, then run the command again)",
+            "{count} lines of the files are not addresses; nothing was added (correct the "
+            "lines or remove them, then run the command again)",
+            bad,
+        )
+        raise Failure(refused.format(count=bad), 2)
     if result.rejected and not result.added and not result.again:
         raise Failure(_("no valid addresses; nothing was added"), 2)
     added = ngettext(
