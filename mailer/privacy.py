@@ -58,6 +58,8 @@ class Forgotten:
     log_lines: int = 0  # lines removed from logs and other line files
     still_listed: list[Listing] = field(default_factory=list)
     leftovers: list[Path] = field(default_factory=list)  # state files still naming them
+    mail_copies: list[Path] = field(default_factory=list)  # in a maildir channel's folder
+    deleted_copies: int = 0  # of those, deleted as asked
 
 
 @dataclass(slots=True)
@@ -95,6 +97,49 @@ def listings(network: Network, email: str) -> list[Listing]:
                 except AddressError:
                     continue
     return found
+
+
+def mail_copies(network: Network, email: str) -> list[Path]:
+    """The copies of mail to this (normalised) address that the members' channels of
+    type maildir keep (``outbox/<member>/new/...``): an SMTP or Graph channel keeps none."""
+    found: list[Path] = []
+    for member in network.members:
+        if member.channel.type != "maildir":
+            continue
+        folder = network.resolve(member.channel.path)
+        for sub in ("new", "cur", "tmp"):
+            box = folder / sub
+            if box.is_dir():
+                found.extend(p for p in sorted(box.iterdir()) if _addressed_to(p, email))
+    return found
+
+
+def workspace_path(network: Network, path: Path) -> str:
+    """A path in the workspace as relative to it, as network.toml names paths."""
+    try:
+        return str(path.relative_to(network.root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _addressed_to(path: Path, email: str) -> bool:
+    """Is this stored message to ``email`` (To, Cc or Bcc)? Only its header is read."""
+    from email.parser import BytesHeaderParser
+    from email.utils import getaddresses
+
+    try:
+        with path.open("rb") as handle:
+            headers = BytesHeaderParser().parse(handle)
+    except OSError:
+        return False
+    fields = [str(v) for name in ("To", "Cc", "Bcc") for v in headers.get_all(name, [])]
+    for _name, address in getaddresses(fields):
+        try:
+            if normalise_address(address) == email:
+                return True
+        except AddressError:
+            continue
+    return False
 
 
 def _state_files(state_dir: Path) -> list[Path]:
@@ -147,6 +192,7 @@ def export(network: Network, raw: str) -> dict[str, Any]:
         for row in rows
     ]
     named = listings(network, email)
+    copies = [workspace_path(network, p) for p in mail_copies(network, email)]
     return {
         "address": email,
         # The person's language, as their lists say (else the network's): the language
@@ -166,6 +212,7 @@ def export(network: Network, raw: str) -> dict[str, Any]:
             for d, rehearsal in deliveries
         ],
         "suppression": suppression,
+        "mail_copies": copies,
         "bundles": bundles,
         "state_records": records,
         "log_lines": log_lines,
@@ -184,8 +231,12 @@ def _matching_lines(path: Path, email: str) -> list[str]:
 # -- forget ----------------------------------------------------------------------------
 
 
-def forget(network: Network, raw: str) -> Forgotten:
-    """Remove the person from every state file; keep only a salted hash on the opt-out list."""
+def forget(network: Network, raw: str, *, delete_mail_copies: bool = False) -> Forgotten:
+    """Remove the person from every state file; keep only a salted hash on the opt-out list.
+
+    The copies of mail to them that a maildir channel keeps are named in the result, or
+    deleted when ``delete_mail_copies``.
+    """
     email = address_of(raw)
     state = network.state_dir
     result = Forgotten(email)
@@ -202,6 +253,12 @@ def forget(network: Network, raw: str) -> Forgotten:
     needle = email.encode()
     result.leftovers = [p for p in _state_files(state) if needle in p.read_bytes().lower()]
     result.still_listed = listings(network, email)
+    result.mail_copies = mail_copies(network, email)
+    if delete_mail_copies:
+        for path in result.mail_copies:
+            path.unlink(missing_ok=True)
+            result.deleted_copies += 1
+        result.mail_copies = []
     return result
 
 

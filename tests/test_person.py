@@ -180,3 +180,33 @@ def test_ages(age, expected):
 def test_a_bad_age_is_refused(age):
     with pytest.raises(MailerError, match="is not an age"):
         cutoff(age)
+
+
+def maildir_files(workspace: Path) -> list[Path]:
+    return sorted(p for p in (workspace / "outbox").rglob("*") if p.is_file())
+
+
+def test_forget_names_or_deletes_the_maildir_copies_of_their_mail(cli, workspace):
+    """The example network's channels are Maildirs: each message stays as a file."""
+    result = cli("send", "invitation", "2", "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    before = maildir_files(workspace)
+    theirs = [p for p in before if MAJA.encode() in p.read_bytes().lower()]
+    assert len(theirs) == 1 and theirs[0].parent.name == "new"
+    shown = str(theirs[0].relative_to(workspace))
+
+    data = json.loads(cli("person", "export", MAJA, "--json").output)
+    assert data["mail_copies"] == [shown]
+    assert shown in cli("person", "export", MAJA).output
+
+    kept = cli("person", "forget", MAJA, "--yes")
+    assert kept.exit_code == 1
+    assert "still in the outbox" in kept.stderr and f"  {shown}" in kept.stderr
+    assert maildir_files(workspace) == before
+
+    deleted = cli("person", "forget", MAJA, "--yes", "--delete-mail-copies")
+    assert deleted.exit_code == 1  # the members' lists still name her
+    assert "Deleted 1 copy of mail to them from the outbox." in deleted.output
+    assert "still in the outbox" not in deleted.stderr
+    assert maildir_files(workspace) == [p for p in before if p != theirs[0]]
+    assert cli("person", "export", MAJA, "--json").output.count("outbox") == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -12,6 +12,10 @@ import click
 from mailer.cli._common import EXIT_FAILED, State, console, pass_state, reports_errors
 from mailer.cli.translated import Command, Group, option
 from mailer.i18n import N_, _, ngettext
+
+if TYPE_CHECKING:
+    from mailer.config import Network
+    from mailer.privacy import Forgotten
 
 # A delivery's state in the journal, as the person reads it in their export.
 STATE_NAMES = {
@@ -100,6 +104,12 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
     else:
         opt_out = _("On the opt-out list: no")
     out.print("\n" + opt_out, markup=False)
+    if data["mail_copies"]:
+        out.print(
+            "\n" + _("Copies of mail to them in the outbox (a maildir channel):"), markup=False
+        )
+        for path in data["mail_copies"]:
+            out.print(f"  {path}", markup=False)
     other = {k: v for k, v in data["state_records"].items() if not k.endswith(":deliveries")}
     for key, rows in other.items():
         records = ngettext("{where}: {count} record", "{where}: {count} records", len(rows))
@@ -115,14 +125,21 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
 @person.command("forget")
 @click.argument("address")
 @option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@option(
+    "--delete-mail-copies",
+    is_flag=True,
+    help="Also delete the copies of mail to them that a maildir channel keeps in the outbox.",
+)
 @pass_state
 @reports_errors
-def person_forget(state: State, address: str, yes: bool) -> None:
+def person_forget(state: State, address: str, yes: bool, delete_mail_copies: bool) -> None:
     """Forget ADDRESS: remove them from the journal and the logs, and keep only a salted
     hash on the opt-out list, so no list can bring them back. Members' own files are not
-    changed: the command names the ones that still list the person.
+    changed: the command names the ones that still list the person. Copies of mail to them
+    that a maildir channel keeps (outbox/MEMBER/new/...) are named, or deleted with
+    --delete-mail-copies.
 
-    Exits with 1 while a member's list still names them.
+    Exits with 1 while a member's list, or a copy of a mail, still names them.
     """
     from mailer.privacy import address_of, forget
 
@@ -134,7 +151,15 @@ def person_forget(state: State, address: str, yes: bool) -> None:
             ),
             abort=True,
         )
-    result = forget(state.network, email)
+    result = forget(state.network, email, delete_mail_copies=delete_mail_copies)
+    _forget_report(result, state.network)
+    if result.still_listed or result.leftovers or result.mail_copies:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _forget_report(result: Forgotten, network: Network) -> None:
+    from mailer.privacy import workspace_path
+
     rows = ngettext(
         "{count} record removed from the state folder.",
         "{count} records removed from the state folder.",
@@ -144,12 +169,24 @@ def person_forget(state: State, address: str, yes: bool) -> None:
         "{count} log line removed.", "{count} log lines removed.", result.log_lines
     ).format(count=result.log_lines)
     click.echo(
-        _("Forgot {email}.").format(email=email)
+        _("Forgot {email}.").format(email=result.address)
         + f" {rows} {lines} "
         + _("The opt-out list keeps only a salted hash, so they will not be mailed again.")
     )
+    if result.deleted_copies:
+        deleted = ngettext(
+            "Deleted {count} copy of mail to them from the outbox.",
+            "Deleted {count} copies of mail to them from the outbox.",
+            result.deleted_copies,
+        )
+        click.echo(deleted.format(count=result.deleted_copies))
     for path in result.leftovers:
         click.echo(_("still named in the state folder: {file}").format(file=path), err=True)
+    if result.mail_copies:
+        still = _("Copies of mail to them are still in the outbox (--delete-mail-copies):")
+        click.echo(still, err=True)
+        for path in result.mail_copies:
+            click.echo(f"  {workspace_path(network, path)}", err=True)
     if result.still_listed:
         click.echo(
             _(
@@ -160,8 +197,6 @@ def person_forget(state: State, address: str, yes: bool) -> None:
         )
         for listing in result.still_listed:
             click.echo(f"  {listing}", err=True)
-    if result.still_listed or result.leftovers:
-        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 @click.command(cls=Command)
