@@ -164,3 +164,60 @@ def test_merge_never_prints_control_characters_from_a_list(cli, workspace: Path)
     assert result.exit_code == 0, result.stderr
     _no_raw_controls(result.stdout + result.stderr)
     assert "recipients/msb\\x1b[31m.csv:3: " in result.stdout
+
+
+def in_a_terminal(args: list[str], *, columns: int, env: dict[str, str]) -> str:
+    """Run ``mailer ARGS`` as a real process in a pseudo-terminal of ``columns`` columns;
+    what it printed, without the terminal's colour codes."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    environment |= {"TERM": "xterm", **env}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailer", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=environment,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(leader)
+    text = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_the_merge_report_fits_an_80_column_terminal(workspace: Path):
+    """Nothing is cut ('ogil…') and no line is longer than the terminal."""
+    env = {"MAILER_LANGUAGE": "sv", "MAILER_NETWORK": str(workspace / "network.toml")}
+    out = in_a_terminal(["recipients", "merge"], columns=80, env=env)
+    lines = out.splitlines()
+    assert "…" not in out
+    assert max(len(line) for line in lines) <= 80, out
+    assert "recipients/karlstads-kommun.csv" in lines
+    words = " ".join(lines).split()
+    for label in ("ogiltiga", "slutligt", "spärrade", "kodning", "windows-1252"):
+        assert label in words or f"{label}," in words, (label, out)
+    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från msb," in out
+    assert "33 personer; var och en får e-post från en medlem." in lines
+    # Wide enough, the table stays a table.
+    wide = in_a_terminal(["recipients", "merge"], columns=200, env=env)
+    assert "┃ lista" in wide and "slutligt ┃" in wide

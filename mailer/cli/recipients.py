@@ -73,6 +73,8 @@ def recipients() -> None:
 
 
 def _report_table(reports: list[ListReport], title: str) -> None:
+    """The per-file counts as a table; on a terminal too narrow for it, a stacked list
+    (a file per line, its counts below, wrapped between words)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -88,31 +90,78 @@ def _report_table(reports: list[ListReport], title: str) -> None:
             min_width=max((len(shown(r.path)) for r in reports), default=4) if i == 0 else None,
         )
     for r in reports:
-        encoding = r.encoding if r.sheet is None else f"xlsx: {shown(r.sheet)}"
-        table.add_row(
-            Text(shown(r.path)),
-            Text(encoding),
-            _DELIMITERS.get(r.delimiter, r.delimiter or ""),
-            str(r.rows),
-            str(r.valid),
-            str(len(r.invalid)),
-            str(r.duplicates_in_file),
-            str(r.duplicates_of_others),
-            str(r.suppressed),
-            str(r.final),
-        )
+        table.add_row(Text(shown(r.path)), *(Text(cell) for cell in _cells(r)))
     out = console()
-    out.print(table)
+    if out.is_terminal and _narrowest(table) > out.width:
+        _stacked(reports, title)
+    else:
+        out.print(table)
     _formats(reports)
     for r in reports:
         for problem in r.invalid[:SHOWN]:
-            out.print(f"[red]{_('invalid row')}[/red] ", end="", markup=True)
-            out.print(problem.text(), markup=False)
+            _line(problem.text(), label=("red", _("invalid row")))
         _more(len(r.invalid) - SHOWN, r.path)
         for warning in r.warnings[:SHOWN]:
-            out.print(f"[yellow]{_('warning')}[/yellow] ", end="", markup=True)
-            out.print(warning.text(), markup=False)
+            _line(warning.text(), label=("yellow", _("warning")))
         _more(len(r.warnings) - SHOWN, r.path)
+
+
+def _cells(r: ListReport) -> list[str]:
+    """A file's cells after its name, in the order of LABELS."""
+    from mailer.fields import shown
+
+    encoding = r.encoding if r.sheet is None else f"xlsx: {shown(r.sheet)}"
+    delimiter = _DELIMITERS.get(r.delimiter, r.delimiter or "")
+    counts = (r.rows, r.valid, len(r.invalid), r.duplicates_in_file, r.duplicates_of_others)
+    return [encoding, delimiter, *map(str, counts), str(r.suppressed), str(r.final)]
+
+
+def _narrowest(table: object) -> int:
+    """The fewest columns the table needs without cutting a word."""
+    import io
+
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    wide = Console(width=10_000, file=io.StringIO())
+    return Measurement.get(wide, wide.options, table).minimum  # type: ignore[arg-type]
+
+
+def _stacked(reports: list[ListReport], title: str) -> None:
+    """Each file's name, then its counts as 'label value' items in columns: an item is
+    never split between lines."""
+    from rich.columns import Columns
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from mailer.fields import shown
+
+    out = console()
+    out.print(Text(shown(title)))
+    for r in reports:
+        out.print(Text(shown(r.path), style="bold"))
+        pairs = zip(LABELS[1:], _cells(r), strict=True)
+        items = [Text(f"{_(label)} {cell}") for label, cell in pairs if cell]
+        out.print(Padding(Columns(items, padding=(0, 3)), (0, 0, 0, 2)), soft_wrap=False)
+
+
+def _line(text: str, *, label: tuple[str, str] | None = None, indent: int = 0) -> None:
+    """One line of the report as plain text; on a terminal, wrapped between words (with
+    a hanging indent) rather than by the terminal in the middle of one."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    out = console()
+    line = Text()
+    if label is not None:
+        line.append(label[1], style=label[0])
+        line.append(" ")
+    # render_str: the console's own path, which drops control characters from the text.
+    line.append_text(out.render_str(text, markup=False))
+    if not out.is_terminal:
+        out.print(Padding(line, (0, 0, 0, indent)) if indent else line)
+        return
+    out.print(Padding(line, (0, 0, 0, indent)), soft_wrap=False)
 
 
 def _more(count: int, path: Path) -> None:
@@ -128,7 +177,6 @@ def _formats(reports: list[ListReport]) -> None:
     from mailer.fields import shown
     from mailer.lists import field_name, format_name, note_text
 
-    out = console()
     for r in reports:
         if not r.format:
             continue
@@ -136,16 +184,14 @@ def _formats(reports: list[ListReport]) -> None:
         line = _("{file}: read as {format}; columns: {columns}").format(
             file=shown(r.path), format=format_name(r.format), columns=used
         )
-        out.print(shown(line), markup=False)
+        _line(shown(line))
         for note in r.notes:
-            out.print(f"  {shown(note_text(note))}", markup=False)
+            _line(shown(note_text(note)), indent=2)
 
 
 def _conflicts(conflicts: list[Conflict]) -> None:
-    term = console()
     for c in conflicts:
-        term.print(f"[yellow]{_('conflict')}[/yellow] ", end="", markup=True)
-        term.print(c.text(), markup=False)
+        _line(c.text(), label=("yellow", _("conflict")))
 
 
 @recipients.command("merge")
