@@ -210,3 +210,18 @@ def test_forget_names_or_deletes_the_maildir_copies_of_their_mail(cli, workspace
     assert "still in the outbox" not in deleted.stderr
     assert maildir_files(workspace) == [p for p in before if p != theirs[0]]
     assert cli("person", "export", MAJA, "--json").output.count("outbox") == 0
+
+
+def test_the_export_speaks_the_persons_language_unless_one_is_chosen(cli, monkeypatch):
+    """The answer to an access request goes to the person: in their language."""
+    monkeypatch.delenv("MAILER_LANGUAGE")  # the network's language (sv) unless chosen
+    english = cli("person", "export", "james.okafor@kau.example")  # 'en' on KAU's list
+    assert english.output.startswith("Personal data about james.okafor@kau.example")
+    assert "On the opt-out list: no" in english.output
+    swedish = cli("person", "export", MAJA)
+    assert swedish.output.startswith("Personuppgifter om maja.lund@msb.example")
+    assert "På spärrlistan: nej" in swedish.output
+    chosen = cli("--language", "sv", "person", "export", "james.okafor@kau.example")
+    assert chosen.output.startswith("Personuppgifter om james.okafor@kau.example")
+    data = json.loads(cli("person", "export", "james.okafor@kau.example", "--json").output)
+    assert data["language"] == "en"

@@ -13,7 +13,7 @@ from mailer.config import load_network
 from mailer.journal import Journal
 from mailer.recipients import merge
 from mailer.suppression import Suppression
-from tests.helpers import edit_member, edit_table
+from tests.helpers import edit_member, edit_table, in_a_terminal
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -164,45 +164,6 @@ def test_merge_never_prints_control_characters_from_a_list(cli, workspace: Path)
     assert result.exit_code == 0, result.stderr
     _no_raw_controls(result.stdout + result.stderr)
     assert "recipients/msb\\x1b[31m.csv:3: " in result.stdout
-
-
-def in_a_terminal(args: list[str], *, columns: int, env: dict[str, str]) -> str:
-    """Run ``mailer ARGS`` as a real process in a pseudo-terminal of ``columns`` columns;
-    what it printed, without the terminal's colour codes."""
-    import fcntl
-    import os
-    import pty
-    import re
-    import struct
-    import subprocess
-    import sys
-    import termios
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    environment |= {"TERM": "xterm", **env}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailer", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=follower,
-        stderr=follower,
-        env=environment,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the process closed its end
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=60)
-    os.close(leader)
-    text = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
 def test_the_merge_report_fits_an_80_column_terminal(workspace: Path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mailer.config import load_network
 from mailer.suppression import FILENAME, Suppression, merge_without_suppressed
+from tests.helpers import in_a_terminal
 
 
 def test_unsubscribed_person_is_left_out_of_every_list(cli, workspace: Path, monkeypatch):
@@ -180,3 +181,17 @@ def test_a_bad_line_in_a_file_names_each_and_adds_nobody(cli, tmp_path: Path, wo
     ]
     assert result.stdout == ""
     assert not (workspace / ".mailer" / FILENAME).exists()  # not even created
+
+
+def test_the_list_fits_an_80_column_terminal(cli, workspace: Path):
+    note = "asked by phone on Monday, ticket 4711, and again by mail"
+    cli("unsubscribe", "hanna.persson@fr-karlstad.dom.example", "--note", note)
+    cli("unsubscribe", "maja.lund@msb.example")
+    env = {"MAILER_LANGUAGE": "sv", "MAILER_NETWORK": str(workspace / "network.toml")}
+    out = in_a_terminal(["suppressed"], columns=80, env=env)
+    assert "…" not in out and max(map(len, out.splitlines())) <= 80, out
+    assert "hanna.persson@fr-karlstad.dom.example: avregistrerad, fredag" in out
+    assert " ".join(out.split()).count(note) == 1  # the note whole, wrapped between words
+    assert "2 adresser spärrade." in out
+    wide = in_a_terminal(["suppressed"], columns=160, env=env)
+    assert "┃ adress" in wide and "anteckning" in wide and note in wide

@@ -24,6 +24,9 @@ from mailer.cli.translated import Group, option
 from mailer.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from mailer.recipients import Conflict, ListReport
 
 SHOWN = 10  # invalid rows and warnings listed per file; --json has them all
@@ -92,7 +95,7 @@ def _report_table(reports: list[ListReport], title: str) -> None:
     for r in reports:
         table.add_row(Text(shown(r.path)), *(Text(cell) for cell in _cells(r)))
     out = console()
-    if out.is_terminal and _narrowest(table) > out.width:
+    if not fits(table, out):
         _stacked(reports, title)
     else:
         out.print(table)
@@ -116,15 +119,18 @@ def _cells(r: ListReport) -> list[str]:
     return [encoding, delimiter, *map(str, counts), str(r.suppressed), str(r.final)]
 
 
-def _narrowest(table: object) -> int:
-    """The fewest columns the table needs without cutting a word."""
+def fits(table: Table, out: Console) -> bool:
+    """Whether the table fits the terminal without cutting a word; piped output takes
+    any width (a log or a file is not cut)."""
     import io
 
     from rich.console import Console
     from rich.measure import Measurement
 
+    if not out.is_terminal:
+        return True
     wide = Console(width=10_000, file=io.StringIO())
-    return Measurement.get(wide, wide.options, table).minimum  # type: ignore[arg-type]
+    return Measurement.get(wide, wide.options, table).minimum <= out.width
 
 
 def _stacked(reports: list[ListReport], title: str) -> None:

@@ -139,20 +139,50 @@ def suppressed(state: State, as_json: bool) -> None:
             )
         )
         return
-    from rich.table import Table
-
-    table = Table(title=_("Opt-out list"), title_justify="left")
-    for col in (_("address"), _("reason"), _("added"), _("note")):
-        table.add_column(col)
-    for e in entries:
-        added = moment(dt.datetime.fromisoformat(e.added_at), network.tz)
-        table.add_row(e.email or _("(forgotten)"), reason_name(e.reason), added, e.note)
-    out = console()
-    if entries:
-        out.print(table)
-    out.print(
+    rows = [
+        (
+            e.email or _("(forgotten)"),
+            reason_name(e.reason),
+            moment(dt.datetime.fromisoformat(e.added_at), network.tz),
+            e.note,
+        )
+        for e in entries
+    ]
+    if rows:
+        _show(rows)
+    console().print(
         ngettext(
             "{count} address suppressed.", "{count} addresses suppressed.", len(entries)
         ).format(count=len(entries)),
         markup=False,
     )
+
+
+def _show(rows: list[tuple[str, str, str, str]]) -> None:
+    """The list as a table; on a terminal too narrow for it, an entry per line."""
+    from rich.padding import Padding
+    from rich.table import Table
+
+    from mailer.cli.recipients import fits
+
+    table = Table(title=_("Opt-out list"), title_justify="left")
+    # An address or a reason is never cut or broken; a date and a note wrap between words.
+    table.add_column(_("address"), no_wrap=True)
+    table.add_column(_("reason"), no_wrap=True)
+    table.add_column(_("added"), min_width=len(_("added")))
+    table.add_column(_("note"), min_width=len(_("note")))
+    for row in rows:
+        table.add_row(*row)
+    out = console()
+    if fits(table, out):
+        out.print(table)
+        return
+    out.print(_("Opt-out list"), markup=False)
+    for address, reason, added, note in rows:
+        entry = _("{address}: {reason}, {added}").format(
+            address=address, reason=reason, added=added
+        )
+        out.print(entry, markup=False, soft_wrap=False)
+        if note:
+            shown = out.render_str(note, markup=False)  # drops control characters
+            out.print(Padding(shown, (0, 0, 0, 2)), soft_wrap=False)
