@@ -30,6 +30,7 @@ from mailer.i18n import _
 from mailer.journal import FILENAME as JOURNAL_FILE
 from mailer.journal import Journal, is_rehearsal
 from mailer.lists import read_list
+from mailer.lists.files import os_reason
 from mailer.suppression import FILENAME as SUPPRESSION_FILE
 from mailer.suppression import Suppression
 
@@ -272,7 +273,7 @@ def _rewrite_lines(path: Path, drop: Any) -> int:
     try:
         source = open(path, "rb")  # noqa: SIM115 (held open for its lock)
     except OSError as exc:
-        raise StateError(_("cannot read: {why}").format(why=exc.strerror), path=path) from None
+        raise StateError(_("cannot read: {why}").format(why=os_reason(exc)), path=path) from None
     with source:
         fcntl.flock(source.fileno(), fcntl.LOCK_EX)
         text = source.read().decode("utf-8", errors="surrogateescape")

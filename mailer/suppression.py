@@ -283,13 +283,14 @@ def read_addresses(path: Path) -> Iterator[tuple[int, str]]:
     both). Raises ListError when the file cannot be read at all.
     """
     from mailer.lists import list_error, read_list
+    from mailer.lists.files import os_reason
 
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise list_error("missing", path) from None
     except OSError as exc:
-        raise list_error("unreadable", path, why=exc.strerror) from None
+        raise list_error("unreadable", path, why=os_reason(exc)) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

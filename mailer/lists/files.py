@@ -113,13 +113,13 @@ def read_file_bytes(path: Path) -> bytes:
     except IsADirectoryError:
         raise list_error("folder", path) from None
     except OSError as exc:
-        raise list_error("unreadable", path, why=exc.strerror) from None
+        raise list_error("unreadable", path, why=os_reason(exc)) from None
     with open(fd, "rb") as file:
         try:
             _check_file(path, os.fstat(fd))
             data = file.read(MAX_BYTES + 1)
         except OSError as exc:
-            raise list_error("unreadable", path, why=exc.strerror) from None
+            raise list_error("unreadable", path, why=os_reason(exc)) from None
     if len(data) > MAX_BYTES:  # it grew since it was looked at
         raise _too_big(path, len(data))
     return data
@@ -143,6 +143,14 @@ def _check_file(path: Path, info: os.stat_result) -> None:
         raise list_error("not_file", path, what=_(what))
     if info.st_size > MAX_BYTES:
         raise _too_big(path, info.st_size)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused, in the reader's language for the usual reasons (the
+    system's own words are English)."""
+    if isinstance(exc, PermissionError):
+        return _("permission denied")
+    return exc.strerror or exc.__class__.__name__
 
 
 def _too_big(path: Path, size: int) -> ListError:
