@@ -4,7 +4,7 @@ One rule for the whole mailer (lists, registrations, opt-outs, the send path): a
 is validated and normalised with email-validator (no DNS look-ups unless asked), then
 lower-cased. The common case takes a fast path that a property test holds to the same
 answer as the full check (:func:`validate_address`). The reasons a row is refused, and the
-warnings it may get, are keyed by stable codes (:data:`TEXTS`, also in ``--json``).
+warnings it may get, are keyed by stable codes (:data:`REASONS`, also in ``--json``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
+
+from mailer.i18n import N_, _, current_language
 
 # Control characters and line breaks, which no address and no one-line field may hold.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -40,63 +42,54 @@ ROLE_LOCALPARTS = {
 }
 
 
-# Reasons and warnings, in the network's language. Keys are stable codes (also in --json).
-TEXTS: dict[str, dict[str, str]] = {
-    "empty": {"sv": "tom adress", "en": "empty address"},
-    "control": {"sv": "innehåller styrtecken", "en": "contains control characters"},
-    "no_at": {"sv": "saknar @", "en": "no @ in the address"},
-    "two_at": {"sv": "mer än ett @", "en": "more than one @"},
-    "no_local": {"sv": "inget före @", "en": "nothing before the @"},
-    "no_domain": {"sv": "inget efter @", "en": "nothing after the @"},
-    "space": {"sv": "innehåller mellanslag", "en": "contains a space"},
-    "display_name": {
-        "sv": "innehåller namn och <>: ange bara adressen",
-        "en": "has a name and <>: give the address only",
-    },
-    "bad_local": {"sv": "ogiltiga tecken före @", "en": "invalid characters before the @"},
-    "double_dot": {"sv": "två punkter i rad", "en": "two dots in a row"},
-    "edge_dot": {
-        "sv": "punkt först eller sist i en del",
-        "en": "a dot at the start or end of a part",
-    },
-    "bad_domain": {"sv": "ogiltig domän", "en": "invalid domain"},
-    "domain_no_dot": {"sv": "ogiltig domän: saknar punkt", "en": "invalid domain: no dot"},
-    "reserved_domain": {
-        "sv": "ogiltig domän: reserverat namn som inte tar emot e-post",
-        "en": "invalid domain: a reserved name that takes no mail",
-    },
-    "no_mail_domain": {
-        "sv": "ogiltig domän: tar inte emot e-post (DNS)",
-        "en": "invalid domain: it takes no mail (DNS)",
-    },
-    "too_long": {"sv": "adressen är för lång", "en": "the address is too long"},
-    "invalid": {"sv": "ogiltig adress", "en": "invalid address"},
+# Reasons and warnings by stable code (the code is also in --json); the text is the
+# catalogue's, shown in the language of whoever reads it.
+REASONS: dict[str, str] = {
+    "empty": N_("empty address"),
+    "control": N_("contains control characters"),
+    "no_at": N_("no @ in the address"),
+    "two_at": N_("more than one @"),
+    "no_local": N_("nothing before the @"),
+    "no_domain": N_("nothing after the @"),
+    "space": N_("contains a space"),
+    "display_name": N_("has a name and <>: give the address only"),
+    "bad_local": N_("invalid characters before the @"),
+    "double_dot": N_("two dots in a row"),
+    "edge_dot": N_("a dot at the start or end of a part"),
+    "bad_domain": N_("invalid domain"),
+    "domain_no_dot": N_("invalid domain: no dot"),
+    "reserved_domain": N_("invalid domain: a reserved name that takes no mail"),
+    "no_mail_domain": N_("invalid domain: it takes no mail (DNS)"),
+    "too_long": N_("the address is too long"),
+    "invalid": N_("invalid address"),
     # warnings: the row is kept
-    "role": {
-        "sv": "rolladress (behålls, men läses kanske inte av en person)",
-        "en": "role address (kept, but perhaps no person reads it)",
-    },
-    "typo": {"sv": "möjligt stavfel i domänen, menade du {0}?", "en": "a typo? did you mean {0}?"},
-    "cleaned": {
-        "sv": "radbrytning eller styrtecken i {0} ersattes med mellanslag",
-        "en": "line break or control character in {0} replaced by a space",
-    },
+    "role": N_("role address (kept, but perhaps no person reads it)"),
+    "typo": N_("a typo? did you mean {suggestion}?"),
+    "cleaned": N_("line break or control character in {field} replaced by a space"),
 }
 
 
-def say(code: str, language: str, *args: object) -> str:
-    """The text for a reason or warning code in 'sv' or 'en'."""
-    texts = TEXTS.get(code)
-    if texts is None:
+# The blanks of a reason that has some, in the order a problem's ``args`` fill them.
+BLANKS: dict[str, tuple[str, ...]] = {"typo": ("suggestion",), "cleaned": ("field",)}
+
+
+def say(code: str, *args: str) -> str:
+    """The text for a reason or warning code, in the current language."""
+    text = REASONS.get(code)
+    if text is None:
         return code
-    return texts.get(language, texts["en"]).format(*args)
+    return _(text).format(**dict(zip(BLANKS.get(code, ()), args, strict=False)))
 
 
 class AddressError(ValueError):
-    """An address that cannot be mailed; ``code`` keys :data:`TEXTS`, ``detail`` says more."""
+    """An address that cannot be mailed; ``code`` keys :data:`REASONS`, ``detail`` says more.
+
+    The detail is email-validator's own words, which are English: shown in English only.
+    """
 
     def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(say(code, "en") + (f" ({detail})" if detail else ""))
+        english = detail and current_language() == "en"
+        super().__init__(say(code) + (f" ({detail})" if english else ""))
         self.code = code
         self.detail = detail
 

@@ -68,28 +68,7 @@ class ConfigError(MailerError):
 
 
 class ListError(MailerError):
-    """A recipient list cannot be read at all (as opposed to one bad row).
-
-    ``translations`` holds the message and hint in other languages ('sv'), so a command
-    can show the line in the network's language.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        translations: dict[str, tuple[str, str | None]] | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.translations = translations or {}
-
-    def in_language(self, language: str) -> str:
-        """The one-line message in this language; English when there is no translation."""
-        if language not in self.translations:
-            return str(self)
-        message, hint = self.translations[language]
-        return str(MailerError(message, path=self.path, line=self.line, hint=hint))
+    """A recipient list cannot be read at all (as opposed to one bad row)."""
 
 
 class TemplateError(MailerError):

@@ -25,9 +25,12 @@ from mailer import state as stores
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import MailerError, StateError
+from mailer.fields import LANGUAGES
+from mailer.i18n import _
 from mailer.journal import FILENAME as JOURNAL_FILE
 from mailer.journal import Journal, is_rehearsal
 from mailer.lists import read_list
+from mailer.lists.files import os_reason
 from mailer.suppression import FILENAME as SUPPRESSION_FILE
 from mailer.suppression import Suppression
 
@@ -43,6 +46,7 @@ class Listing:
     member: str
     path: str
     line: int
+    language: str = ""  # the row's language ('sv', 'en'), else the member's default
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line} ({self.member})"
@@ -55,6 +59,8 @@ class Forgotten:
     log_lines: int = 0  # lines removed from logs and other line files
     still_listed: list[Listing] = field(default_factory=list)
     leftovers: list[Path] = field(default_factory=list)  # state files still naming them
+    mail_copies: list[Path] = field(default_factory=list)  # in a maildir channel's folder
+    deleted_copies: int = 0  # of those, deleted as asked
 
 
 @dataclass(slots=True)
@@ -68,7 +74,8 @@ def address_of(raw: str) -> str:
     try:
         return normalise_address(raw)
     except AddressError as exc:
-        raise MailerError(f"{raw!r} is not an address: {exc}") from None
+        message = _("{value!r} is not an address: {reason}")
+        raise MailerError(message.format(value=raw, reason=exc)) from None
 
 
 # -- finding ---------------------------------------------------------------------------
@@ -85,10 +92,55 @@ def listings(network: Network, email: str) -> list[Listing]:
             for row in listing.rows:
                 try:
                     if normalise_address(row.values.get("email", "")) == email:
-                        found.append(Listing(member.id, relative, row.line))
+                        raw = row.values.get("language", "").strip().casefold()
+                        language = LANGUAGES.get(raw) or member.default_language or ""
+                        found.append(Listing(member.id, relative, row.line, language))
                 except AddressError:
                     continue
     return found
+
+
+def mail_copies(network: Network, email: str) -> list[Path]:
+    """The copies of mail to this (normalised) address that the members' channels of
+    type maildir keep (``outbox/<member>/new/...``): an SMTP or Graph channel keeps none."""
+    found: list[Path] = []
+    for member in network.members:
+        if member.channel.type != "maildir":
+            continue
+        folder = network.resolve(member.channel.path)
+        for sub in ("new", "cur", "tmp"):
+            box = folder / sub
+            if box.is_dir():
+                found.extend(p for p in sorted(box.iterdir()) if _addressed_to(p, email))
+    return found
+
+
+def workspace_path(network: Network, path: Path) -> str:
+    """A path in the workspace as relative to it, as network.toml names paths."""
+    try:
+        return str(path.relative_to(network.root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _addressed_to(path: Path, email: str) -> bool:
+    """Is this stored message to ``email`` (To, Cc or Bcc)? Only its header is read."""
+    from email.parser import BytesHeaderParser
+    from email.utils import getaddresses
+
+    try:
+        with path.open("rb") as handle:
+            headers = BytesHeaderParser().parse(handle)
+    except OSError:
+        return False
+    fields = [str(v) for name in ("To", "Cc", "Bcc") for v in headers.get_all(name, [])]
+    for _name, address in getaddresses(fields):
+        try:
+            if normalise_address(address) == email:
+                return True
+        except AddressError:
+            continue
+    return False
 
 
 def _state_files(state_dir: Path) -> list[Path]:
@@ -140,12 +192,15 @@ def export(network: Network, raw: str) -> dict[str, Any]:
         if key.endswith(":deliveries")
         for row in rows
     ]
+    named = listings(network, email)
+    copies = [workspace_path(network, p) for p in mail_copies(network, email)]
     return {
         "address": email,
-        "lists": [
-            {"member": li.member, "file": li.path, "line": li.line}
-            for li in listings(network, email)
-        ],
+        # The person's language, as their lists say (else the network's): the language
+        # the answer to their request is written in.
+        "language": next((li.language for li in named if li.language), None)
+        or network.network.language,
+        "lists": [{"member": li.member, "file": li.path, "line": li.line} for li in named],
         "mailings": [
             {
                 "mailing": d.get("mailing"),
@@ -158,6 +213,7 @@ def export(network: Network, raw: str) -> dict[str, Any]:
             for d, rehearsal in deliveries
         ],
         "suppression": suppression,
+        "mail_copies": copies,
         "bundles": bundles,
         "state_records": records,
         "log_lines": log_lines,
@@ -176,8 +232,12 @@ def _matching_lines(path: Path, email: str) -> list[str]:
 # -- forget ----------------------------------------------------------------------------
 
 
-def forget(network: Network, raw: str) -> Forgotten:
-    """Remove the person from every state file; keep only a salted hash on the opt-out list."""
+def forget(network: Network, raw: str, *, delete_mail_copies: bool = False) -> Forgotten:
+    """Remove the person from every state file; keep only a salted hash on the opt-out list.
+
+    The copies of mail to them that a maildir channel keeps are named in the result, or
+    deleted when ``delete_mail_copies``.
+    """
     email = address_of(raw)
     state = network.state_dir
     result = Forgotten(email)
@@ -194,6 +254,12 @@ def forget(network: Network, raw: str) -> Forgotten:
     needle = email.encode()
     result.leftovers = [p for p in _state_files(state) if needle in p.read_bytes().lower()]
     result.still_listed = listings(network, email)
+    result.mail_copies = mail_copies(network, email)
+    if delete_mail_copies:
+        for path in result.mail_copies:
+            path.unlink(missing_ok=True)
+            result.deleted_copies += 1
+        result.mail_copies = []
     return result
 
 
@@ -207,7 +273,7 @@ def _rewrite_lines(path: Path, drop: Any) -> int:
     try:
         source = open(path, "rb")  # noqa: SIM115 (held open for its lock)
     except OSError as exc:
-        raise StateError(f"cannot read: {exc.strerror}", path=path) from None
+        raise StateError(_("cannot read: {why}").format(why=os_reason(exc)), path=path) from None
     with source:
         fcntl.flock(source.fileno(), fcntl.LOCK_EX)
         text = source.read().decode("utf-8", errors="surrogateescape")
@@ -230,7 +296,10 @@ def cutoff(age: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """The moment ``age`` ago: '18m' (months), '2y', '90d', '6w'."""
     match = _AGE.match(age)
     if not match or int(match.group(1)) == 0:
-        raise MailerError(f"--older-than {age!r} is not an age", hint="say e.g. 18m, 2y, 90d or 6w")
+        raise MailerError(
+            _("--older-than {age!r} is not an age").format(age=age),
+            hint=_("say e.g. 18m, 2y, 90d or 6w"),
+        )
     n, unit = int(match.group(1)), match.group(2)
     now = now or dt.datetime.now(dt.UTC)
     if unit == "d":

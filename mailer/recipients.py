@@ -31,7 +31,8 @@ from mailer.addresses import (
 )
 from mailer.config import Member, Network
 from mailer.fields import PERSON_FIELDS, FieldReader, Fields, clean_text, shown
-from mailer.lists import ListFile, Note, format_name, note_text, read_list
+from mailer.i18n import _, current_language, speaking
+from mailer.lists import ListFile, Note, field_name, format_name, note_text, read_list
 
 
 class Person(NamedTuple):
@@ -62,7 +63,8 @@ class Person(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
-    """One row's problem: ``code`` keys :data:`TEXTS`; ``args`` fill its blanks."""
+    """One row's problem: ``code`` keys :data:`mailer.addresses.REASONS`; ``args`` fill
+    its blanks (:data:`mailer.addresses.BLANKS`)."""
 
     path: Path
     line: int
@@ -71,22 +73,26 @@ class RowProblem:
     detail: str = ""
     args: tuple[str, ...] = ()
 
-    def reason(self, language: str = "en") -> str:
-        return say(self.code, language, *self.args)
+    def reason(self, language: str | None = None) -> str:
+        """Why, in the current language (or ``language``); a field named in it, too."""
+        with speaking(language or current_language()):
+            if self.code == "cleaned":
+                return say(self.code, *(field_name(arg) for arg in self.args))
+            return say(self.code, *self.args)
 
-    def text(self, language: str = "en") -> str:
+    def text(self, language: str | None = None) -> str:
         # The file name as the terminal may show it; the value is already a repr.
         return f"{shown(self.path)}:{self.line}: {self.value!r}: {self.reason(language)}"
 
     def __str__(self) -> str:
         return self.text()
 
-    def as_dict(self, language: str) -> dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "line": self.line,
             "value": self.value,
             "code": self.code,
-            "reason": self.reason(language),
+            "reason": self.reason(),
             "detail": self.detail,
         }
 
@@ -113,7 +119,8 @@ class ListReport:
     suppressed: int = 0
     final: int = 0  # people this file's member sends to
 
-    def as_dict(self, language: str = "en") -> dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
+        """The report for --json; its texts in the current language."""
         return {
             "member": self.member,
             "path": str(self.path),
@@ -123,8 +130,8 @@ class ListReport:
             "header_line": self.header_line,
             "columns": self.columns,
             "format": self.format,
-            "format_name": format_name(self.format, language) if self.format else "",
-            "notes": [note_text(note, language) for note in self.notes],
+            "format_name": format_name(self.format) if self.format else "",
+            "notes": [note_text(note) for note in self.notes],
             "rows": self.rows,
             "valid": self.valid,
             "invalid": len(self.invalid),
@@ -132,8 +139,8 @@ class ListReport:
             "duplicates_of_others": self.duplicates_of_others,
             "suppressed": self.suppressed,
             "final": self.final,
-            "invalid_rows": [p.as_dict(language) for p in self.invalid],
-            "warnings": [p.as_dict(language) for p in self.warnings],
+            "invalid_rows": [p.as_dict() for p in self.invalid],
+            "warnings": [p.as_dict() for p in self.warnings],
         }
 
 
@@ -148,15 +155,18 @@ class Conflict:
     kept_from: str
     dropped_from: str
 
-    def text(self, language: str = "en") -> str:
-        if language == "sv":
-            return (
-                f"{self.email}: {self.field} {self.kept!r} (från {self.kept_from}, avsändaren) "
-                f"behölls framför {self.dropped!r} (från {self.dropped_from})"
-            )
-        return (
-            f"{self.email}: {self.field} {self.kept!r} (from {self.kept_from}, the sender) "
-            f"kept over {self.dropped!r} (from {self.dropped_from})"
+    def text(self) -> str:
+        """The conflict in the current language."""
+        return _(
+            "{email}: {field} {kept!r} (from {kept_from}, the sender) kept over {dropped!r} "
+            "(from {dropped_from})"
+        ).format(
+            email=self.email,
+            field=field_name(self.field),
+            kept=self.kept,
+            kept_from=self.kept_from,
+            dropped=self.dropped,
+            dropped_from=self.dropped_from,
         )
 
     def as_dict(self) -> dict[str, str]:

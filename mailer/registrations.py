@@ -1,7 +1,7 @@
 """Who registered for a seminar, and who came: imported from a form tool's export.
 
-The export (CSV or .xlsx, read by :func:`mailer.lists.read_list`) has an address column and
-often the ``token`` the invitation's registration link carried. A row is matched to a person
+The export (CSV or .xlsx, read by :func:`mailer.lists.read_list`) has an address column,
+the ``token`` the invitation's registration link carried, or both. A row is matched to a person
 on the members' lists by its token first (the person who was invited, whatever address
 they typed into the form), else by its address. Rows that match nobody are reported, not
 stored: the audiences only ever choose among the people on the lists.
@@ -21,6 +21,7 @@ from mailer import tokens
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import ListError
+from mailer.i18n import _
 from mailer.journal import Journal, Registration
 from mailer.lists import RawRow, read_list
 from mailer.recipients import Person
@@ -84,10 +85,10 @@ def _flag(value: str, *, path: Path, line: int, column: str) -> bool:
     if folded in NO:
         return False
     raise ListError(
-        f"{column}: {value!r} is neither yes nor no",
+        _("{column}: {value!r} is neither yes nor no").format(column=column, value=value),
         path=path,
         line=line,
-        hint="use ja/nej, yes/no, x or 1/0",
+        hint=_("use ja/nej, yes/no, x or 1/0"),
     )
 
 
@@ -108,7 +109,7 @@ def _person_of(
                 return None
         else:
             if email not in listed:
-                reason = "the token's person is no longer on any list"
+                reason = _("the token's person is no longer on any list")
                 report.unmatched.append(Unmatched(row.line, email, reason))
                 return None
             report.by_token += 1
@@ -119,7 +120,7 @@ def _person_of(
         report.unmatched.append(Unmatched(row.line, raw_email, str(exc)))
         return None
     if email not in listed:
-        report.unmatched.append(Unmatched(row.line, email, "on no member's list"))
+        report.unmatched.append(Unmatched(row.line, email, _("on no member's list")))
         return None
     report.by_address += 1
     return email
@@ -147,8 +148,8 @@ def import_registrations(
 
     def verify(token: str) -> str:
         if not signers:
-            signers.append(tokens.Signer.from_env(network, why="matching by token"))
-        return signers[0].verify(purpose, token, refused="nobody was registered")
+            signers.append(tokens.Signer.from_env(network, why=_("matching by token")))
+        return signers[0].verify(purpose, token, refused=_("nobody was registered"))
 
     found: dict[str, tuple[bool, bool | None, int]] = {}  # email -> (registered, attended, line)
     for row in table.rows:

@@ -30,10 +30,24 @@ from mailer import state
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import StateError
+from mailer.i18n import N_, _
 from mailer.recipients import Merge, merge
 
 FILENAME = "suppression.sqlite3"
 REASONS = ("unsubscribed", "bounced", "forgotten", "other")
+# Stored as the codes above; shown as these words, in the reader's language.
+REASON_NAMES = {
+    "unsubscribed": N_("unsubscribed"),
+    "bounced": N_("bounced"),
+    "forgotten": N_("forgotten"),
+    "other": N_("other"),
+}
+
+
+def reason_name(code: str) -> str:
+    """A reason code as a person reads it: 'unsubscribed' -> 'avregistrerad'."""
+    name = REASON_NAMES.get(code)
+    return _(name) if name else code
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
@@ -265,41 +279,56 @@ def parse_addresses(values: Iterable[str]) -> Iterator[tuple[str, str | AddressE
 def read_addresses(path: Path) -> Iterator[tuple[int, str]]:
     """(line, raw address) from a list with an e-mail column, or one address per line.
 
-    Raises ListError (with Swedish translations) when the file cannot be read at all.
+    Blank lines and ``#`` comment lines are skipped (a kept list of opt-outs often has
+    both). Raises ListError when the file cannot be read at all.
     """
     from mailer.lists import list_error, read_list
+    from mailer.lists.files import os_reason
 
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise list_error("missing", path) from None
     except OSError as exc:
-        raise list_error("unreadable", path, why=exc.strerror) from None
+        raise list_error("unreadable", path, why=os_reason(exc)) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")  # Excel on Windows; addresses are ASCII
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for line in text.splitlines() if _wanted(line)), "")
     if "@" in first:
         # A plain list: an address per line; anything after a delimiter is a comment.
         for number, line in enumerate(text.splitlines(), 1):
             value = line.replace(";", ",").replace("\t", ",").split(",", 1)[0].strip()
-            if value:
+            if _wanted(value):
                 yield number, value
         return
     for row in read_list(path).rows:
-        yield row.line, row.values.get("email", "")
+        value = row.values.get("email", "")
+        if _wanted(value):
+            yield row.line, value
+
+
+def _wanted(line: str) -> bool:
+    """Not blank, not a comment."""
+    text = line.strip()
+    return bool(text) and not text.startswith("#")
 
 
 @dataclass(slots=True)
 class Unsubscribed:
-    """What :func:`unsubscribe` did: ``rejected`` holds (where, value, why) per bad value."""
+    """What :func:`unsubscribe` did: ``rejected`` holds (where, value, why) per bad value.
+
+    ``refused``: asked to be strict, a file had a line that is not an address, so nothing
+    was added at all (a wrong file or column must not put anyone on the list by mistake).
+    """
 
     path: Path
     added: int = 0
     again: int = 0  # already on the list
     total: int = 0  # on the list now
     rejected: list[tuple[str, str, AddressError]] = field(default_factory=list)
+    refused: bool = False
 
 
 def unsubscribe(
@@ -309,11 +338,13 @@ def unsubscribe(
     files: Iterable[Path] = (),
     reason: str = "unsubscribed",
     note: str = "",
+    strict: bool = False,
 ) -> Unsubscribed:
     """Put the valid addresses (given, or read from files) on the opt-out list.
 
-    Values that are not addresses are reported in ``rejected``, the others added; when
-    every value was rejected nothing is opened or created.
+    Values that are not addresses are reported in ``rejected``, the others added; but
+    when ``strict``, a line of a file that is not an address refuses the whole call
+    (``refused``: nothing added). When nothing is added, nothing is opened or created.
     """
     raw: list[tuple[str, str]] = [("", a) for a in addresses]  # (where, value)
     for path in files:
@@ -325,7 +356,8 @@ def unsubscribe(
             valid.append(normalise_address(value))
         except AddressError as exc:
             result.rejected.append((where, value, exc))
-    if not valid and result.rejected:
+    result.refused = strict and any(where for where, _value, _exc in result.rejected)
+    if result.refused or (not valid and result.rejected):
         return result
     with Suppression(result.path) as suppression:
         result.added = suppression.add_many(valid, reason=reason, note=note)

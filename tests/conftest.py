@@ -40,16 +40,16 @@ def mailer_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def language(monkeypatch: pytest.MonkeyPatch) -> str:
+def language(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Tests read English unless they choose Swedish (MAILER_LANGUAGE=sv) to test it.
 
     LANGUAGE is the variable Click's own words follow; the mailer sets it, so it is put
     back after each test."""
     monkeypatch.setenv("MAILER_LANGUAGE", "en")
     monkeypatch.setenv("LANGUAGE", "en")
-    # And the library called without the CLI (a transport, a loader) speaks it too.
-    i18n.set_language("en")
-    return "en"
+    # Library code called straight from a test speaks the same (the CLI sets its own).
+    with i18n.speaking("en"):
+        yield "en"
 
 
 @pytest.fixture(autouse=True)

@@ -289,3 +289,45 @@ def journal_rows(state_dir: Path, mailing: str = "invitation-2") -> dict[str, tu
     finally:
         db.close()
     return {email: (member, state) for email, member, state in rows}
+
+
+# -- a real terminal -------------------------------------------------------------------
+
+
+def in_a_terminal(args: list[str], *, columns: int, env: dict[str, str]) -> str:
+    """Run ``mailer ARGS`` as a real process in a pseudo-terminal of ``columns`` columns;
+    what it printed, without the terminal's colour codes."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    environment |= {"TERM": "xterm", **env}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailer", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=environment,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(leader)
+    text = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)

@@ -239,7 +239,7 @@ def test_forget_while_a_send_runs_loses_no_one_elses_log_line(workspace, held):
     try:
         assert server.handler.held.wait(30)
         done = run(workspace, "person", "forget", forgotten, "--yes")
-        assert "1 log line(s) removed" in done.stdout, done.stdout + done.stderr
+        assert "1 log line removed" in done.stdout, done.stdout + done.stderr
     finally:
         server.handler.release.set()
     out, err = first.communicate(timeout=60)

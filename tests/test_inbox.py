@@ -232,7 +232,10 @@ def test_a_missing_path_is_one_line_and_exit_2(cli, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, sent, tmp_path):
+def test_hygiene_names_the_rows_to_delete_in_each_members_list(
+    cli, workspace, sent, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     people = sent.people()
     bounced = next(p for p in people if p.endswith("@msb.example"))
     path = tmp_path / "ndr.eml"
@@ -252,6 +255,7 @@ def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, s
     assert out.read_text("utf-8").splitlines()[0] == "member,file,line,email,reason,since"
     clean = cli("recipients", "hygiene", "--org", "konsumentverket")
     assert clean.exit_code == 0 and "Inga rader att ta bort." in clean.output
+    monkeypatch.setenv("MAILER_LANGUAGE", "en")
     unknown = cli("recipients", "hygiene", "--org", "nobody")
     assert unknown.exit_code == 2 and "no member 'nobody'" in unknown.stderr
 

@@ -13,12 +13,13 @@ from mailer.config import load_network
 from mailer.journal import Journal
 from mailer.recipients import merge
 from mailer.suppression import Suppression
-from tests.helpers import edit_member, edit_table
+from tests.helpers import edit_member, edit_table, in_a_terminal
 
 CORPUS = Path(__file__).parent / "corpus"
 
 
-def test_merge_report_in_swedish(cli):
+def test_merge_report_in_swedish(cli, monkeypatch):
+    monkeypatch.delenv("MAILER_LANGUAGE")  # the example network is Swedish
     result = cli("recipients", "merge")
     assert result.exit_code == 0, result.stderr
     out = result.output
@@ -31,7 +32,7 @@ def test_merge_report_in_swedish(cli):
     assert "varning recipients/karlstads-universitet.csv:6: 'info@startup-varmland.example': " in (
         out
     )
-    assert "konflikt maja.lund@msb.example: name 'Maja Lund' (från msb, avsändaren)" in out
+    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från msb, avsändaren)" in out
 
 
 def test_merge_report_in_english(cli, workspace: Path):
@@ -42,7 +43,8 @@ def test_merge_report_in_english(cli, workspace: Path):
     assert "(from msb, the sender) kept over 'Maja Lundh'" in out
 
 
-def test_merge_json(cli):
+def test_merge_json(cli, monkeypatch):
+    monkeypatch.delenv("MAILER_LANGUAGE")  # the reasons in the network's language
     report = json.loads(cli("recipients", "merge", "--json").output)
     lists = {r["path"]: r for r in report["lists"]}
     kommun = lists["recipients/karlstads-kommun.csv"]
@@ -162,3 +164,21 @@ def test_merge_never_prints_control_characters_from_a_list(cli, workspace: Path)
     assert result.exit_code == 0, result.stderr
     _no_raw_controls(result.stdout + result.stderr)
     assert "recipients/msb\\x1b[31m.csv:3: " in result.stdout
+
+
+def test_the_merge_report_fits_an_80_column_terminal(workspace: Path):
+    """Nothing is cut ('ogil…') and no line is longer than the terminal."""
+    env = {"MAILER_LANGUAGE": "sv", "MAILER_NETWORK": str(workspace / "network.toml")}
+    out = in_a_terminal(["recipients", "merge"], columns=80, env=env)
+    lines = out.splitlines()
+    assert "…" not in out
+    assert max(len(line) for line in lines) <= 80, out
+    assert "recipients/karlstads-kommun.csv" in lines
+    words = " ".join(lines).split()
+    for label in ("ogiltiga", "slutligt", "spärrade", "kodning", "windows-1252"):
+        assert label in words or f"{label}," in words, (label, out)
+    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från msb," in out
+    assert "33 personer; var och en får e-post från en medlem." in lines
+    # Wide enough, the table stays a table.
+    wide = in_a_terminal(["recipients", "merge"], columns=200, env=env)
+    assert "┃ lista" in wide and "slutligt ┃" in wide

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import openpyxl
@@ -213,3 +214,32 @@ def test_a_bundled_reminder_goes_only_to_the_members_registered(
     assert msb.server.handler.recipients() == ["tom.walker@msb.example"]
     body = msb.server.received[0].message.get_body(("plain",)).get_content()
     assert "Thank you for registering" in body
+
+
+def test_an_export_with_only_a_token_column_is_accepted(cli, workspace, token_key, monkeypatch):
+    """A form that asked for nothing but carried the link's code: no address column."""
+    tom = registration_token(workspace, token_key, "tom.walker@msb.example", 2)
+    per = registration_token(workspace, token_key, "per.holm@kau.example", 2)
+    export = workspace / "bara-koder.csv"
+    export.write_text(f"Tidstämpel;Kod\n2027-03-01 10:00;{tom}\n2027-03-01 11:00;{per}\n;\n")
+    result = cli("registrations", "import", str(export), "--seminar", "2", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    report = json.loads(result.output)
+    assert (report["rows"], report["matched_by_token"], report["registered"]) == (2, 2, 2)
+    assert report["unmatched"] == []
+    dry = cli("send", "reminder", "2", "--dry-run")
+    assert dry.exit_code == 0, dry.output + dry.stderr
+    assert "Audience registered: 2 people" in dry.output
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    again = cli("registrations", "import", str(export), "--seminar", "2")
+    assert "2 rader; 2 matchade (2 med kod, 0 med adress): 2 anmälda till seminarium 2." in (
+        again.output
+    )
+
+
+def test_an_export_with_neither_address_nor_token_is_refused(cli, workspace):
+    export = workspace / "inga-koder.csv"
+    export.write_text("Tidstämpel;Namn\n2027-03-01 10:00;Tom Walker\n")
+    result = cli("registrations", "import", str(export), "--seminar", "2")
+    assert result.exit_code == 2
+    assert "no e-mail column" in result.stderr

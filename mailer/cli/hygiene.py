@@ -9,22 +9,18 @@ from pathlib import Path
 import click
 
 from mailer.cli._common import EXIT_FAILED, State, console, finish, pass_state, reports_errors
-
-_REASONS = {
-    "sv": {"bounced": "studsade", "unsubscribed": "avregistrerad", "forgotten": "glömd"},
-    "en": {"bounced": "bounced", "unsubscribed": "unsubscribed", "forgotten": "forgotten"},
-}
-_NONE = {"sv": "Inga rader att ta bort.", "en": "No rows to delete."}
+from mailer.cli.translated import Command, option
+from mailer.i18n import _
 
 
-@click.command("hygiene")
-@click.option("--org", "member", metavar="ID", help="Only this member's lists.")
-@click.option(
+@click.command("hygiene", cls=Command)
+@option("--org", "member", metavar="ID", help="Only this member's lists.")
+@option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the rows as CSV (member, file, line, email, reason, since).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @pass_state
 @reports_errors
 def recipients_hygiene(state: State, member: str | None, out: Path | None, as_json: bool) -> None:
@@ -34,7 +30,11 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
     The opt-out list already keeps these people from being mailed. Exits with 1 while
     there are rows to delete.
     """
+    import datetime as dt
+
+    from mailer.dates import moment
     from mailer.inbox import hygiene
+    from mailer.suppression import reason_name
 
     network = state.network
     rows = hygiene(network, member=member)
@@ -44,16 +44,21 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
             writer.writerow(["member", "file", "line", "email", "reason", "since"])
             for r in rows:
                 writer.writerow([r.member, r.path, r.line, r.email, r.reason, r.since])
-    language = network.network.language if network.network.language in _REASONS else "en"
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2))
     else:
         con = console()
         for r in rows:
-            reason = _REASONS[language][r.reason]
-            con.print(
-                f"{r.member}: {r.path}:{r.line}: {r.email}: {reason} {r.since[:10]}", markup=False
+            since = moment(dt.datetime.fromisoformat(r.since), network.tz)
+            line = _("{member}: {file}:{line}: {email}: {reason} since {since}").format(
+                member=r.member,
+                file=r.path,
+                line=r.line,
+                email=r.email,
+                reason=reason_name(r.reason),
+                since=since,
             )
+            con.print(line, markup=False)
         if not rows:
-            con.print(_NONE[language], markup=False)
+            con.print(_("No rows to delete."), markup=False)
     finish(EXIT_FAILED if rows else 0)

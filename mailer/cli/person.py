@@ -2,124 +2,235 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from mailer.cli._common import EXIT_FAILED, State, console, pass_state, reports_errors
+from mailer.cli.translated import Command, Group, option
+from mailer.i18n import N_, _, ngettext
+
+if TYPE_CHECKING:
+    from mailer.config import Network
+    from mailer.privacy import Forgotten
+
+# A delivery's state in the journal, as the person reads it in their export.
+STATE_NAMES = {
+    "queued": N_("queued"),
+    "sending": N_("being sent"),
+    "sent": N_("sent"),
+    "deferred": N_("deferred, to be tried again"),
+    "failed": N_("failed"),
+    "suppressed": N_("not sent (on the opt-out list)"),
+}
 
 
-@click.group()
+def _when(stamp: str | None, zone: ZoneInfo) -> str:
+    """A stored ISO 8601 time as a person reads it, in the network's time zone."""
+    from mailer.dates import moment
+
+    if not stamp:
+        return ""
+    try:
+        return moment(dt.datetime.fromisoformat(stamp), zone)
+    except ValueError:
+        return stamp
+
+
+@click.group(cls=Group)
 def person() -> None:
     """What the workspace holds about one person: show it, or forget them."""
 
 
 @person.command("export")
 @click.argument("address")
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON (for the reply).")
+@option("--json", "as_json", is_flag=True, help="Print everything as JSON (for the reply).")
 @pass_state
 @reports_errors
 def person_export(state: State, address: str, as_json: bool) -> None:
     """Everything held about ADDRESS: the lists naming them, the mailings they got and when,
-    registrations, their opt-out state and the log lines about them."""
+    registrations, their opt-out state and the log lines about them.
+
+    The report is in the person's language (as their lists say), unless --language or
+    MAILER_LANGUAGE chooses one.
+    """
+    from mailer import i18n
     from mailer.privacy import export
 
     data = export(state.network, address)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    language = i18n.current_language() if i18n.language_chosen() else data["language"]
+    with i18n.speaking(language):
+        _export_report(data, state.network.tz)
+
+
+def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
+    from mailer.suppression import reason_name
+
     out = console()
-    out.print(f"Personal data about {data['address']}", style="bold", markup=False)
-    out.print("\nNamed in these member lists:", markup=False)
-    for li in data["lists"] or [{"file": "(none)", "line": "", "member": ""}]:
-        where = f"{li['file']}:{li['line']} ({li['member']})" if li["line"] else li["file"]
-        out.print(f"  {where}", markup=False)
-    out.print("\nMailings:", markup=False)
-    for m in data["mailings"] or [{"mailing": "(none)"}]:
-        if "state" not in m:
-            out.print("  (none)", markup=False)
-            continue
-        out.print(
-            f"  {m['mailing']}: {m['state']} from {m['member']}"
-            + (f" at {m['sent_at']}" if m["sent_at"] else "")
-            + (" (a rehearsal, to a test server)" if m.get("rehearsal") else ""),
-            markup=False,
-        )
+    heading = _("Personal data about {address}").format(address=data["address"])
+    out.print(heading, style="bold", markup=False)
+    out.print("\n" + _("Named in these member lists:"), markup=False)
+    for li in data["lists"]:
+        out.print(f"  {li['file']}:{li['line']} ({li['member']})", markup=False)
+    if not data["lists"]:
+        out.print("  " + _("(none)"), markup=False)
+    out.print("\n" + _("Mailings:"), markup=False)
+    for m in data["mailings"]:
+        name = STATE_NAMES.get(m["state"])
+        values = {
+            "mailing": m["mailing"],
+            "state": _(name) if name else m["state"],
+            "member": m["member"],
+            "when": _when(m["sent_at"], zone),
+        }
+        line = _("{mailing}: {state} from {member} on {when}") if m["sent_at"] else None
+        line = (line or _("{mailing}: {state} from {member}")).format(**values)
+        if m.get("rehearsal"):
+            line += " " + _("(a rehearsal, to a test server)")
+        out.print(f"  {line}", markup=False)
+    if not data["mailings"]:
+        out.print("  " + _("(none)"), markup=False)
     s = data["suppression"]
-    opt_out = f"yes ({s['reason']}, since {s['since']})" if s["suppressed"] else "no"
-    out.print(f"\nOn the opt-out list: {opt_out}", markup=False)
+    if s["suppressed"]:
+        opt_out = _("On the opt-out list: yes ({reason}, since {since})").format(
+            reason=reason_name(s["reason"]), since=_when(s["since"], zone)
+        )
+    else:
+        opt_out = _("On the opt-out list: no")
+    out.print("\n" + opt_out, markup=False)
+    if data["mail_copies"]:
+        out.print(
+            "\n" + _("Copies of mail to them in the outbox (a maildir channel):"), markup=False
+        )
+        for path in data["mail_copies"]:
+            out.print(f"  {path}", markup=False)
     other = {k: v for k, v in data["state_records"].items() if not k.endswith(":deliveries")}
     for key, rows in other.items():
-        out.print(f"\n{key}: {len(rows)} record(s)", markup=False)
+        records = ngettext("{where}: {count} record", "{where}: {count} records", len(rows))
+        out.print("\n" + records.format(where=key, count=len(rows)), markup=False)
     for path, lines in data["log_lines"].items():
-        out.print(f"\n{path}: {len(lines)} line(s)", markup=False)
+        found = ngettext("{file}: {count} line", "{file}: {count} lines", len(lines))
+        out.print("\n" + found.format(file=path, count=len(lines)), markup=False)
         for line in lines:
             out.print(f"  {line}", markup=False)
-    out.print("\nUse --json for the complete record.", markup=False)
+    out.print("\n" + _("Use --json for the complete record."), markup=False)
 
 
 @person.command("forget")
 @click.argument("address")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@option(
+    "--delete-mail-copies",
+    is_flag=True,
+    help="Also delete the copies of mail to them that a maildir channel keeps in the outbox.",
+)
 @pass_state
 @reports_errors
-def person_forget(state: State, address: str, yes: bool) -> None:
+def person_forget(state: State, address: str, yes: bool, delete_mail_copies: bool) -> None:
     """Forget ADDRESS: remove them from the journal and the logs, and keep only a salted
     hash on the opt-out list, so no list can bring them back. Members' own files are not
-    changed: the command names the ones that still list the person.
+    changed: the command names the ones that still list the person. Copies of mail to them
+    that a maildir channel keeps (outbox/MEMBER/new/...) are named, or deleted with
+    --delete-mail-copies.
 
-    Exits with 1 while a member's list still names them.
+    Exits with 1 while a member's list, or a copy of a mail, still names them.
     """
     from mailer.privacy import address_of, forget
 
     email = address_of(address)
     if not yes:
         click.confirm(
-            f"Remove every record of {email} from the state folder? This cannot be undone",
+            _("Remove every record of {email} from the state folder? This cannot be undone").format(
+                email=email
+            ),
             abort=True,
         )
-    result = forget(state.network, email)
+    result = forget(state.network, email, delete_mail_copies=delete_mail_copies)
+    _forget_report(result, state.network)
+    if result.still_listed or result.leftovers or result.mail_copies:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _forget_report(result: Forgotten, network: Network) -> None:
+    from mailer.privacy import workspace_path
+
+    rows = ngettext(
+        "{count} record removed from the state folder.",
+        "{count} records removed from the state folder.",
+        result.rows,
+    ).format(count=result.rows)
+    lines = ngettext(
+        "{count} log line removed.", "{count} log lines removed.", result.log_lines
+    ).format(count=result.log_lines)
     click.echo(
-        f"Forgot {email}: {result.rows} record(s) and {result.log_lines} log line(s) removed; "
-        "the opt-out list keeps only a salted hash, so they will not be mailed again."
+        _("Forgot {email}.").format(email=result.address)
+        + f" {rows} {lines} "
+        + _("The opt-out list keeps only a salted hash, so they will not be mailed again.")
     )
+    if result.deleted_copies:
+        deleted = ngettext(
+            "Deleted {count} copy of mail to them from the outbox.",
+            "Deleted {count} copies of mail to them from the outbox.",
+            result.deleted_copies,
+        )
+        click.echo(deleted.format(count=result.deleted_copies))
     for path in result.leftovers:
-        click.echo(f"still named in the state folder: {path}", err=True)
+        click.echo(_("still named in the state folder: {file}").format(file=path), err=True)
+    if result.mail_copies:
+        still = _("Copies of mail to them are still in the outbox (--delete-mail-copies):")
+        click.echo(still, err=True)
+        for path in result.mail_copies:
+            click.echo(f"  {workspace_path(network, path)}", err=True)
     if result.still_listed:
         click.echo(
-            "Still named in these member lists (ask each member to delete the row at the source):",
+            _(
+                "Still named in these member lists (ask each member to delete the row at the "
+                "source):"
+            ),
             err=True,
         )
         for listing in result.still_listed:
             click.echo(f"  {listing}", err=True)
-    if result.still_listed or result.leftovers:
-        raise click.exceptions.Exit(EXIT_FAILED)
 
 
-@click.command()
-@click.option(
+@click.command(cls=Command)
+@option(
     "--older-than",
     "age",
     required=True,
     metavar="AGE",
     help="Remove journal rows and log lines older than this: 18m, 2y, 90d, 6w.",
 )
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
 @reports_errors
 def prune(state: State, age: str, yes: bool) -> None:
     """Delete journal detail (deliveries, registrations, bundles) and log lines older
     than AGE. The opt-out list is kept: it is what keeps people from being mailed again."""
+    from mailer.dates import moment
     from mailer.privacy import cutoff
     from mailer.privacy import prune as prune_state
 
     before = cutoff(age)
+    when = moment(before, state.network.tz)
     if not yes:
         click.confirm(
-            f"Remove journal rows and log lines from before {before:%Y-%m-%d}?", abort=True
+            _("Remove journal rows and log lines from before {when}?").format(when=when),
+            abort=True,
         )
     result = prune_state(state.network, before)
-    click.echo(
-        f"Removed {result.rows} journal row(s) and {result.log_lines} log line(s) from before "
-        f"{before:%Y-%m-%d %H:%M} UTC."
-    )
+    rows = ngettext(
+        "Removed {count} journal row from before {when}.",
+        "Removed {count} journal rows from before {when}.",
+        result.rows,
+    ).format(count=result.rows, when=when)
+    lines = ngettext(
+        "Removed {count} log line.", "Removed {count} log lines.", result.log_lines
+    ).format(count=result.log_lines)
+    click.echo(f"{rows} {lines}")

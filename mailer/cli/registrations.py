@@ -8,26 +8,29 @@ from pathlib import Path
 import click
 
 from mailer.cli._common import State, console, pass_state, reports_errors
+from mailer.cli.translated import Group, option
+from mailer.i18n import ngettext
 
 
-@click.group()
+@click.group(cls=Group)
 def registrations() -> None:
     """Who registered for a seminar (and who came), from a form tool's export."""
 
 
 @registrations.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--seminar", "seminar", type=int, required=True, help="The seminar's number.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@option("--seminar", "seminar", type=int, required=True, help="The seminar's number.")
+@option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 @reports_errors
 def import_(state: State, file: Path, seminar: int, as_json: bool) -> None:
     """Import FILE (CSV or .xlsx) of who registered for SEMINAR, and who attended.
 
-    The file needs an e-mail column; a token column (the code the invitation's registration
-    link carried) matches the invited person whatever address they typed. An attended
-    column (närvarande, deltog: ja/nej, x) records attendance. Importing again updates.
-    Rows that match nobody on the members' lists are listed and not stored.
+    The file needs an e-mail column or a token column (the code the invitation's
+    registration link carried), which matches the invited person whatever address they
+    typed. An attended column (närvarande, deltog: ja/nej, x) records attendance.
+    Importing again updates. Rows that match nobody on the members' lists are listed and
+    not stored.
     """
     from mailer.journal import Journal
     from mailer.registrations import import_registrations
@@ -59,14 +62,39 @@ def import_(state: State, file: Path, seminar: int, as_json: bool) -> None:
         )
         return
     out = console()
-    attended = "" if report.attended is None else f", {report.attended} attended"
-    out.print(
-        f"{file}: {report.rows} rows; {report.matched} matched ({report.by_token} by token, "
-        f"{report.by_address} by address): {report.registered} registered{attended} "
-        f"for seminar {seminar}.",
-        markup=False,
-    )
+    values = {
+        "file": file,
+        "count": report.rows,
+        "matched": report.matched,
+        "by_token": report.by_token,
+        "by_address": report.by_address,
+        "registered": report.registered,
+        "attended": report.attended,
+        "seminar": seminar,
+    }
+    if report.attended is None:
+        summary = ngettext(
+            "{file}: {count} row; {matched} matched ({by_token} by token, {by_address} by "
+            "address): {registered} registered for seminar {seminar}.",
+            "{file}: {count} rows; {matched} matched ({by_token} by token, {by_address} by "
+            "address): {registered} registered for seminar {seminar}.",
+            report.rows,
+        )
+    else:
+        summary = ngettext(
+            "{file}: {count} row; {matched} matched ({by_token} by token, {by_address} by "
+            "address): {registered} registered, {attended} attended for seminar {seminar}.",
+            "{file}: {count} rows; {matched} matched ({by_token} by token, {by_address} by "
+            "address): {registered} registered, {attended} attended for seminar {seminar}.",
+            report.rows,
+        )
+    out.print(summary.format(**values), markup=False)
     for u in report.unmatched:
         out.print(f"{file}:{u.line}: {u.value}: {u.reason}", markup=False)
     if report.unmatched:
-        out.print(f"{len(report.unmatched)} rows matched nobody and were not stored.", markup=False)
+        nobody = ngettext(
+            "{count} row matched nobody and was not stored.",
+            "{count} rows matched nobody and were not stored.",
+            len(report.unmatched),
+        )
+        out.print(nobody.format(count=len(report.unmatched)), markup=False)

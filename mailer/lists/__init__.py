@@ -8,7 +8,7 @@ xlsx      the rows of a workbook, .xlsx, .xls or .ods (loaded only for one)
 cards     lists that are no table: vCard files and pasted To: lines
 content   what the cells say: the address column, Name <address> cells
 columns   the header row, and Swedish or English column names mapped onto the fields
-messages  what is wrong with a file as a whole, in English and Swedish
+messages  what is wrong with a file as a whole, and a report's words (the catalogue's)
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from mailer.lists.files import MAX_BYTES, read_list, sniff_delimiter
 from mailer.lists.messages import (
     FIELD_NAMES,
     FORMATS,
-    MESSAGES,
     NOTES,
+    PROBLEMS,
     Note,
+    field_name,
     format_name,
     list_error,
     note_text,
@@ -40,11 +41,12 @@ __all__ = [
     "FORMATS",
     "HEADER_SEARCH_ROWS",
     "MAX_BYTES",
-    "MESSAGES",
     "NOTES",
+    "PROBLEMS",
     "ListFile",
     "Note",
     "RawRow",
+    "field_name",
     "fold_header",
     "format_name",
     "list_error",

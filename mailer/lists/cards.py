@@ -16,6 +16,7 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from mailer.i18n import _
 from mailer.lists.columns import ListFile
 from mailer.lists.content import person_name
 from mailer.lists.messages import list_error
@@ -81,7 +82,7 @@ def read_vcards(path: Path, text: str, encoding: str) -> ListFile:
         line_no = starts[n] if n < len(starts) else None
         raise list_error("vcard_bad", path, line=line_no, why=_why(exc)) from None
     if card is not None:
-        raise list_error("vcard_bad", path, line=starts[-1], why="END:VCARD missing")
+        raise list_error("vcard_bad", path, line=starts[-1], why=_("END:VCARD missing"))
     if not result.lines:
         raise list_error("no_rows", path)
     if several:

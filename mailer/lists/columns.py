@@ -118,6 +118,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "tags": ("taggar", "tags", "tag", "etiketter", "etikett"),
 }
 _ALIAS_TO_FIELD = {alias: name for name, aliases in ALIASES.items() for alias in aliases}
+# Fields that name a person as surely as an address, when a caller's ``extra_fields`` has
+# them: a form export with only the code its registration link carried is read, each
+# row's address empty.
+IDENTIFIERS = ("token",)
 # Lower is preferred; aliases given by a caller (``extra_fields``) rank after ours.
 _RANK = {alias: rank for aliases in ALIASES.values() for rank, alias in enumerate(aliases)}
 
@@ -344,7 +348,8 @@ def _header_index(
         has_email = fold_header(explicit["email"]) in folded
     else:
         has_email = any(aliases.get(k) == "email" for k in folded)
-    if not has_email and not strict:
+    identified = not explicit.get("email") and any(aliases.get(k) in IDENTIFIERS for k in folded)
+    if not (has_email or identified) and not strict:
         return None
     for name, wanted in explicit.items():
         key = fold_header(wanted)
@@ -368,6 +373,9 @@ def _header_index(
             others.setdefault(name, []).append(i)
             continue
         index[name] = i
+    if "email" not in index and identified:
+        header.append("")  # a column the file lacks: every row's address is empty
+        index["email"] = len(header) - 1
     if "email" not in index:
         raise list_error("no_email", path, line=line, found=_found(header))
     if "email" in others:

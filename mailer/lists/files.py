@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from mailer.errors import ListError
+from mailer.i18n import N_, _
 from mailer.lists.columns import ListFile, map_rows
 from mailer.lists.messages import list_error
 
@@ -24,12 +25,12 @@ from mailer.lists.messages import list_error
 MAX_BYTES = 25 * 1024 * 1024
 
 _MAGIC = (
-    (b"\x89PNG", "a PNG image", "en PNG-bild"),
-    (b"\xff\xd8\xff", "a JPEG image", "en JPEG-bild"),
-    (b"GIF8", "a GIF image", "en GIF-bild"),
-    (b"%PDF", "a PDF document", "ett PDF-dokument"),
-    (b"\x1f\x8b", "a gzip archive", "ett gzip-arkiv"),
-    (b"{\\rtf", "an RTF document", "ett RTF-dokument"),
+    (b"\x89PNG", N_("a PNG image")),
+    (b"\xff\xd8\xff", N_("a JPEG image")),
+    (b"GIF8", N_("a GIF image")),
+    (b"%PDF", N_("a PDF document")),
+    (b"\x1f\x8b", N_("a gzip archive")),
+    (b"{\\rtf", N_("an RTF document")),
 )
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
@@ -52,9 +53,9 @@ def read_list(
         raise list_error("empty", path)
     if data.startswith(_OLE_MAGIC) and _ENCRYPTED in data:
         raise list_error("password", path)  # an encrypted .xlsx is an OLE file too
-    for magic, what, what_sv in _MAGIC:
+    for magic, what in _MAGIC:
         if data.startswith(magic):
-            raise list_error("magic", path, what=what, what_sv=what_sv)
+            raise list_error("magic", path, what=_(what))
     kind = _workbook_kind(path, data)
     if kind is not None:
         from mailer.lists.xlsx import read_xlsx_rows  # calamine: only for Excel lists
@@ -112,13 +113,13 @@ def read_file_bytes(path: Path) -> bytes:
     except IsADirectoryError:
         raise list_error("folder", path) from None
     except OSError as exc:
-        raise list_error("unreadable", path, why=exc.strerror) from None
+        raise list_error("unreadable", path, why=os_reason(exc)) from None
     with open(fd, "rb") as file:
         try:
             _check_file(path, os.fstat(fd))
             data = file.read(MAX_BYTES + 1)
         except OSError as exc:
-            raise list_error("unreadable", path, why=exc.strerror) from None
+            raise list_error("unreadable", path, why=os_reason(exc)) from None
     if len(data) > MAX_BYTES:  # it grew since it was looked at
         raise _too_big(path, len(data))
     return data
@@ -126,10 +127,10 @@ def read_file_bytes(path: Path) -> bytes:
 
 # What a path can name besides a file, for the one line that refuses it.
 _KINDS = (
-    (stat.S_ISFIFO, "a named pipe (FIFO)", "ett namngivet rör (FIFO)"),
-    (stat.S_ISCHR, "a device", "en enhet"),
-    (stat.S_ISBLK, "a device", "en enhet"),
-    (stat.S_ISSOCK, "a socket", "en socket"),
+    (stat.S_ISFIFO, N_("a named pipe (FIFO)")),
+    (stat.S_ISCHR, N_("a device")),
+    (stat.S_ISBLK, N_("a device")),
+    (stat.S_ISSOCK, N_("a socket")),
 )
 
 
@@ -138,12 +139,18 @@ def _check_file(path: Path, info: os.stat_result) -> None:
     if stat.S_ISDIR(mode):
         raise list_error("folder", path)
     if not stat.S_ISREG(mode):
-        what, what_sv = next(
-            ((en, sv) for test, en, sv in _KINDS if test(mode)), ("not a file", "ingen fil")
-        )
-        raise list_error("not_file", path, what=what, what_sv=what_sv)
+        what = next((kind for test, kind in _KINDS if test(mode)), N_("not a file"))
+        raise list_error("not_file", path, what=_(what))
     if info.st_size > MAX_BYTES:
         raise _too_big(path, info.st_size)
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused, in the reader's language for the usual reasons (the
+    system's own words are English)."""
+    if isinstance(exc, PermissionError):
+        return _("permission denied")
+    return exc.strerror or exc.__class__.__name__
 
 
 def _too_big(path: Path, size: int) -> ListError:

@@ -1,238 +1,159 @@
-"""What is wrong with a list file as a whole, in English and Swedish, with how to fix it."""
+"""What is wrong with a list file as a whole, with how to fix it; and the words a list
+report uses. Every text is the catalogue's (:mod:`mailer.i18n`), translated when an error
+is raised or a report is shown."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mailer.errors import ListError
+from mailer.i18n import N_, _
 
-# Whole-file problems: (English, Swedish) message and hint; {names} are filled in.
-_ACCEPTED = "e-post, e-postadress, epost, mejl, mail, email, e-mail"
-MESSAGES: dict[str, tuple[tuple[str, str | None], tuple[str, str | None]]] = {
+# The column names the mailer knows for the address, said in the hint of "no e-mail column".
+ACCEPTED = "e-post, e-postadress, epost, mejl, mail, email, e-mail"
+
+# Whole-file problems by code: message and hint; {names} are filled in.
+PROBLEMS: dict[str, tuple[str, str | None]] = {
     "too_big": (
-        (
-            "the file is {mb} MB; lists up to {max} MB are read",
-            "export only the people to invite, and only the columns the mailer uses",
-        ),
-        (
-            "filen är {mb} MB; listor på upp till {max} MB läses",
-            "exportera bara de personer som ska bjudas in, och bara kolumnerna som behövs",
-        ),
+        N_("the file is {mb} MB; lists up to {max} MB are read"),
+        N_("export only the people to invite, and only the columns the mailer uses"),
     ),
-    "missing": (("no such file", "check the path"), ("filen finns inte", "kontrollera sökvägen")),
-    "folder": (("this is a folder, not a file", None), ("det här är en mapp, inte en fil", None)),
+    "missing": (N_("no such file"), N_("check the path")),
+    "folder": (N_("this is a folder, not a file"), None),
     "not_file": (
-        ("this is {what}, not a file", "export the list to a file and give its path"),
-        ("det här är {what_sv}, inte en fil", "exportera listan till en fil och ange dess sökväg"),
+        N_("this is {what}, not a file"),
+        N_("export the list to a file and give its path"),
     ),
-    "unreadable": (("cannot read the file: {why}", None), ("filen kan inte läsas: {why}", None)),
-    "empty": (
-        ("the file is empty", "export the list again"),
-        ("filen är tom", "exportera listan igen"),
-    ),
+    "unreadable": (N_("cannot read the file: {why}"), None),
+    "empty": (N_("the file is empty"), N_("export the list again")),
     "password": (
-        (
-            "this Excel file is password-protected",
+        N_("this Excel file is password-protected"),
+        N_(
             "open it in Excel, remove the password (File > Info > Protect Workbook) and "
-            "save it again",
-        ),
-        (
-            "Excel-filen är lösenordsskyddad",
-            "öppna den i Excel, ta bort lösenordet (Arkiv > Information > Skydda "
-            "arbetsbok) och spara igen",
+            "save it again"
         ),
     ),
     "xls": (
-        (
-            "cannot read this file in the old Excel format (.xls): {why}",
-            "open it in Excel and save it as .xlsx or CSV (UTF-8)",
-        ),
-        (
-            "filen i det gamla Excel-formatet (.xls) kan inte läsas: {why}",
-            "öppna filen i Excel och spara den som .xlsx eller CSV (UTF-8)",
-        ),
+        N_("cannot read this file in the old Excel format (.xls): {why}"),
+        N_("open it in Excel and save it as .xlsx or CSV (UTF-8)"),
     ),
-    "vcard_bad": (
-        ("broken vCard file: {why}", "export the contacts again"),
-        ("trasig vCard-fil: {why}", "exportera kontakterna igen"),
-    ),
-    "magic": (
-        ("this is {what}, not a list", "export the list as CSV or .xlsx"),
-        ("det här är {what_sv}, inte en lista", "exportera listan som CSV eller .xlsx"),
-    ),
+    "vcard_bad": (N_("broken vCard file: {why}"), N_("export the contacts again")),
+    "magic": (N_("this is {what}, not a list"), N_("export the list as CSV or .xlsx")),
     "binary": (
-        ("this is not a text file (it looks binary)", "export the list as CSV or .xlsx"),
-        ("det här är ingen textfil (den ser binär ut)", "exportera listan som CSV eller .xlsx"),
+        N_("this is not a text file (it looks binary)"),
+        N_("export the list as CSV or .xlsx"),
     ),
     "unclosed_quote": (
-        (
-            "broken CSV: a quoted field that starts here is never closed",
-            'check the quotes (") on this line',
-        ),
-        (
-            "trasig CSV: ett fält inom citattecken som börjar här avslutas aldrig",
-            'kontrollera citattecknen (") på raden',
-        ),
+        N_("broken CSV: a quoted field that starts here is never closed"),
+        N_('check the quotes (") on this line'),
     ),
-    "broken_csv": (("broken CSV: {why}", None), ("trasig CSV: {why}", None)),
-    "no_rows": (
-        ("the file has no rows", "export the list again"),
-        ("filen har inga rader", "exportera listan igen"),
-    ),
+    "broken_csv": (N_("broken CSV: {why}"), None),
+    "no_rows": (N_("the file has no rows"), N_("export the list again")),
     "header_only": (
-        ("only a header row, no people", "export the list again, with its rows"),
-        ("bara en rubrikrad, inga personer", "exportera listan igen, med raderna"),
+        N_("only a header row, no people"),
+        N_("export the list again, with its rows"),
     ),
     "mapped_missing": (
-        (
-            "the column {wanted!r} set for {name} in network.toml is not in the file",
-            "columns found: {found}",
-        ),
-        (
-            "kolumnen {wanted!r} som anges för {name} i network.toml finns inte i filen",
-            "kolumner i filen: {found}",
-        ),
+        N_("the column {wanted!r} set for {name} in network.toml is not in the file"),
+        N_("columns found: {found}"),
     ),
     "two_columns": (
-        (
-            "two columns mean {name}: {a!r} (column {ca}) and {b!r} (column {cb})",
-            "remove or rename one of them",
-        ),
-        (
-            "två kolumner betyder {name}: {a!r} (kolumn {ca}) och {b!r} (kolumn {cb})",
-            "ta bort eller byt namn på en av dem",
-        ),
+        N_("two columns mean {name}: {a!r} (column {ca}) and {b!r} (column {cb})"),
+        N_("remove or rename one of them"),
     ),
     "no_email": (
-        (
-            "no e-mail column",
-            "columns found: {found}; accepted names: " + _ACCEPTED + " (or set "
-            "columns.email for the member in network.toml)",
-        ),
-        (
-            "ingen e-postkolumn",
-            "kolumner i filen: {found}; godtagna namn: " + _ACCEPTED + " (eller ange "
-            "columns.email för medlemmen i network.toml)",
+        N_("no e-mail column"),
+        N_(
+            "columns found: {found}; accepted names: {accepted} (or set columns.email for "
+            "the member in network.toml)"
         ),
     ),
     "xlsx_bad": (
-        ("not a readable .xlsx file ({why})", "open it in Excel and save it again as .xlsx or CSV"),
-        (
-            "ingen läsbar .xlsx-fil ({why})",
-            "öppna den i Excel och spara den igen som .xlsx eller CSV",
-        ),
+        N_("not a readable .xlsx file ({why})"),
+        N_("open it in Excel and save it again as .xlsx or CSV"),
     ),
-    "chart": (
-        ("the sheet {title!r} is a chart, not a table", None),
-        ("fliken {title!r} är ett diagram, inte en tabell", None),
-    ),
-    "no_sheet": (
-        ("no sheet named {sheet!r}", "sheets: {sheets}"),
-        ("det finns ingen flik som heter {sheet!r}", "flikar: {sheets}"),
-    ),
+    "chart": (N_("the sheet {title!r} is a chart, not a table"), None),
+    "no_sheet": (N_("no sheet named {sheet!r}"), N_("sheets: {sheets}")),
 }
 
 
 def list_error(code: str, path: Path, *, line: int | None = None, **values: object) -> ListError:
-    """A ListError in English that also carries its Swedish wording."""
-    (en, en_hint), (sv, sv_hint) = MESSAGES[code]
+    """A ListError in the current language (the moment it is raised)."""
+    message, hint = PROBLEMS[code]
+    values.setdefault("accepted", ACCEPTED)
     return ListError(
-        en.format(**values),
+        _(message).format(**values),
         path=path,
         line=line,
-        hint=en_hint.format(**values) if en_hint else None,
-        translations={"sv": (sv.format(**values), sv_hint.format(**values) if sv_hint else None)},
+        hint=_(hint).format(**values) if hint else None,
     )
 
 
-# How a file was read, for `mailer recipients check`: (English, Swedish).
-FORMATS: dict[str, tuple[str, str]] = {
-    "csv": ("CSV text", "CSV-text"),
-    "xlsx": ("Excel workbook (.xlsx)", "Excel-arbetsbok (.xlsx)"),
-    "xls": ("old Excel workbook (.xls)", "gammal Excel-arbetsbok (.xls)"),
-    "ods": ("OpenDocument spreadsheet (.ods)", "OpenDocument-kalkylblad (.ods)"),
-    "vcard": ("vCard contacts (.vcf)", "vCard-kontakter (.vcf)"),
-    "addresses": ("pasted addresses (To: line)", "inklistrade adresser (Till-rad)"),
+# How a file was read, for `mailer recipients check`.
+FORMATS: dict[str, str] = {
+    "csv": N_("CSV text"),
+    "xlsx": N_("Excel workbook (.xlsx)"),
+    "xls": N_("old Excel workbook (.xls)"),
+    "ods": N_("OpenDocument spreadsheet (.ods)"),
+    "vcard": N_("vCard contacts (.vcf)"),
+    "addresses": N_("pasted addresses (To: line)"),
 }
 
-# The mailer's fields as a report names them: (English, Swedish).
-FIELD_NAMES: dict[str, tuple[str, str]] = {
-    "email": ("email", "e-post"),
-    "name": ("name", "namn"),
-    "first_name": ("first name", "förnamn"),
-    "last_name": ("last name", "efternamn"),
-    "organisation": ("organisation", "organisation"),
-    "title": ("title", "titel"),
-    "language": ("language", "språk"),
-    "segment": ("segment", "segment"),
-    "tags": ("tags", "taggar"),
+# The mailer's fields as a report names them.
+FIELD_NAMES: dict[str, str] = {
+    "email": N_("email"),
+    "name": N_("name"),
+    "first_name": N_("first name"),
+    "last_name": N_("last name"),
+    "organisation": N_("organisation"),
+    "title": N_("title"),
+    "language": N_("language"),
+    "segment": N_("segment"),
+    "tags": N_("tags"),
 }
 
-# How the columns were chosen; {names} come from the file. (English, Swedish).
+# How the columns were chosen; {names} come from the file.
 Note = tuple[str, dict[str, str]]
-NOTES: dict[str, tuple[str, str]] = {
-    "alternative": (
-        "{field}: used {used!r}; {other!r} is an alternative, not used",
-        "{field_sv}: {used!r} används; {other!r} är ett alternativ som inte används",
-    ),
-    "by_content": (
+NOTES: dict[str, str] = {
+    "alternative": N_("{field}: used {used!r}; {other!r} is an alternative, not used"),
+    "by_content": N_(
         "email: no header names it; column {column} chosen because {share}% of its "
-        "cells are addresses (set columns.email to choose another)",
-        "e-post: ingen rubrik anger den; kolumn {column} valdes eftersom {share} % av "
-        "cellerna är adresser (ange columns.email för att välja en annan)",
+        "cells are addresses (set columns.email to choose another)"
     ),
-    "by_content_named": (
+    "by_content_named": N_(
         "email: column {column} ({header!r}) chosen because {share}% of its cells are "
-        "addresses (set columns.email to choose another)",
-        "e-post: kolumn {column} ({header!r}) valdes eftersom {share} % av cellerna är "
-        "adresser (ange columns.email för att välja en annan)",
+        "addresses (set columns.email to choose another)"
     ),
-    "by_letter": (
-        "email: the file has no header row; column {column}, as columns.email says",
-        "e-post: filen saknar rubrikrad; kolumn {column}, som columns.email anger",
-    ),
-    "display_names": (
+    "by_letter": N_("email: the file has no header row; column {column}, as columns.email says"),
+    "display_names": N_(
         "email: the address inside <...> in {column!r}; the name before it when the "
-        "file has no name column",
-        "e-post: adressen inom <...> i {column!r}; namnet före den när filen saknar namnkolumn",
+        "file has no name column"
     ),
-    "fallback": (
-        "email: {count} rows with no address in {column!r} took one from the next e-mail column",
-        "e-post: {count} rader utan adress i {column!r} fick en från nästa e-postkolumn",
+    "fallback": N_(
+        "email: {count} rows with no address in {column!r} took one from the next e-mail column"
     ),
-    "by_label": (
-        "email: {count} rows took a work address over a home one, by their labels",
-        "e-post: {count} rader fick en arbetsadress framför en hemadress, enligt etiketterna",
+    "by_label": N_("email: {count} rows took a work address over a home one, by their labels"),
+    "several_in_cell": N_(
+        'email: {count} cells hold several addresses ("a ::: b"); the first is used'
     ),
-    "several_in_cell": (
-        'email: {count} cells hold several addresses ("a ::: b"); the first is used',
-        'e-post: {count} celler har flera adresser ("a ::: b"); den första används',
-    ),
-    "vcard_emails": (
-        "email: {count} cards have several addresses; the work or preferred one is used",
-        "e-post: {count} kort har flera adresser; arbets- eller förstahandsadressen används",
+    "vcard_emails": N_(
+        "email: {count} cards have several addresses; the work or preferred one is used"
     ),
 }
 
 
-def format_name(code: str, language: str) -> str:
-    """The name of a recognised format, in English or Swedish."""
-    en, sv = FORMATS[code]
-    return sv if language == "sv" else en
+def format_name(code: str) -> str:
+    """The name of a recognised format, in the current language."""
+    return _(FORMATS[code])
 
 
-def note_text(note: Note, language: str) -> str:
-    """One note on how a file's columns were chosen, in English or Swedish."""
+def note_text(note: Note) -> str:
+    """One note on how a file's columns were chosen, in the current language."""
     code, values = note
-    en, sv = NOTES[code]
-    name = values.get("field", "")
-    field_en, field_sv = FIELD_NAMES.get(name, (name, name))
-    return (sv if language == "sv" else en).format(
-        **values | {"field": field_en, "field_sv": field_sv}
-    )
+    return _(NOTES[code]).format(**values | {"field": field_name(values.get("field", ""))})
 
 
-def field_name(name: str, language: str) -> str:
-    """A field as a report names it, in English or Swedish."""
-    en, sv = FIELD_NAMES.get(name, (name, name))
-    return sv if language == "sv" else en
+def field_name(name: str) -> str:
+    """A field as a report names it, in the current language."""
+    text = FIELD_NAMES.get(name)
+    return _(text) if text else name

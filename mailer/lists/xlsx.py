@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mailer.i18n import _
 from mailer.lists.messages import list_error
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def _choose_sheet(path: Path, book: CalamineWorkbook, sheet: str | None) -> str:
         for name in book.sheet_names:
             if kinds.get(name, SheetTypeEnum.WorkSheet) == SheetTypeEnum.WorkSheet:
                 return name
-        raise list_error("xlsx_bad", path, why="no worksheet")
+        raise list_error("xlsx_bad", path, why=_("no worksheet"))
     for name in book.sheet_names:
         if name.strip().casefold() == sheet.strip().casefold():
             if kinds.get(name) == SheetTypeEnum.ChartSheet:
