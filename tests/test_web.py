@@ -52,10 +52,14 @@ def registered(workspace: Path, seminar: int = 2) -> frozenset[str]:
         return registrations.status(journal, seminar).registered
 
 
-def csrf_field(page: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page)
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]+)"', page)
     assert match, page
     return unescape(match.group(1))
+
+
+def csrf_field(page: str) -> str:
+    return hidden(page, "csrf")
 
 
 def test_one_click_post_as_gmail_sends_it(workspace, web, mails):
@@ -152,7 +156,9 @@ def test_unsubscribe_page_needs_its_csrf_token_and_can_be_undone(workspace, web,
         done = browser.post(url, data={"action": "unsubscribe", "csrf": field})
         assert done.status_code == 200 and "Du är avregistrerad" in done.text
         assert suppressed(workspace) == [SWEDE]
-        undone = browser.post(url, data={"action": "undo", "csrf": csrf_field(done.text)})
+        # The undo button carries a token of its own (it expires), as a browser sends it.
+        undo = {"action": "undo", "csrf": csrf_field(done.text), "undo": hidden(done.text, "undo")}
+        undone = browser.post(url, data=undo)
         assert undone.status_code == 200 and "Välkommen tillbaka" in undone.text
     assert suppressed(workspace) == []
 
@@ -281,13 +287,38 @@ def test_mailer_serve_runs_as_a_command(workspace):
     assert b"Zm9vYmFy" not in err  # no access log: links carry personal tokens
 
 
-def test_every_mail_links_to_its_web_version(workspace, web, mails):
-    for person, label in ((SWEDE, "Visa i webbläsare"), (ENGLISH, "View in browser")):
+def test_every_mail_links_to_the_web_version_of_that_mail(workspace, web, mails):
+    """"View in browser" opens this very mailing, rendered from the same templates in the
+    person's language with the sending member's branding, and nobody's name or links."""
+    for person, label, language in (
+        (SWEDE, "Visa i webbläsare", "sv"),
+        (ENGLISH, "View in browser", "en"),
+    ):
         msg = mails[person]
         html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
         text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        link = "https://oppnadata-varmland.example/seminarium/2"
-        assert f'<a href="{link}"' in html and label in html
-        assert f"{label}: {link}" in text
-        page = httpx.get(web.local(link))  # not personal: no token, the same for everyone
-        assert page.status_code == 200 and "Program" in page.text
+        link = f"https://oppnadata-varmland.example/view/invitation-2/{language}/"
+        found = re.search(rf'<a href="({re.escape(link)}[a-z0-9-]+)"[^>]*>{label}</a>', html)
+        assert found, html
+        url = found.group(1)
+        assert f"{label}: {url}" in text
+        page = httpx.get(web.local(url))  # not personal: no token, the same for everyone
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "script-src" not in page.headers["content-security-policy"]
+        # The same mail: its subject and its paragraphs, in its language...
+        assert unescape(str(msg["Subject"])) in unescape(page.text)
+        words = lambda h: " ".join(re.sub(r"<[^>]+>", " ", unescape(h)).split())  # noqa: E731
+        body = words(html)
+        start = body.index("Program")
+        assert body[start : start + 200] in words(page.text)
+        # ...but nobody's: no address, no name, no token; the registration link is the
+        # public sign-up and the unsubscribe link names nobody.
+        first_name = str(msg["To"]).split()[0]
+        assert person not in page.text and first_name not in page.text
+        assert "token=" not in page.text
+        assert "/seminarium/2/anmal" in page.text
+    nobody = httpx.get(web.url + "/avregistrera")  # the web version's unsubscribe link
+    assert nobody.status_code == 200 and "Avregistrera" in nobody.text
+    for missing in ("/view/invitation-99/sv", "/view/invitation-2/de", "/view/x/sv", "/view/change-2.9/en"):
+        assert httpx.get(web.url + missing).status_code == 404, missing
