@@ -288,7 +288,7 @@ def test_mailer_serve_runs_as_a_command(workspace):
 
 
 def test_every_mail_links_to_the_web_version_of_that_mail(workspace, web, mails):
-    """"View in browser" opens this very mailing, rendered from the same templates in the
+    """ "View in browser" opens this very mailing, rendered from the same templates in the
     person's language with the sending member's branding, and nobody's name or links."""
     for person, label, language in (
         (SWEDE, "Visa i webbläsare", "sv"),
@@ -320,5 +320,32 @@ def test_every_mail_links_to_the_web_version_of_that_mail(workspace, web, mails)
         assert "/seminarium/2/anmal" in page.text
     nobody = httpx.get(web.url + "/avregistrera")  # the web version's unsubscribe link
     assert nobody.status_code == 200 and "Avregistrera" in nobody.text
-    for missing in ("/view/invitation-99/sv", "/view/invitation-2/de", "/view/x/sv", "/view/change-2.9/en"):
+    for missing in (
+        "/view/invitation-99/sv",
+        "/view/invitation-2/de",
+        "/view/x/sv",
+        "/view/change-2.9/en",
+    ):
         assert httpx.get(web.url + missing).status_code == 404, missing
+
+
+def test_the_series_page_lists_summaries_videos_and_newsletters(web):
+    series = httpx.get(web.url + "/", headers={"accept-language": "en"})
+    assert "Newsletters" in series.text and "Summary" in series.text
+    assert '<a href="/view/summary-1/en">Summary</a>' in series.text
+    assert "Video: " in series.text
+    # The newsletter by its English subject and date, its preheader as a summary.
+    found = re.search(
+        r'<a href="(/view/newsletter-1/en)">([^<]+)</a>, (\w+day \d+ \w+ 2027)', series.text
+    )
+    assert found, series.text
+    for link in ("/view/summary-1/en", found.group(1)):
+        page = httpx.get(web.url + link)
+        assert page.status_code == 200 and "token=" not in page.text
+    newsletter = httpx.get(web.url + found.group(1))
+    assert unescape(found.group(2)) in unescape(newsletter.text)
+    swedish = httpx.get(web.url + "/")
+    assert (
+        "Nyhetsbrev" in swedish.text
+        and '<a href="/view/summary-1/sv">Sammanfattning</a>' in swedish.text
+    )
