@@ -49,6 +49,7 @@ DATED = {
     "bundle_reports": "imported_at",
     "bundle_exports": "exported_at",
     "signups": "requested_at",
+    "attempts": "at",
 }
 
 
