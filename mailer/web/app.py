@@ -96,10 +96,14 @@ class Site:
         """Who the link's ``token`` names for ``purpose``; TokenError when nobody."""
         return self.signer.claim(purpose, request.query_params.get("token", ""), refused=refused)
 
-    def refused(self, request: Request, exc: tokens.TokenError) -> HTMLResponse:
-        """The 4xx page for a token that cannot act, in the reader's language."""
+    def refused(
+        self, request: Request, exc: tokens.TokenError, claim: tokens.Claim | None = None
+    ) -> HTMLResponse:
+        """The 4xx page for a token that cannot act, in the language of the person it
+        names (an expired token still says), else of the link's other token (``claim``),
+        else of the browser."""
         language = self.language(
-            request, exc.claim if isinstance(exc, tokens.ExpiredTokenError) else None
+            request, exc.claim if isinstance(exc, tokens.ExpiredTokenError) else claim
         )
         with i18n.speaking(language):
             if isinstance(exc, tokens.RehearsalTokenError):
@@ -236,7 +240,7 @@ async def undo(
         if undoing.email != claim.email:
             raise tokens.TokenError("the undo button belongs to somebody else")
     except tokens.TokenError as exc:
-        return site.refused(request, exc)
+        return site.refused(request, exc, claim)
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=UNDO_DAYS)
     undone = await run_in_threadpool(withdraw, site.network.state_dir, claim.email, since)
     if not undone:
