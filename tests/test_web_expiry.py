@@ -87,6 +87,13 @@ def test_an_expired_confirmation_link_is_refused_in_its_language(workspace, smtp
         sent = sign_up(browser, web.url + "/seminarium/2/anmal", name="Kim", email=STRANGER)
         assert sent.status_code == 200
         assert smtp.handler.wait_for(1)
+        # The link in the mail carries its expiry, a week from now, sealed in the token.
+        text = smtp.handler.received[0].message.get_body(("plain",)).get_content()
+        sent_link = next(w for w in text.split() if "/bekrafta?token=" in w)
+        claim = SIGNER.claim(tokens.signup_purpose(network, 2), sent_link.split("token=")[1])
+        assert claim.expires is not None and claim.language == language
+        week = claim.expires - dt.datetime.now(dt.UTC)
+        assert dt.timedelta(days=6, hours=23) < week <= dt.timedelta(days=7)
         # The same link a week later: the token's own expiry has passed.
         late = SIGNER.sign(
             tokens.signup_purpose(network, 2), STRANGER, language=language, expires=PAST
