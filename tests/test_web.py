@@ -349,3 +349,18 @@ def test_the_series_page_lists_summaries_videos_and_newsletters(web):
         "Nyhetsbrev" in swedish.text
         and '<a href="/view/summary-1/sv">Sammanfattning</a>' in swedish.text
     )
+
+
+def test_a_web_version_outlives_a_cancellation(workspace, mails):
+    """An invitation sent before its seminar was cancelled keeps its web version; the
+    cancellation gets one of its own, and a mailing never made has none."""
+    from tests.helpers import add_cancellation
+
+    add_cancellation(workspace, 2)
+    with serving(workspace) as web:
+        invitation = httpx.get(web.url + "/view/invitation-2/en")
+        cancellation = httpx.get(web.url + "/view/cancellation-2/en")
+        never = httpx.get(web.url + "/view/cancellation-3/en")
+    assert invitation.status_code == 200 and "Öppna data" in invitation.text
+    assert cancellation.status_code == 200 and "The speakers are ill." in cancellation.text
+    assert never.status_code == 404

@@ -37,33 +37,38 @@ if TYPE_CHECKING:
 
 _MAILING = re.compile(
     r"^(?:(?P<kind>invitation|reminder|cancellation|summary)-(?P<seminar>\d{1,4})"
-    r"|change-(?P<changed>\d{1,4})\.(?P<revision>\d{1,3})"
+    r"|change-(?P<changed>\d{1,4})\.(?P<revision>[1-9]\d{0,2})"
     r"|newsletter-(?P<newsletter>\d{1,4}))$"
 )
 
 
 def mailing_of(network: Network, mailing: str) -> tuple[str, Seminar, int] | None:
     """(kind, seminar, revision) of a mailing's identity, or None when the network has
-    no such mailing (an unknown seminar, a change that was not made, a summary not due)."""
+    no such mailing (an unknown seminar, a change that was not made, a summary not due).
+
+    Only what the template needs is asked, not what a send would: an invitation sent
+    before its seminar was cancelled keeps its web version."""
     from mailer.campaign.mailing import mailing_for
 
     match = _MAILING.match(mailing)
     if match is None:
         return None
     try:
+        if match["newsletter"]:
+            found = mailing_for(network, "newsletter", int(match["newsletter"]))
+            return found.kind, found.seminar, found.revision
         if match["changed"]:
             seminar = network.seminar(int(match["changed"]))
             revision = int(match["revision"])
-            if not 1 <= revision <= len(seminar.changes):
-                return None
-            return "change", seminar, revision
-        if match["newsletter"]:
-            found = mailing_for(network, "newsletter", int(match["newsletter"]))
-        else:
-            found = mailing_for(network, match["kind"], int(match["seminar"]))
+            return ("change", seminar, revision) if revision <= len(seminar.changes) else None
+        kind, seminar = match["kind"], network.seminar(int(match["seminar"]))
     except MailerError:
         return None
-    return found.kind, found.seminar, found.revision
+    if (kind == "summary" and not seminar.held) or (
+        kind == "cancellation" and not seminar.cancelled
+    ):
+        return None
+    return kind, seminar, 0
 
 
 def image_origins(network: Network) -> list[str]:
