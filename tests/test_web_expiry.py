@@ -188,6 +188,7 @@ def test_the_coordinator_lists_sign_ups_and_what_they_agreed_to(workspace, cli, 
     assert "Agreed to: “Ja, Öppna data Värmland får skicka mig inbjudningar" in listed.output
     assert "Not confirmed" in listed.output and "Agreed to no later invitations" in listed.output
     assert "2 sign-ups; confirmed: 1." in listed.output
+    assert max(len(line) for line in listed.output.splitlines()) <= 80  # no mid-word wrap
     assert re.search(r"Confirmed \w+day \d+ \w+ \d{4} at \d\d:\d\d", listed.output)
     monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     swedish = cli("signups", "list", "--seminar", "2")

@@ -29,6 +29,8 @@ def list_(state: State, seminar: int | None, as_json: bool) -> None:
     box gets later invitations.
     """
     import datetime as dt
+    import shutil
+    import textwrap
 
     from mailer.dates import moment
     from mailer.journal import Journal
@@ -49,6 +51,7 @@ def list_(state: State, seminar: int | None, as_json: bool) -> None:
         say(_("No sign-ups yet."))
         return
     zone = network.tz
+    width = max(40, min(shutil.get_terminal_size().columns, 100))
     for s in found:
         who = f"{s.name} <{s.email}>" + (f", {s.organisation}" if s.organisation else "")
         say(_("Seminar {number}: {who}").format(number=s.seminar, who=who))
@@ -60,7 +63,9 @@ def list_(state: State, seminar: int | None, as_json: bool) -> None:
         else:
             say("  " + _("Not confirmed: the link in the mail was not used"))
         if s.consent_text:
-            say("  " + _("Agreed to: “{text}”").format(text=s.consent_text))
+            agreed = _("Agreed to: “{text}”").format(text=s.consent_text)
+            # Whole words on each line at the terminal's width (the text is a sentence).
+            say(textwrap.fill(agreed, width, initial_indent="  ", subsequent_indent="    "))
         else:
             say("  " + _("Agreed to no later invitations"))
     confirmed = sum(1 for s in found if s.confirmed_at)
