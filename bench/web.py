@@ -129,7 +129,8 @@ def during_send(data: Path) -> dict[str, Any]:
         time.sleep(1.0)  # past start-up: the send is rendering and sending now
         seconds = _post_all(url, config, POSTS)
         send_still_running = send.poll() is None
-        assert send.wait(600) == 0
+        code = send.wait(600)
+        assert code == 0, f"mailer send exited with {code} (75: a store stayed locked)"
         send_seconds = time.perf_counter() - started
     finally:
         server.terminate()
