@@ -4,8 +4,10 @@ The real server (``mailer serve`` in its own process on 127.0.0.1) and, in the s
 case, a real ``mailer send invitation 2`` into the example's Maildir outbox over a
 network of 2,000 people; the client posts ``List-Unsubscribe=One-Click`` as Gmail does,
 each for another person, over one keep-alive connection. The send's own rate (messages a
-second) is reported beside it. The server and the send may use every CPU; the client
-process is pinned to one, as every case is.
+second) is reported beside it. A third case times a mailing's web version ("View in
+browser"): the first GET of each language renders it, later ones are kept pages. The
+server and the send may use every CPU; the client process is pinned to one, as every
+case is.
 
 Run: ``python -m bench web``.
 """
@@ -21,7 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-TITLE = "one-click unsubscribe POSTs per second against mailer serve, alone and during a send"
+TITLE = (
+    "one-click unsubscribe POSTs per second against mailer serve, alone and during a send;"
+    " web version GETs"
+)
 REPO = Path(__file__).resolve().parent.parent
 PEOPLE = 2000
 POSTS = int(os.environ.get("BENCH_WEB_POSTS", "400"))
@@ -124,7 +129,8 @@ def during_send(data: Path) -> dict[str, Any]:
         time.sleep(1.0)  # past start-up: the send is rendering and sending now
         seconds = _post_all(url, config, POSTS)
         send_still_running = send.poll() is None
-        assert send.wait(600) == 0
+        code = send.wait(600)
+        assert code == 0, f"mailer send exited with {code} (75: a store stayed locked)"
         send_seconds = time.perf_counter() - started
     finally:
         server.terminate()
@@ -139,4 +145,28 @@ def during_send(data: Path) -> dict[str, Any]:
     }
 
 
-CASES = {"alone": alone, "during a send": during_send}
+def web_versions(data: Path) -> dict[str, Any]:
+    """GETs of a mailing's web version ("View in browser"): the first renders the mail
+    (templates, CSS inlining), the rest are served from the server's memory."""
+    import httpx
+
+    config = _fresh(data)
+    server, url = _serve(config)
+    pages = [f"{url}/view/invitation-2/{lang}" for lang in ("sv", "en")]
+    try:
+        with httpx.Client() as client:
+            start = time.perf_counter()
+            for page in pages:
+                assert client.get(page).status_code == 200
+            first = time.perf_counter() - start
+            start = time.perf_counter()
+            for n in range(POSTS):
+                assert client.get(pages[n % 2]).status_code == 200
+            seconds = time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {"messages": POSTS, "seconds": seconds, "first_render_ms": round(first * 500)}
+
+
+CASES = {"alone": alone, "during a send": during_send, "web version": web_versions}

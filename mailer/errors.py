@@ -13,7 +13,8 @@ prints that line and exits with :attr:`MailerError.exit_code`; nothing else is s
     │   └── StateLockedError         another process holds a store's lock; exit code 75
     ├── BundleError                  a mailing bundle or member report: damaged, altered, not ours
     ├── TokenError (tokens)          a link's token: malformed, forged, or for another purpose
-    │   └── RehearsalTokenError      genuine, but from a rehearsal: it acts for nobody
+    │   ├── RehearsalTokenError      genuine, but from a rehearsal: it acts for nobody
+    │   └── ExpiredTokenError        genuine, but past its expiry (confirmation, undo)
     ├── InboxError                   saved mail to read that is not there
     └── DeliveryError                something went wrong talking to a mail server
         ├── TransientError           4xx, dropped connection, timeout: try again later

@@ -110,13 +110,19 @@ class Variant:
         return sum(len(p.encode()) for p in self.html[::2])
 
 
-def web_version_url(network: Network, kind: str, seminar: Seminar) -> str:
-    """The mail's non-personal version on ``mailer serve``: the seminar's public page (a
-    newsletter: the series page); "" without ``[web]``."""
-    if network.web is None:
-        return ""
-    base = network.web.base_url.rstrip("/")
-    return base if kind == "newsletter" else f"{base}/seminarium/{seminar.number}"
+def web_version_url(
+    network: Network,
+    kind: str,
+    seminar: Seminar,
+    language: str = "",
+    member: str = "",
+    revision: int = 0,
+) -> str:
+    """The mail's non-personal version on ``mailer serve`` (``/view/<mailing>/<language>/
+    <member>``: the same templates, nobody's name or links); "" without ``[web]``."""
+    from mailer.web import mailing_id, view_url
+
+    return view_url(network, mailing_id(kind, seminar.number, revision), language, member)
 
 
 def check_urls(values: Mapping[str, str]) -> None:
@@ -385,7 +391,7 @@ class Renderer:
             "next_when": dates.when(nxt.date, nxt.start, nxt.end, tz, language) if nxt else "",
             "summary": self._summary(seminar, language),
             "person": _PersonSlots(),
-            "web_url": web_version_url(net, kind, seminar),
+            "web_url": web_version_url(net, kind, seminar, language, member.id, revision),
         }
 
     def _render_variant(

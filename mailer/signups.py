@@ -12,80 +12,70 @@ them) and, when they agreed to it, every later invitation: :func:`with_signups`.
 from __future__ import annotations
 
 import datetime as dt
+import html
 from dataclasses import replace
 
-from mailer import tokens
+from mailer import dates, i18n, tokens
 from mailer.config import Network, Seminar
+from mailer.i18n import _, ngettext
 from mailer.journal import Journal, Signup
 from mailer.message import Outgoing, build_message, new_message_id, sender_domain
 from mailer.recipients import Merge, Person
 from mailer.render import Variant
 
-# What a person agrees to by ticking the box; stored word for word with the consent.
-CONSENT_TEXT = {
-    "sv": "Ja, {network} får skicka mig inbjudningar till kommande seminarier. "
-    "Jag kan avregistrera mig när som helst.",
-    "en": "Yes, {network} may send me invitations to coming seminars. "
-    "I can unsubscribe at any time.",
-}
-
-CONFIRM_TEXTS = {
-    "sv": {
-        "subject": "Bekräfta din anmälan: {seminar}",
-        "hello": "Hej {name}!",
-        "body": "Någon, förhoppningsvis du, anmälde den här adressen till {seminar} "
-        "den {date}. Bekräfta anmälan med länken nedan.",
-        "button": "Bekräfta min anmälan",
-        "ignore": "Var det inte du? Då behöver du inte göra något: utan bekräftelse "
-        "händer ingenting.",
-    },
-    "en": {
-        "subject": "Confirm your registration: {seminar}",
-        "hello": "Hello {name},",
-        "body": "Someone, hopefully you, signed this address up for {seminar} on "
-        "{date}. Please confirm with the link below.",
-        "button": "Confirm my registration",
-        "ignore": "Was it not you? Then there is nothing to do: without a confirmation "
-        "nothing happens.",
-    },
-}
-
 
 def consent_text(network: Network, language: str) -> str:
-    return CONSENT_TEXT[language].format(network=network.network.name)
+    """What a person agrees to by ticking the box, in their language; stored word for
+    word with the consent."""
+    with i18n.speaking(language):
+        return _(
+            "Yes, {network} may send me invitations to coming seminars. "
+            "I can unsubscribe at any time."
+        ).format(network=network.network.name)
 
 
 def confirmation_variant(network: Network, seminar: Seminar, language: str) -> Variant:
     """The confirmation mail: plain pieces around two fields, ``name`` and ``confirm_url``."""
-    import html
-
-    t = CONFIRM_TEXTS[language]
-    title = (seminar.title_en if language == "en" else None) or seminar.title
-    body = t["body"].format(seminar=title, date=seminar.date.isoformat())
-    hello_before, _, hello_after = t["hello"].partition("{name}")
+    with i18n.speaking(language):
+        title = (seminar.title_en if language == "en" else None) or seminar.title
+        day = dates.long_date(seminar.date, language)
+        body = ngettext(
+            "Someone, hopefully you, signed this address up for {seminar} on {date}. "
+            "Please confirm with the link below: it works for {days} day.",
+            "Someone, hopefully you, signed this address up for {seminar} on {date}. "
+            "Please confirm with the link below: it works for {days} days.",
+            tokens.CONFIRM_DAYS,
+        ).format(seminar=title, date=day, days=tokens.CONFIRM_DAYS)
+        # The greeting is one sentence in the catalogue; the name goes where it says.
+        hello_before, _name, hello_after = _("Hello {name},").partition("{name}")
+        button = _("Confirm my registration")
+        ignore = _(
+            "Was it not you? Then there is nothing to do: without a confirmation nothing happens."
+        )
+        subject = _("Confirm your registration: {seminar}").format(seminar=title)
     colour = network.network.colours.primary
     html_pieces = (
-        f"<!DOCTYPE html><html><body><p>{html.escape(hello_before)}",
+        f'<!DOCTYPE html><html lang="{language}"><body><p>{html.escape(hello_before)}',
         "name",
         f'{html.escape(hello_after)}</p><p>{html.escape(body)}</p><p><a href="',
         "confirm_url",
         f'" style="background:{colour};color:#ffffff;padding:10px 18px;'
-        f'text-decoration:none">{html.escape(t["button"])}</a></p>'
-        f"<p>{html.escape(t['ignore'])}</p></body></html>",
+        f'text-decoration:none">{html.escape(button)}</a></p>'
+        f"<p>{html.escape(ignore)}</p></body></html>",
     )
     text_pieces = (
         hello_before,
         "name",
-        f"{hello_after}\n\n{body}\n\n{t['button']}: ",
+        f"{hello_after}\n\n{body}\n\n{button}: ",
         "confirm_url",
-        f"\n\n{t['ignore']}\n",
+        f"\n\n{ignore}\n",
     )
     return Variant(
         kind="signup",
         seminar=seminar.number,
         language=language,
         member=network.coordinator.member,
-        subject=t["subject"].format(seminar=title),
+        subject=subject,
         preheader="",
         html=html_pieces,
         text=text_pieces,
@@ -135,7 +125,10 @@ def confirm_url(network: Network, signer: tokens.Signer, path: str, signup: Sign
     parts = urllib.parse.urlsplit(network.web.base_url)
     base = f"{parts.scheme}://{parts.netloc}"  # ``path`` starts with base_url's own path
     token = signer.sign(
-        tokens.signup_purpose(network, signup.seminar), signup.email, language=signup.language
+        tokens.signup_purpose(network, signup.seminar),
+        signup.email,
+        language=signup.language,
+        expires=tokens.expires_in(tokens.CONFIRM_DAYS),
     )
     return tokens.with_token(base + path, token)
 

@@ -12,6 +12,11 @@ token for another seminar.
 Links sent before tokens were sealed are ``<address>.<mac>`` (both base64url, an
 HMAC-SHA256 over purpose and address): :meth:`Signer.verify` still honours them.
 
+A token may carry an expiry (:meth:`Signer.sign` with ``expires``), sealed with the rest:
+past it, the token names its person but acts for nobody (:class:`ExpiredTokenError`). The
+links that confirm a sign-up and undo an unsubscription expire; the one-click unsubscribe
+and the registration links do not (see ``CONFIRM_DAYS``).
+
 A rehearsal (``send --via``) signs its links for ``rehearsal:<purpose>``: its messages
 look exactly like the real ones, but whatever honours a token turns a rehearsal's down
 with a ``RehearsalTokenError``, so a tester clicking a link changes nothing for the real
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -59,6 +65,11 @@ _PHRASES = (
     N_("nobody was unsubscribed"),
     N_("nobody was registered"),
 )
+# A token with an expiry marks its language in upper case and carries the moment after
+# the mark (seconds since 1970, 5 bytes): tokens made before expiries still read the same.
+_EXPIRING: dict[str | None, bytes] = {None: b"_", "sv": b"S", "en": b"E"}
+_EXPIRING_OF = {v: k for k, v in _EXPIRING.items()}
+_EXPIRY_BYTES = 5
 
 
 class TokenError(MailerError):
@@ -67,6 +78,19 @@ class TokenError(MailerError):
 
 class RehearsalTokenError(TokenError):
     """A genuine token from a rehearsal's message: it must not act for the real person."""
+
+
+class ExpiredTokenError(TokenError):
+    """A genuine token past its expiry: it acts for nobody, but its language still
+    chooses the page that says so."""
+
+    def __init__(self, claim: Claim, expired_at: dt.datetime, refused: str) -> None:
+        super().__init__(
+            _("this link has expired: {refused}").format(refused=_(refused)),
+            hint=_("ask for a new link"),
+        )
+        self.claim = claim
+        self.expired_at = expired_at
 
 
 def _b64(data: bytes) -> str:
@@ -99,6 +123,21 @@ def signup_purpose(network: Network, seminar: int) -> str:
     return f"signup:{network.network.id}:{seminar}"
 
 
+def undo_purpose(network: Network) -> str:
+    """The "undo" button after unsubscribing on the web: it expires (UNDO_DAYS)."""
+    return f"undo:{network.network.id}"
+
+
+# How long a link acts, by what it does. None: as long as the key lives. An unsubscribe
+# link must keep working in old mail (RFC 8058 wants the one-click URL to work whenever
+# the message is read, and a person may object to mail at any time), and a registration
+# link is bounded by the seminar itself (its registration deadline closes the form).
+# A confirmation or an undo is a step someone takes just now: a week is plenty, and an
+# old one lying in a mailbox should not act.
+CONFIRM_DAYS = 7
+UNDO_DAYS = 7
+
+
 def rehearsal_purpose(purpose: str) -> str:
     """``purpose`` for a rehearsal's links; a prefix, so no real purpose can equal it."""
     return f"{REHEARSAL}:{purpose}"
@@ -110,6 +149,7 @@ class Claim:
 
     email: str
     language: Literal["sv", "en"] | None = None
+    expires: dt.datetime | None = None
 
 
 def missing_key(network: Network, *, why: str) -> ConfigError | None:
@@ -164,9 +204,21 @@ class Signer:
     def _cipher(self) -> AESGCM:
         return _cipher_for(self.key)
 
-    def sign(self, purpose: str, email: str, *, language: str | None = None) -> str:
-        """A sealed token for ``email`` and ``purpose`` (``language``: "sv", "en" or None)."""
-        plain = _LANGUAGES.get(language, b"-") + email.encode("utf-8")
+    def sign(
+        self,
+        purpose: str,
+        email: str,
+        *,
+        language: str | None = None,
+        expires: dt.datetime | None = None,
+    ) -> str:
+        """A sealed token for ``email`` and ``purpose`` (``language``: "sv", "en" or None);
+        with ``expires``, it acts until then only (to the second)."""
+        if expires is None:
+            plain = _LANGUAGES.get(language, b"-") + email.encode("utf-8")
+        else:
+            moment = max(0, int(expires.timestamp())).to_bytes(_EXPIRY_BYTES, "big")
+            plain = _EXPIRING.get(language, b"_") + moment + email.encode("utf-8")
         # A synthetic nonce (an HMAC of everything sealed): the same person's link is the
         # same in every build of a message, and two different messages never share a nonce.
         nonce = hmac.new(self.key, b"nonce\n" + purpose.encode() + b"\n" + plain, "sha256").digest()
@@ -201,8 +253,7 @@ class Signer:
                 continue
             if rehearsal:
                 raise _rehearsal(refused)
-            language = cast(Literal["sv", "en"] | None, _LANGUAGE_OF.get(plain[:1]))
-            return Claim(plain[1:].decode("utf-8", "replace"), language)
+            return _checked(_claim_of(plain), refused)
         raise TokenError(
             _("the token is not valid for this network"),
             hint=_("it was changed, cut short, or signed with another key"),
@@ -224,6 +275,28 @@ class Signer:
             _("the token is not valid for this network"),
             hint=_("it was changed, cut short, or signed with another key"),
         )
+
+
+def _claim_of(plain: bytes) -> Claim:
+    mark = plain[:1]
+    if mark in _EXPIRING_OF:
+        seconds = int.from_bytes(plain[1 : 1 + _EXPIRY_BYTES], "big")
+        language = cast(Literal["sv", "en"] | None, _EXPIRING_OF[mark])
+        email = plain[1 + _EXPIRY_BYTES :].decode("utf-8", "replace")
+        return Claim(email, language, dt.datetime.fromtimestamp(seconds, dt.UTC))
+    language = cast(Literal["sv", "en"] | None, _LANGUAGE_OF.get(mark))
+    return Claim(plain[1:].decode("utf-8", "replace"), language)
+
+
+def _checked(claim: Claim, refused: str) -> Claim:
+    if claim.expires is not None and dt.datetime.now(dt.UTC) >= claim.expires:
+        raise ExpiredTokenError(claim, claim.expires, refused)
+    return claim
+
+
+def expires_in(days: int) -> dt.datetime:
+    """The moment a link made now stops acting, ``days`` from now."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
 
 
 def with_token(url: str, token: str, *, name: str = "token") -> str:

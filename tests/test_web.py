@@ -52,10 +52,14 @@ def registered(workspace: Path, seminar: int = 2) -> frozenset[str]:
         return registrations.status(journal, seminar).registered
 
 
-def csrf_field(page: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page)
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]+)"', page)
     assert match, page
     return unescape(match.group(1))
+
+
+def csrf_field(page: str) -> str:
+    return hidden(page, "csrf")
 
 
 def test_one_click_post_as_gmail_sends_it(workspace, web, mails):
@@ -152,7 +156,9 @@ def test_unsubscribe_page_needs_its_csrf_token_and_can_be_undone(workspace, web,
         done = browser.post(url, data={"action": "unsubscribe", "csrf": field})
         assert done.status_code == 200 and "Du är avregistrerad" in done.text
         assert suppressed(workspace) == [SWEDE]
-        undone = browser.post(url, data={"action": "undo", "csrf": csrf_field(done.text)})
+        # The undo button carries a token of its own (it expires), as a browser sends it.
+        undo = {"action": "undo", "csrf": csrf_field(done.text), "undo": hidden(done.text, "undo")}
+        undone = browser.post(url, data=undo)
         assert undone.status_code == 200 and "Välkommen tillbaka" in undone.text
     assert suppressed(workspace) == []
 
@@ -281,13 +287,80 @@ def test_mailer_serve_runs_as_a_command(workspace):
     assert b"Zm9vYmFy" not in err  # no access log: links carry personal tokens
 
 
-def test_every_mail_links_to_its_web_version(workspace, web, mails):
-    for person, label in ((SWEDE, "Visa i webbläsare"), (ENGLISH, "View in browser")):
+def test_every_mail_links_to_the_web_version_of_that_mail(workspace, web, mails):
+    """ "View in browser" opens this very mailing, rendered from the same templates in the
+    person's language with the sending member's branding, and nobody's name or links."""
+    for person, label, language in (
+        (SWEDE, "Visa i webbläsare", "sv"),
+        (ENGLISH, "View in browser", "en"),
+    ):
         msg = mails[person]
         html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
         text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        link = "https://oppnadata-varmland.example/seminarium/2"
-        assert f'<a href="{link}"' in html and label in html
-        assert f"{label}: {link}" in text
-        page = httpx.get(web.local(link))  # not personal: no token, the same for everyone
-        assert page.status_code == 200 and "Program" in page.text
+        link = f"https://oppnadata-varmland.example/view/invitation-2/{language}/"
+        found = re.search(rf'<a href="({re.escape(link)}[a-z0-9-]+)"[^>]*>{label}</a>', html)
+        assert found, html
+        url = found.group(1)
+        assert f"{label}: {url}" in text
+        page = httpx.get(web.local(url))  # not personal: no token, the same for everyone
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "script-src" not in page.headers["content-security-policy"]
+        # The same mail: its subject and its paragraphs, in its language...
+        assert unescape(str(msg["Subject"])) in unescape(page.text)
+        words = lambda h: " ".join(re.sub(r"<[^>]+>", " ", unescape(h)).split())  # noqa: E731
+        body = words(html)
+        start = body.index("Program")
+        assert body[start : start + 200] in words(page.text)
+        # ...but nobody's: no address, no name, no token; the registration link is the
+        # public sign-up and the unsubscribe link names nobody.
+        first_name = str(msg["To"]).split()[0]
+        assert person not in page.text and first_name not in page.text
+        assert "token=" not in page.text
+        assert "/seminarium/2/anmal" in page.text
+    nobody = httpx.get(web.url + "/avregistrera")  # the web version's unsubscribe link
+    assert nobody.status_code == 200 and "Avregistrera" in nobody.text
+    for missing in (
+        "/view/invitation-99/sv",
+        "/view/invitation-2/de",
+        "/view/x/sv",
+        "/view/change-2.9/en",
+    ):
+        assert httpx.get(web.url + missing).status_code == 404, missing
+
+
+def test_the_series_page_lists_summaries_videos_and_newsletters(web):
+    series = httpx.get(web.url + "/", headers={"accept-language": "en"})
+    assert "Newsletters" in series.text and "Summary" in series.text
+    assert '<a href="/view/summary-1/en">Summary</a>' in series.text
+    assert "Video: " in series.text
+    # The newsletter by its English subject and date, its preheader as a summary.
+    found = re.search(
+        r'<a href="(/view/newsletter-1/en)">([^<]+)</a>, (\w+day \d+ \w+ 2027)', series.text
+    )
+    assert found, series.text
+    for link in ("/view/summary-1/en", found.group(1)):
+        page = httpx.get(web.url + link)
+        assert page.status_code == 200 and "token=" not in page.text
+    newsletter = httpx.get(web.url + found.group(1))
+    assert unescape(found.group(2)) in unescape(newsletter.text)
+    swedish = httpx.get(web.url + "/")
+    assert (
+        "Nyhetsbrev" in swedish.text
+        and '<a href="/view/summary-1/sv">Sammanfattning</a>' in swedish.text
+    )
+
+
+def test_a_web_version_outlives_a_cancellation(workspace, mails):
+    """An invitation sent before its seminar was cancelled keeps its web version; the
+    cancellation gets one of its own, and a mailing never made has none."""
+    from tests.helpers import add_cancellation
+
+    add_cancellation(workspace, 2)
+    with serving(workspace) as web:
+        invitation = httpx.get(web.url + "/view/invitation-2/en")
+        cancellation = httpx.get(web.url + "/view/cancellation-2/en")
+        never = httpx.get(web.url + "/view/cancellation-3/en")
+    assert invitation.status_code == 200 and "Öppna data" in invitation.text
+    assert cancellation.status_code == 200 and "The speakers are ill." in cancellation.text
+    assert never.status_code == 404

@@ -45,6 +45,8 @@ def browser() -> Iterator[Any]:
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(flag)
+    # The console, where Chromium reports what a Content-Security-Policy blocked.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(30)
     try:
@@ -162,3 +164,28 @@ def test_a_stranger_signs_up_in_the_browser_and_confirms_from_the_mail(
     plan = cli("send", "reminder", "2", "--audience", "registered", "--dry-run")
     assert plan.exit_code == 0, plan.output
     assert "Audience registered: 1 person;" in plan.output
+
+
+def test_view_in_browser_shows_that_mail_styled_and_nobodys(workspace, cli, web, browser):
+    import re
+
+    from selenium.webdriver.common.by import By
+
+    mails = sent_mails(workspace, cli)
+    html = mails[SWEDE].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r'<a href="([^"]+/view/invitation-2/sv/[^"]+)"', html)
+    assert link, html
+    browser.get(web.local(link.group(1)))
+    assert browser.title == str(mails[SWEDE]["Subject"])
+    # The mail's inline styles apply (the page's CSP lets them), and nothing was blocked.
+    body = browser.find_element(By.TAG_NAME, "body")
+    assert body.value_of_css_property("background-color") == "rgba(244, 244, 242, 1)"
+    blocked = [
+        e["message"] for e in browser.get_log("browser") if "Content Security" in e["message"]
+    ]
+    assert blocked == []
+    text = body.text
+    assert "Hej," in text and "Åsa" not in text and SWEDE not in browser.page_source
+    hrefs = [a.get_attribute("href") or "" for a in browser.find_elements(By.TAG_NAME, "a")]
+    assert not any("token=" in h for h in hrefs)
+    assert any(h.endswith("/seminarium/2/anmal") for h in hrefs)

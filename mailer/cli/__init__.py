@@ -86,6 +86,7 @@ from mailer.cli import (  # noqa: E402
     registrations,
     sending,
     serve,
+    signups,
     state,
     status,
     suppression,
@@ -109,3 +110,4 @@ main.add_command(person.person)
 main.add_command(person.prune)
 main.add_command(state.state)
 main.add_command(serve.serve)
+main.add_command(signups.signups)

@@ -7,7 +7,8 @@ sending, these writes go through :class:`GroupCommit`, which commits the writes 
 connections together. Message bodies are never stored.
 
 This package owns every SQL statement against ``journal.sqlite3``: :mod:`.database` (the
-:class:`Journal`), :mod:`.inbox` (what came back by mail, a part of it), :mod:`.group`
+:class:`Journal`), :mod:`.inbox` (what came back by mail, a part of it), :mod:`.limits` (recent
+attempts, for rate limits), :mod:`.group`
 (:class:`GroupCommit`), :mod:`.schema` (the migrations) and :mod:`.records` (the rows it
 hands out).
 """

@@ -23,6 +23,7 @@ from mailer import state
 from mailer.errors import StateError
 from mailer.i18n import _
 from mailer.journal.inbox import InboxRecords
+from mailer.journal.limits import AttemptRecords
 from mailer.journal.records import (
     BundleExport,
     Delivery,
@@ -49,6 +50,7 @@ DATED = {
     "bundle_reports": "imported_at",
     "bundle_exports": "exported_at",
     "signups": "requested_at",
+    "attempts": "at",
 }
 
 
@@ -75,7 +77,7 @@ def is_rehearsal(path: Path) -> bool:
     return path.parent.name == REHEARSAL_DIR
 
 
-class Journal(InboxRecords):
+class Journal(InboxRecords, AttemptRecords):
     """The SQLite journal in the state folder."""
 
     def __init__(self, path: Path) -> None:
@@ -404,6 +406,11 @@ class Journal(InboxRecords):
             "AND (seminar=? OR consent_text IS NOT NULL) ORDER BY confirmed_at",
             (seminar,),
         )
+        return [Signup(**dict(r)) for r in rows]
+
+    def all_signups(self) -> list[Signup]:
+        """Every sign-up, confirmed or not, oldest request first (for the coordinator)."""
+        rows = self.db.execute("SELECT * FROM signups ORDER BY requested_at, seminar, email")
         return [Signup(**dict(r)) for r in rows]
 
     # -- one person's rights, and retention (mailer.privacy) ----------------------

@@ -148,6 +148,14 @@ def _m009_signups(db: sqlite3.Connection) -> None:
         )""")
 
 
+def _m010_attempts(db: sqlite3.Connection) -> None:
+    # Recent attempts for rate limits that outlive a restart of mailer serve and hold
+    # across its processes (public sign-ups per client and per address). The key is a
+    # salted hash; rows older than their window are deleted as new ones come.
+    db.execute("CREATE TABLE attempts (kind TEXT NOT NULL, digest TEXT NOT NULL, at TEXT NOT NULL)")
+    db.execute("CREATE INDEX attempts_key ON attempts (kind, digest, at)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_initial,
     _m002_channel,
@@ -158,4 +166,5 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m007_inbox,
     _m008_imap,
     _m009_signups,
+    _m010_attempts,
 ]

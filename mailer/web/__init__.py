@@ -2,7 +2,10 @@
 
 app       the routes: one-click unsubscribe (RFC 8058), registration and cancelling,
           ``/healthz``, the stylesheet
-archive   the public pages: the series (seminars, past videos and links), each seminar
+archive   the public pages: the series (seminars, past summaries and videos, newsletters),
+          each seminar
+view      each mail's web version ("View in browser"): the mailing rendered from the same
+          templates, with nobody's name, address or token in it
 signup    public sign-up on a seminar's page, double opt-in (mailer.signups sends the mail)
 pages     the HTML pages, in Swedish and English, in the network's colours
 security  the headers on every response (a strict CSP), CSRF tokens, language choice
@@ -31,6 +34,27 @@ def under(base_url: str, url: str | None) -> str | None:
     return urllib.parse.urlsplit(url).path or "/"
 
 
+VIEW_PREFIX = "/view"
+
+
+def mailing_id(kind: str, seminar: int, revision: int = 0) -> str:
+    """A mailing's stable identity, as :attr:`mailer.campaign.Mailing.id` spells it."""
+    if kind == "newsletter":
+        return f"newsletter-{revision}"
+    if kind == "change":
+        return f"change-{seminar}.{revision}"
+    return f"{kind}-{seminar}"
+
+
+def view_url(network: Network, mailing: str, language: str, member: str = "") -> str:
+    """Where ``mailer serve`` shows a mailing's web version: ``<base_url>/view/<mailing>/
+    <language>[/<member>]`` (the member whose branding the mail wore); "" without [web]."""
+    if network.web is None:
+        return ""
+    url = f"{network.web.base_url.rstrip('/')}{VIEW_PREFIX}/{mailing}/{language}"
+    return f"{url}/{member}" if member else url
+
+
 def outside_links(network: Network) -> list[str]:
     """The personal links (``key = url``) that do not point under ``[web] base_url``."""
     if network.web is None:
@@ -51,6 +75,7 @@ def create_app(network: Network, *, signer: tokens.Signer | None = None) -> Star
     from mailer.web.app import Site, not_found, routes
     from mailer.web.archive import archive_routes
     from mailer.web.security import Csrf, SecurityHeaders
+    from mailer.web.view import view_routes
 
     if network.web is None:
         raise ConfigError(
@@ -61,10 +86,10 @@ def create_app(network: Network, *, signer: tokens.Signer | None = None) -> Star
     signer = signer or tokens.Signer.from_env(network, why="mailer serve")
     site = Site(network, signer, Csrf(signer.key))
     return Starlette(
-        routes=[*routes(site), *archive_routes(site)],
+        routes=[*routes(site), *archive_routes(site), *view_routes(site)],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={404: not_found(site), 405: not_found(site)},
     )
 
 
-__all__ = ["create_app", "outside_links", "under"]
+__all__ = ["VIEW_PREFIX", "create_app", "mailing_id", "outside_links", "under", "view_url"]

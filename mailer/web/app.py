@@ -26,14 +26,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from mailer import suppression, tokens
+from mailer import dates, i18n, suppression, tokens
 from mailer.config import Network, Seminar
+from mailer.i18n import _, ngettext
 from mailer.journal import Journal
 from mailer.web import pages, under
 from mailer.web.pages import Form
 from mailer.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf, choose_language
 
-UNDO_DAYS = 7
+UNDO_DAYS = tokens.UNDO_DAYS
 MAX_BODY = 16_384  # a form's answers fit in far less; anything bigger is refused unread
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
 ICS_NAME = "seminarium.ics"
@@ -73,10 +74,11 @@ class Site:
         html = extra + "".join(
             Form(f.action, field, f.button, f.fields, f.secondary).html() for f in forms
         )
-        response = HTMLResponse(
-            pages.page(self.network, language, title, paragraphs, forms=html, links=links),
-            status,
-        )
+        with i18n.speaking(language):
+            document = pages.page(
+                self.network, language, title, paragraphs, forms=html, links=links
+            )
+        response = HTMLResponse(document, status)
         if forms:
             response.set_cookie(
                 CSRF_COOKIE,
@@ -94,18 +96,45 @@ class Site:
         """Who the link's ``token`` names for ``purpose``; TokenError when nobody."""
         return self.signer.claim(purpose, request.query_params.get("token", ""), refused=refused)
 
-    def refused(self, request: Request, exc: tokens.TokenError) -> HTMLResponse:
-        t = pages.texts(self.language(request))
-        why = (
-            t["rehearsal_text"]
-            if isinstance(exc, tokens.RehearsalTokenError)
-            else t["bad_token_text"]
+    def refused(
+        self, request: Request, exc: tokens.TokenError, claim: tokens.Claim | None = None
+    ) -> HTMLResponse:
+        """The 4xx page for a token that cannot act, in the language of the person it
+        names (an expired token still says), else of the link's other token (``claim``),
+        else of the browser."""
+        language = self.language(
+            request, exc.claim if isinstance(exc, tokens.ExpiredTokenError) else claim
         )
-        return self.page(request, self.language(request), t["bad_token_title"], [why], status=403)
+        with i18n.speaking(language):
+            if isinstance(exc, tokens.RehearsalTokenError):
+                why = _("This link comes from a rehearsal and does nothing.")
+            elif isinstance(exc, tokens.ExpiredTokenError):
+                why = _(
+                    "This link has expired: it worked until {when}. Nothing was changed."
+                ).format(when=dates.moment(exc.expired_at, self.network.tz))
+            else:
+                why = _(
+                    "The link is incomplete, was changed or is meant for something else. "
+                    "Copy the whole link from the mail, or contact the coordinator."
+                )
+            title = _("This link does not work")
+        return self.page(request, language, title, [why], status=403)
+
+    def without_token(self, request: Request) -> HTMLResponse:
+        """The unsubscribe page reached from a mail's web version, which names nobody."""
+        language = self.language(request)
+        with i18n.speaking(language):
+            title = _("Unsubscribe")
+            how = _(
+                "To unsubscribe, use the link at the end of the mail you received: it "
+                "knows who you are. Or write to the coordinator."
+            )
+        return self.page(request, language, title, [how])
 
     def stale_form(self, request: Request, language: str) -> HTMLResponse:
-        t = pages.texts(language)
-        return self.page(request, language, t["bad_form_title"], [t["bad_form_text"]], status=403)
+        with i18n.speaking(language):
+            title, why = _("The form expired"), _("Go back, reload the page and try again.")
+        return self.page(request, language, title, [why], status=403)
 
     def csrf_ok(self, request: Request, form: FormData) -> bool:
         field = form.get(CSRF_FIELD)
@@ -141,51 +170,84 @@ def unsubscribe_endpoint(site: Site) -> Callable[[Request], Awaitable[Response]]
     state_dir = site.network.state_dir
 
     async def endpoint(request: Request) -> Response:
+        if request.method == "GET" and "token" not in request.query_params:
+            return site.without_token(request)  # a mail's web version links here
         try:
             claim = site.claim(request, purpose, refused="nobody unsubscribed")
         except tokens.TokenError as exc:
             return site.refused(request, exc)
         language = site.language(request, claim)
-        t = pages.texts(language)
-        name = site.network.network.name
-        here = own_url(request)
-        if request.method == "GET":
-            ask = Form(here, "", t["unsubscribe_button"], fields=action("unsubscribe"))
-            return site.page(
-                request,
-                language,
-                t["unsubscribe_title"],
-                [t["unsubscribe_ask"].format(network=name)],
-                forms=[ask],
-            )
-        form = await read_form(request)
-        if form is None:
-            return PlainTextResponse("request too large", 413)
-        if form.get(ONE_CLICK[0]) == ONE_CLICK[1]:
-            # RFC 8058: a mail provider's POST, no cookie, no page needed.
+        with i18n.speaking(language):
+            name = site.network.network.name
+            if request.method == "GET":
+                ask = Form(own_url(request), "", _("Yes, unsubscribe me"), action("unsubscribe"))
+                question = _(
+                    "Do you want to stop receiving invitations and newsletters from {network}?"
+                ).format(network=name)
+                return site.page(request, language, _("Unsubscribe"), [question], forms=[ask])
+            form = await read_form(request)
+            if form is None:
+                return PlainTextResponse("request too large", 413)
+            if form.get(ONE_CLICK[0]) == ONE_CLICK[1]:
+                # RFC 8058: a mail provider's POST, no cookie, no page needed.
+                await run_in_threadpool(
+                    suppression.unsubscribe, state_dir, [claim.email], note="web"
+                )
+                return PlainTextResponse("unsubscribed")
+            if not site.csrf_ok(request, form):
+                return site.stale_form(request, language)
+            if form.get("action") == "undo":
+                return await undo(site, request, claim, form, language)
             await run_in_threadpool(suppression.unsubscribe, state_dir, [claim.email], note="web")
-            return PlainTextResponse("unsubscribed")
-        if not site.csrf_ok(request, form):
-            return site.stale_form(request, language)
-        if form.get("action") == "undo":
-            since = dt.datetime.now(dt.UTC) - dt.timedelta(days=UNDO_DAYS)
-            undone = await run_in_threadpool(withdraw, state_dir, claim.email, since)
-            if not undone:
-                return site.page(request, language, t["unsubscribe_title"], [t["undo_late"]])
-            return site.page(
-                request, language, t["undone_title"], [t["undone_text"].format(network=name)]
-            )
-        await run_in_threadpool(suppression.unsubscribe, state_dir, [claim.email], note="web")
-        undo = Form(here, "", t["undo_button"], fields=action("undo"), secondary=True)
-        return site.page(
-            request,
-            language,
-            t["unsubscribed_title"],
-            [t["unsubscribed_text"].format(network=name), t["undo_text"]],
-            forms=[undo],
-        )
+            return unsubscribed_page(site, request, claim, language)
 
     return endpoint
+
+
+def unsubscribed_page(
+    site: Site, request: Request, claim: tokens.Claim, language: str
+) -> HTMLResponse:
+    """Done, with a button to undo it: the button carries a token of its own that
+    expires after UNDO_DAYS (the suppression list's own date bounds it too)."""
+    undo_token = site.signer.sign(
+        tokens.undo_purpose(site.network),
+        claim.email,
+        language=claim.language,
+        expires=tokens.expires_in(UNDO_DAYS),
+    )
+    fields = action("undo") + f'<input type="hidden" name="undo" value="{undo_token}">'
+    button = Form(own_url(request), "", _("Undo the unsubscription"), fields=fields, secondary=True)
+    done = _(
+        "You will get no more mail from {network}, from any of its member organisations."
+    ).format(network=site.network.network.name)
+    later = ngettext(
+        "Changed your mind? You can undo this for {n} day.",
+        "Changed your mind? You can undo this for {n} days.",
+        UNDO_DAYS,
+    ).format(n=UNDO_DAYS)
+    return site.page(request, language, _("You are unsubscribed"), [done, later], forms=[button])
+
+
+async def undo(
+    site: Site, request: Request, claim: tokens.Claim, form: FormData, language: str
+) -> Response:
+    """Take an unsubscription back, if the undo button's token is genuine, names the
+    same person and has not expired."""
+    try:
+        undoing = site.signer.claim(
+            tokens.undo_purpose(site.network), text(form, "undo", 500), refused="nothing undone"
+        )
+        if undoing.email != claim.email:
+            raise tokens.TokenError("the undo button belongs to somebody else")
+    except tokens.TokenError as exc:
+        return site.refused(request, exc, claim)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=UNDO_DAYS)
+    undone = await run_in_threadpool(withdraw, site.network.state_dir, claim.email, since)
+    if not undone:
+        late = _("This can no longer be undone here. Please contact the coordinator.")
+        return site.page(request, language, _("Unsubscribe"), [late])
+    back = _("You will get mail from {network} again.").format(network=site.network.network.name)
+    return site.page(request, language, _("Welcome back"), [back])
 
 
 def action(name: str) -> str:
@@ -234,43 +296,49 @@ def registration_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], A
         except tokens.TokenError as exc:
             return site.refused(request, exc)
         language = site.language(request, claim)
-        t = pages.texts(language)
-        title = t["register_title"].format(seminar=pages.seminar_title(seminar, language))
-        about = [pages.when(network, seminar, language)]
-        if not open_for_registration(network, seminar):
-            return site.page(request, language, t["closed_title"], [t["closed_text"]], status=409)
-        here = own_url(request)
-        cancel = Form(here, "", t["cancel_button"], fields=action("cancel"), secondary=True)
-        ics = [(calendar_url(request), t["calendar"])]
-        if request.method == "GET":
-            if await run_in_threadpool(registered, network, seminar.number, claim.email):
-                return site.page(
-                    request, language, title, [*about, t["already"]], forms=[cancel], links=ics
-                )
-            fields = action("register") + pages.registration_fields(language)
-            form = Form(here, "", t["register_button"], fields=fields)
-            return site.page(request, language, title, about, forms=[form])
-        posted = await read_form(request)
-        if posted is None:
-            return PlainTextResponse("request too large", 413)
-        if not site.csrf_ok(request, posted):
-            return site.stale_form(request, language)
-        if posted.get("action") == "cancel" or posted.get("attend") == "no":
-            await run_in_threadpool(record, network, seminar.number, claim.email, registered=False)
-            done = "cancelled" if posted.get("action") == "cancel" else "declined"
-            return site.page(request, language, t[f"{done}_title"], [t[f"{done}_text"]])
-        answer = {"diet": text(posted, "diet", 200), "message": text(posted, "message", 1000)}
-        await run_in_threadpool(
-            record, network, seminar.number, claim.email, registered=True, **answer
-        )
-        see_you = t["registered_text"].format(
-            date=seminar.date.isoformat(), start=seminar.start.strftime("%H:%M")
-        )
-        return site.page(
-            request, language, t["registered_title"], [*about, see_you], forms=[cancel], links=ics
-        )
+        with i18n.speaking(language):
+            return await registration(site, seminar, request, claim, language)
 
     return endpoint
+
+
+async def registration(
+    site: Site, seminar: Seminar, request: Request, claim: tokens.Claim, language: str
+) -> Response:
+    """The registration form (GET) and its answer (POST), in the person's language."""
+    network = site.network
+    title = _("Registration: {seminar}").format(seminar=pages.seminar_title(seminar, language))
+    about = [pages.when(network, seminar)]
+    if not open_for_registration(network, seminar):
+        closed = _("It is no longer possible to register for this seminar.")
+        return site.page(request, language, _("Registration is closed"), [closed], status=409)
+    here = own_url(request)
+    cancel = Form(here, "", _("Cancel my place"), fields=action("cancel"), secondary=True)
+    ics = [(calendar_url(request), _("Add to your calendar (.ics)"))]
+    if request.method == "GET":
+        if await run_in_threadpool(registered, network, seminar.number, claim.email):
+            already = _("You are registered for the seminar.")
+            return site.page(request, language, title, [*about, already], forms=[cancel], links=ics)
+        fields = action("register") + pages.registration_fields()
+        form = Form(here, "", _("Register"), fields=fields)
+        return site.page(request, language, title, about, forms=[form])
+    posted = await read_form(request)
+    if posted is None:
+        return PlainTextResponse("request too large", 413)
+    if not site.csrf_ok(request, posted):
+        return site.stale_form(request, language)
+    if posted.get("action") == "cancel" or posted.get("attend") == "no":
+        await run_in_threadpool(record, network, seminar.number, claim.email, registered=False)
+        if posted.get("action") == "cancel":
+            done = (_("Your place is cancelled"), _("Welcome another time."))
+        else:
+            done = (_("Thank you for your answer"), _("You are not registered for the seminar."))
+        return site.page(request, language, done[0], [done[1]])
+    answer = {"diet": text(posted, "diet", 200), "message": text(posted, "message", 1000)}
+    await run_in_threadpool(record, network, seminar.number, claim.email, registered=True, **answer)
+    see_you = pages.see_you(network, seminar)
+    thanks = _("Thank you, you are registered")
+    return site.page(request, language, thanks, [*about, see_you], forms=[cancel], links=ics)
 
 
 def calendar_url(request: Request) -> str:
@@ -344,7 +412,8 @@ def not_found(site: Site) -> Callable[[Request, Exception], Awaitable[Response]]
 
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         language = site.language(request)
-        title = pages.texts(language)["not_found_title"]
+        with i18n.speaking(language):
+            title = _("Page not found")
         return site.page(request, language, title, [], status=status)
 
     return handler

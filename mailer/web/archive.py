@@ -1,6 +1,8 @@
-"""The public pages: the series (every seminar, the past ones with their videos and links)
-and each seminar as a web page. Nothing personal: no token, no form, the same for everyone,
-in the browser's language (``Accept-Language``)."""
+"""The public pages: the series (coming seminars; past ones with their summaries, videos
+and links; the newsletters) and each seminar as a web page. Nothing personal: no token,
+no form, the same for everyone, in the browser's language (``Accept-Language``). A
+summary and a newsletter are shown as their mail's web version (:mod:`mailer.web.view`).
+"""
 
 from __future__ import annotations
 
@@ -12,61 +14,66 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mailer import dates, i18n
 from mailer.config import Network, Seminar
-from mailer.web import pages
+from mailer.errors import MailerError
+from mailer.i18n import _
+from mailer.web import mailing_id, pages, view_url
 from mailer.web.app import Site, open_for_registration
-
-ARCHIVE_TEXTS = {
-    "sv": {
-        "coming": "Kommande seminarier",
-        "past": "Tidigare seminarier",
-        "videos": "Film",
-        "links": "Läs mer",
-        "programme": "Program",
-        "cancelled": "Inställt",
-        "back": "Alla seminarier",
-        "signup": "Anmäl dig till seminariet",
-    },
-    "en": {
-        "coming": "Coming seminars",
-        "past": "Past seminars",
-        "videos": "Video",
-        "links": "Read more",
-        "programme": "Programme",
-        "cancelled": "Cancelled",
-        "back": "All seminars",
-        "signup": "Sign up for the seminar",
-    },
-}
 
 
 def seminar_path(prefix: str, seminar: Seminar) -> str:
     return f"{prefix}/seminarium/{seminar.number}"
 
 
-def _title(seminar: Seminar, language: str) -> str:
-    return pages.seminar_title(seminar, language)
+def _local(network: Network, url: str) -> str:
+    """A link on this site as a path, so it works behind any proxy host."""
+    return urllib.parse.urlsplit(url).path
 
 
 def _line(network: Network, prefix: str, seminar: Seminar, language: str) -> str:
-    t = ARCHIVE_TEXTS[language]
-    when = pages.when(network, seminar, language)
-    state = f" ({t['cancelled']})" if seminar.cancelled else ""
+    when = pages.when(network, seminar)
+    state = f" ({_('Cancelled')})" if seminar.cancelled else ""
     link = escape(seminar_path(prefix, seminar))
-    return (
-        f'<li><a href="{link}">{escape(_title(seminar, language))}</a>, {escape(when)}{state}</li>'
-    )
+    title = escape(pages.seminar_title(seminar, language))
+    return f'<a href="{link}">{title}</a>, {escape(when)}{escape(state)}'
 
 
-def _after(seminar: Seminar, language: str) -> str:
-    """The videos and links a held seminar left behind, as a list (escaped)."""
-    t = ARCHIVE_TEXTS[language]
-    items = [(f"{t['videos']}: {v.title}", v.url) for v in seminar.videos]
-    items += [(f"{t['links']}: {link.title}", link.url) for link in seminar.links]
+def _after(network: Network, seminar: Seminar, language: str) -> str:
+    """What a held seminar left behind: its summary (the mail's web version), videos and
+    links, as a list (escaped)."""
+    items: list[tuple[str, str]] = []
+    if seminar.held and (seminar.summary_file or seminar.videos):
+        summary = view_url(network, mailing_id("summary", seminar.number), language)
+        items.append((_("Summary"), _local(network, summary)))
+    items += [(_("Video: {title}").format(title=v.title), v.url) for v in seminar.videos]
+    items += [(_("Read more: {title}").format(title=x.title), x.url) for x in seminar.links]
     if not items:
         return ""
     rows = "".join(f'<li><a href="{escape(url)}">{escape(label)}</a></li>' for label, url in items)
     return f"<ul>{rows}</ul>"
+
+
+def newsletters(network: Network, language: str) -> str:
+    """The newsletters, newest first: subject, date, its preheader as a summary, and a link
+    to its web version (escaped). An article that cannot be read is left out."""
+    from mailer.article import read_article
+
+    rows = []
+    for item in sorted(network.newsletters, key=lambda n: n.number, reverse=True):
+        name = item.file_en if language == "en" and item.file_en else item.file
+        try:
+            article = read_article(network.resolve(name))
+        except MailerError:
+            continue
+        url = _local(network, view_url(network, mailing_id("newsletter", 0, item.number), language))
+        day = dates.long_date(article.meta.date, language)
+        about = f"<br>{escape(article.meta.preheader)}" if article.meta.preheader else ""
+        rows.append(
+            f'<li><a href="{escape(url)}">{escape(article.meta.subject)}</a>, '
+            f"{escape(day)}{about}</li>"
+        )
+    return f"<h2>{escape(_('Newsletters'))}</h2><ul>{''.join(rows)}</ul>" if rows else ""
 
 
 def series_endpoint(site: Site, prefix: str) -> Callable[[Request], Awaitable[Response]]:
@@ -74,25 +81,40 @@ def series_endpoint(site: Site, prefix: str) -> Callable[[Request], Awaitable[Re
 
     async def endpoint(request: Request) -> Response:
         language = site.language(request)
-        t = ARCHIVE_TEXTS[language]
-        series = network.series
-        title = (series.title_en if language == "en" else None) or series.title
-        ordered = sorted(network.seminars, key=lambda s: s.date)
-        coming = [s for s in ordered if not s.held]
-        past = [s for s in reversed(ordered) if s.held]
-        body = ""
-        if coming:
-            items = "".join(_line(network, prefix, s, language) for s in coming)
-            body += f"<h2>{escape(t['coming'])}</h2><ul>{items}</ul>"
-        if past:
-            items = "".join(
-                _line(network, prefix, s, language)[: -len("</li>")] + _after(s, language) + "</li>"
-                for s in past
-            )
-            body += f"<h2>{escape(t['past'])}</h2><ul>{items}</ul>"
+        with i18n.speaking(language):
+            series = network.series
+            title = (series.title_en if language == "en" else None) or series.title
+            ordered = sorted(network.seminars, key=lambda s: s.date)
+            coming = [s for s in ordered if not s.held]
+            past = [s for s in reversed(ordered) if s.held]
+            body = ""
+            if coming:
+                items = "".join(f"<li>{_line(network, prefix, s, language)}</li>" for s in coming)
+                body += f"<h2>{escape(_('Coming seminars'))}</h2><ul>{items}</ul>"
+            if past:
+                items = "".join(
+                    f"<li>{_line(network, prefix, s, language)}{_after(network, s, language)}</li>"
+                    for s in past
+                )
+                body += f"<h2>{escape(_('Past seminars'))}</h2><ul>{items}</ul>"
+            body += newsletters(network, language)
         return site.page(request, language, title, [], extra=body)
 
     return endpoint
+
+
+def _programme(seminar: Seminar, language: str) -> str:
+    if not seminar.programme:
+        return ""
+    english = language == "en"
+    rows = "".join(
+        "<li>"
+        + escape(", ".join(x for x in (s.name, s.organisation) if x))
+        + (f": {escape((s.topic_en if english else None) or s.topic)}" if s.topic else "")
+        + "</li>"
+        for s in seminar.programme
+    )
+    return f"<h2>{escape(_('Programme'))}</h2><ul>{rows}</ul>"
 
 
 def seminar_endpoint(
@@ -102,29 +124,19 @@ def seminar_endpoint(
 
     async def endpoint(request: Request) -> Response:
         language = site.language(request)
-        t = ARCHIVE_TEXTS[language]
-        english = language == "en"
-        theme = (seminar.theme_en if english else None) or seminar.theme
-        description = (seminar.description_en if english else None) or seminar.description
-        paragraphs = [theme, pages.when(network, seminar, language), seminar.address, description]
-        if seminar.cancelled:
-            paragraphs.insert(0, t["cancelled"])
-        body = ""
-        if seminar.programme:
-            rows = "".join(
-                "<li>"
-                + escape(", ".join(x for x in (s.name, s.organisation) if x))
-                + (f": {escape((s.topic_en if english else None) or s.topic)}" if s.topic else "")
-                + "</li>"
-                for s in seminar.programme
-            )
-            body += f"<h2>{escape(t['programme'])}</h2><ul>{rows}</ul>"
-        body += _after(seminar, language)
-        if open_for_registration(network, seminar):
-            signup = escape(seminar_path(prefix, seminar) + "/anmal")
-            body += f'<p><a href="{signup}">{escape(t["signup"])}</a></p>'
-        body += f'<p><a href="{escape(prefix or "/")}">{escape(t["back"])}</a></p>'
-        title = _title(seminar, language)
+        with i18n.speaking(language):
+            english = language == "en"
+            theme = (seminar.theme_en if english else None) or seminar.theme
+            description = (seminar.description_en if english else None) or seminar.description
+            paragraphs = [theme, pages.when(network, seminar), seminar.address, description]
+            if seminar.cancelled:
+                paragraphs.insert(0, _("Cancelled"))
+            body = _programme(seminar, language) + _after(network, seminar, language)
+            if open_for_registration(network, seminar):
+                signup = escape(seminar_path(prefix, seminar) + "/anmal")
+                body += f'<p><a href="{signup}">{escape(_("Sign up for the seminar"))}</a></p>'
+            body += f'<p><a href="{escape(prefix or "/")}">{escape(_("All seminars"))}</a></p>'
+        title = pages.seminar_title(seminar, language)
         return site.page(request, language, title, paragraphs, extra=body)
 
     return endpoint

@@ -5,99 +5,20 @@ could change runs here, no JavaScript, no asset from elsewhere: the one styleshe
 served by the app itself (``/style.css``), so the Content-Security-Policy can say
 ``default-src 'none'; style-src 'self'``. A page names at most the seminar and what the
 person did: never their address.
+
+Every text is in the message catalogue (:mod:`mailer.i18n`): a handler speaks the
+person's language (``with i18n.speaking(language):``) while it builds its page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
 
+from mailer import dates
 from mailer.config import Network, Seminar
-
-TEXTS: Mapping[str, Mapping[str, str]] = {
-    "sv": {
-        "unsubscribe_title": "Avregistrera",
-        "unsubscribe_ask": "Vill du sluta få inbjudningar och nyhetsbrev från {network}?",
-        "unsubscribe_button": "Ja, avregistrera mig",
-        "unsubscribed_title": "Du är avregistrerad",
-        "unsubscribed_text": "Du får inga fler utskick från {network}, från någon av "
-        "medlemsorganisationerna.",
-        "undo_text": "Ångrat dig? Det går att ångra under sju dagar.",
-        "undo_button": "Ångra avregistreringen",
-        "undone_title": "Välkommen tillbaka",
-        "undone_text": "Du får utskick från {network} igen.",
-        "undo_late": "Avregistreringen kan inte längre ångras här. Kontakta samordnaren.",
-        "register_title": "Anmälan: {seminar}",
-        "when": "{date}, {start}–{end}, {place}",
-        "attend": "Kommer du?",
-        "attend_yes": "Ja, jag kommer",
-        "attend_no": "Nej, jag kan inte komma",
-        "diet": "Specialkost (valfritt)",
-        "message": "Meddelande till arrangören (valfritt)",
-        "register_button": "Skicka anmälan",
-        "registered_title": "Tack, du är anmäld",
-        "registered_text": "Vi ses den {date} kl. {start}.",
-        "declined_title": "Tack för ditt svar",
-        "declined_text": "Du är inte anmäld till seminariet.",
-        "already": "Du är anmäld till seminariet.",
-        "calendar": "Lägg till i kalendern (.ics)",
-        "cancel_button": "Avboka min plats",
-        "cancelled_title": "Din plats är avbokad",
-        "cancelled_text": "Välkommen en annan gång.",
-        "closed_title": "Anmälan är stängd",
-        "closed_text": "Det går inte längre att anmäla sig till det här seminariet.",
-        "bad_token_title": "Länken fungerar inte",
-        "bad_token_text": "Länken är ofullständig, ändrad eller gäller något annat. "
-        "Kopiera hela länken från mejlet, eller kontakta samordnaren.",
-        "rehearsal_text": "Länken kommer från ett provutskick och gör ingenting.",
-        "bad_form_title": "Formuläret gick ut",
-        "bad_form_text": "Gå tillbaka, ladda om sidan och försök igen.",
-        "not_found_title": "Sidan finns inte",
-        "contact": "Frågor? Kontakta {name}, {email}.",
-    },
-    "en": {
-        "unsubscribe_title": "Unsubscribe",
-        "unsubscribe_ask": "Do you want to stop receiving invitations and newsletters "
-        "from {network}?",
-        "unsubscribe_button": "Yes, unsubscribe me",
-        "unsubscribed_title": "You are unsubscribed",
-        "unsubscribed_text": "You will get no more mail from {network}, from any of its "
-        "member organisations.",
-        "undo_text": "Changed your mind? You can undo this for seven days.",
-        "undo_button": "Undo",
-        "undone_title": "Welcome back",
-        "undone_text": "You will get mail from {network} again.",
-        "undo_late": "This can no longer be undone here. Please contact the coordinator.",
-        "register_title": "Registration: {seminar}",
-        "when": "{date}, {start}–{end}, {place}",
-        "attend": "Will you attend?",
-        "attend_yes": "Yes, I will attend",
-        "attend_no": "No, I cannot come",
-        "diet": "Special diet (optional)",
-        "message": "Message to the organisers (optional)",
-        "register_button": "Register",
-        "registered_title": "Thank you, you are registered",
-        "registered_text": "See you on {date} at {start}.",
-        "declined_title": "Thank you for your answer",
-        "declined_text": "You are not registered for the seminar.",
-        "already": "You are registered for the seminar.",
-        "calendar": "Add to your calendar (.ics)",
-        "cancel_button": "Cancel my place",
-        "cancelled_title": "Your place is cancelled",
-        "cancelled_text": "Welcome another time.",
-        "closed_title": "Registration is closed",
-        "closed_text": "It is no longer possible to register for this seminar.",
-        "bad_token_title": "This link does not work",
-        "bad_token_text": "The link is incomplete, was changed or is meant for something "
-        "else. Copy the whole link from the mail, or contact the coordinator.",
-        "rehearsal_text": "This link comes from a rehearsal and does nothing.",
-        "bad_form_title": "The form expired",
-        "bad_form_text": "Go back, reload the page and try again.",
-        "not_found_title": "Page not found",
-        "contact": "Questions? Contact {name}, {email}.",
-    },
-}
+from mailer.i18n import _, current_language
 
 STYLE_TEMPLATE = """\
 :root {{ --primary: {primary}; --accent: {accent}; --text: {text}; --bg: {background}; }}
@@ -130,10 +51,6 @@ def stylesheet(network: Network) -> str:
     return STYLE_TEMPLATE.format(**network.network.colours.model_dump())
 
 
-def texts(language: str) -> Mapping[str, str]:
-    return TEXTS.get(language, TEXTS["sv"])
-
-
 @dataclass(frozen=True, slots=True)
 class Form:
     """A form that posts back to the page's own URL (the token stays in the query)."""
@@ -164,10 +81,11 @@ def page(
     links: Iterable[tuple[str, str]] = (),
 ) -> str:
     """A whole document: the network's header, the title, plain-text paragraphs, links
-    (href, label) on this site, forms."""
-    t = texts(language)
+    (href, label) on this site, forms. The caller speaks ``language`` already."""
     coordinator = network.coordinator
-    contact = t["contact"].format(name=coordinator.name, email=coordinator.email)
+    contact = _("Questions? Contact {name}, {email}.").format(
+        name=coordinator.name, email=coordinator.email
+    )
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     body += "".join(f'<p><a href="{escape(h)}">{escape(label)}</a></p>' for h, label in links)
     return (
@@ -185,26 +103,28 @@ def seminar_title(seminar: Seminar, language: str) -> str:
     return (seminar.title_en if language == "en" else None) or seminar.title
 
 
-def when(network: Network, seminar: Seminar, language: str) -> str:
-    return texts(language)["when"].format(
-        date=seminar.date.isoformat(),
-        start=seminar.start.strftime("%H:%M"),
-        end=seminar.end.strftime("%H:%M"),
-        place=seminar.place,
-    )
+def when(network: Network, seminar: Seminar) -> str:
+    """The seminar's day, hours and place, in the current language."""
+    language = current_language()
+    span = dates.when(seminar.date, seminar.start, seminar.end, network.tz, language)
+    return _("{when}, {place}").format(when=span, place=seminar.place)
 
 
-def registration_fields(language: str) -> str:
+def see_you(network: Network, seminar: Seminar) -> str:
+    span = dates.when(seminar.date, seminar.start, seminar.end, network.tz, current_language())
+    return _("See you on {when}.").format(when=span)
+
+
+def registration_fields() -> str:
     """The registration form's own fields (radio buttons, diet, message), escaped."""
-    t = texts(language)
     return (
-        f"<fieldset><legend>{escape(t['attend'])}</legend>"
+        f"<fieldset><legend>{escape(_('Will you attend?'))}</legend>"
         '<input type="radio" id="attend-yes" name="attend" value="yes" checked>'
-        f'<label for="attend-yes">{escape(t["attend_yes"])}</label>'
+        f'<label for="attend-yes">{escape(_("Yes, I will attend"))}</label>'
         '<input type="radio" id="attend-no" name="attend" value="no">'
-        f'<label for="attend-no">{escape(t["attend_no"])}</label></fieldset>'
-        f'<label for="diet">{escape(t["diet"])}</label>'
+        f'<label for="attend-no">{escape(_("No, I cannot come"))}</label></fieldset>'
+        f'<label for="diet">{escape(_("Special diet (optional)"))}</label>'
         '<input type="text" id="diet" name="diet" maxlength="200">'
-        f'<label for="message">{escape(t["message"])}</label>'
+        f'<label for="message">{escape(_("Message to the organisers (optional)"))}</label>'
         '<textarea id="message" name="message" rows="3" maxlength="1000"></textarea>'
     )

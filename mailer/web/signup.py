@@ -24,62 +24,26 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from mailer import signups, tokens
+from mailer import i18n, signups, tokens
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network, Seminar
 from mailer.errors import MailerError
+from mailer.i18n import _
 from mailer.journal import Journal, Signup
 from mailer.web import pages
 from mailer.web.app import Site, open_for_registration, read_form, text
 from mailer.web.pages import Form
 
 HONEYPOT = "website"
-CONFIRM_DAYS = 7  # how long a confirmation link works
-SIGNUP_TEXTS = {
-    "sv": {
-        "title": "Anmäl dig: {seminar}",
-        "name": "Namn",
-        "organisation": "Organisation",
-        "email": "E-postadress",
-        "honeypot": "Lämna tomt",
-        "button": "Anmäl mig",
-        "sent_title": "Titta i din inkorg",
-        "sent_text": "Vi har skickat ett mejl med en länk. Anmälan gäller när du har "
-        "bekräftat den.",
-        "invalid": "Fyll i namn och en giltig e-postadress.",
-        "slow_down": "För många anmälningar på kort tid. Försök igen om en stund.",
-        "confirm_title": "Bekräfta din anmälan",
-        "confirm_button": "Bekräfta",
-        "confirmed_title": "Tack, du är anmäld",
-        "unknown": "Anmälan hittades inte eller länken är för gammal (den gäller en "
-        "vecka). Anmäl dig igen från seminariets sida.",
-        "mail_failed": "Mejlet kunde inte skickas just nu. Försök igen senare.",
-    },
-    "en": {
-        "title": "Sign up: {seminar}",
-        "name": "Name",
-        "organisation": "Organisation",
-        "email": "E-mail address",
-        "honeypot": "Leave empty",
-        "button": "Sign me up",
-        "sent_title": "Check your inbox",
-        "sent_text": "We have sent you a mail with a link. Your registration counts once "
-        "you have confirmed it.",
-        "invalid": "Please give your name and a valid e-mail address.",
-        "slow_down": "Too many sign-ups in a short time. Please try again later.",
-        "confirm_title": "Confirm your registration",
-        "confirm_button": "Confirm",
-        "confirmed_title": "Thank you, you are registered",
-        "unknown": "This sign-up was not found, or the link is too old (it works for a "
-        "week). Please sign up again from the seminar's page.",
-        "mail_failed": "The mail could not be sent just now. Please try again later.",
-    },
-}
+# Sign-ups an hour, per client and per address: held in memory (a flood is refused before
+# it reaches the disk) and in the journal (so a restart or a second process forgets none).
+LIMITS = {"client": 5, "address": 3}
+WINDOW = dt.timedelta(hours=1)
 
 
 class RateLimit:
-    """At most ``limit`` events per key in a sliding ``window`` of seconds, in memory
-    (one server process; a restart forgets, which only lets a few more through)."""
+    """At most ``limit`` events per key in a sliding ``window`` of seconds, in memory:
+    the first, cheap gate of one process (:func:`allowed` then asks the journal)."""
 
     def __init__(self, limit: int, window: float = 3600.0) -> None:
         self.limit, self.window = limit, window
@@ -106,10 +70,11 @@ class RateLimit:
 
 
 def signup_fields(network: Network, language: str) -> str:
-    t = SIGNUP_TEXTS[language]
+    """The sign-up form's fields, in the current language, escaped."""
     consent = escape(signups.consent_text(network, language))
+    labels = {"name": _("Name"), "organisation": _("Organisation"), "email": _("E-mail address")}
     inputs = "".join(
-        f'<label for="{n}">{escape(t[n])}</label>'
+        f'<label for="{n}">{escape(labels[n])}</label>'
         f'<input type="{kind}" id="{n}" name="{n}" maxlength="200"{req}>'
         for n, kind, req in (
             ("name", "text", " required"),
@@ -119,8 +84,9 @@ def signup_fields(network: Network, language: str) -> str:
     )
     # The honeypot: hidden by the stylesheet (no inline style under the CSP).
     trap = (
-        f'<div class="trap" aria-hidden="true"><label for="{HONEYPOT}">{escape(t["honeypot"])}'
-        f'</label><input type="text" id="{HONEYPOT}" name="{HONEYPOT}" tabindex="-1" '
+        f'<div class="trap" aria-hidden="true"><label for="{HONEYPOT}">'
+        f"{escape(_('Leave empty'))}</label>"
+        f'<input type="text" id="{HONEYPOT}" name="{HONEYPOT}" tabindex="-1" '
         'autocomplete="off"></div>'
     )
     box = (
@@ -128,6 +94,15 @@ def signup_fields(network: Network, language: str) -> str:
         f' <label class="inline" for="consent">{consent}</label></p>'
     )
     return inputs + trap + box
+
+
+def allowed(network: Network, client: str, email: str) -> bool:
+    """Whether the journal lets this client and this address sign up once more (the
+    client's attempt counts even when the address has had enough)."""
+    with Journal.in_state_dir(network.state_dir) as journal:
+        return journal.attempt(
+            "signup-client", client, limit=LIMITS["client"], window=WINDOW
+        ) and journal.attempt("signup-address", email, limit=LIMITS["address"], window=WINDOW)
 
 
 def remember(network: Network, seminar: int, signup: Signup) -> bool:
@@ -144,7 +119,7 @@ def remember(network: Network, seminar: int, signup: Signup) -> bool:
 
 def confirm(network: Network, seminar: int, email: str) -> Signup | None:
     """The sign-up confirmed, or None: unknown, or its link older than CONFIRM_DAYS."""
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=CONFIRM_DAYS)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=tokens.CONFIRM_DAYS)
     with Journal.in_state_dir(network.state_dir) as journal:
         return journal.confirm_signup(
             seminar, email, requested_since=since.isoformat(timespec="seconds")
@@ -154,59 +129,73 @@ def confirm(network: Network, seminar: int, email: str) -> Signup | None:
 def signup_endpoint(
     site: Site, seminar: Seminar, confirm_path: str, limits: tuple[RateLimit, RateLimit]
 ) -> Callable[[Request], Awaitable[Response]]:
-    network = site.network
-    per_client, per_address = limits
-
     async def endpoint(request: Request) -> Response:
         language = site.language(request)
-        t = SIGNUP_TEXTS[language]
-        title = t["title"].format(seminar=pages.seminar_title(seminar, language))
-        about = [pages.when(network, seminar, language)]
-        if not open_for_registration(network, seminar):
-            p = pages.texts(language)
-            return site.page(request, language, p["closed_title"], [p["closed_text"]], status=409)
-        form = Form(request.url.path, "", t["button"], fields=signup_fields(network, language))
-        if request.method == "GET":
-            return site.page(request, language, title, about, forms=[form])
-        posted = await read_form(request)
-        if posted is None:
-            return PlainTextResponse("request too large", 413)
-        if not site.csrf_ok(request, posted):
-            return site.stale_form(request, language)
-        sent = site.page(request, language, t["sent_title"], [t["sent_text"]])
-        if text(posted, HONEYPOT, 200):
-            return sent  # a bot: it learns nothing, nothing is stored or sent
-        try:
-            email = normalise_address(text(posted, "email", 254))
-        except AddressError:
-            email = ""
-        name = text(posted, "name", 200)
-        if not email or not name:
-            return site.page(request, language, title, [t["invalid"]], forms=[form], status=400)
-        client = request.client.host if request.client else "unknown"
-        if not (per_client.allow(client) and per_address.allow(email)):
-            return site.page(request, language, title, [t["slow_down"]], status=429)
-        consent = signups.consent_text(network, language) if posted.get("consent") else None
-        signup = Signup(
-            seminar.number,
-            email,
-            name,
-            text(posted, "organisation", 200),
-            language,
-            consent,
-            "",
-            None,
-        )
-        if await run_in_threadpool(remember, network, seminar.number, signup):
-            url = signups.confirm_url(network, site.signer, confirm_path, signup)
-            message = signups.confirmation_message(network, seminar, signup, url)
-            try:
-                await signups.send_confirmation(network, message)
-            except MailerError:
-                return site.page(request, language, title, [t["mail_failed"]], status=503)
-        return sent
+        with i18n.speaking(language):
+            return await sign_up(site, seminar, confirm_path, limits, request, language)
 
     return endpoint
+
+
+async def sign_up(
+    site: Site,
+    seminar: Seminar,
+    confirm_path: str,
+    limits: tuple[RateLimit, RateLimit],
+    request: Request,
+    language: str,
+) -> Response:
+    """The public form (GET) and a sign-up (POST), in the browser's language."""
+    network = site.network
+    title = _("Sign up: {seminar}").format(seminar=pages.seminar_title(seminar, language))
+    about = [pages.when(network, seminar)]
+    if not open_for_registration(network, seminar):
+        closed = _("It is no longer possible to register for this seminar.")
+        return site.page(request, language, _("Registration is closed"), [closed], status=409)
+    fields = signup_fields(network, language)
+    form = Form(request.url.path, "", _("Sign me up"), fields=fields)
+    if request.method == "GET":
+        return site.page(request, language, title, about, forms=[form])
+    posted = await read_form(request)
+    if posted is None:
+        return PlainTextResponse("request too large", 413)
+    if not site.csrf_ok(request, posted):
+        return site.stale_form(request, language)
+    check = _(
+        "We have sent you a mail with a link. Your registration counts once you have confirmed it."
+    )
+    sent = site.page(request, language, _("Check your inbox"), [check])
+    if text(posted, HONEYPOT, 200):
+        return sent  # a bot: it learns nothing, nothing is stored or sent
+    try:
+        email = normalise_address(text(posted, "email", 254))
+    except AddressError:
+        email = ""
+    name = text(posted, "name", 200)
+    if not email or not name:
+        invalid = _("Please give your name and a valid e-mail address.")
+        return site.page(request, language, title, [invalid], forms=[form], status=400)
+    client = request.client.host if request.client else "unknown"
+    per_client, per_address = limits
+    if not (
+        per_client.allow(client)
+        and per_address.allow(email)
+        and await run_in_threadpool(allowed, network, client, email)
+    ):
+        slow = _("Too many sign-ups in a short time. Please try again later.")
+        return site.page(request, language, title, [slow], status=429)
+    consent = signups.consent_text(network, language) if posted.get("consent") else None
+    organisation = text(posted, "organisation", 200)
+    signup = Signup(seminar.number, email, name, organisation, language, consent, "", None)
+    if await run_in_threadpool(remember, network, seminar.number, signup):
+        url = signups.confirm_url(network, site.signer, confirm_path, signup)
+        message = signups.confirmation_message(network, seminar, signup, url)
+        try:
+            await signups.send_confirmation(network, message)
+        except MailerError:
+            failed = _("The mail could not be sent just now. Please try again later.")
+            return site.page(request, language, title, [failed], status=503)
+    return sent
 
 
 def confirm_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaitable[Response]]:
@@ -219,24 +208,28 @@ def confirm_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaita
         except tokens.TokenError as exc:
             return site.refused(request, exc)
         language = site.language(request, claim)
-        t = SIGNUP_TEXTS[language]
-        about = [pages.when(network, seminar, language)]
-        here = request.url.path + "?" + request.url.query
-        if request.method == "GET":
-            ask = Form(here, "", t["confirm_button"])
-            return site.page(request, language, t["confirm_title"], about, forms=[ask])
-        posted = await read_form(request)
-        if posted is None:
-            return PlainTextResponse("request too large", 413)
-        if not site.csrf_ok(request, posted):
-            return site.stale_form(request, language)
-        done = await run_in_threadpool(confirm, network, seminar.number, claim.email)
-        if done is None:
-            return site.page(request, language, t["confirm_title"], [t["unknown"]], status=404)
-        see_you = pages.texts(language)["registered_text"].format(
-            date=seminar.date.isoformat(), start=seminar.start.strftime("%H:%M")
-        )
-        return site.page(request, language, t["confirmed_title"], [*about, see_you])
+        with i18n.speaking(language):
+            about = [pages.when(network, seminar)]
+            here = request.url.path + "?" + request.url.query
+            title = _("Confirm your registration")
+            if request.method == "GET":
+                ask = Form(here, "", _("Confirm"))
+                return site.page(request, language, title, about, forms=[ask])
+            posted = await read_form(request)
+            if posted is None:
+                return PlainTextResponse("request too large", 413)
+            if not site.csrf_ok(request, posted):
+                return site.stale_form(request, language)
+            done = await run_in_threadpool(confirm, network, seminar.number, claim.email)
+            if done is None:
+                unknown = _(
+                    "This sign-up was not found, or the link is too old (it works for a "
+                    "week). Please sign up again from the seminar's page."
+                )
+                return site.page(request, language, title, [unknown], status=404)
+            see_you = pages.see_you(network, seminar)
+            thanks = _("Thank you, you are registered")
+            return site.page(request, language, thanks, [*about, see_you])
 
     return endpoint
 
