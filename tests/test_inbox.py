@@ -142,14 +142,25 @@ def test_each_format_is_classified_matched_and_acted_on(cli, workspace, sent, tm
     assert opt_outs(cli) == listed
 
 
-def test_the_human_output_and_a_single_eml(cli, sent, tmp_path):
-    to = sent.people()[0]
+def test_the_human_output_and_a_single_eml(cli, sent, tmp_path, monkeypatch):
+    to, other = sent.people()[:2]
     path = tmp_path / "ndr.eml"
     path.write_bytes(sent.fill("postfix.eml", to))
     result = cli("inbox", "import", str(path))
     assert result.exit_code == 0, result.output + result.stderr
     assert f"{path}: bounce {to} (invitation-2): opted out (bounced for good)" in result.output
-    assert "1 meddelanden lästa: bounce 1" in result.output  # the network's language
+    assert "1 message read: bounce 1" in result.output
+    # In Swedish, the network's language: the classes and the count read as Swedish.
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    path.write_bytes(sent.fill("postfix.eml", other).replace(b"3F2A1C0123@", b"3F2A1C0999@"))
+    result = cli("inbox", "import", str(path))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"{path}: studs {other} (invitation-2): spärrad (studsade för gott)" in result.output
+    assert "1 mejl läst: studs 1" in result.output
+    again = cli("inbox", "import", str(path), "--json")
+    (record,) = records(again)
+    assert (record["kind"], record["outcome"]) == ("bounce", "already-read")  # codes in JSON
+    assert record["action"] == "redan läst (spärrad (studsade för gott)); inget ändrades"
 
 
 def test_soft_bounces_in_different_mailings_become_permanent(cli, workspace, server, tmp_path):
@@ -232,7 +243,10 @@ def test_a_missing_path_is_one_line_and_exit_2(cli, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, sent, tmp_path):
+def test_hygiene_names_the_rows_to_delete_in_each_members_list(
+    cli, workspace, sent, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
     people = sent.people()
     bounced = next(p for p in people if p.endswith("@msb.example"))
     path = tmp_path / "ndr.eml"
@@ -252,7 +266,7 @@ def test_hygiene_names_the_rows_to_delete_in_each_members_list(cli, workspace, s
     assert out.read_text("utf-8").splitlines()[0] == "member,file,line,email,reason,since"
     clean = cli("recipients", "hygiene", "--org", "konsumentverket")
     assert clean.exit_code == 0 and "Inga rader att ta bort." in clean.output
-    unknown = cli("recipients", "hygiene", "--org", "nobody")
+    unknown = cli("--language", "en", "recipients", "hygiene", "--org", "nobody")
     assert unknown.exit_code == 2 and "no member 'nobody'" in unknown.stderr
 
 

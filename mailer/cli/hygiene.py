@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 
 import click
 
 from mailer.cli._common import EXIT_FAILED, State, console, finish, pass_state, reports_errors
+from mailer.cli.translated import command, option
+from mailer.i18n import N_, _
 
-_REASONS = {
-    "sv": {"bounced": "studsade", "unsubscribed": "avregistrerad", "forgotten": "glömd"},
-    "en": {"bounced": "bounced", "unsubscribed": "unsubscribed", "forgotten": "forgotten"},
+# One whole line per reason, so each language words it its own way.
+_LINES = {
+    "bounced": N_("{where}: {email}: bounced {since}"),
+    "unsubscribed": N_("{where}: {email}: unsubscribed {since}"),
+    "forgotten": N_("{where}: {email}: forgotten {since}"),
 }
-_NONE = {"sv": "Inga rader att ta bort.", "en": "No rows to delete."}
 
 
-@click.command("hygiene")
-@click.option("--org", "member", metavar="ID", help="Only this member's lists.")
-@click.option(
+@command("hygiene")
+@option("--org", "member", metavar="ID", help="Only this member's lists.")
+@option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the rows as CSV (member, file, line, email, reason, since).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @pass_state
 @reports_errors
 def recipients_hygiene(state: State, member: str | None, out: Path | None, as_json: bool) -> None:
@@ -34,6 +38,7 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
     The opt-out list already keeps these people from being mailed. Exits with 1 while
     there are rows to delete.
     """
+    from mailer.dates import moment
     from mailer.inbox import hygiene
 
     network = state.network
@@ -44,16 +49,16 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
             writer.writerow(["member", "file", "line", "email", "reason", "since"])
             for r in rows:
                 writer.writerow([r.member, r.path, r.line, r.email, r.reason, r.since])
-    language = network.network.language if network.network.language in _REASONS else "en"
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in rows], ensure_ascii=False, indent=2))
     else:
         con = console()
         for r in rows:
-            reason = _REASONS[language][r.reason]
+            since = moment(dt.datetime.fromisoformat(r.since), network.tz)
+            where = f"{r.member}: {r.path}:{r.line}"
             con.print(
-                f"{r.member}: {r.path}:{r.line}: {r.email}: {reason} {r.since[:10]}", markup=False
+                _(_LINES[r.reason]).format(where=where, email=r.email, since=since), markup=False
             )
         if not rows:
-            con.print(_NONE[language], markup=False)
+            con.print(_("No rows to delete."), markup=False)
     finish(EXIT_FAILED if rows else 0)

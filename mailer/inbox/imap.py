@@ -18,64 +18,26 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from mailer.config import Member, Network, SmtpChannel
-from mailer.errors import ConfigError
-from mailer.inbox.handling import Handled, InboxRun, Reader, SoftBounces
-from mailer.inbox.sources import MAX_MESSAGE_BYTES, Raw
+from mailer.config import Member, SmtpChannel
+from mailer.i18n import _
+from mailer.inbox.handling import Handled, InboxRun, Reader
+from mailer.inbox.sources import MAX_MESSAGE_BYTES, Raw, too_big
 from mailer.journal import Journal
-from mailer.suppression import Suppression
 
 FOLDER = "INBOX"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
-def fetch_mail(
-    network: Network,
-    *,
-    member: str | None = None,
-    move_to: str | None = None,
-    soft: SoftBounces = SoftBounces(),  # noqa: B008
-) -> InboxRun:
-    """Read what is new in the IMAP inbox of each member whose channel names an
-    ``imap_host``; ConfigError when none (or not the one asked for) does."""
-    members = [
-        m
-        for m in network.members
-        if (member is None or m.id == member)
-        and isinstance(m.channel, SmtpChannel)
-        and m.channel.imap_host
-    ]
-    if not members:
-        which = f"member {member!r}" if member else "any member"
-        raise ConfigError(
-            f"no IMAP mailbox to read for {which}",
-            hint="set imap_host in the member's SMTP channel (the microsoft365 preset does)",
-        )
-    run = InboxRun()
-    with (
-        Journal.in_state_dir(network.state_dir) as journal,
-        Suppression.in_state_dir(network.state_dir) as suppression,
-    ):
-        for m in members:
-            reader = Reader(network, journal, suppression, m.id, soft)
-            try:
-                _fetch(m, reader, journal, run, move_to)
-            except (imaplib.IMAP4.error, OSError, ssl.SSLError, ValueError) as exc:
-                # One mailbox that cannot be read stops that member only; said in a line.
-                why = " ".join(str(exc).split()) or type(exc).__name__
-                run.messages.append(Handled(m.id, "skipped", f"IMAP: {why}", member=m.id))
-    return run
-
-
-def _fetch(
+def read_imap(
     member: Member, reader: Reader, journal: Journal, run: InboxRun, move_to: str | None
 ) -> None:
+    """Read what is new in the member's IMAP inbox into ``run``."""
     from mailer.channels.credentials import channel_password
 
     channel = member.channel
     assert isinstance(channel, SmtpChannel) and channel.imap_host
     if channel.auth != "password":
-        raise ValueError("only password logins are built for IMAP so far (not XOAUTH2)")
+        raise ValueError(_("only password logins are built for IMAP so far (not XOAUTH2)"))
     password = channel_password(channel) or ""
     with imaplib.IMAP4_SSL(
         channel.imap_host,
@@ -108,13 +70,11 @@ def _one(imap: imaplib.IMAP4_SSL, reader: Reader, member: str, uid: int) -> Hand
     found = _SIZE.search(sized[0] if isinstance(sized[0], bytes) else b"")
     size = int(found.group(1)) if found else 0
     if size > MAX_MESSAGE_BYTES:
-        return Handled(
-            where, "skipped", f"too big ({size} bytes; the limit is {MAX_MESSAGE_BYTES})"
-        )
+        return Handled(where, "skipped", too_big(size))
     body = _ok(imap.uid("FETCH", str(uid), "(BODY.PEEK[])"), "FETCH")
     data = next((part[1] for part in body if isinstance(part, tuple)), None)
     if not isinstance(data, bytes):
-        return Handled(where, "skipped", "the server sent no message")
+        return Handled(where, "skipped", _("the server sent no message"))
     return reader.handle(Raw(where, data))
 
 
@@ -122,7 +82,9 @@ def _ok(answer: tuple[str, list[Any]], command: str) -> list[Any]:
     status, data = answer
     if status != "OK":
         text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
-        raise imaplib.IMAP4.error(f"{command} refused: {text}")
+        raise imaplib.IMAP4.error(
+            _("{command} refused: {answer}").format(command=command, answer=text)
+        )
     return data
 
 
