@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from mailer.cli._common import EXIT_FAILED, State, console, finish, pass_state, reports_errors
-from mailer.cli.translated import command, option
+from mailer.cli.translated import Command, option
 from mailer.i18n import N_, _
 
 # One whole line per reason, so each language words it its own way.
@@ -21,7 +21,7 @@ _LINES = {
 }
 
 
-@command("hygiene")
+@click.command("hygiene", cls=Command)
 @option("--org", "member", metavar="ID", help="Only this member's lists.")
 @option(
     "--out",
