@@ -45,6 +45,9 @@ def send(cli: Any, workspace: Path, server: Any, *mailing: str) -> Sent:
         # compat32 keeps the headers as they were written (encoded words and all).
         msg = email.message_from_bytes(received.data, policy=policy.compat32)
         (to,) = received.rcpt_tos
-        headers[to] = {k: " ".join(str(msg[k]).split()) for k in ("Message-ID", "From", "Subject")}
+        headers[to] = {
+            k: " ".join(str(msg[k]).split())
+            for k in ("Message-ID", "From", "Subject", "List-Unsubscribe")
+        }
     server.handler.received.clear()
     return Sent(workspace, headers)

@@ -290,3 +290,35 @@ def test_damaged_mail_is_classified_or_refused_never_a_traceback(name, cuts):
         assert str(exc) and "\n" not in str(exc)
         return
     assert found.kind in KINDS
+
+
+def test_the_mailto_a_mail_program_writes_from_list_unsubscribe_is_honoured(cli, sent, tmp_path):
+    """The mailto: of a message really sent carries its person's token in the subject: the
+    mail a program writes from it unsubscribes that person, whoever's mailbox it came from
+    (a shared or forwarding mailbox, no DMARC), and nobody else."""
+    import urllib.parse
+
+    alice, bob = sent.people()[:2]
+    header = sent.headers[alice]["List-Unsubscribe"]
+    mailto = next(p.strip(" <>") for p in header.split(",") if "mailto:" in p)
+    parts = urllib.parse.urlsplit(mailto)
+    subject = urllib.parse.parse_qs(parts.query)["subject"][0]
+    assert subject.startswith("unsubscribe ") and len(subject.split()) == 2
+    written = (
+        f"From: Someone Else <forwarder@elsewhere.example>\n"
+        f"To: {parts.path}\nSubject: {subject}\nDate: Fri, 04 Dec 2026 11:00:00 +0100\n"
+        f"Message-ID: <mailto-written-1@elsewhere.example>\n\nunsubscribe\n"
+    )
+    path = tmp_path / "unsubscribe.eml"
+    path.write_text(written)
+    result = cli("inbox", "import", str(path), "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    (record,) = records(result)
+    assert (record["kind"], record["outcome"], record["person"]) == (
+        "unsubscribe",
+        "unsubscribed",
+        alice,
+    )
+    assert record["mailing"] == "invitation-2"
+    listed = opt_outs(cli)
+    assert alice in listed and bob not in listed
