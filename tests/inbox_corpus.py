@@ -40,6 +40,11 @@ class Sent:
 def send(cli: Any, workspace: Path, server: Any, *mailing: str) -> Sent:
     result = cli("send", *mailing, "--yes")
     assert result.exit_code == 0, result.output + result.stderr
+    return received(workspace, server)
+
+
+def received(workspace: Path, server: Any) -> Sent:
+    """What ``server`` (a tests.smtp_server) took so far, then forgets it."""
     headers: dict[str, dict[str, str]] = {}
     for received in server.handler.received:
         # compat32 keeps the headers as they were written (encoded words and all).

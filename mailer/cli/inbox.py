@@ -121,13 +121,16 @@ def inbox_fetch(
     show(fetch_mail(state.network, member=member, move_to=move_to, soft=soft), as_json)
 
 
-def show(run: InboxRun, as_json: bool) -> None:
-    """Each message read (a JSON record each with ``as_json``), then the exit code."""
+def show(run: InboxRun, as_json: bool, epilogue: str | None = None) -> None:
+    """Each message read (a JSON record each with ``as_json``; else lines, a summary and
+    the ``epilogue``), then the exit code."""
     if as_json:
         for handled in run.messages:
             click.echo(json.dumps(handled.as_dict(), ensure_ascii=False))
     else:
         _print(run)
+        if epilogue:
+            console().print(epilogue, markup=False)
     finish(EXIT_FAILED if run.counts["skipped"] else 0)
 
 
