@@ -108,3 +108,35 @@ def test_no_mailbox_to_read_is_exit_2(cli):
     result = cli("inbox", "fetch")
     assert result.exit_code == 2
     assert "no IMAP mailbox to read" in result.stderr
+
+
+def test_a_member_reads_its_own_mailbox_for_its_bundle(
+    coordinator, members, imap, tmp_path, monkeypatch
+):
+    """'mailer bundle inbox --channel': the mailbox of the member's CHANNEL.toml, over IMAP."""
+    from tests.helpers import export_bundle
+    from tests.inbox_corpus import received
+
+    msb = members["msb"]
+    export_bundle(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    sent = received(msb.root, msb.server)
+    to = sent.people()[0]
+    with msb.channel.open("a", encoding="utf-8") as channel:
+        channel.write(
+            f'imap_host = "127.0.0.1"\nimap_port = {imap.port}\nusername = "{MAILBOX}"\n'
+            'password_env = "MSB_MAIL_PASSWORD"\n'
+        )
+    monkeypatch.setenv("MSB_MAIL_PASSWORD", PASSWORD)
+    imap.deliver(MAILBOX, sent.fill("gmail.eml", to))
+
+    read = msb("bundle", "inbox", str(msb.bundle), "--channel", str(msb.channel), "--json")
+    assert read.exit_code == 0, read.output
+    assert [(r["kind"], r["person"], r["outcome"]) for r in records(read)] == [
+        ("bounce", to, "opted-out")
+    ]
+    assert imap.count(MAILBOX) == 1  # never deleted
+    again = msb("bundle", "inbox", str(msb.bundle), "--channel", str(msb.channel), "--json")
+    assert again.exit_code == 0 and again.output == ""  # only what is new
+    assert json.loads(msb.report().read_text())["bounced"] == [to]
