@@ -42,7 +42,7 @@ def read_imap(
     with imaplib.IMAP4_SSL(
         channel.imap_host,
         channel.imap_port,
-        ssl_context=_context(channel),
+        ssl_context=tls_context(channel.ca_file or os.environ.get("MAILER_CAFILE")),
         timeout=channel.timeout,
     ) as imap:
         imap.login(channel.username or _address(channel.from_), password)
@@ -88,9 +88,9 @@ def _ok(answer: tuple[str, list[Any]], command: str) -> list[Any]:
     return data
 
 
-def _context(channel: SmtpChannel) -> ssl.SSLContext:
+def tls_context(cafile: str | None) -> ssl.SSLContext:
+    """The system's CAs, and ``cafile``'s (a private CA, or a test CA) as well."""
     context = ssl.create_default_context()
-    cafile = channel.ca_file or os.environ.get("MAILER_CAFILE")
     if cafile:
         context.load_verify_locations(cafile=str(Path(cafile)))
     return context
