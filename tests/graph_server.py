@@ -27,6 +27,10 @@ quotes); as Graph documents, a ``$orderby`` property must also be in the ``$filt
 finds a folder; ``POST .../messages/{id}/move`` with ``{"destinationId": ...}`` (a folder
 id or a well-known name) answers ``201`` with the message under its new id. Nothing here
 deletes. ``read_script`` scripts answers to the reads in turn (``429:N``, ``503:N``, ``500``).
+
+A mail server checking OAuth2 tokens (dovecot's oauth2 passdb, for IMAP XOAUTH2): ``POST
+/introspect`` with ``token=...`` (RFC 7662) answers ``{"active": true, "username":
+imap_mailbox}`` for a token it issued that has not expired, else ``{"active": false}``.
 """
 
 from __future__ import annotations
@@ -138,6 +142,19 @@ class EntraGraph:
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
     read_script: list[str] = field(default_factory=list)  # answers to reads, in turn
     reads: list[str] = field(default_factory=list)  # every mailbox request: "GET /path?query"
+    # The mailbox the app may read over IMAP (Exchange: IMAP.AccessAsApp and the mailbox
+    # permission granted to its service principal), for the token introspection endpoint.
+    imap_mailbox: str | None = None
+    introspected: list[str] = field(default_factory=list)
+
+    def introspect(self, form: dict[str, str]) -> dict[str, object]:
+        """RFC 7662: whether a token is active, and for which user (the mail server checks
+        that it is the one logging in)."""
+        token = form.get("token", "")
+        self.introspected.append(token)
+        if self.valid.get(token, 0) < time.monotonic() or self.imap_mailbox is None:
+            return {"active": False}
+        return {"active": True, "username": self.imap_mailbox, "client_id": CLIENT}
 
     def deliver(self, mailbox: str, raw: bytes, received: dt.datetime | None = None) -> str:
         """Put a message in the mailbox's Inbox, received now (or then); its id."""
@@ -332,6 +349,8 @@ def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
                 finally:
                     with state.lock:
                         state.in_flight -= 1
+            elif self.path == "/introspect":
+                self._send(200, state.introspect(dict(urllib.parse.parse_qsl(body.decode()))))
             elif self.path.startswith("/v1.0/users/") and self.path.endswith("/move"):
                 self._mailbox_request("POST", body)
             else:

@@ -109,10 +109,11 @@ def inbox_fetch(
     """Read what is new in each member's mailbox, then act as 'mailer inbox import' does.
 
     An SMTP channel's mailbox is read over IMAP (TLS): imap_host (the microsoft365 preset
-    sets it), imap_port (993), its username and password. A Graph channel's mailbox is
-    read through Microsoft Graph with the channel's app (Mail.ReadWrite). Reads only what
-    arrived since the last fetch and never deletes anything. Exits with 1 when a mailbox
-    or a message could not be read (each is named).
+    sets it), imap_port (993), its username and password, or with auth = "oauth2" its
+    Entra ID app's token (XOAUTH2; the app needs IMAP.AccessAsApp). A Graph channel's
+    mailbox is read through Microsoft Graph with the channel's app (Mail.ReadWrite).
+    Reads only what arrived since the last fetch and never deletes anything. Exits with
+    1 when a mailbox or a message could not be read (each is named).
     """
     from mailer.inbox import SoftBounces
     from mailer.inbox.fetch import fetch_mail

@@ -1,7 +1,9 @@
 """Reading each member's mailbox over IMAP (``mailer inbox fetch``).
 
 IMAP over TLS only (port 993, certificate and host name verified; ``ca_file`` or
-``MAILER_CAFILE`` adds a CA), with the channel's username and password. Only what is new
+``MAILER_CAFILE`` adds a CA), with the channel's username and password, or for an
+``auth = "oauth2"`` channel SASL XOAUTH2 with its Entra ID app's token (client
+credentials; Exchange Online grants it with IMAP.AccessAsApp). Only what is new
 since the last fetch is read: the journal keeps each folder's UIDVALIDITY and the last UID
 handled, written after each message, so an interrupted fetch goes on where it stopped.
 Messages are read with ``BODY.PEEK[]`` (they stay unread for the person who reads the
@@ -32,20 +34,16 @@ def read_imap(
     member: Member, reader: Reader, journal: Journal, run: InboxRun, move_to: str | None
 ) -> None:
     """Read what is new in the member's IMAP inbox into ``run``."""
-    from mailer.channels.credentials import channel_password
 
     channel = member.channel
     assert isinstance(channel, SmtpChannel) and channel.imap_host
-    if channel.auth != "password":
-        raise ValueError(_("only password logins are built for IMAP so far (not XOAUTH2)"))
-    password = channel_password(channel) or ""
     with imaplib.IMAP4_SSL(
         channel.imap_host,
         channel.imap_port,
         ssl_context=tls_context(channel.ca_file or os.environ.get("MAILER_CAFILE")),
         timeout=channel.timeout,
     ) as imap:
-        imap.login(channel.username or _address(channel.from_), password)
+        log_in(imap, channel, member.id)
         _ok(imap.select(FOLDER, readonly=move_to is None), "SELECT")
         validity = int(imap.response("UIDVALIDITY")[1][0] or b"0")
         known = journal.imap_position(member.id, FOLDER)
@@ -62,6 +60,31 @@ def read_imap(
                 verb = "MOVE" if can_move else "COPY"
                 _ok(imap.uid(verb, str(uid), _quoted(move_to)), verb)
             journal.set_imap_position(member.id, FOLDER, validity, uid)
+
+
+def log_in(imap: imaplib.IMAP4_SSL, channel: SmtpChannel, label: str) -> None:
+    """The channel's own login: its password, or (``auth = "oauth2"``) SASL XOAUTH2 with a
+    token of its Entra ID app, which Exchange Online grants with IMAP.AccessAsApp."""
+    from mailer.channels.credentials import channel_password
+
+    user = channel.username or _address(channel.from_)
+    if channel.auth != "oauth2":
+        imap.login(user, channel_password(channel) or "")
+        return
+    from mailer.channels.oauth import TokenSource
+
+    source = TokenSource.for_channel(channel, label=label)
+    source.permission = "IMAP.AccessAsApp"  # named if the authority refuses a token
+    answer = f"user={user}\x01auth=Bearer {source.token()}\x01\x01".encode()
+    said: list[bytes] = []
+
+    def respond(challenge: bytes) -> bytes:
+        # The first answer is the token; a refusal comes as a challenge holding an error,
+        # which the client must answer with an empty line (then the server says NO).
+        said.append(challenge)
+        return answer if len(said) == 1 else b""
+
+    imap.authenticate("XOAUTH2", respond)
 
 
 def _one(imap: imaplib.IMAP4_SSL, reader: Reader, member: str, uid: int) -> Handled:
