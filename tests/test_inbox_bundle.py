@@ -118,3 +118,5 @@ def test_without_mail_or_a_channel_it_says_what_to_give(members, msb_sent):
     result = msb("bundle", "inbox", str(msb.bundle), "--channel", str(msb.channel))
     assert result.exit_code == 2
     assert "reaches no mailbox to read" in result.output
+    both = msb("bundle", "inbox", str(msb.bundle), "x.mbox", "--channel", str(msb.channel))
+    assert both.exit_code == 2 and "not both" in both.output

@@ -60,7 +60,12 @@ def bundle_inbox(
     from mailer.errors import ConfigError
 
     paths = list(paths)
-    channel = load_channel_file(channel_file) if channel_file and not paths else None
+    if paths and channel_file:
+        raise ConfigError(
+            _("give either the saved mail to read or --channel, not both"),
+            hint=_("mailer bundle inbox BUNDLE PATH... or --channel CHANNEL.toml"),
+        )
+    channel = load_channel_file(channel_file) if channel_file else None
     if not paths and channel is None:
         raise ConfigError(
             _("give the saved mail to read, or --channel for the mailbox to read"),
