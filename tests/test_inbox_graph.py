@@ -108,3 +108,15 @@ def test_a_missing_folder_stops_before_anything_is_read(cli, graph, sent):
     assert "there is no folder 'Nowhere' in the mailbox seminarier@msb.example" in result.output
     assert not [r for r in graph.reads if r.endswith("/$value")]
     assert cli("inbox", "fetch", "--json").output.count('"bounce"') == 1  # read later
+
+
+def test_a_huge_message_is_skipped_with_a_line_and_the_rest_read(cli, graph, sent):
+    from mailer.inbox import MAX_MESSAGE_BYTES
+
+    huge = b"Subject: big\nMessage-ID: <big@x.example>\n\n" + b"x" * (MAX_MESSAGE_BYTES + 10)
+    graph.deliver(MAILBOX, huge, at(1))
+    graph.deliver(MAILBOX, sent.fill("postfix.eml", sent.people()[0]), at(2))
+    result = cli("inbox", "fetch")
+    assert result.exit_code == 1, result.output + result.stderr
+    assert "msb:Inbox 2026-12-04T10:01:00Z: skipped: too big" in result.output
+    assert "msb:Inbox 2026-12-04T10:02:00Z: bounce" in result.output
