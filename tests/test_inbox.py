@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import mailbox
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -296,8 +297,6 @@ def test_the_mailto_a_mail_program_writes_from_list_unsubscribe_is_honoured(cli,
     """The mailto: of a message really sent carries its person's token in the subject: the
     mail a program writes from it unsubscribes that person, whoever's mailbox it came from
     (a shared or forwarding mailbox, no DMARC), and nobody else."""
-    import urllib.parse
-
     alice, bob = sent.people()[:2]
     header = sent.headers[alice]["List-Unsubscribe"]
     mailto = next(p.strip(" <>") for p in header.split(",") if "mailto:" in p)
@@ -322,3 +321,30 @@ def test_the_mailto_a_mail_program_writes_from_list_unsubscribe_is_honoured(cli,
     assert record["mailing"] == "invitation-2"
     listed = opt_outs(cli)
     assert alice in listed and bob not in listed
+
+
+def test_an_unsubscribe_mail_from_a_rehearsals_mailto_changes_nothing(
+    cli, workspace, smtp_servers, tmp_path
+):
+    """A tester answering a rehearsal's List-Unsubscribe mailto: the token is genuine but a
+    rehearsal's, so nobody is unsubscribed."""
+    from tests.inbox_corpus import received
+
+    rehearsal = smtp_servers()
+    result = cli("send", "invitation", "2", "--via", rehearsal.url, "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    practised = received(workspace, rehearsal)
+    to = practised.people()[0]
+    header = practised.headers[to]["List-Unsubscribe"]
+    mailto = next(p.strip(" <>") for p in header.split(",") if "mailto:" in p)
+    subject = urllib.parse.parse_qs(urllib.parse.urlsplit(mailto).query)["subject"][0]
+    path = tmp_path / "unsubscribe.eml"
+    path.write_text(
+        f"From: <{to}>\nSubject: {subject}\nMessage-ID: <rehearsed-1@example.org>\n\nstop\n"
+    )
+    result = cli("inbox", "import", str(path), "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    (record,) = records(result)
+    assert record["outcome"] == "refused"
+    assert "rehearsal" in record["action"]
+    assert to not in opt_outs(cli)
