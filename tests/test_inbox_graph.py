@@ -120,3 +120,36 @@ def test_a_huge_message_is_skipped_with_a_line_and_the_rest_read(cli, graph, sen
     assert result.exit_code == 1, result.output + result.stderr
     assert "msb:Inbox 2026-12-04T10:01:00Z: skipped: too big" in result.output
     assert "msb:Inbox 2026-12-04T10:02:00Z: bounce" in result.output
+
+
+def test_a_member_reads_its_graph_mailbox_for_its_bundle(
+    coordinator, members, entra_graph, monkeypatch
+):
+    """'mailer bundle inbox --channel' with a CHANNEL.toml of type graph."""
+    from tests.graph_server import CLIENT, TENANT
+    from tests.helpers import NETWORK_ID, export_bundle
+    from tests.inbox_corpus import received
+
+    msb = members["msb"]
+    export_bundle(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    sent = received(msb.root, msb.server)
+    to = sent.people()[0]
+    msb.channel.write_text(
+        f'network = "{NETWORK_ID}"\nmember = "msb"\n\n[channel]\ntype = "graph"\n'
+        f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT}"\n'
+        'client_secret_env = "MSB_CLIENT_SECRET"\n'
+        f'mailbox = "{MAILBOX}"\ngraph_url = "{entra_graph.base}"\n'
+        f'authority = "{entra_graph.base}"\nfrom = "MSB <{MAILBOX}>"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MSB_CLIENT_SECRET", SECRET)
+    entra_graph.deliver(MAILBOX, sent.fill("postfix.eml", to), at(1))
+
+    read = msb("bundle", "inbox", str(msb.bundle), "--channel", str(msb.channel), "--json")
+    assert read.exit_code == 0, read.output
+    assert [(r["kind"], r["person"], r["outcome"]) for r in records(read)] == [
+        ("bounce", to, "opted-out")
+    ]
+    assert json.loads(msb.report().read_text())["bounced"] == [to]
