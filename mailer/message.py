@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import secrets
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from mailer.render import Variant
 # 998 is the SMTP line limit; at 78 the library rewrites long List-Unsubscribe URLs into
 # encoded words (invalid for that header) and spends most of its time folding names.
 POLICY = email_policy.SMTP.clone(max_line_length=998)
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_.-]{16,}")  # a signed token (tokens.Signer.sign)
 POLICY_UTF8 = email_policy.SMTPUTF8.clone(max_line_length=998)
 # Bodies are encoded when set, with the message's policy: RFC 2045 wants encoded lines of
 # at most 76 characters, so parts are made with these and written out with the above.
@@ -119,9 +121,27 @@ def to_mailbox(person: Person) -> tuple[Address, str, bool]:
 
 
 def list_unsubscribe(member: Member, unsubscribe_url: str | None) -> str:
-    """The List-Unsubscribe value: the one-click URL (when there is one) and the mailto."""
+    """The List-Unsubscribe value: the one-click URL (when there is one) and the mailto.
+
+    The mailto's subject carries the one-click URL's signed token ("unsubscribe TOKEN"),
+    so the mail it writes is honoured by ``mailer inbox`` whoever sends it (a forwarding
+    or a shared mailbox); without a URL there is no token, and the inbox honours the mail
+    only from the address itself, when its mail system vouches for it.
+    """
     mailto = unsubscribe_mailto(member)
-    return f"<{unsubscribe_url}>, <{mailto}>" if unsubscribe_url else f"<{mailto}>"
+    if not unsubscribe_url:
+        return f"<{mailto}>"
+    token = _url_token(unsubscribe_url)
+    if token:
+        mailto += "%20" + token  # base64url and ".": nothing in it needs quoting
+    return f"<{unsubscribe_url}>, <{mailto}>"
+
+
+def _url_token(url: str) -> str | None:
+    # The factory appends the token last (``tokens.with_token``); rpartition, not a URL
+    # parse: this runs for every message of a send.
+    value = url.rpartition("token=")[2]
+    return value if value and _TOKEN_CHARS.fullmatch(value) else None
 
 
 def check_recipient(email: str) -> None:

@@ -15,16 +15,34 @@ a test scripts for a recipient (``script``): ``400`` (ErrorInvalidRecipients), `
 the whole body, then close the connection without answering) or ``kill`` (the same, after a
 SIGKILL to ``kill_pid``: the sender dies with the message in flight). A mailbox in ``denied``
 is outside the app's application access policy: 403 for any request, whatever its body.
+
+Reading a mailbox (``mailer inbox fetch``; :class:`Mailbox`, filled by ``deliver``):
+``GET /v1.0/users/{mailbox}/mailFolders/{folder}/messages`` (``inbox`` is the well-known
+name of the Inbox) with ``$select``, ``$top`` (default 10), ``$skip``, ``$orderby`` and a
+``$filter`` on ``receivedDateTime`` (``ge``/``gt``/``le``/``lt``, a UTC timestamp with no
+quotes); as Graph documents, a ``$orderby`` property must also be in the ``$filter``, else
+``400 InefficientFilter``; more pages are named by ``@odata.nextLink`` (the same query with
+``$skip``). ``GET .../messages/{id}/$value`` answers the MIME. ``GET
+.../mailFolders?$filter=displayName eq 'X'`` (and ``.../mailFolders/inbox/childFolders``)
+finds a folder; ``POST .../messages/{id}/move`` with ``{"destinationId": ...}`` (a folder
+id or a well-known name) answers ``201`` with the message under its new id. Nothing here
+deletes. ``read_script`` scripts answers to the reads in turn (``429:N``, ``503:N``, ``500``).
+
+A mail server checking OAuth2 tokens (dovecot's oauth2 passdb, for IMAP XOAUTH2): ``POST
+/introspect`` with ``token=...`` (RFC 7662) answers ``{"active": true, "username":
+imap_mailbox}`` for a token it issued that has not expired, else ``{"active": false}``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import email
 import email.policy
 import json
 import os
+import re
 import signal
 import ssl
 import threading
@@ -65,6 +83,44 @@ class Arrival:
 
 
 @dataclass
+class StoredMail:
+    """One message in a mailbox the stand-in keeps."""
+
+    id: str
+    folder: str  # the folder's id
+    received: dt.datetime
+    raw: bytes
+
+    def resource(self) -> dict[str, object]:
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.compat32)
+        return {
+            "id": self.id,
+            "parentFolderId": self.folder,
+            "receivedDateTime": self.received.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "internetMessageId": " ".join(str(parsed.get("Message-ID", "")).split()) or None,
+            "subject": str(parsed.get("Subject", "")),
+        }
+
+
+@dataclass
+class Mailbox:
+    """One user's mailbox: folders (id -> display name, parent id) and messages."""
+
+    folders: dict[str, tuple[str, str | None]] = field(
+        default_factory=lambda: {"inbox-id": ("Inbox", None), "archive-id": ("Archive", None)}
+    )
+    mail: list[StoredMail] = field(default_factory=list)
+
+    def folder(self, name_or_id: str) -> str | None:
+        well_known = {"inbox": "inbox-id", "archive": "archive-id"}
+        found = well_known.get(name_or_id.lower(), name_or_id)
+        return found if found in self.folders else None
+
+    def in_folder(self, name_or_id: str) -> list[StoredMail]:
+        return [m for m in self.mail if m.folder == self.folder(name_or_id)]
+
+
+@dataclass
 class EntraGraph:
     """The stand-in's state; ``base`` serves both the authority and Graph."""
 
@@ -83,6 +139,38 @@ class EntraGraph:
     denied: set[str] = field(default_factory=set)  # mailboxes outside the access policy
     delay: float = 0.0  # seconds before each sendMail answer
     lock: threading.Lock = field(default_factory=threading.Lock)
+    mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    read_script: list[str] = field(default_factory=list)  # answers to reads, in turn
+    reads: list[str] = field(default_factory=list)  # every mailbox request: "GET /path?query"
+    # The mailbox the app may read over IMAP (Exchange: IMAP.AccessAsApp and the mailbox
+    # permission granted to its service principal), for the token introspection endpoint.
+    imap_mailbox: str | None = None
+    introspected: list[str] = field(default_factory=list)
+
+    def introspect(self, form: dict[str, str]) -> dict[str, object]:
+        """RFC 7662: whether a token is active, and for which user (the mail server checks
+        that it is the one logging in)."""
+        token = form.get("token", "")
+        self.introspected.append(token)
+        if self.valid.get(token, 0) < time.monotonic() or self.imap_mailbox is None:
+            return {"active": False}
+        return {"active": True, "username": self.imap_mailbox, "client_id": CLIENT}
+
+    def deliver(self, mailbox: str, raw: bytes, received: dt.datetime | None = None) -> str:
+        """Put a message in the mailbox's Inbox, received now (or then); its id."""
+        box = self.mailboxes.setdefault(mailbox, Mailbox())
+        with self.lock:
+            number = sum(len(b.mail) for b in self.mailboxes.values()) + 1
+            when = received or dt.datetime.now(dt.UTC).replace(microsecond=0)
+            mail = StoredMail(f"AAMkAD{number:04}=", "inbox-id", when, raw)
+            box.mail.append(mail)
+        return mail.id
+
+    def add_folder(self, mailbox: str, name: str, parent: str | None = None) -> str:
+        box = self.mailboxes.setdefault(mailbox, Mailbox())
+        folder_id = f"{name.lower()}-id"
+        box.folders[folder_id] = (name, box.folder(parent) if parent else None)
+        return folder_id
 
     def delivered(self) -> list[Arrival]:
         """What Graph accepted (202), in order."""
@@ -182,8 +270,58 @@ def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _authorised(self, mailbox: str) -> bool:
+            auth = self.headers.get("Authorization", "")
+            token = auth.removeprefix("Bearer ")
+            if not auth.startswith("Bearer ") or state.valid.get(token, 0) < time.monotonic():
+                self._send(401, _error("InvalidAuthenticationToken", "Access token has expired."))
+                return False
+            if mailbox in state.denied:
+                self._send(*ANSWERS["403"])
+                return False
+            return True
+
+        def _mailbox_request(self, method: str, body: bytes = b"") -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            segments = [urllib.parse.unquote(p) for p in parts.path.split("/")[4:]]
+            mailbox = urllib.parse.unquote(parts.path.split("/")[3])
+            state.reads.append(f"{method} {self.path}")
+            if not self._authorised(mailbox):
+                return
+            with state.lock:
+                scripted = state.read_script.pop(0) if state.read_script else None
+            if scripted:
+                status, reply = ANSWERS[scripted.split(":")[0]]
+                extra = {"Retry_After": scripted.split(":")[1]} if ":" in scripted else {}
+                self._send(status, reply, **extra)
+                return
+            box = state.mailboxes.setdefault(mailbox, Mailbox())
+            query = dict(urllib.parse.parse_qsl(parts.query))
+            answer = mailbox_answer(box, method, segments, query, body)
+            if isinstance(answer, bytes):
+                self._send_raw(answer)
+            else:
+                status, reply = answer
+                if status == 200 and "value" in (reply or {}) and "$skip" in (reply or {}):
+                    reply = dict(reply or {})
+                    skip = reply.pop("$skip")
+                    query["$skip"] = str(skip)
+                    reply["@odata.nextLink"] = (
+                        f"{state.base}{parts.path}?{urllib.parse.urlencode(query)}"
+                    )
+                self._send(status, reply)
+
+        def _send_raw(self, data: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_GET(self) -> None:
-            if self.path.startswith(f"/{TENANT}/v2.0/.well-known/openid-configuration"):
+            if self.path.startswith("/v1.0/users/") and self.path.count("/") >= 4:
+                self._mailbox_request("GET")
+            elif self.path.startswith(f"/{TENANT}/v2.0/.well-known/openid-configuration"):
                 root = f"{state.base}/{TENANT}"
                 self._send(
                     200,
@@ -211,6 +349,10 @@ def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
                 finally:
                     with state.lock:
                         state.in_flight -= 1
+            elif self.path == "/introspect":
+                self._send(200, state.introspect(dict(urllib.parse.parse_qsl(body.decode()))))
+            elif self.path.startswith("/v1.0/users/") and self.path.endswith("/move"):
+                self._mailbox_request("POST", body)
             else:
                 self._send(404, _error("ResourceNotFound", "Resource not found"))
 
@@ -252,6 +394,73 @@ def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
                 self._send(status, reply)
 
     return Handler
+
+
+_FILTER = re.compile(r"^receivedDateTime (ge|gt|le|lt) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+_NAME_FILTER = re.compile(r"^displayName eq '((?:[^']|'')*)'$")
+Answer = tuple[int, dict[str, object] | None] | bytes
+
+
+def mailbox_answer(
+    box: Mailbox, method: str, segments: list[str], query: dict[str, str], body: bytes
+) -> Answer:
+    """What Graph answers one request about a mailbox (``segments`` after the user)."""
+    not_found = (404, _error("ErrorItemNotFound", "The specified object was not found."))
+    if method == "POST" and len(segments) == 3 and segments[0] == "messages":
+        mail = next((m for m in box.mail if m.id == segments[1]), None)
+        destination = box.folder(str(json.loads(body or b"{}").get("destinationId", "")))
+        if mail is None or destination is None:
+            return not_found
+        mail.folder = destination
+        mail.id = mail.id.rstrip("=") + "M="  # a moved message gets a new id
+        return 201, mail.resource()
+    if segments[:1] == ["messages"] and len(segments) == 3 and segments[2] == "$value":
+        mail = next((m for m in box.mail if m.id == segments[1]), None)
+        return mail.raw if mail else not_found
+    if segments == ["mailFolders"] or segments[2:] == ["childFolders"]:
+        parent = box.folder(segments[1]) if len(segments) > 1 else None
+        found = _NAME_FILTER.match(query.get("$filter", ""))
+        folders = [
+            {"id": fid, "displayName": name}
+            for fid, (name, above) in box.folders.items()
+            if above == parent and (not found or name == found.group(1).replace("''", "'"))
+        ]
+        return 200, {"value": folders}
+    if len(segments) == 3 and segments[0] == "mailFolders" and segments[2] == "messages":
+        if box.folder(segments[1]) is None:
+            return not_found
+        return _list(box.in_folder(segments[1]), query)
+    return 404, _error("ResourceNotFound", "Resource not found")
+
+
+def _list(mail: list[StoredMail], query: dict[str, str]) -> Answer:
+    flt, order = query.get("$filter", ""), query.get("$orderby", "")
+    if flt:
+        found = _FILTER.match(flt)
+        if not found:
+            return 400, _error("ErrorInvalidUrlQueryFilter", "The filter is not supported.")
+        op, when = found.group(1), dt.datetime.strptime(found.group(2), "%Y-%m-%dT%H:%M:%SZ")
+        when = when.replace(tzinfo=dt.UTC)
+        test = {"ge": when.__le__, "gt": when.__lt__, "le": when.__ge__, "lt": when.__gt__}[op]
+        mail = [m for m in mail if test(m.received)]
+    if order:
+        prop, _, direction = order.partition(" ")
+        if flt and not flt.startswith(prop):
+            return 400, _error(
+                "InefficientFilter",
+                "The restriction or sort order is too complex for this operation.",
+            )
+        mail = sorted(mail, key=lambda m: m.received, reverse=direction == "desc")
+    top, skip = int(query.get("$top", "10")), int(query.get("$skip", "0"))
+    fields = [f for f in query.get("$select", "").split(",") if f]
+    page = [
+        {k: v for k, v in m.resource().items() if not fields or k in fields or k == "id"}
+        for m in mail[skip : skip + top]
+    ]
+    reply: dict[str, object] = {"value": page}
+    if skip + top < len(mail):
+        reply["$skip"] = skip + top  # turned into @odata.nextLink by the handler
+    return 200, reply
 
 
 @contextmanager

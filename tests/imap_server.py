@@ -71,7 +71,18 @@ def dovecot() -> str | None:
     )
 
 
-def start_imap_server(root: Path, cert_file: Path, key_file: Path, ca_file: Path) -> ImapServer:
+def start_imap_server(
+    root: Path,
+    cert_file: Path,
+    key_file: Path,
+    ca_file: Path,
+    *,
+    introspection: str | None = None,
+    introspection_ca: Path | None = None,
+) -> ImapServer:
+    """Start dovecot; with ``introspection`` (an HTTPS URL, RFC 7662, whose certificate
+    ``introspection_ca`` signed), it also takes SASL XOAUTH2 and OAUTHBEARER, checking each
+    token at that endpoint (its oauth2 passdb)."""
     binary = dovecot()
     assert binary, "dovecot is not installed (apt-get install dovecot-imapd)"
     port = free_port()
@@ -92,6 +103,19 @@ def start_imap_server(root: Path, cert_file: Path, key_file: Path, ca_file: Path
     else:
         users = f"uid={me.pw_uid} gid={me.pw_gid}"
         run_as = f"default_internal_user = {me.pw_name}\ndefault_login_user = {me.pw_name}\n"
+    oauth2 = ""
+    if introspection:
+        # Read by dovecot's auth process: beside the mailboxes, not in pytest's folders.
+        shutil.copy(introspection_ca or ca_file, store / "ca.pem")
+        (store / "oauth2.conf").write_text(
+            f"introspection_mode = post\nintrospection_url = {introspection}\n"
+            "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+            f"tls_ca_cert_file = {store}/ca.pem\n"
+        )
+        oauth2 = (
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {store}/oauth2.conf\n}}\n"
+        )
     config = root / "dovecot.conf"
     config.write_text(
         f"""base_dir = {root}/run
@@ -105,9 +129,10 @@ ssl_key = <{key_file}
 log_path = {root}/dovecot.log
 mail_location = maildir:{store}/mail/%n
 first_valid_uid = 1
-auth_mechanisms = plain
-{run_as}passdb {{
+auth_mechanisms = plain{" xoauth2 oauthbearer" if introspection else ""}
+{run_as}{oauth2}passdb {{
   driver = static
+  mechanisms = plain
   args = password={PASSWORD}
 }}
 userdb {{

@@ -40,11 +40,24 @@ class Sent:
 def send(cli: Any, workspace: Path, server: Any, *mailing: str) -> Sent:
     result = cli("send", *mailing, "--yes")
     assert result.exit_code == 0, result.output + result.stderr
-    headers: dict[str, dict[str, str]] = {}
-    for received in server.handler.received:
-        # compat32 keeps the headers as they were written (encoded words and all).
-        msg = email.message_from_bytes(received.data, policy=policy.compat32)
-        (to,) = received.rcpt_tos
-        headers[to] = {k: " ".join(str(msg[k]).split()) for k in ("Message-ID", "From", "Subject")}
+    return received(workspace, server)
+
+
+def received(workspace: Path, server: Any) -> Sent:
+    """What ``server`` (a tests.smtp_server) took so far, then forgets it."""
+    sent = of_messages(workspace, [(r.rcpt_tos[0], r.data) for r in server.handler.received])
     server.handler.received.clear()
+    return sent
+
+
+def of_messages(workspace: Path, messages: list[tuple[str, bytes]]) -> Sent:
+    """The messages really sent, as (recipient, the message as it went out)."""
+    headers: dict[str, dict[str, str]] = {}
+    for to, data in messages:
+        # compat32 keeps the headers as they were written (encoded words and all).
+        msg = email.message_from_bytes(data, policy=policy.compat32)
+        headers[to] = {
+            k: " ".join(str(msg[k]).split())
+            for k in ("Message-ID", "From", "Subject", "List-Unsubscribe")
+        }
     return Sent(workspace, headers)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import mailbox
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +143,25 @@ def test_each_format_is_classified_matched_and_acted_on(cli, workspace, sent, tm
     assert opt_outs(cli) == listed
 
 
-def test_the_human_output_and_a_single_eml(cli, sent, tmp_path):
-    to = sent.people()[0]
+def test_the_human_output_and_a_single_eml(cli, sent, tmp_path, monkeypatch):
+    to, other = sent.people()[:2]
     path = tmp_path / "ndr.eml"
     path.write_bytes(sent.fill("postfix.eml", to))
     result = cli("inbox", "import", str(path))
     assert result.exit_code == 0, result.output + result.stderr
     assert f"{path}: bounce {to} (invitation-2): opted out (bounced for good)" in result.output
-    assert "1 meddelanden lästa: bounce 1" in result.output  # the network's language
+    assert "1 message read: bounce 1" in result.output
+    # In Swedish, the network's language: the classes and the count read as Swedish.
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    path.write_bytes(sent.fill("postfix.eml", other).replace(b"3F2A1C0123@", b"3F2A1C0999@"))
+    result = cli("inbox", "import", str(path))
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"{path}: studs {other} (invitation-2): spärrad (studsade för gott)" in result.output
+    assert "1 mejl läst: studs 1" in result.output
+    again = cli("inbox", "import", str(path), "--json")
+    (record,) = records(again)
+    assert (record["kind"], record["outcome"]) == ("bounce", "already-read")  # codes in JSON
+    assert record["action"] == "redan läst (spärrad (studsade för gott)); inget ändrades"
 
 
 def test_soft_bounces_in_different_mailings_become_permanent(cli, workspace, server, tmp_path):
@@ -255,8 +267,7 @@ def test_hygiene_names_the_rows_to_delete_in_each_members_list(
     assert out.read_text("utf-8").splitlines()[0] == "member,file,line,email,reason,since"
     clean = cli("recipients", "hygiene", "--org", "konsumentverket")
     assert clean.exit_code == 0 and "Inga rader att ta bort." in clean.output
-    monkeypatch.setenv("MAILER_LANGUAGE", "en")
-    unknown = cli("recipients", "hygiene", "--org", "nobody")
+    unknown = cli("--language", "en", "recipients", "hygiene", "--org", "nobody")
     assert unknown.exit_code == 2 and "no member 'nobody'" in unknown.stderr
 
 
@@ -280,3 +291,60 @@ def test_damaged_mail_is_classified_or_refused_never_a_traceback(name, cuts):
         assert str(exc) and "\n" not in str(exc)
         return
     assert found.kind in KINDS
+
+
+def test_the_mailto_a_mail_program_writes_from_list_unsubscribe_is_honoured(cli, sent, tmp_path):
+    """The mailto: of a message really sent carries its person's token in the subject: the
+    mail a program writes from it unsubscribes that person, whoever's mailbox it came from
+    (a shared or forwarding mailbox, no DMARC), and nobody else."""
+    alice, bob = sent.people()[:2]
+    header = sent.headers[alice]["List-Unsubscribe"]
+    mailto = next(p.strip(" <>") for p in header.split(",") if "mailto:" in p)
+    parts = urllib.parse.urlsplit(mailto)
+    subject = urllib.parse.parse_qs(parts.query)["subject"][0]
+    assert subject.startswith("unsubscribe ") and len(subject.split()) == 2
+    written = (
+        f"From: Someone Else <forwarder@elsewhere.example>\n"
+        f"To: {parts.path}\nSubject: {subject}\nDate: Fri, 04 Dec 2026 11:00:00 +0100\n"
+        f"Message-ID: <mailto-written-1@elsewhere.example>\n\nunsubscribe\n"
+    )
+    path = tmp_path / "unsubscribe.eml"
+    path.write_text(written)
+    result = cli("inbox", "import", str(path), "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    (record,) = records(result)
+    assert (record["kind"], record["outcome"], record["person"]) == (
+        "unsubscribe",
+        "unsubscribed",
+        alice,
+    )
+    assert record["mailing"] == "invitation-2"
+    listed = opt_outs(cli)
+    assert alice in listed and bob not in listed
+
+
+def test_an_unsubscribe_mail_from_a_rehearsals_mailto_changes_nothing(
+    cli, workspace, smtp_servers, tmp_path
+):
+    """A tester answering a rehearsal's List-Unsubscribe mailto: the token is genuine but a
+    rehearsal's, so nobody is unsubscribed."""
+    from tests.inbox_corpus import received
+
+    rehearsal = smtp_servers()
+    result = cli("send", "invitation", "2", "--via", rehearsal.url, "--yes")
+    assert result.exit_code == 0, result.output + result.stderr
+    practised = received(workspace, rehearsal)
+    to = practised.people()[0]
+    header = practised.headers[to]["List-Unsubscribe"]
+    mailto = next(p.strip(" <>") for p in header.split(",") if "mailto:" in p)
+    subject = urllib.parse.parse_qs(urllib.parse.urlsplit(mailto).query)["subject"][0]
+    path = tmp_path / "unsubscribe.eml"
+    path.write_text(
+        f"From: <{to}>\nSubject: {subject}\nMessage-ID: <rehearsed-1@example.org>\n\nstop\n"
+    )
+    result = cli("inbox", "import", str(path), "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    (record,) = records(result)
+    assert record["outcome"] == "refused"
+    assert "rehearsal" in record["action"]
+    assert to not in opt_outs(cli)

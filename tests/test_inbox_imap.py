@@ -108,3 +108,107 @@ def test_no_mailbox_to_read_is_exit_2(cli):
     result = cli("inbox", "fetch")
     assert result.exit_code == 2
     assert "no IMAP mailbox to read" in result.stderr
+
+
+def test_a_member_reads_its_own_mailbox_for_its_bundle(
+    coordinator, members, imap, tmp_path, monkeypatch
+):
+    """'mailer bundle inbox --channel': the mailbox of the member's CHANNEL.toml, over IMAP."""
+    from tests.helpers import export_bundle
+    from tests.inbox_corpus import received
+
+    msb = members["msb"]
+    export_bundle(coordinator, msb)
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    sent = received(msb.root, msb.server)
+    to = sent.people()[0]
+    with msb.channel.open("a", encoding="utf-8") as channel:
+        channel.write(
+            f'imap_host = "127.0.0.1"\nimap_port = {imap.port}\nusername = "{MAILBOX}"\n'
+            'password_env = "MSB_MAIL_PASSWORD"\n'
+        )
+    monkeypatch.setenv("MSB_MAIL_PASSWORD", PASSWORD)
+    imap.deliver(MAILBOX, sent.fill("gmail.eml", to))
+
+    read = msb("bundle", "inbox", str(msb.bundle), "--channel", str(msb.channel), "--json")
+    assert read.exit_code == 0, read.output
+    assert [(r["kind"], r["person"], r["outcome"]) for r in records(read)] == [
+        ("bounce", to, "opted-out")
+    ]
+    assert imap.count(MAILBOX) == 1  # never deleted
+    again = msb("bundle", "inbox", str(msb.bundle), "--channel", str(msb.channel), "--json")
+    assert again.exit_code == 0 and again.output == ""  # only what is new
+    assert json.loads(msb.report().read_text())["bounced"] == [to]
+
+
+@pytest.fixture
+def oauth_imap(
+    tmp_path: Path, entra_graph: Any, tls: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ImapServer]:
+    """dovecot taking XOAUTH2, checking each token at the Entra stand-in's introspection
+    endpoint (RFC 7662) over HTTPS; the app may read MSB's mailbox."""
+    import trustme
+
+    ca = trustme.CA()  # the IMAP server's own; the stand-in's is the tls fixture's
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    root = tmp_path / "dovecot-oauth"
+    root.mkdir()
+    cert_file, key_file, ca_file = root / "cert.pem", root / "key.pem", root / "ca.pem"
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("MAILER_CAFILE", str(ca_file))  # IMAP; Entra ID: REQUESTS_CA_BUNDLE
+    server = start_imap_server(
+        root,
+        cert_file,
+        key_file,
+        ca_file,
+        introspection=f"{entra_graph.base}/introspect",
+        introspection_ca=tls.ca_file,
+    )
+    entra_graph.imap_mailbox = MAILBOX
+    yield server
+    server.stop()
+
+
+def test_xoauth2_with_the_channels_app_token(
+    cli, workspace, smtp_servers, oauth_imap, entra_graph, monkeypatch
+):
+    """An oauth2 channel reads its mailbox with SASL XOAUTH2 (Exchange: IMAP.AccessAsApp):
+    the token comes from Entra ID's client-credentials flow, and the IMAP server checks it."""
+    from tests.graph_server import CLIENT, SECRET, TENANT
+
+    smtp = smtp_servers()
+    use_smtp(workspace, "msb", smtp.port)
+    done = send(cli, workspace, smtp, "invitation", "2", "--org", "msb")
+    edit_channel(
+        workspace,
+        "msb",
+        imap_host="127.0.0.1",
+        imap_port=oauth_imap.port,
+        auth="oauth2",
+        username=MAILBOX,
+        tenant_id=TENANT,
+        client_id=CLIENT,
+        client_secret_env="MSB_CLIENT_SECRET",
+        authority=entra_graph.base,
+    )
+    monkeypatch.setenv("MSB_CLIENT_SECRET", SECRET)
+    to = done.people()[0]
+    oauth_imap.deliver(MAILBOX, done.fill("postfix.eml", to))
+
+    result = cli("inbox", "fetch", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert [(r["kind"], r["person"]) for r in records(result)] == [("bounce", to)]
+    assert entra_graph.scopes == ["https://outlook.office365.com/.default"]
+    assert entra_graph.introspected == entra_graph.issued  # the server checked the token
+
+    # The app may not read another mailbox: the server refuses the token, in one line.
+    entra_graph.imap_mailbox = "someone.else@msb.example"
+    oauth_imap.deliver(MAILBOX, done.fill("gmail.eml", done.people()[1]))
+    refused = cli("inbox", "fetch")
+    assert refused.exit_code == 1
+    assert "msb: skipped: IMAP:" in refused.output
+    assert SECRET not in refused.output + refused.stderr
+    assert not any(t in refused.output for t in entra_graph.issued)

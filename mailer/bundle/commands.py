@@ -196,8 +196,14 @@ def write_report(
     unsubscribed: Sequence[str] = (),
     bounced: Sequence[str] = (),
 ) -> Written:
-    """Write the member's report (default: MAILING-MEMBER-report.json here)."""
+    """Write the member's report (default: MAILING-MEMBER-report.json here), with what
+    'mailer bundle inbox' read back from the member's mailbox."""
+    from mailer.inbox.bundle import read_back
+
     with open_bundle(bundle_file, key) as b:
+        back = read_back(b, member_state(bundle_file, state_dir))
+        unsubscribed = [*unsubscribed, *back.unsubscribed]
+        bounced = [*bounced, *back.bounced]
         with member_journal(member_state(bundle_file, state_dir), b.network_id) as journal:
             data = make_report(b, journal, key, unsubscribed=unsubscribed, bounced=bounced)
             counts = journal.counts(b.mailing.id).get(b.member.id, {})

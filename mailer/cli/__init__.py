@@ -79,6 +79,7 @@ def main(ctx: click.Context, network_path: str | None) -> None:
 from mailer.cli import (  # noqa: E402
     bundle,
     bundle_coordinator,  # noqa: F401 - its commands join the bundle group
+    bundle_inbox,
     hygiene,
     inbox,
     person,
@@ -104,6 +105,7 @@ main.add_command(status.status)
 main.add_command(suppression.unsubscribe)
 main.add_command(suppression.suppressed)
 main.add_command(bundle.bundle)
+bundle.bundle.add_command(bundle_inbox.bundle_inbox)
 main.add_command(registrations.registrations)
 main.add_command(registrations.registrations)
 main.add_command(person.person)

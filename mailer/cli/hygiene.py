@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,7 +11,14 @@ import click
 
 from mailer.cli._common import EXIT_FAILED, State, console, finish, pass_state, reports_errors
 from mailer.cli.translated import Command, option
-from mailer.i18n import _
+from mailer.i18n import N_, _
+
+# One whole line per reason, so each language words it its own way.
+_LINES = {
+    "bounced": N_("{where}: {email}: bounced {since}"),
+    "unsubscribed": N_("{where}: {email}: unsubscribed {since}"),
+    "forgotten": N_("{where}: {email}: forgotten {since}"),
+}
 
 
 @click.command("hygiene", cls=Command)
@@ -30,11 +38,8 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
     The opt-out list already keeps these people from being mailed. Exits with 1 while
     there are rows to delete.
     """
-    import datetime as dt
-
     from mailer.dates import moment
     from mailer.inbox import hygiene
-    from mailer.suppression import reason_name
 
     network = state.network
     rows = hygiene(network, member=member)
@@ -50,15 +55,10 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
         con = console()
         for r in rows:
             since = moment(dt.datetime.fromisoformat(r.since), network.tz)
-            line = _("{member}: {file}:{line}: {email}: {reason} since {since}").format(
-                member=r.member,
-                file=r.path,
-                line=r.line,
-                email=r.email,
-                reason=reason_name(r.reason),
-                since=since,
+            where = f"{r.member}: {r.path}:{r.line}"
+            con.print(
+                _(_LINES[r.reason]).format(where=where, email=r.email, since=since), markup=False
             )
-            con.print(line, markup=False)
         if not rows:
             con.print(_("No rows to delete."), markup=False)
     finish(EXIT_FAILED if rows else 0)

@@ -1,4 +1,5 @@
-"""Commands for what comes back by mail: ``mailer inbox import`` (saved mail)."""
+"""Commands for what comes back by mail: ``mailer inbox import`` (saved mail) and
+``mailer inbox fetch`` (each member's mailbox)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,35 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mailer.cli._common import EXIT_FAILED, State, console, finish, pass_state, reports_errors
+from mailer.cli.translated import Group, option
+from mailer.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from mailer.inbox import InboxRun
 
 F = TypeVar("F", bound=Any)
-_SUMMARY = {
-    "sv": "{total} meddelanden lästa: {counts}",
-    "en": "{total} messages read: {counts}",
+# The classes as a person reads them; --json keeps the codes.
+KIND_WORDS = {
+    "bounce": N_("bounce"),
+    "delay": N_("delay"),
+    "auto-reply": N_("auto-reply"),
+    "unsubscribe": N_("unsubscribe"),
+    "reply": N_("reply"),
+    "loop": N_("loop"),
+    "unknown": N_("unknown"),
+    "skipped": N_("skipped"),
 }
 
 
 def soft_options(func: F) -> F:
-    func = click.option(
+    func = option(
         "--soft-days",
         type=click.IntRange(0),
         default=14,
         show_default=True,
         help="...when the first and the last are at least this many days apart.",
     )(func)
-    return click.option(
+    return option(
         "--soft-bounces",
         type=click.IntRange(1),
         default=3,
@@ -37,7 +47,7 @@ def soft_options(func: F) -> F:
     )(func)
 
 
-@click.group()
+@click.group(cls=Group)
 def inbox() -> None:
     """Read what lands in the members' mailboxes: bounces, auto-replies, unsubscribes,
     replies."""
@@ -45,8 +55,8 @@ def inbox() -> None:
 
 @inbox.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--member", metavar="ID", help="The member whose mailbox this is.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON record per message read.")
+@option("--member", metavar="ID", help="The member whose mailbox this is.")
+@option("--json", "as_json", is_flag=True, help="One JSON record per message read.")
 @soft_options
 @pass_state
 @reports_errors
@@ -66,25 +76,24 @@ def inbox_import(
     Reading the same mail twice changes nothing. Exits with 1 when some messages could
     not be read (each is named).
     """
-    from mailer.errors import ConfigError
     from mailer.inbox import SoftBounces, import_mail
 
-    network = state.network
-    if member is not None and member not in {m.id for m in network.members}:
-        raise ConfigError(f"no member {member!r} in the network", hint="see network.toml")
     run = import_mail(
-        network, paths, member=member, soft=SoftBounces(count=soft_bounces, days=soft_days)
+        state.network,
+        paths,
+        member=member,
+        soft=SoftBounces(count=soft_bounces, days=soft_days),
     )
-    _show(run, as_json, network.network.language)
+    show(run, as_json)
 
 
 @inbox.command("fetch")
-@click.option("--member", metavar="ID", help="Only this member's mailbox.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON record per message read.")
-@click.option(
+@option("--member", metavar="ID", help="Only this member's mailbox.")
+@option("--json", "as_json", is_flag=True, help="One JSON record per message read.")
+@option(
     "--move-to",
     metavar="FOLDER",
-    help="File each message handled into this IMAP folder (it must exist).",
+    help="File each message handled into this folder (it must exist).",
 )
 @soft_options
 @pass_state
@@ -97,39 +106,52 @@ def inbox_fetch(
     soft_bounces: int,
     soft_days: int,
 ) -> None:
-    """Read what is new in each member's mailbox over IMAP (TLS), then act as
-    'mailer inbox import' does.
+    """Read what is new in each member's mailbox, then act as 'mailer inbox import' does.
 
-    Uses the member's SMTP channel: imap_host (the microsoft365 preset sets it),
-    imap_port (993), its username and password. Reads only what arrived since the last
-    fetch and never deletes anything. Exits with 1 when a mailbox or a message could not
-    be read (each is named).
+    An SMTP channel's mailbox is read over IMAP (TLS): imap_host (the microsoft365 preset
+    sets it), imap_port (993), its username and password, or with auth = "oauth2" its
+    Entra ID app's token (XOAUTH2; the app needs IMAP.AccessAsApp). A Graph channel's
+    mailbox is read through Microsoft Graph with the channel's app (Mail.ReadWrite).
+    Reads only what arrived since the last fetch and never deletes anything. Exits with
+    1 when a mailbox or a message could not be read (each is named).
     """
     from mailer.inbox import SoftBounces
-    from mailer.inbox.imap import fetch_mail
+    from mailer.inbox.fetch import fetch_mail
 
-    network = state.network
     soft = SoftBounces(count=soft_bounces, days=soft_days)
-    run = fetch_mail(network, member=member, move_to=move_to, soft=soft)
-    _show(run, as_json, network.network.language)
+    show(fetch_mail(state.network, member=member, move_to=move_to, soft=soft), as_json)
 
 
-def _show(run: InboxRun, as_json: bool, language: str) -> None:
+def show(run: InboxRun, as_json: bool, epilogue: str | None = None) -> None:
+    """Each message read (a JSON record each with ``as_json``; else lines, a summary and
+    the ``epilogue``), then the exit code."""
     if as_json:
         for handled in run.messages:
             click.echo(json.dumps(handled.as_dict(), ensure_ascii=False))
     else:
-        _print(run, language)
+        _print(run)
+        if epilogue:
+            console().print(epilogue, markup=False)
     finish(EXIT_FAILED if run.counts["skipped"] else 0)
 
 
-def _print(run: InboxRun, language: str) -> None:
+def _print(run: InboxRun) -> None:
     out = console()
     for m in run.messages:
-        about = f" {m.person}" if m.person else ""
-        about += f" ({m.mailing})" if m.mailing else ""
-        detail = f" [{m.detail}]" if m.detail else ""
-        out.print(f"{m.where}: {m.kind}{about}: {m.action}{detail}", markup=False)
-    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(run.counts.items()))
-    text = _SUMMARY.get(language, _SUMMARY["en"])
-    out.print(text.format(total=len(run.messages), counts=counts or "-"), markup=False)
+        kind = _(KIND_WORDS.get(m.kind, m.kind))
+        if m.person and m.mailing:
+            line = _("{where}: {kind} {person} ({mailing}): {action}")
+        elif m.person:
+            line = _("{where}: {kind} {person}: {action}")
+        else:
+            line = _("{where}: {kind}: {action}")
+        line = line.format(
+            where=m.where, kind=kind, person=m.person, mailing=m.mailing, action=m.action
+        )
+        out.print(f"{line} [{m.detail}]" if m.detail else line, markup=False)
+    counts = ", ".join(
+        f"{_(KIND_WORDS.get(kind, kind))} {n}" for kind, n in sorted(run.counts.items())
+    )
+    total = len(run.messages)
+    summary = ngettext("{count} message read: {kinds}", "{count} messages read: {kinds}", total)
+    out.print(summary.format(count=total, kinds=counts or "-"), markup=False)

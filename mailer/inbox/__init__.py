@@ -5,6 +5,9 @@ says what a message is (bounce, delay, auto-reply, unsubscribe, reply, loop, unk
 :mod:`.dsn` reads bounces (RFC 3464 reports and the common plain ones); :mod:`.handling`
 matches each to the journal and acts (opt-out list, the journal row, counts);
 :mod:`.hygiene` names the rows in the members' own list files that should go.
+:mod:`.fetch` reads each member's own mailbox: over IMAP (:mod:`.imap`, a password or
+XOAUTH2) or through Microsoft Graph (:mod:`.graph`); :mod:`.bundle` does all this on a
+member's machine for the bundle it sent, and its report carries the result back.
 """
 
 from mailer.errors import InboxError

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Literal
 
+from mailer.i18n import _
 from mailer.inbox import dsn
 
 Kind = Literal["bounce", "delay", "auto-reply", "unsubscribe", "reply", "loop", "unknown"]
@@ -74,18 +75,24 @@ def parse(data: bytes) -> EmailMessage:
     lines = head.splitlines()
     starts = sum(1 for line in lines if line and line[:1] not in b" \t")
     if starts > MAX_HEADERS:
-        raise Unreadable(f"hostile headers ({starts} header lines; the limit is {MAX_HEADERS})")
+        raise Unreadable(
+            _("hostile headers ({count} header lines; the limit is {limit})").format(
+                count=starts, limit=MAX_HEADERS
+            )
+        )
     if len(head) > MAX_HEADERS * 1000 or _longest_header(lines) > MAX_HEADER_BYTES:
-        raise Unreadable(f"hostile headers (one longer than {MAX_HEADER_BYTES} bytes)")
+        raise Unreadable(
+            _("hostile headers (one longer than {limit} bytes)").format(limit=MAX_HEADER_BYTES)
+        )
     if not starts or b":" not in lines[0]:
-        raise Unreadable("not a mail message (no headers)")
+        raise Unreadable(_("not a mail message (no headers)"))
     try:
         msg = BytesParser(policy=policy.default).parsebytes(data)
     except (email.errors.MessageError, ValueError, LookupError, IndexError) as exc:
-        raise Unreadable(f"malformed ({type(exc).__name__})") from None
+        raise Unreadable(_("malformed ({error})").format(error=type(exc).__name__)) from None
     assert isinstance(msg, EmailMessage)
     if sum(1 for _ in msg.walk()) > MAX_PARTS:
-        raise Unreadable(f"too many parts (over {MAX_PARTS})")
+        raise Unreadable(_("too many parts (over {limit})").format(limit=MAX_PARTS))
     return msg
 
 

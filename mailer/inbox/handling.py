@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -25,6 +25,7 @@ from pathlib import Path
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
 from mailer.errors import ConfigError
+from mailer.i18n import N_, _, ngettext
 from mailer.inbox import dsn
 from mailer.inbox.classify import Classified, Unreadable, classify, header, parse
 from mailer.inbox.sources import Raw, read_paths
@@ -41,9 +42,41 @@ class SoftBounces:
     days: int = 14
 
 
+# What was done with a message, as a code (``--json``, the journal) and as words for a
+# person. A message read again names what was done the first time by its code.
+OUTCOMES = {
+    "opted-out": N_("opted out (bounced for good)"),
+    "already-opted-out": N_("already opted out"),
+    "soft-counted": N_("soft bounce counted"),
+    "soft-opted-out": N_("opted out (soft bounces in several mailings)"),
+    "bounce-recorded": N_("bounce recorded (not the address: the address stays)"),
+    "not-matched": N_("not matched to a message sent"),
+    "unsubscribed": N_("unsubscribed"),
+    "already-listed": N_("already on the opt-out list"),
+    "refused": N_("refused: the token is not genuine"),
+    "unproven": N_("left alone: no token and the sender is not proven; check by hand"),
+    "not-ours": N_("left alone: not from anyone this network mails"),
+    "listed": N_("listed for the coordinator"),
+    "counted": N_("counted"),
+    "late": N_("counted (delivery is late; nothing failed yet)"),
+    "loop": N_("left alone: our own message came back (a forwarding loop)"),
+    "left-alone": N_("left alone"),
+    "already-read": N_("already read; nothing changed"),
+    "skipped": N_("skipped"),
+}
+
+
+def outcome_text(codes: str) -> str:
+    """What the codes (comma-separated) of an earlier read say, in the current language."""
+    return "; ".join(_(OUTCOMES[c]) if c in OUTCOMES else c for c in codes.split(",") if c)
+
+
 @dataclass(slots=True)
 class Handled:
-    """One message read and what was done; ``kind`` is ``skipped`` when it was not read."""
+    """One message read and what was done; ``kind`` is ``skipped`` when it was not read.
+
+    ``outcome`` is what was done as codes (:data:`OUTCOMES`, comma-separated), ``action``
+    the same in words, in the language of the run."""
 
     where: str
     kind: str
@@ -53,6 +86,23 @@ class Handled:
     mailing: str | None = None
     member: str | None = None
     detail: str = ""
+    outcome: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind == "skipped" and not self.outcome:
+            self.outcome = "skipped"
+
+    def act(self, code: str, text: str | None = None) -> None:
+        """Record what was done: its code, and its words (by default the code's own)."""
+        words = text if text is not None else _(OUTCOMES[code])
+        codes = [c for c in self.outcome.split(",") if c]
+        if code not in codes:
+            codes.append(code)
+        self.outcome = ",".join(codes)
+        if not self.action:
+            self.action = words
+        elif words not in self.action:
+            self.action += "; " + words
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -74,7 +124,9 @@ def import_mail(
     member: str | None = None,
     soft: SoftBounces = SoftBounces(),
 ) -> InboxRun:
-    """Read saved mail and act on each message; InboxError for a path that is not there."""
+    """Read saved mail and act on each message; InboxError for a path that is not there,
+    ConfigError for a member the network does not have."""
+    known_member(network, member)
     run = InboxRun()
     with (
         Journal.in_state_dir(network.state_dir) as journal,
@@ -89,8 +141,26 @@ def import_mail(
     return run
 
 
+# Who an unsubscribe mail's token names: the address, or TokenError (ConfigError when
+# the key to check it is missing).
+TokenCheck = Callable[[str], str]
+
+
+def known_member(network: Network, member: str | None) -> None:
+    """ConfigError unless ``member`` is None or one of the network's members."""
+    known = [m.id for m in network.members]
+    if member is not None and member not in known:
+        raise ConfigError(
+            _("no member '{member}' in the network").format(member=member),
+            hint=_("one of: {members}").format(members=", ".join(known)),
+        )
+
+
 class Reader:
-    """Handles one message at a time against an open journal and opt-out list."""
+    """Handles one message at a time against an open journal and opt-out list.
+
+    ``tokens`` checks an unsubscribe mail's token; by default with the network's signing
+    key (a member's machine, which has no key, checks them against its bundle instead)."""
 
     def __init__(
         self,
@@ -99,9 +169,11 @@ class Reader:
         suppression: Suppression,
         member: str | None,
         soft: SoftBounces,
+        tokens: TokenCheck | None = None,
     ) -> None:
         self.network, self.journal, self.suppression = network, journal, suppression
         self.member, self.soft = member, soft
+        self.tokens = tokens or self._signed_by_network
 
     def handle(self, raw: Raw) -> Handled:
         try:
@@ -113,7 +185,11 @@ class Reader:
         done = Handled(raw.where, found.kind, "", message_id=report_id)
         before = self.journal.inbox_read(report_id)
         if before is not None:
-            done.action = f"already read ({before}); nothing changed"
+            earlier = outcome_text(before)
+            done.act(
+                "already-read",
+                _("already read ({earlier}); nothing changed").format(earlier=earlier),
+            )
             return done
         if found.message_id and self.journal.by_message_id(found.message_id):
             done.kind = found.kind = "loop"
@@ -124,9 +200,11 @@ class Reader:
             self._unsubscribe(found, msg, done)
         else:
             self._other(found, done)
-        record = InboxRecord(report_id, done.kind, done.mailing, done.person, done.action)
+        # The journal keeps the codes: a later read names them in its own language.
+        record = InboxRecord(report_id, done.kind, done.mailing, done.person, done.outcome)
         if not self.journal.record_inbox(record, bounces):
-            done.action = "already read (by another run); nothing changed"
+            done.outcome, done.action = "", ""
+            done.act("already-read", _("already read (by another run); nothing changed"))
         return done
 
     # -- what each class leads to ---------------------------------------------------
@@ -135,40 +213,45 @@ class Reader:
         report = found.report or dsn.Report([], None)
         when = _date(msg)
         bounces: list[Bounce] = []
-        actions: list[str] = []
         for failure in report.failures or [dsn.Failure(None, "5.0.0", "")]:
             row = self._original(report.original_id, failure.recipient)
             if row is None:
-                actions.append("not matched to a message sent")
+                done.act("not-matched")
                 continue
             done.person, done.mailing, done.member = row.email, row.mailing, row.member
             done.detail = f"{failure.status} {failure.diagnostic}".strip()
             permanent = dsn.permanent(failure.status)
-            soft = not permanent and dsn.soft(failure.status)
             bounce = Bounce(
                 row.email, row.mailing, failure.status, failure.diagnostic, permanent, when
             )
             bounces.append(bounce)
             if permanent:
                 added = self.suppression.add(row.email, reason="bounced", note=failure.status)
-                actions.append("opted out (bounced for good)" if added else "already opted out")
-            elif soft:
-                actions.append(self._soft(bounce))
+                done.act("opted-out" if added else "already-opted-out")
+            elif dsn.soft(failure.status):
+                self._soft(bounce, done)
             else:
-                actions.append("bounce recorded (not the address: the address stays)")
-        done.action = "; ".join(dict.fromkeys(actions))
+                done.act("bounce-recorded")
         return bounces
 
-    def _soft(self, bounce: Bounce) -> str:
+    def _soft(self, bounce: Bounce, done: Handled) -> None:
         history = [*self.journal.soft_bounces(bounce.email), (bounce.mailing, bounce.at)]
-        mailings = {mailing for mailing, _ in history}
-        first = dt.datetime.fromisoformat(min(at for _, at in history))
-        last = dt.datetime.fromisoformat(max(at for _, at in history))
-        if len(mailings) >= self.soft.count and last - first >= dt.timedelta(days=self.soft.days):
-            note = f"{len(mailings)} soft bounces, last {bounce.status}"
+        mailings = len({mailing for mailing, _at in history})
+        first = dt.datetime.fromisoformat(min(at for _m, at in history))
+        last = dt.datetime.fromisoformat(max(at for _m, at in history))
+        days = (last - first).days
+        if mailings >= self.soft.count and last - first >= dt.timedelta(days=self.soft.days):
+            note = f"{mailings} soft bounces, last {bounce.status}"
             self.suppression.add(bounce.email, reason="bounced", note=note)
-            return f"opted out ({len(mailings)} soft bounces over {(last - first).days} days)"
-        return f"soft bounce counted ({len(mailings)} of {self.soft.count} mailings)"
+            text = _("opted out ({count} soft bounces over {days} days)")
+            done.act("soft-opted-out", text.format(count=mailings, days=days))
+            return
+        text = ngettext(
+            "soft bounce counted ({count} of {limit} mailing)",
+            "soft bounce counted ({count} of {limit} mailings)",
+            self.soft.count,
+        )
+        done.act("soft-counted", text.format(count=mailings, limit=self.soft.count))
 
     def _original(self, message_id: str | None, recipient: str | None) -> Delivery | None:
         """The delivery a failure is about: by Message-ID, checked against the recipient;
@@ -191,11 +274,11 @@ class Reader:
             sender = _normalised(found.sender) if found.sender else None
             row = self.journal.last_sent_to(sender, self.member) if sender else None
             if sender is None or row is None:
-                done.action = "left alone: not from anyone this network mails"
+                done.act("not-ours")
                 return
             if not vouched_for(msg, sender):
                 done.person = sender
-                done.action = "left alone: no token and the sender is not proven; check by hand"
+                done.act("unproven")
                 return
             email = sender
         row = self.journal.last_sent_to(email, self.member)
@@ -203,22 +286,27 @@ class Reader:
         if row is not None:
             done.mailing, done.member = row.mailing, row.member
         added = self.suppression.add(email, reason="unsubscribed", note="by mail")
-        done.action = "unsubscribed" if added else "already on the opt-out list"
+        done.act("unsubscribed" if added else "already-listed")
 
     def _token_address(self, token: str, done: Handled) -> str | None:
-        from mailer.tokens import Signer, TokenError, unsubscribe_purpose
+        from mailer.tokens import TokenError
 
         try:
-            signer = Signer.from_env(self.network, why="an unsubscribe mail's token")
-            return signer.verify(unsubscribe_purpose(self.network), token)
+            return self.tokens(token)
         except (TokenError, ConfigError) as exc:
-            done.action = f"refused: {exc.message}"
+            done.act("refused", _("refused: {reason}").format(reason=exc.message))
             return None
+
+    def _signed_by_network(self, token: str) -> str:
+        from mailer.tokens import Signer, unsubscribe_purpose
+
+        signer = Signer.from_env(self.network, why=_("an unsubscribe mail's token"))
+        return signer.verify(unsubscribe_purpose(self.network), token)
 
     def _other(self, found: Classified, done: Handled) -> None:
         row = None
         # The message a reply or a delay is about; a loop is that message itself.
-        about = [*found.refers_to, *(found.report.original_id for _ in [0] if found.report)]
+        about = [*found.refers_to, *(found.report.original_id for _r in [0] if found.report)]
         if found.kind == "loop" and found.message_id:
             about.insert(0, found.message_id)
         for message_id in filter(None, about):
@@ -229,12 +317,8 @@ class Reader:
             row = self.journal.last_sent_to(sender, self.member) if sender else None
         if row is not None:
             done.person, done.mailing, done.member = row.email, row.mailing, row.member
-        done.action = {
-            "reply": "listed for the coordinator",
-            "auto-reply": "counted",
-            "delay": "counted (delivery is late; nothing failed yet)",
-            "loop": "left alone: our own message came back (a forwarding loop)",
-        }.get(found.kind, "left alone")
+        codes = {"reply": "listed", "auto-reply": "counted", "delay": "late", "loop": "loop"}
+        done.act(codes.get(found.kind, "left-alone"))
         if found.kind == "reply":
             done.detail = found.first_lines
 

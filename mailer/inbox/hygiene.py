@@ -10,7 +10,6 @@ from pathlib import Path
 from mailer import state
 from mailer.addresses import AddressError, normalise_address
 from mailer.config import Network
-from mailer.errors import ConfigError
 from mailer.lists import read_list
 from mailer.suppression import FILENAME, Suppression
 
@@ -34,10 +33,10 @@ class HygieneRow:
 def hygiene(network: Network, *, member: str | None = None) -> list[HygieneRow]:
     """Every row of the members' (or one member's) lists whose address is on the opt-out
     list for one of :data:`REASONS`; ConfigError for an unknown member."""
+    from mailer.inbox.handling import known_member
+
+    known_member(network, member)
     members = [m for m in network.members if member is None or m.id == member]
-    if not members:
-        known = ", ".join(m.id for m in network.members)
-        raise ConfigError(f"no member {member!r} in the network", hint=f"one of: {known}")
     path = network.state_dir / FILENAME
     if not state.known(path):
         return []

@@ -1,7 +1,9 @@
 """Reading each member's mailbox over IMAP (``mailer inbox fetch``).
 
 IMAP over TLS only (port 993, certificate and host name verified; ``ca_file`` or
-``MAILER_CAFILE`` adds a CA), with the channel's username and password. Only what is new
+``MAILER_CAFILE`` adds a CA), with the channel's username and password, or for an
+``auth = "oauth2"`` channel SASL XOAUTH2 with its Entra ID app's token (client
+credentials; Exchange Online grants it with IMAP.AccessAsApp). Only what is new
 since the last fetch is read: the journal keeps each folder's UIDVALIDITY and the last UID
 handled, written after each message, so an interrupted fetch goes on where it stopped.
 Messages are read with ``BODY.PEEK[]`` (they stay unread for the person who reads the
@@ -18,72 +20,30 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from mailer.config import Member, Network, SmtpChannel
-from mailer.errors import ConfigError
-from mailer.inbox.handling import Handled, InboxRun, Reader, SoftBounces
-from mailer.inbox.sources import MAX_MESSAGE_BYTES, Raw
+from mailer.config import Member, SmtpChannel
+from mailer.i18n import _
+from mailer.inbox.handling import Handled, InboxRun, Reader
+from mailer.inbox.sources import MAX_MESSAGE_BYTES, Raw, too_big
 from mailer.journal import Journal
-from mailer.suppression import Suppression
 
 FOLDER = "INBOX"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
-def fetch_mail(
-    network: Network,
-    *,
-    member: str | None = None,
-    move_to: str | None = None,
-    soft: SoftBounces = SoftBounces(),  # noqa: B008
-) -> InboxRun:
-    """Read what is new in the IMAP inbox of each member whose channel names an
-    ``imap_host``; ConfigError when none (or not the one asked for) does."""
-    members = [
-        m
-        for m in network.members
-        if (member is None or m.id == member)
-        and isinstance(m.channel, SmtpChannel)
-        and m.channel.imap_host
-    ]
-    if not members:
-        which = f"member {member!r}" if member else "any member"
-        raise ConfigError(
-            f"no IMAP mailbox to read for {which}",
-            hint="set imap_host in the member's SMTP channel (the microsoft365 preset does)",
-        )
-    run = InboxRun()
-    with (
-        Journal.in_state_dir(network.state_dir) as journal,
-        Suppression.in_state_dir(network.state_dir) as suppression,
-    ):
-        for m in members:
-            reader = Reader(network, journal, suppression, m.id, soft)
-            try:
-                _fetch(m, reader, journal, run, move_to)
-            except (imaplib.IMAP4.error, OSError, ssl.SSLError, ValueError) as exc:
-                # One mailbox that cannot be read stops that member only; said in a line.
-                why = " ".join(str(exc).split()) or type(exc).__name__
-                run.messages.append(Handled(m.id, "skipped", f"IMAP: {why}", member=m.id))
-    return run
-
-
-def _fetch(
+def read_imap(
     member: Member, reader: Reader, journal: Journal, run: InboxRun, move_to: str | None
 ) -> None:
-    from mailer.channels.credentials import channel_password
+    """Read what is new in the member's IMAP inbox into ``run``."""
 
     channel = member.channel
     assert isinstance(channel, SmtpChannel) and channel.imap_host
-    if channel.auth != "password":
-        raise ValueError("only password logins are built for IMAP so far (not XOAUTH2)")
-    password = channel_password(channel) or ""
     with imaplib.IMAP4_SSL(
         channel.imap_host,
         channel.imap_port,
-        ssl_context=_context(channel),
+        ssl_context=tls_context(channel.ca_file or os.environ.get("MAILER_CAFILE")),
         timeout=channel.timeout,
     ) as imap:
-        imap.login(channel.username or _address(channel.from_), password)
+        log_in(imap, channel, member.id)
         _ok(imap.select(FOLDER, readonly=move_to is None), "SELECT")
         validity = int(imap.response("UIDVALIDITY")[1][0] or b"0")
         known = journal.imap_position(member.id, FOLDER)
@@ -102,19 +62,42 @@ def _fetch(
             journal.set_imap_position(member.id, FOLDER, validity, uid)
 
 
+def log_in(imap: imaplib.IMAP4_SSL, channel: SmtpChannel, label: str) -> None:
+    """The channel's own login: its password, or (``auth = "oauth2"``) SASL XOAUTH2 with a
+    token of its Entra ID app, which Exchange Online grants with IMAP.AccessAsApp."""
+    from mailer.channels.credentials import channel_password
+
+    user = channel.username or _address(channel.from_)
+    if channel.auth != "oauth2":
+        imap.login(user, channel_password(channel) or "")
+        return
+    from mailer.channels.oauth import TokenSource
+
+    source = TokenSource.for_channel(channel, label=label)
+    source.permission = "IMAP.AccessAsApp"  # named if the authority refuses a token
+    answer = f"user={user}\x01auth=Bearer {source.token()}\x01\x01".encode()
+    said: list[bytes] = []
+
+    def respond(challenge: bytes) -> bytes:
+        # The first answer is the token; a refusal comes as a challenge holding an error,
+        # which the client must answer with an empty line (then the server says NO).
+        said.append(challenge)
+        return answer if len(said) == 1 else b""
+
+    imap.authenticate("XOAUTH2", respond)
+
+
 def _one(imap: imaplib.IMAP4_SSL, reader: Reader, member: str, uid: int) -> Handled:
     where = f"{member}:{FOLDER}#{uid}"
     sized = _ok(imap.uid("FETCH", str(uid), "(RFC822.SIZE)"), "FETCH")
     found = _SIZE.search(sized[0] if isinstance(sized[0], bytes) else b"")
     size = int(found.group(1)) if found else 0
     if size > MAX_MESSAGE_BYTES:
-        return Handled(
-            where, "skipped", f"too big ({size} bytes; the limit is {MAX_MESSAGE_BYTES})"
-        )
+        return Handled(where, "skipped", too_big(size))
     body = _ok(imap.uid("FETCH", str(uid), "(BODY.PEEK[])"), "FETCH")
     data = next((part[1] for part in body if isinstance(part, tuple)), None)
     if not isinstance(data, bytes):
-        return Handled(where, "skipped", "the server sent no message")
+        return Handled(where, "skipped", _("the server sent no message"))
     return reader.handle(Raw(where, data))
 
 
@@ -122,13 +105,15 @@ def _ok(answer: tuple[str, list[Any]], command: str) -> list[Any]:
     status, data = answer
     if status != "OK":
         text = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
-        raise imaplib.IMAP4.error(f"{command} refused: {text}")
+        raise imaplib.IMAP4.error(
+            _("{command} refused: {answer}").format(command=command, answer=text)
+        )
     return data
 
 
-def _context(channel: SmtpChannel) -> ssl.SSLContext:
+def tls_context(cafile: str | None) -> ssl.SSLContext:
+    """The system's CAs, and ``cafile``'s (a private CA, or a test CA) as well."""
     context = ssl.create_default_context()
-    cafile = channel.ca_file or os.environ.get("MAILER_CAFILE")
     if cafile:
         context.load_verify_locations(cafile=str(Path(cafile)))
     return context

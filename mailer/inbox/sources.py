@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mailer.errors import InboxError
+from mailer.i18n import _
 
 # Bounce reports carry at most the original's headers or the original itself; real mail
 # to a coordinator is rarely bigger than a few megabytes. Anything larger is skipped.
@@ -37,13 +38,28 @@ class Skipped:
     why: str
 
 
+def too_big(size: int | None) -> str:
+    """Why a message was skipped for its size (None: an mbox's, not measured to the end)."""
+    if size is None:
+        return _("too big (over the limit of {limit} bytes)").format(limit=MAX_MESSAGE_BYTES)
+    return _("too big ({size} bytes; the limit is {limit})").format(
+        size=size, limit=MAX_MESSAGE_BYTES
+    )
+
+
+def _unreadable(why: str | None) -> str:
+    return _("cannot be read ({error})").format(error=why or "?")
+
+
 def read_paths(paths: Iterable[Path]) -> Iterator[Raw | Skipped]:
     """Every message under the paths, in order; InboxError for a path that is not there."""
     paths = list(paths)
     for path in paths:
         if not path.exists():
             raise InboxError(
-                "no such file or folder", path=path, hint="give a Maildir, mbox or .eml"
+                _("no such file or folder"),
+                path=path,
+                hint=_("give a Maildir folder, an mbox file or .eml files"),
             )
     for path in paths:
         yield from _read_path(path)
@@ -65,7 +81,7 @@ def _read_path(path: Path) -> Iterator[Raw | Skipped]:
                 yield from read_mbox(stream, str(path))
                 return
     except OSError as exc:
-        yield Skipped(str(path), f"cannot be read ({exc.strerror})")
+        yield Skipped(str(path), _unreadable(exc.strerror))
         return
     yield _read_single(path)
 
@@ -74,10 +90,10 @@ def _read_single(path: Path) -> Raw | Skipped:
     try:
         size = path.stat().st_size
         if size > MAX_MESSAGE_BYTES:
-            return Skipped(str(path), f"too big ({size} bytes; the limit is {MAX_MESSAGE_BYTES})")
+            return Skipped(str(path), too_big(size))
         return Raw(str(path), path.read_bytes())
     except OSError as exc:
-        return Skipped(str(path), f"cannot be read ({exc.strerror})")
+        return Skipped(str(path), _unreadable(exc.strerror))
 
 
 def _read_maildir(path: Path) -> Iterator[Raw | Skipped]:
@@ -89,14 +105,12 @@ def _read_maildir(path: Path) -> Iterator[Raw | Skipped]:
                 file.seek(0, 2)
                 size = file.tell()  # before reading it: the limit holds
                 if size > MAX_MESSAGE_BYTES:
-                    yield Skipped(
-                        where, f"too big ({size} bytes; the limit is {MAX_MESSAGE_BYTES})"
-                    )
+                    yield Skipped(where, too_big(size))
                     continue
                 file.seek(0)
                 data = file.read()
         except (OSError, KeyError) as exc:
-            yield Skipped(where, f"cannot be read ({exc})")
+            yield Skipped(where, _unreadable(str(exc)))
             continue
         yield Raw(where, data)
 
@@ -106,12 +120,12 @@ def read_mbox(stream: BinaryIO, name: str) -> Iterator[Raw | Skipped]:
     number = 0
     chunks: list[bytes] = []
     size = 0
-    too_big = False
+    oversized = False
 
     def done() -> Raw | Skipped:
         where = f"{name}#{number}"
-        if too_big:
-            return Skipped(where, f"too big (over the limit of {MAX_MESSAGE_BYTES} bytes)")
+        if oversized:
+            return Skipped(where, too_big(None))
         return Raw(where, b"".join(chunks))
 
     for line in stream:
@@ -119,15 +133,15 @@ def read_mbox(stream: BinaryIO, name: str) -> Iterator[Raw | Skipped]:
             if number:
                 yield done()
             number += 1
-            chunks, size, too_big = [], 0, False
+            chunks, size, oversized = [], 0, False
             continue
-        if too_big or not number:
+        if oversized or not number:
             continue
         if line.startswith(b">") and _MBOXRD_QUOTED.match(line):
             line = line[1:]
         size += len(line)
         if size > MAX_MESSAGE_BYTES:
-            too_big, chunks = True, []
+            oversized, chunks = True, []
         else:
             chunks.append(line)
     if number:

@@ -103,3 +103,15 @@ class InboxRecords:
                        uidvalidity=excluded.uidvalidity, last_uid=excluded.last_uid""",
                 (member, folder, uidvalidity, uid),
             )
+
+    # A Graph mailbox has no UIDs: its position is the receivedDateTime (whole seconds
+    # since the epoch, UTC) of the last message handled, kept in the same table under its
+    # own folder name with UIDVALIDITY 0.
+
+    def graph_position(self, member: str, folder: str) -> dt.datetime | None:
+        """When the last message handled in a member's Graph folder was received, or None."""
+        known = self.imap_position(member, f"graph:{folder}")
+        return dt.datetime.fromtimestamp(known[1], dt.UTC) if known else None
+
+    def set_graph_position(self, member: str, folder: str, received: dt.datetime) -> None:
+        self.set_imap_position(member, f"graph:{folder}", 0, int(received.timestamp()))
