@@ -40,6 +40,21 @@ def _when(stamp: str | None, zone: ZoneInfo) -> str:
         return stamp
 
 
+def _log_line(line: str, zone: ZoneInfo) -> str:
+    """A delivery.log line (time, mailing, member, address, outcome, attempts, detail) as
+    the person reads it; a line of another shape as it stands."""
+    fields = line.split("\t")
+    if len(fields) < 5:
+        return line
+    when, mailing, member, _address, outcome, *rest = fields
+    name = STATE_NAMES.get(outcome)
+    text = _("{when}: {mailing} from {member}: {state}").format(
+        when=_when(when, zone), mailing=mailing, member=member, state=_(name) if name else outcome
+    )
+    detail = rest[-1].strip() if len(rest) > 1 else ""
+    return f"{text} ({detail})" if detail else text
+
+
 @click.group(cls=Group)
 def person() -> None:
     """What the workspace holds about one person: show it, or forget them."""
@@ -118,7 +133,7 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
         found = ngettext("{file}: {count} line", "{file}: {count} lines", len(lines))
         out.print("\n" + found.format(file=path, count=len(lines)), markup=False)
         for line in lines:
-            out.print(f"  {line}", markup=False)
+            out.print(f"  {_log_line(line, zone)}", markup=False)
     out.print("\n" + _("Use --json for the complete record."), markup=False)
 
 
