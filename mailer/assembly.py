@@ -18,14 +18,16 @@ checks that for every kind and for awkward names and addresses.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import datetime as dt
 import html
 import re
+import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email import _encoded_words, message_from_bytes  # type: ignore[attr-defined]
+from email import message_from_bytes
 from email.headerregistry import Address
 from email.message import Message
 from email.utils import format_datetime
@@ -128,6 +130,27 @@ def base64_text(text: str) -> bytes:
     return b"".join([encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76)])
 
 
+# RFC 2047's "Q" encoding as the library writes it: these bytes stand for themselves, a
+# space is "_", every other byte is "=XX" (upper-case hex).
+_Q_SAFE = b"-!*+/" + bytes(range(ord("0"), ord("9") + 1)) + string.ascii_letters.encode("ascii")
+_Q_BYTE = tuple(
+    chr(b) if b in _Q_SAFE else "_" if b == ord(" ") else f"={b:02X}" for b in range(256)
+)
+_Q_PLAIN = _Q_SAFE + b" "  # one character each in the Q encoding
+
+
+def encoded_word(text: str) -> str:
+    """``text`` as one RFC 2047 encoded word in UTF-8, as the library's header folding
+    writes it: Q (quoted-printable) unless base64 is shorter by five characters or more."""
+    data = text.encode("utf-8")
+    escaped = len(data.translate(None, _Q_PLAIN))  # bytes that take "=XX"
+    q_length = len(data) + 2 * escaped
+    b_length = (len(data) + 2) // 3 * 4
+    if q_length - b_length < 5:
+        return "=?utf-8?q?" + "".join(map(_Q_BYTE.__getitem__, data)) + "?="
+    return "=?utf-8?b?" + base64.b64encode(data).decode("ascii") + "?="
+
+
 def fold_to(to: Address) -> bytes:
     """The To field, folded as the library folds it (checked against it in the tests)."""
     name, addr = to.display_name, to.addr_spec
@@ -146,7 +169,7 @@ def fold_to(to: Address) -> bytes:
         if wide:
             # The library makes one encoded word from the first to the last non-ASCII word.
             first, last = wide[0], wide[-1] + 1
-            words[first:last] = [_encoded_words.encode(" ".join(words[first:last]), "utf-8")]
+            words[first:last] = [encoded_word(" ".join(words[first:last]))]
         line = f"To: {' '.join(words)} <{addr}>\r\n"
     if len(line) > 900 or not line.isascii():
         return _library_fold("To", to)

@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import types
 from email import policy
+from email.header import decode_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mailer import calendar, tokens
-from mailer.assembly import POLICY, Assembler, fold_to, qp_piece
+from mailer.assembly import POLICY, Assembler, encoded_word, fold_to, qp_piece
 from mailer.campaign.factory import MessageFactory
 from mailer.campaign.mailing import mailing_for
 from mailer.config import load_network
@@ -165,6 +166,28 @@ def test_to_is_folded_as_the_library_folds_it(name: str) -> None:
     to = Address(display_name=" ".join(name.split()), username="a.b", domain="kau.example")
     library = POLICY.header_factory("To", to).fold(policy=POLICY).encode()
     assert fold_to(to) == library
+
+
+@pytest.mark.parametrize(
+    ("name", "word"),
+    [
+        ("Åsa", "=?utf-8?q?=C3=85sa?="),  # Q: shortest, or at most four characters longer
+        ("Östlund-Åsa", "=?utf-8?q?=C3=96stlund-=C3=85sa?="),  # Q: four longer
+        ("Östlund-Åström", "=?utf-8?b?w5ZzdGx1bmQtw4VzdHLDtm0=?="),  # base64: five shorter
+        ("漢字", "=?utf-8?b?5ryi5a2X?="),
+    ],
+)
+def test_an_encoded_word_is_the_one_the_library_writes(name: str, word: str) -> None:
+    to = Address(display_name=name, username="a", domain="kau.example")
+    assert encoded_word(name) == word
+    assert POLICY.header_factory("To", to).fold(policy=POLICY) == f"To: {word} <a@kau.example>\r\n"
+
+
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1))
+def test_an_encoded_word_decodes_to_its_text(text: str) -> None:
+    ((data, charset),) = decode_header(encoded_word(text))
+    assert isinstance(data, bytes)
+    assert (data.decode(charset or "ascii"), charset) == (text, "utf-8")
 
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"))
