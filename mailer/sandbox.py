@@ -10,32 +10,49 @@ traceback, a hang or changed data:
 * ``*`` and ``**`` whose result would be huge, and widths or counts over the output limit
   (``'x' | center(10**9)``, ``'%999999999d'``), are refused before Python computes them;
 * a template's output over :data:`MAX_OUTPUT_CHARS` stops the rendering;
+* a rendering that runs past :data:`MAX_RENDER_SECONDS` stops: every ``{% for %}`` step
+  and every call (a macro calling itself twice per level needs no loop to run for ever)
+  checks the clock, and a template can neither catch the error nor reach the clock;
 * a macro or include loop (RecursionError) and whatever a filter raises name the line.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import operator
 import re
 import string
-from collections.abc import Callable, Generator, Iterator, Mapping
+import time
+import typing
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import CodeType
+from typing import Any, Literal
 
 import jinja2
+from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailer.errors import MailerError, TemplateError
-from mailer.i18n import N_, _
+from mailer.i18n import N_, _, ngettext
 
 # Far above any real mail (Gmail clips HTML at ~102 KB) and far below what hurts the machine.
 MAX_OUTPUT_CHARS = 5_000_000
 # About 1,200 decimal digits: no mail needs a longer number, and Python computes and prints
 # this size at once (it refuses to print more than 4,300 digits anyway).
 MAX_INT_BITS = 4_096
+# A rendering takes milliseconds (a variant is rendered once, not once a person); this is
+# for a template that would otherwise hang the send, with room for a busy machine.
+MAX_RENDER_SECONDS = 10
+# The filter every ``{% for %}`` iterates through; a name no template can write.
+_LOOP_FILTER = "for loop clock"
+# When the rendering under way must stop (time.monotonic()); None outside render_template.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "template_deadline", default=None
+)
 # Never the number itself in the message: it would be a thousand digits on one line.
 _TOO_LARGE = N_("a number over 1,200 digits")
 
@@ -50,6 +67,25 @@ class PersonalValueCondition(Exception):
 
 class OutputTooLarge(Exception):
     """Thrown into a template whose output has passed :data:`MAX_OUTPUT_CHARS`."""
+
+
+class RenderTimeout(Exception):
+    """Raised inside a template whose rendering has passed :data:`MAX_RENDER_SECONDS`."""
+
+
+def _check_clock() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        # Raised again at every later check: nothing in a template can swallow it for good.
+        raise RenderTimeout()
+
+
+@jinja2.pass_context  # also keeps Jinja from calling it while it compiles (constant folding)
+def _clocked(context: jinja2.runtime.Context, iterable: Iterable[Any]) -> Iterator[Any]:
+    """What a ``{% for %}`` loop iterates: the same items, checking the clock at each."""
+    for item in iterable:
+        _check_clock()
+        yield item
 
 
 class Sandbox(ImmutableSandboxedEnvironment):
@@ -77,6 +113,45 @@ class Sandbox(ImmutableSandboxedEnvironment):
             self.filters[name] = _sized(self.filters[name], _check_arguments)
         self.filters["format"] = _sized(self.filters["format"], _check_format_filter)
         self.globals["lipsum"] = _lipsum
+        self.filters[_LOOP_FILTER] = _clocked
+
+    @typing.overload
+    def compile(
+        self,
+        source: str | nodes.Template,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: Literal[False] = False,
+        defer_init: bool = False,
+    ) -> CodeType: ...
+
+    @typing.overload
+    def compile(
+        self,
+        source: str | nodes.Template,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: Literal[True] = ...,
+        defer_init: bool = False,
+    ) -> str: ...
+
+    def compile(
+        self,
+        source: str | nodes.Template,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> str | CodeType:
+        """Compile as Jinja does, with every ``{% for %}`` iterating through the clock:
+        the loop itself is plain Python, which no sandbox hook sees."""
+        tree = self.parse(source, name, filename) if isinstance(source, str) else source
+        for loop in tree.find_all(nodes.For):
+            clocked = nodes.Filter(loop.iter, _LOOP_FILTER, [], [], None, None)
+            loop.iter = clocked.set_lineno(loop.iter.lineno).set_environment(self)
+        if raw:
+            return super().compile(tree, name, filename, raw=True, defer_init=defer_init)
+        return super().compile(tree, name, filename, raw=False, defer_init=defer_init)
 
     def call_binop(self, context: jinja2.runtime.Context, op: str, left: Any, right: Any) -> Any:
         if op == "**":
@@ -90,6 +165,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return operator.mul(left, right)
 
     def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _check_clock()  # every macro call: recursion that doubles at each level needs no loop
         # str methods that pad to a width, and str.format (which Jinja wraps), by name.
         method = getattr(obj, "__wrapped__", obj)
         owner = getattr(method, "__self__", None)
@@ -211,6 +287,7 @@ class Rendered:
 def render_template(env: Sandbox, name: str, ctx: dict[str, Any], *, folder: Path) -> Rendered:
     """Render ``folder/name``; every way it can fail is a TemplateError naming file and line."""
     path = folder / name
+    clock = _deadline.set(time.monotonic() + MAX_RENDER_SECONDS)
     try:
         template = env.get_template(name)
         context = template.new_context(ctx)
@@ -236,6 +313,8 @@ def render_template(env: Sandbox, name: str, ctx: dict[str, Any], *, folder: Pat
         raise
     except Exception as exc:
         raise _template_error(exc, path) from None
+    finally:
+        _deadline.reset(clock)
 
 
 def _bounded(chunks: Iterator[str]) -> Iterator[str]:
@@ -289,6 +368,17 @@ def _template_error(exc: Exception, path: Path) -> TemplateError:
             path=path,
             line=line,
             hint=_("look for a loop that does not end where it should"),
+        )
+    if isinstance(exc, RenderTimeout):
+        return TemplateError(
+            ngettext(
+                "the template ran for more than {n} second",
+                "the template ran for more than {n} seconds",
+                MAX_RENDER_SECONDS,
+            ).format(n=MAX_RENDER_SECONDS),
+            path=path,
+            line=line,
+            hint=_("look for loops inside loops, or a macro that calls itself more than once"),
         )
     if isinstance(exc, MemoryError):
         what = _("the template needs more memory than there is")

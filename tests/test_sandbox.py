@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import time
 
 import pytest
 
+from mailer import sandbox
 from mailer.config import load_network
 from mailer.errors import TemplateError
 from mailer.render import Renderer
@@ -157,6 +159,58 @@ def test_a_real_process_ends_with_one_line_and_exit_2(workspace, code):
     (line,) = proc.stderr.strip().splitlines()
     assert f"{template}:" in line
     assert "Traceback" not in proc.stderr
+
+
+# Templates that would run for ever: nothing in them is large, they just never finish.
+FOR_EVER = [
+    "{% set r = range(100000) %}{% for a in r %}{% for b in r %}{% for c in r %}"
+    "{% endfor %}{% endfor %}{% endfor %}",
+    # No loop at all: 2**60 macro calls, never deeper than 60.
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}",
+    # A filtered loop around a recursive one.
+    "{% for a in range(100000) if a >= 0 %}{% for b in [range(100000)] recursive %}"
+    "{% if b is not number %}{{ loop(b) }}{% endif %}{% endfor %}{% endfor %}",
+]
+
+
+@pytest.mark.parametrize("command", [("preview",), ("send", "--dry-run")], ids=["preview", "dry"])
+@pytest.mark.parametrize("code", FOR_EVER, ids=["loops", "macro", "recursive"])
+def test_a_template_that_runs_for_ever_stops_at_the_time_bound(
+    cli, workspace, monkeypatch, command, code
+):
+    monkeypatch.setattr(sandbox, "MAX_RENDER_SECONDS", 1)
+    template = workspace / "templates" / "invitation.html"
+    lines = template.read_text(encoding="utf-8").splitlines()
+    lines.insert(4, code)
+    template.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    start = time.monotonic()
+    result = cli(command[0], "invitation", "2", *command[1:])
+    elapsed = time.monotonic() - start
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{template}:5: the template ran for more than 1 second (" in line, line
+    assert "Traceback" not in result.output + result.stderr
+    assert not (workspace / "outbox").exists()
+    # The text template renders first, in well under the bound; then the HTML hits it.
+    assert elapsed < 1 + 5, elapsed
+
+
+def test_the_time_bound_holds_for_each_rendering_not_the_process(workspace, monkeypatch):
+    # Each rendering gets its own deadline: a second rendering after a slow first is not
+    # cut short, and a loop that ends in time renders as before.
+    monkeypatch.setattr(sandbox, "MAX_RENDER_SECONDS", 1)
+    template = workspace / "templates" / "invitation.txt"
+    code = "{% for i in range(100000) %}{% if loop.last %}{{ loop.length }}{% endif %}{% endfor %}"
+    template.write_text(template.read_text(encoding="utf-8") + code + "\n", encoding="utf-8")
+    network = load_network(workspace / "network.toml")
+    renderer = Renderer(network)
+    for member in ("msb", "konsumentverket"):
+        start = time.monotonic()
+        variant = renderer.variant("invitation", network.seminar(2), "sv", network.member(member))
+        assert time.monotonic() - start < 1
+        assert "100000" in "".join(variant.text)
+    time.sleep(1.1)  # past the first rendering's deadline: none is left behind
+    renderer.variant("invitation", network.seminar(2), "en", network.member("msb"))
 
 
 def test_a_refused_change_leaves_the_data_as_it_was(workspace):
