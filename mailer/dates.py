@@ -57,3 +57,16 @@ def moment(when: dt.datetime, zone: ZoneInfo, language: str | None = None) -> st
         when = when.replace(tzinfo=dt.UTC)
     pattern = translate("EEEE d MMMM y 'at' HH:mm", language)
     return format_datetime(when.astimezone(zone), pattern, locale=_LOCALES[language])
+
+
+def stored_moment(stamp: str | None, zone: ZoneInfo | None) -> str:
+    """A time a store keeps (ISO 8601, UTC) as :func:`moment` shows it, in ``zone`` (UTC
+    without one); "" for none. A stamp that is not ISO 8601 (edited by hand, or written by
+    another version) is shown as it is: a listing should not stop at one odd row."""
+    if not stamp:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    return moment(when, zone or ZoneInfo("UTC"))

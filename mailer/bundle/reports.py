@@ -35,6 +35,7 @@ from mailer.bundle.formats import (
 from mailer.bundle.member import Bundle
 from mailer.bundle.signing import Key
 from mailer.config import Network
+from mailer.dates import stored_moment
 from mailer.errors import BundleError, RecipientRefusedError
 from mailer.i18n import _, genitive
 from mailer.journal import BundleExport, Journal, ReportedOutcome
@@ -185,18 +186,6 @@ class ImportResult:
     forgotten: int = 0  # named by the report, forgotten since the export: left out
 
 
-def _moment(stamp: str, network: Network) -> str:
-    """A time the journal keeps (ISO 8601, UTC) as the coordinator reads it."""
-    import datetime as dt
-
-    from mailer.dates import moment
-
-    try:
-        return moment(dt.datetime.fromisoformat(stamp), network.tz)
-    except ValueError:
-        return stamp  # written by hand, or by a mailer of another time: shown as it is
-
-
 def _hard_bounce(reply: str | None) -> bool:
     # The same rule as a direct send: the reply says the address does not exist.
     return RecipientRefusedError(reply or "").hard_bounce
@@ -305,7 +294,7 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
         raise refuse(
             report.path,
             _("this report was already imported at {moment}; nothing changed").format(
-                moment=_moment(imported_at, network)
+                moment=stored_moment(imported_at, network.tz)
             ),
         )
     result = ImportResult(member=report.member, mailing=report.mailing, forgotten=len(forgotten))

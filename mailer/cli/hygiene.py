@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -38,7 +37,7 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
     The opt-out list already keeps these people from being mailed. Exits with 1 while
     there are rows to delete.
     """
-    from mailer.dates import moment
+    from mailer.dates import stored_moment
     from mailer.inbox import hygiene
 
     network = state.network
@@ -54,7 +53,7 @@ def recipients_hygiene(state: State, member: str | None, out: Path | None, as_js
     else:
         con = console()
         for r in rows:
-            since = moment(dt.datetime.fromisoformat(r.since), network.tz)
+            since = stored_moment(r.since, network.tz)
             where = f"{r.member}: {r.path}:{r.line}"
             con.print(
                 _(_LINES[r.reason]).format(where=where, email=r.email, since=since), markup=False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -28,28 +27,21 @@ STATE_NAMES = {
 }
 
 
-def _when(stamp: str | None, zone: ZoneInfo) -> str:
-    """A stored ISO 8601 time as a person reads it, in the network's time zone."""
-    from mailer.dates import moment
-
-    if not stamp:
-        return ""
-    try:
-        return moment(dt.datetime.fromisoformat(stamp), zone)
-    except ValueError:
-        return stamp
-
-
 def _log_line(line: str, zone: ZoneInfo) -> str:
     """A delivery.log line (time, mailing, member, address, outcome, attempts, detail) as
     the person reads it; a line of another shape as it stands."""
+    from mailer.dates import stored_moment
+
     fields = line.split("\t")
     if len(fields) < 5:
         return line
     when, mailing, member, _address, outcome, *rest = fields
     name = STATE_NAMES.get(outcome)
     text = _("{when}: {mailing} from {member}: {state}").format(
-        when=_when(when, zone), mailing=mailing, member=member, state=_(name) if name else outcome
+        when=stored_moment(when, zone),
+        mailing=mailing,
+        member=member,
+        state=_(name) if name else outcome,
     )
     detail = rest[-1].strip() if len(rest) > 1 else ""
     return f"{text} ({detail})" if detail else text
@@ -85,6 +77,7 @@ def person_export(state: State, address: str, as_json: bool) -> None:
 
 
 def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
+    from mailer.dates import stored_moment
     from mailer.suppression import reason_name
 
     out = console()
@@ -102,7 +95,7 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
             "mailing": m["mailing"],
             "state": _(name) if name else m["state"],
             "member": m["member"],
-            "when": _when(m["sent_at"], zone),
+            "when": stored_moment(m["sent_at"], zone),
         }
         line = _("{mailing}: {state} from {member} on {when}") if m["sent_at"] else None
         line = (line or _("{mailing}: {state} from {member}")).format(**values)
@@ -114,7 +107,7 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
     s = data["suppression"]
     if s["suppressed"]:
         opt_out = _("On the opt-out list: yes ({reason}, since {since})").format(
-            reason=reason_name(s["reason"]), since=_when(s["since"], zone)
+            reason=reason_name(s["reason"]), since=stored_moment(s["since"], zone)
         )
     else:
         opt_out = _("On the opt-out list: no")

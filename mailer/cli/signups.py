@@ -28,11 +28,10 @@ def list_(state: State, seminar: int | None, as_json: bool) -> None:
     stored word for word, in the language the person read it in. Nobody who ticked no
     box gets later invitations.
     """
-    import datetime as dt
     import shutil
     import textwrap
 
-    from mailer.dates import moment
+    from mailer.dates import stored_moment
     from mailer.journal import Journal
 
     network = state.network
@@ -55,10 +54,10 @@ def list_(state: State, seminar: int | None, as_json: bool) -> None:
     for s in found:
         who = f"{s.name} <{s.email}>" + (f", {s.organisation}" if s.organisation else "")
         say(_("Seminar {number}: {who}").format(number=s.seminar, who=who))
-        asked = moment(dt.datetime.fromisoformat(s.requested_at), zone)
+        asked = stored_moment(s.requested_at, zone)
         say("  " + _("Signed up {when}").format(when=asked))
         if s.confirmed_at:
-            done = moment(dt.datetime.fromisoformat(s.confirmed_at), zone)
+            done = stored_moment(s.confirmed_at, zone)
             say("  " + _("Confirmed {when}").format(when=done))
         else:
             say("  " + _("Not confirmed: the link in the mail was not used"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,23 +119,9 @@ def _state_header(state: str) -> str:
     return headers.get(state, state)
 
 
-def _when(stamp: str | None, zone: ZoneInfo | None) -> str:
-    """A journal's UTC timestamp as a person reads it, in the network's time zone."""
-    from zoneinfo import ZoneInfo
-
-    from mailer.dates import moment
-
-    if not stamp:
-        return ""
-    try:
-        when = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    return moment(when, zone or ZoneInfo("UTC"))
-
-
 def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
     from mailer.cli.tables import Column, in_network_order, labelled, print_table
+    from mailer.dates import stored_moment
     from mailer.journal import STATES
 
     mailings = [mailing] if mailing else journal.mailings()
@@ -159,7 +144,7 @@ def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
         print_table(title, columns, rows, out)
         sent = [d.sent_at for d in journal.deliveries(m).values() if d.sent_at]
         if sent:
-            last = _when(max(sent), shown.zone)
+            last = stored_moment(max(sent), shown.zone)
             out.print(_("Last sent: {when}").format(when=last), markup=False)
         for d in _problems(journal, m):
             label = _state_header(d.state)
@@ -174,17 +159,19 @@ def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
 def _bundle_line(
     member_id: str, info: dict[str, str | None], counts: dict[str, Any], shown: _Shown
 ) -> str:
+    from mailer.dates import stored_moment
+
     if not info["reported_at"]:
         return _("{member}: no report yet (bundle exported {when})").format(
-            member=member_id, when=_when(info["exported_at"], shown.zone)
+            member=member_id, when=stored_moment(info["exported_at"], shown.zone)
         )
     queued = counts.get(member_id, {}).get("queued", 0)
     if queued:
         return _("{member}: report imported {when}; {n} not sent by the member yet").format(
-            member=member_id, when=_when(info["reported_at"], shown.zone), n=queued
+            member=member_id, when=stored_moment(info["reported_at"], shown.zone), n=queued
         )
     return _("{member}: report imported {when}").format(
-        member=member_id, when=_when(info["reported_at"], shown.zone)
+        member=member_id, when=stored_moment(info["reported_at"], shown.zone)
     )
 
 

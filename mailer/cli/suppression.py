@@ -120,9 +120,7 @@ def suppressed(state: State, as_json: bool) -> None:
     People who asked to be forgotten are shown without their address: only a salted
     hash of it is kept, which still stops any mail to them.
     """
-    import datetime as dt
-
-    from mailer.dates import moment
+    from mailer.dates import stored_moment
     from mailer.suppression import listed, reason_name
 
     network = state.network
@@ -143,7 +141,7 @@ def suppressed(state: State, as_json: bool) -> None:
         (
             e.email or _("(forgotten)"),
             reason_name(e.reason),
-            moment(dt.datetime.fromisoformat(e.added_at), network.tz),
+            stored_moment(e.added_at, network.tz),
             e.note,
         )
         for e in entries
