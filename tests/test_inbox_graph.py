@@ -98,6 +98,8 @@ def test_throttling_is_waited_out_and_a_refusal_is_one_line(cli, graph, sent, mo
         refused.output
     )
     assert "Mail.ReadWrite" in refused.output
+    # Graph's own code and message, read as the sending side reads them.
+    assert f"{MAILBOX} (403 ErrorAccessDenied: Access is denied." in refused.output
     assert SECRET not in refused.output + refused.stderr
 
 

@@ -163,7 +163,7 @@ class GraphTransport(Transport):
 
     def _outcome(self, response: httpx.Response) -> str:
         status = response.status_code
-        said = _graph_error(response)
+        said = graph_error(response)
         if status == 202:
             request = response.headers.get("request-id", "")
             return f"202 Accepted{f' request-id {request}' if request else ''}"
@@ -308,8 +308,9 @@ def retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def _graph_error(response: httpx.Response) -> str:
-    """Graph's ``{"error": {"code", "message"}}`` on one short line."""
+def graph_error(response: httpx.Response) -> str:
+    """Graph's ``{"error": {"code", "message"}}`` on one short line (sending and reading
+    a mailbox both show it)."""
     try:
         error = json.loads(response.content or b"{}").get("error") or {}
         text = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")

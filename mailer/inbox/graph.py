@@ -233,7 +233,9 @@ class GraphMailbox:
         return data
 
     def _refused(self, response: httpx.Response) -> ChannelError:
-        status, said = response.status_code, _said(response)
+        from mailer.channels.graph import graph_error
+
+        status, said = response.status_code, graph_error(response)
         if status == 403:
             return ChannelError(
                 _(
@@ -279,16 +281,6 @@ def _retry_after(response: httpx.Response) -> float | None:
 
     wait = retry_after(response.headers.get("Retry-After"))
     return min(wait, MAX_WAIT) if wait is not None else None
-
-
-def _said(response: httpx.Response) -> str:
-    """Graph's ``{"error": {"code", "message"}}`` on one short line."""
-    try:
-        error = json.loads(response.content or b"{}").get("error") or {}
-        text = f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
-    except (ValueError, AttributeError):
-        text = ""
-    return _one_line(text or response.reason_phrase or "?")
 
 
 def _one_line(text: str) -> str:
