@@ -120,3 +120,15 @@ def test_without_mail_or_a_channel_it_says_what_to_give(members, msb_sent):
     assert "reaches no mailbox to read" in result.output
     both = msb("bundle", "inbox", str(msb.bundle), "x.mbox", "--channel", str(msb.channel))
     assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_another_members_channel_file_is_refused_as_send_refuses_it(members, msb_sent):
+    # Reading opens the bundle for the channel file exactly as sending does.
+    msb, other = members["msb"], next(m for name, m in members.items() if name != "msb")
+    result = msb("bundle", "inbox", str(msb.bundle), "--channel", str(other.channel))
+    assert result.exit_code == 2
+    assert (
+        f"this bundle is for the member 'msb', but the channel file is for '{other.member}'"
+        in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1

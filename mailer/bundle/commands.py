@@ -43,14 +43,24 @@ def open_to_send(
     """The bundle, checked for the channel's network and member, still current and not
     superseded; and its network with the member's channel (if one was given)."""
     superseding = load_supersessions(list(revocations), key)
+    with open_for_channel(bundle_file, key, channel) as (b, network):
+        b.ensure_current()
+        ensure_not_superseded(b, superseding)
+        yield b, network
+
+
+@contextlib.contextmanager
+def open_for_channel(
+    bundle_file: Path, key: Key, channel: ChannelFile | None
+) -> Iterator[tuple[Bundle, Network]]:
+    """The bundle, checked for the channel's network and member (when there is a channel
+    file), and its network with the member's channel; current or not."""
     with open_bundle(
         bundle_file,
         key,
         network_id=channel.network if channel else None,
         member_id=channel.member if channel else None,
     ) as b:
-        b.ensure_current()
-        ensure_not_superseded(b, superseding)
         yield b, (b.with_channel(channel.channel) if channel else b.network)
 
 

@@ -19,20 +19,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailer.bundle.commands import member_state
+from mailer.bundle.commands import member_state, open_for_channel
 from mailer.bundle.member import (
     Bundle,
     load_channel_file,
     member_journal,
     member_state_dir,
-    open_bundle,
 )
 from mailer.bundle.signing import Key
 from mailer.campaign.factory import SignedLinks
 from mailer.i18n import _
 from mailer.inbox.fetch import read_mailbox, readable
-from mailer.inbox.handling import Handled, InboxRun, Reader, SoftBounces, TokenCheck
-from mailer.inbox.sources import Raw, read_paths
+from mailer.inbox.handling import InboxRun, Reader, SoftBounces, TokenCheck
 from mailer.suppression import FILENAME, Suppression
 
 
@@ -72,14 +70,8 @@ def bundle_inbox(
             hint=_("mailer bundle inbox BUNDLE PATH... or --channel CHANNEL.toml"),
         )
     run = InboxRun()
-    with open_bundle(
-        bundle_file,
-        key,
-        network_id=channel.network if channel else None,
-        member_id=channel.member if channel else None,
-    ) as b:
-        # Reading needs no current bundle: its bounces come back long after it expired.
-        network = b.with_channel(channel.channel) if channel else b.network
+    # Reading needs no current bundle: its bounces come back long after it expired.
+    with open_for_channel(bundle_file, key, channel) as (b, network):
         state = member_state(bundle_file, state_dir)
         with (
             member_journal(state, b.network_id) as journal,
@@ -87,11 +79,7 @@ def bundle_inbox(
         ):
             reader = Reader(network, journal, suppression, b.member.id, soft, bundle_tokens(b))
             if paths:
-                for item in read_paths(paths):
-                    if isinstance(item, Raw):
-                        run.messages.append(reader.handle(item))
-                    else:
-                        run.messages.append(Handled(item.where, "skipped", item.why))
+                run.messages.extend(reader.handle_paths(paths))
             elif not readable(b.member):
                 raise ConfigError(
                     _("the channel in {path} reaches no mailbox to read").format(path=channel_file),

@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -133,11 +133,7 @@ def import_mail(
         Suppression.in_state_dir(network.state_dir) as suppression,
     ):
         reader = Reader(network, journal, suppression, member, soft)
-        for item in read_paths(paths):
-            if isinstance(item, Raw):
-                run.messages.append(reader.handle(item))
-            else:
-                run.messages.append(Handled(item.where, "skipped", item.why))
+        run.messages.extend(reader.handle_paths(paths))
     return run
 
 
@@ -174,6 +170,14 @@ class Reader:
         self.network, self.journal, self.suppression = network, journal, suppression
         self.member, self.soft = member, soft
         self.tokens = tokens or self._signed_by_network
+
+    def handle_paths(self, paths: Iterable[Path]) -> Iterator[Handled]:
+        """Each saved message under ``paths`` handled; what is not a message, skipped."""
+        for item in read_paths(paths):
+            if isinstance(item, Raw):
+                yield self.handle(item)
+            else:
+                yield Handled(item.where, "skipped", item.why)
 
     def handle(self, raw: Raw) -> Handled:
         try:
