@@ -136,6 +136,21 @@ def test_sign_ups_are_rate_limited_and_forms_need_csrf(workspace, web, smtp):
     assert registered(workspace) == frozenset()
 
 
+def test_both_forms_refuse_an_expired_form_and_a_huge_body(workspace, web, smtp):
+    url = web.url + "/seminarium/2/anmal"
+    with httpx.Client(headers={"accept-language": "en"}) as browser:
+        assert sign_up(browser, url, name="Kim", email=STRANGER).status_code == 200
+        assert smtp.handler.wait_for(1)
+        link = web.local(confirmation_link(smtp.handler.received[0]))
+        for page in (url, link):
+            assert browser.get(page).status_code == 200  # sets the CSRF cookie
+            stale = browser.post(page, data={"csrf": "x.y", "name": "Kim", "email": STRANGER})
+            assert stale.status_code == 403 and "The form expired" in stale.text
+            huge = browser.post(page, data={"csrf": "x.y", "name": "x" * 20_000})
+            assert huge.status_code == 413
+    assert registered(workspace) == frozenset()
+
+
 def test_the_rate_limit_forgets_quiet_keys_and_holds_under_a_flood():
     from mailer.web.signup import RateLimit
 

@@ -136,6 +136,21 @@ class Site:
             title, why = _("The form expired"), _("Go back, reload the page and try again.")
         return self.page(request, language, title, [why], status=403)
 
+    async def posted(self, request: Request, language: str) -> FormData | Response:
+        """The posted form, its CSRF field checked against the cookie; else the answer to
+        give instead (a form too large to be one of ours, or the expired-form page)."""
+        form = await read_form(request)
+        if form is None:
+            return PlainTextResponse("request too large", 413)
+        if not self.csrf_ok(request, form):
+            return self.stale_form(request, language)
+        return form
+
+    def closed(self, request: Request, language: str) -> HTMLResponse:
+        """The page for a seminar no longer open for registration (or sign-up)."""
+        closed = _("It is no longer possible to register for this seminar.")
+        return self.page(request, language, _("Registration is closed"), [closed], status=409)
+
     def csrf_ok(self, request: Request, form: FormData) -> bool:
         field = form.get(CSRF_FIELD)
         return self.csrf.valid(
@@ -310,8 +325,7 @@ async def registration(
     title = _("Registration: {seminar}").format(seminar=pages.seminar_title(seminar, language))
     about = [pages.when(network, seminar)]
     if not open_for_registration(network, seminar):
-        closed = _("It is no longer possible to register for this seminar.")
-        return site.page(request, language, _("Registration is closed"), [closed], status=409)
+        return site.closed(request, language)
     here = own_url(request)
     cancel = Form(here, "", _("Cancel my place"), fields=action("cancel"), secondary=True)
     ics = [(calendar_url(request), _("Add to your calendar (.ics)"))]
@@ -322,11 +336,9 @@ async def registration(
         fields = action("register") + pages.registration_fields()
         form = Form(here, "", _("Register"), fields=fields)
         return site.page(request, language, title, about, forms=[form])
-    posted = await read_form(request)
-    if posted is None:
-        return PlainTextResponse("request too large", 413)
-    if not site.csrf_ok(request, posted):
-        return site.stale_form(request, language)
+    posted = await site.posted(request, language)
+    if isinstance(posted, Response):
+        return posted
     if posted.get("action") == "cancel" or posted.get("attend") == "no":
         await run_in_threadpool(record, network, seminar.number, claim.email, registered=False)
         if posted.get("action") == "cancel":

@@ -21,7 +21,7 @@ from html import escape
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mailer import i18n, signups, tokens
@@ -31,7 +31,7 @@ from mailer.errors import MailerError
 from mailer.i18n import _
 from mailer.journal import Journal, Signup
 from mailer.web import pages
-from mailer.web.app import Site, open_for_registration, read_form, text
+from mailer.web.app import Site, open_for_registration, text
 from mailer.web.pages import Form
 
 HONEYPOT = "website"
@@ -150,17 +150,14 @@ async def sign_up(
     title = _("Sign up: {seminar}").format(seminar=pages.seminar_title(seminar, language))
     about = [pages.when(network, seminar)]
     if not open_for_registration(network, seminar):
-        closed = _("It is no longer possible to register for this seminar.")
-        return site.page(request, language, _("Registration is closed"), [closed], status=409)
+        return site.closed(request, language)
     fields = signup_fields(network, language)
     form = Form(request.url.path, "", _("Sign me up"), fields=fields)
     if request.method == "GET":
         return site.page(request, language, title, about, forms=[form])
-    posted = await read_form(request)
-    if posted is None:
-        return PlainTextResponse("request too large", 413)
-    if not site.csrf_ok(request, posted):
-        return site.stale_form(request, language)
+    posted = await site.posted(request, language)
+    if isinstance(posted, Response):
+        return posted
     check = _(
         "We have sent you a mail with a link. Your registration counts once you have confirmed it."
     )
@@ -215,11 +212,9 @@ def confirm_endpoint(site: Site, seminar: Seminar) -> Callable[[Request], Awaita
             if request.method == "GET":
                 ask = Form(here, "", _("Confirm"))
                 return site.page(request, language, title, about, forms=[ask])
-            posted = await read_form(request)
-            if posted is None:
-                return PlainTextResponse("request too large", 413)
-            if not site.csrf_ok(request, posted):
-                return site.stale_form(request, language)
+            posted = await site.posted(request, language)
+            if isinstance(posted, Response):
+                return posted
             done = await run_in_threadpool(confirm, network, seminar.number, claim.email)
             if done is None:
                 unknown = _(
