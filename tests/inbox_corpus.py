@@ -43,6 +43,18 @@ def send(cli: Any, workspace: Path, server: Any, *mailing: str) -> Sent:
     return received(workspace, server)
 
 
+def bundle_sent(coordinator: Any, member: Any, monkeypatch: Any) -> Sent:
+    """A member (tests.helpers.Member) sends its exported share of the invitation from its
+    own folder; what its SMTP server took."""
+    from tests.helpers import export_bundle
+
+    export_bundle(coordinator, member)
+    monkeypatch.chdir(member.root)
+    result = member.send()
+    assert result.exit_code == 0, result.output
+    return received(member.root, member.server)
+
+
 def received(workspace: Path, server: Any) -> Sent:
     """What ``server`` (a tests.smtp_server) took so far, then forgets it."""
     sent = of_messages(workspace, [(r.rcpt_tos[0], r.data) for r in server.handler.received])

@@ -11,24 +11,18 @@ from __future__ import annotations
 import json
 import mailbox
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mailer.suppression import Suppression
-from tests.helpers import Member, export_bundle
-from tests.inbox_corpus import Sent, received
+from tests.helpers import Member
+from tests.inbox_corpus import Sent, bundle_sent
 
 
 @pytest.fixture
-def msb_sent(coordinator: Any, workspace: Path, members: dict[str, Member], monkeypatch) -> Sent:
-    msb = members["msb"]
-    export_bundle(coordinator, msb)
-    monkeypatch.chdir(msb.root)
-    result = msb.send()
-    assert result.exit_code == 0, result.output
-    return received(workspace, msb.server)
+def msb_sent(coordinator: Any, members: dict[str, Member], monkeypatch) -> Sent:
+    return bundle_sent(coordinator, members["msb"], monkeypatch)
 
 
 def unsubscribe_written_from(sent: Sent, to: str) -> bytes:

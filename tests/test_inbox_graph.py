@@ -129,14 +129,11 @@ def test_a_member_reads_its_graph_mailbox_for_its_bundle(
 ):
     """'mailer bundle inbox --channel' with a CHANNEL.toml of type graph."""
     from tests.graph_server import CLIENT, TENANT
-    from tests.helpers import NETWORK_ID, export_bundle
-    from tests.inbox_corpus import received
+    from tests.helpers import NETWORK_ID
+    from tests.inbox_corpus import bundle_sent
 
     msb = members["msb"]
-    export_bundle(coordinator, msb)
-    monkeypatch.chdir(msb.root)
-    assert msb.send().exit_code == 0
-    sent = received(msb.root, msb.server)
+    sent = bundle_sent(coordinator, msb, monkeypatch)
     to = sent.people()[0]
     msb.channel.write_text(
         f'network = "{NETWORK_ID}"\nmember = "msb"\n\n[channel]\ntype = "graph"\n'

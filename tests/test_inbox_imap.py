@@ -114,14 +114,10 @@ def test_a_member_reads_its_own_mailbox_for_its_bundle(
     coordinator, members, imap, tmp_path, monkeypatch
 ):
     """'mailer bundle inbox --channel': the mailbox of the member's CHANNEL.toml, over IMAP."""
-    from tests.helpers import export_bundle
-    from tests.inbox_corpus import received
+    from tests.inbox_corpus import bundle_sent
 
     msb = members["msb"]
-    export_bundle(coordinator, msb)
-    monkeypatch.chdir(msb.root)
-    assert msb.send().exit_code == 0
-    sent = received(msb.root, msb.server)
+    sent = bundle_sent(coordinator, msb, monkeypatch)
     to = sent.people()[0]
     with msb.channel.open("a", encoding="utf-8") as channel:
         channel.write(

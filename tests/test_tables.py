@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from mailer.cli.tables import Column, print_table
-from tests.helpers import edit_channel
+from tests.helpers import use_smtp
 
 # The words of every header the send's plan, its pace and the status tables may show.
 HEADERS = {
@@ -124,17 +124,7 @@ def test_a_refused_connection_is_said_once_in_the_persons_language(
     cli, workspace, monkeypatch, language, expected
 ) -> None:
     port = closed_port()
-    edit_channel(
-        workspace,
-        "msb",
-        type="smtp",
-        path=None,
-        host="127.0.0.1",
-        port=port,
-        security="none",
-        retries=1,
-        retry_backoff=0.01,
-    )
+    use_smtp(workspace, "msb", port, retries=1)
     monkeypatch.setenv("MAILER_LANGUAGE", language)
     result = cli("send", "invitation", "2", "--yes", "--org", "msb")
     assert result.exit_code == 1
