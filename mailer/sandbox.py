@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import numbers
 import operator
 import re
 import string
@@ -112,6 +113,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         for name in ("center", "indent", "batch", "slice"):
             self.filters[name] = _sized(self.filters[name], _check_arguments)
         self.filters["format"] = _sized(self.filters["format"], _check_format_filter)
+        self.filters["sum"] = _numbers_only(self.filters["sum"])
         self.globals["lipsum"] = _lipsum
         self.filters[_LOOP_FILTER] = _clocked
 
@@ -223,6 +225,20 @@ def _sized(func: Callable[..., Any], check: _Check) -> Callable[..., Any]:
     def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
         check(value, args, kwargs)
         return func(value, *args, **kwargs)
+
+    return checked
+
+
+def _numbers_only(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Jinja's ``sum`` filter for numbers only: from a list or text ``start`` it adds up
+    lists or texts, each addition copying all before it, so that a few million items keep
+    one C call busy for hours, between two checks of the clock."""
+
+    @functools.wraps(func)  # keeps pass_environment
+    def checked(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+        if not isinstance(start, numbers.Number):
+            raise SecurityError(_("sum adds up numbers only"))
+        return func(environment, iterable, attribute, start)
 
     return checked
 

@@ -81,6 +81,7 @@ AT_RENDER_TIME = [
     ("{{ '%10000000000d' | format(1) }}", "too large a width or count"),
     ("{{ [1] | batch(10000000000, 0) | list }}", "too large a width or count"),
     ("{{ lipsum(1000000) }}", "lipsum of 1000000 paragraphs"),
+    ("{{ (range(100000) | batch(1) | list) | sum(start=[]) }}", "sum adds up numbers only"),
     (
         "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
         "the template writes more than 5 MB",
