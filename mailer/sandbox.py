@@ -12,7 +12,9 @@ traceback, a hang or changed data:
 * a template's output over :data:`MAX_OUTPUT_CHARS` stops the rendering;
 * a rendering that runs past :data:`MAX_RENDER_SECONDS` stops: every ``{% for %}`` step
   and every call (a macro calling itself twice per level needs no loop to run for ever)
-  checks the clock, and a template can neither catch the error nor reach the clock;
+  checks the clock, and a template can neither catch the error nor reach the clock. One
+  C-level operation runs to its end between two checks, so the few that could run long
+  are refused before they start (the sizes above; ``sum`` of lists or texts);
 * a macro or include loop (RecursionError) and whatever a filter raises name the line.
 """
 
