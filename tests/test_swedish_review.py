@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 
@@ -36,3 +38,24 @@ def test_a_rehearsal_is_a_provutskick(cli):
     helped = cli("send", "--help")
     assert "provutskick" in helped.output.lower()
     assert "repetition" not in helped.output.lower()
+
+
+def _paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's words, from ``()`` (mailer itself) down to ``bundle send``."""
+    found = [prefix]
+    for name, sub in getattr(group, "commands", {}).items():
+        found.extend(_paths(sub, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_every_help_fits_80_columns(cli, monkeypatch, language):
+    """Preformatted blocks (the exit codes) are not rewrapped by Click: they must fit."""
+    from mailer.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for words in _paths(main):
+        helped = cli("--language", language, *words, "--help")
+        assert helped.exit_code == 0, (words, helped.output)
+        wide = [line for line in helped.output.splitlines() if len(line) > 80]
+        assert not wide, (words, wide)
