@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 from typing import Any
 
 import pytest
@@ -59,3 +62,24 @@ def test_every_help_fits_80_columns(cli, monkeypatch, language):
         assert helped.exit_code == 0, (words, helped.output)
         wide = [line for line in helped.output.splitlines() if len(line) > 80]
         assert not wide, (words, wide)
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_the_sign_up_confirmation_is_wrapped_like_every_mail(workspace, language):
+    """Its text part at 72 columns; the link on a line of its own, never broken."""
+    from mailer.config import load_network
+    from mailer.journal import Signup
+    from mailer.signups import confirmation_message
+
+    network = load_network(workspace / "network.toml")
+    seminar = next(s for s in network.seminars if s.number == 2)
+    url = "https://oppnadata-varmland.example/seminarium/2/bekrafta?token=" + "x" * 90
+    signup = Signup(2, "kim.nyberg@smaforetag.example", "Kim Nyberg", "", language, None, "", None)
+    message = confirmation_message(network, seminar, signup, url)
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    body = parsed.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert url in text.splitlines()
+    assert all(len(line) <= 72 for line in text.splitlines() if line != url), text
