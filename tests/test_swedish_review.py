@@ -31,6 +31,8 @@ def test_click_speaks_swedish_in_errors_and_help(cli):
     missing = cli("send", "invitation")
     assert missing.exit_code == 2
     assert "Fel: Saknat argument 'SEMINAR'." in missing.stderr
+    not_a_number = cli("send", "invitation", "x")
+    assert "'x' är inte ett giltigt tal (integer)." in not_a_number.stderr
     helped = cli("bundle", "keygen", "--help")
     assert "[krävs]" in helped.output
     assert "[required]" not in helped.output
