@@ -85,3 +85,13 @@ def test_the_sign_up_confirmation_is_wrapped_like_every_mail(workspace, language
     text = body.get_content()
     assert url in text.splitlines()
     assert all(len(line) <= 72 for line in text.splitlines() if line != url), text
+
+
+def test_a_maildir_reply_reads_the_same_in_every_language(cli):
+    """Sent in Swedish, read in English (a person's access request): no Swedish in it."""
+    sent = cli("send", "invitation", "2", "--yes", "--quiet")
+    assert sent.exit_code == 0, sent.output + sent.stderr
+    report = cli("--language", "en", "person", "export", "maja.lund@msb.example")
+    assert report.exit_code == 0, report.output + report.stderr
+    assert "invitation-2 from msb: sent (maildir: " in report.output
+    assert "sparat" not in report.output
