@@ -95,3 +95,10 @@ def test_a_maildir_reply_reads_the_same_in_every_language(cli):
     assert report.exit_code == 0, report.output + report.stderr
     assert "invitation-2 from msb: sent (maildir: " in report.output
     assert "sparat" not in report.output
+
+
+def test_status_of_a_mailing_not_begun_is_one_line(cli):
+    """Not a table of headers with nothing under them."""
+    result = cli("status", "invitation-3")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert result.output.strip() == "Inga utskick än."
