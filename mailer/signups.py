@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import textwrap
 from dataclasses import replace
 
 from mailer import dates, i18n, tokens
@@ -66,9 +67,9 @@ def confirmation_variant(network: Network, seminar: Seminar, language: str) -> V
     text_pieces = (
         hello_before,
         "name",
-        f"{hello_after}\n\n{body}\n\n{button}: ",
+        f"{hello_after}\n\n{_wrapped(body)}\n\n{button}:\n",
         "confirm_url",
-        f"\n\n{ignore}\n",
+        f"\n\n{_wrapped(ignore)}\n",
     )
     return Variant(
         kind="signup",
@@ -80,6 +81,12 @@ def confirmation_variant(network: Network, seminar: Seminar, language: str) -> V
         html=html_pieces,
         text=text_pieces,
     )
+
+
+def _wrapped(text: str) -> str:
+    """A paragraph of the text part at 72 columns, as every other mail's (the link goes
+    on a line of its own: a URL is never broken)."""
+    return textwrap.fill(text, width=72, break_long_words=False, break_on_hyphens=False)
 
 
 def confirmation_message(

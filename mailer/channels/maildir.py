@@ -41,4 +41,7 @@ class MaildirTransport(Transport):
                 _("cannot write to the Maildir: {reason}").format(reason=exc.strerror),
                 path=self.path,
             ) from None
-        return _("stored as {key}").format(key=key)
+        # The channel's "reply", kept in the journal and delivery.log like a server's: in no
+        # language, since whoever reads it later (a person's access request) may read
+        # another one than the coordinator who sent.
+        return f"maildir: {key}"

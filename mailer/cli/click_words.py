@@ -65,6 +65,8 @@ CLICK_MESSAGES = (
     N_("env var: {var}"),
     N_("file"),
     N_("path"),
+    # An option's "[required]" in --help: Click translates the word where it shows it.
+    N_("required"),
     N_("unknown error"),
     N_("{editor}: Editing failed"),
     N_("{editor}: Editing failed: {e}"),

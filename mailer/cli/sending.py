@@ -144,9 +144,9 @@ def preview(
         """\b
 Exit codes:
    0  everything on the plan was sent
-   1  some messages failed or a channel stopped (the summary says which), or some
-      are uncertain: after a crash, or handed over with no answer (see 'mailer
-      status'; --resend-uncertain)
+   1  some messages failed or a channel stopped (the summary says which), or
+      some are uncertain: after a crash, or handed over with no answer (see
+      'mailer status'; --resend-uncertain)
    2  bad input (config, list, template, usage); nothing was sent
   75  work left for a later run (deferred, daily quota reached, or Ctrl-C):
       run the same command again; or another process is sending this mailing

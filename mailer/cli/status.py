@@ -125,6 +125,10 @@ def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
     from mailer.journal import STATES
 
     mailings = [mailing] if mailing else journal.mailings()
+    # A mailing named but not begun (a member's share before 'bundle send'): one line, not
+    # a table of headers with no row under them.
+    if mailing and not journal.counts(mailing) and not journal.bundle_exports(mailing):
+        mailings = []
     if not mailings:
         say(_("No rehearsals yet.") if shown.rehearsal else _("No mailings yet."))
         return
