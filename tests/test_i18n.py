@@ -98,3 +98,18 @@ def test_click_says_nothing_that_click_words_does_not_list() -> None:
     new = sorted(said - listed)
     if new:
         pytest.skip(f"Click says messages mailer/cli/click_words.py does not list: {new!r}")
+
+
+def test_language_can_follow_the_command_as_people_type_it(workspace, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import main
+
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    swedish = CliRunner().invoke(main, ["status"])
+    english = CliRunner().invoke(main, ["status", "--language", "en"])
+    assert swedish.exit_code == english.exit_code == 0, swedish.output + english.output
+    assert swedish.output != english.output
+    assert "Inga utskick" in swedish.output
+    assert "Inga utskick" not in english.output

@@ -21,11 +21,15 @@ import click
 
 from mailer import i18n
 from mailer.cli._common import State
-from mailer.cli.translated import Group, Option, option
+from mailer.cli.translated import Group, Option, language_option, option
 
 
 class MailerGroup(Group):
     """The top command: settles the language before Click parses or prints anything."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.insert(0, language_option(top=True))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         chosen = i18n.supported(os.environ.get(i18n.LANGUAGE_ENV))
@@ -34,22 +38,7 @@ class MailerGroup(Group):
         return super().main(*args, **kwargs)
 
 
-def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value:
-        i18n.set_language(value, chosen=True)
-
-
 @click.group(cls=MailerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@option(
-    "--language",
-    type=click.Choice(i18n.LANGUAGES),
-    envvar=i18n.LANGUAGE_ENV,
-    is_eager=True,
-    expose_value=False,
-    callback=_choose_language,
-    help="The language of every line the tool prints (default: env MAILER_LANGUAGE, then "
-    "the network's language).",
-)
 @option(
     "--network",
     "network_path",

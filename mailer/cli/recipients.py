@@ -268,11 +268,6 @@ def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: b
 @option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @option("--check-dns", is_flag=True, help="Also look up each domain's mail servers.")
 @option("--sheet", metavar="NAME", help="For .xlsx files: the sheet (default: the first).")
-@option(
-    "--language",
-    type=click.Choice(["sv", "en"]),
-    help="Language of the report (default: as for every command, the network's).",
-)
 @pass_state
 @reports_errors
 def recipients_check(
@@ -281,17 +276,13 @@ def recipients_check(
     as_json: bool,
     check_dns: bool,
     sheet: str | None,
-    language: str | None,
 ) -> None:
     """Check list FILES before forwarding them; needs no network.toml.
 
     Exits with 1 when a row is invalid, 2 when a file cannot be read at all.
     """
-    from mailer import i18n
     from mailer.recipients import check_files
 
-    if language:
-        i18n.set_language(language, chosen=True)
     with list_errors():
         reports = check_files(files, check_dns=check_dns, sheet=sheet)
     if as_json:

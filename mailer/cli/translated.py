@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mailer.i18n import gettext
+from mailer.i18n import LANGUAGE_ENV, LANGUAGES, N_, gettext, set_language
 
 
 class _TranslatedHelp:
@@ -65,7 +65,36 @@ def _fresh(option: click.Option | None) -> click.Option | None:
     return option
 
 
+def _choose_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        set_language(value, chosen=True)
+
+
+def language_option(*, top: bool) -> Option:
+    """``--language``: on ``mailer`` itself (also from MAILER_LANGUAGE), and on every
+    command, so that ``mailer bundle status FILE --language en`` works as a person types
+    it. Eager: it is settled before any other option is checked or --help is shown."""
+    return Option(
+        ["--language"],
+        type=click.Choice(LANGUAGES),
+        envvar=LANGUAGE_ENV if top else None,
+        is_eager=True,
+        expose_value=False,
+        callback=_choose_language,
+        help=N_(
+            "The language of every line the tool prints (default: env MAILER_LANGUAGE, then "
+            "the network's language)."
+        )
+        if top
+        else N_("The language of every line the tool prints (as 'mailer --language')."),
+    )
+
+
 class Command(_TranslatedHelp, click.Command):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(language_option(top=False))
+
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
         return _fresh(super().get_help_option(ctx))
 

@@ -204,8 +204,11 @@ def merge(base: Path, ours: Path, theirs: Path) -> int:
         unchanged_here = (
             before is not None and current is not None and current.string == before.string
         )
-        if current is None or unchanged_here:
+        if current is None:
             mine[message.id] = message
+        elif unchanged_here:
+            # Catalog's item assignment keeps an existing message's translation: set it.
+            current.string = message.string
     write(mine, ours)
     return 0
 
