@@ -259,6 +259,10 @@ class ReportEntry(Lenient):
     reply: str | None = None
     sent_at: str | None = None
     attempts: int | None = 0
+    # A bounce read later from the member's mailbox; absent in a report of an older mailer.
+    bounce: str | None = None
+    bounce_note: str | None = None
+    bounced_at: str | None = None
 
 
 class ReportFile(Lenient):

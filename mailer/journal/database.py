@@ -273,6 +273,7 @@ class Journal(InboxRecords, AttemptRecords):
                         for o in outcomes
                     ],
                 )
+                self.reported_bounces(db, digest, mailing, outcomes, now)
         except sqlite3.IntegrityError:
             raise StateError(
                 _("this report was already imported; nothing changed"), path=self.path
