@@ -103,7 +103,9 @@ def make_report(
             "bounced_at": d.bounced_at,
         }
         for d in (done.get(p.email) for p in bundle.people)
-        if d is not None and d.member == bundle.member.id
+        # 'suppressed': left out for the member's opt-out list, never sent; why travels in
+        # 'unsubscribed' and 'bounced' (or the coordinator's own list had them first).
+        if d is not None and d.member == bundle.member.id and d.state != "suppressed"
     ]
     body = {
         "format": REPORT_FORMAT,
