@@ -244,11 +244,11 @@ def opt_outs(state: State, mailing: str, org: str, out: Path | None, key_file: P
     left = done.people - done.kept
     say(
         ngettext(
-            "{note}: of {people} people in the bundles of {mailing} for {member}, "
-            "{count} opted out since.",
-            "{note}: of {people} people in the bundles of {mailing} for {member}, "
-            "{count} opted out since.",
-            left,
+            "{note}: {count} of {people} person in the bundles of {mailing} for {member} "
+            "opted out since.",
+            "{note}: {count} of {people} people in the bundles of {mailing} for {member} "
+            "opted out since.",
+            done.people,
         ).format(note=done.path, people=done.people, mailing=mailing, member=org, count=left)
     )
     say(
