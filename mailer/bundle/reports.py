@@ -345,6 +345,10 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
         added = s.add_many(sorted(bounced - forgotten), reason="bounced", note=note)
         unsubscribed = set(report.unsubscribed) - bounced - forgotten
         added += s.add_many(sorted(unsubscribed), reason="unsubscribed", note=note)
+        # Those the member left out for the opt-out list (its note, 'bundle suppress'):
+        # not 'not sent by the member yet' but opted out, as a direct send records them.
+        opted_out = [email for email in export.people if email in s]
+    journal.left_out(report.mailing, report.member, opted_out)
     result.suppressed = added
     return result
 
