@@ -208,6 +208,10 @@ def export(network: Network, raw: str) -> dict[str, Any]:
                 "state": d.get("state"),
                 "sent_at": d.get("sent_at"),
                 "message_id": d.get("message_id"),
+                # A bounce that came back later (mailer inbox, or a member's report).
+                "bounce": d.get("bounce"),
+                "bounce_note": d.get("bounce_note"),
+                "bounced_at": d.get("bounced_at"),
                 "rehearsal": rehearsal,
             }
             for d, rehearsal in deliveries

@@ -11,7 +11,11 @@ of the stores created there. Each database carries the same id in its ``meta`` t
 Opening a store the identity names, when the file is missing, empty, a folder or carries
 another id, raises :class:`StateError` saying how to restore it; :func:`start_anew` is
 the explicit way to begin that store again (``mailer state reset FILE``). A folder
-without an identity is new (or from before identities) and simply starts.
+without an identity is new (or from before identities) and simply starts, unless what
+earlier runs leave (another store carrying an identity, delivery.log, send locks, a
+rehearsal journal) says the identity was lost: then a missing store is refused, and so is
+a store made under the lost identity, until the folder is restored or its identity
+rebuilt (:func:`rebuild_identity`, ``mailer state reset .mailer/identity.json``).
 """
 
 from __future__ import annotations
@@ -242,11 +246,76 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 
 
 def known(path: Path) -> bool:
-    """Whether this store exists, or the folder's identity says it should."""
+    """Whether this store exists, or the folder's identity says it should; StateError
+    when neither the store nor the identity is there but earlier runs left traces."""
     if path.exists():
         return True
-    identity = Identity.read(path.parent) if path.parent.is_dir() else None
-    return identity is not None and path.name in identity.stores
+    if not path.parent.is_dir():
+        return False
+    identity = Identity.read(path.parent)
+    if identity is None:
+        _refuse_if_traces(path)
+        return False
+    return path.name in identity.stores
+
+
+# What earlier runs leave in a state folder besides its stores and identity: the stores'
+# WAL files, the delivery log, the send locks, stores set aside, the rehearsal journal
+# and a member's bundle journals. (The CSS cache, 'inlined', is not a trace: a preview
+# makes it before anything is stored.)
+_TRACES = (
+    "*.sqlite3",
+    "*.sqlite3-wal",
+    "*.sqlite3-shm",
+    "*.set-aside-*",
+    "delivery.log",
+    "sending-*.lock",
+    "rehearsal",
+    "bundles",
+)
+
+
+def _state_id(path: Path) -> str | None:
+    """The identity a store carries; None for a store from before identities (or one
+    that cannot be read: opening it says what is wrong)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='state_id'").fetchone()
+        return str(row[0]) if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+def traces(path: Path) -> list[str]:
+    """What earlier runs left in the folder of the missing store ``path``: the names, or
+    [] for a folder that is new (or from before identities: a store there carries none)."""
+    folder = path.parent
+    found = sorted({t.name for pattern in _TRACES for t in folder.glob(pattern)} - {path.name})
+    stores = [folder / name for name in found if name.endswith(".sqlite3")]
+    if stores and not any(_state_id(store) for store in stores):
+        return []  # a folder from before identities: its stores are adopted as they open
+    # A store's WAL beside it says nothing more (and comes and goes while it is open).
+    return [n for n in found if not (n.endswith(("-wal", "-shm")) and n[:-4] in found)]
+
+
+def _refuse_if_traces(path: Path) -> None:
+    """Refuse a store that is missing with the folder's identity, in a folder that is not
+    new: the identity was lost with it, and an empty store would be taken for the old."""
+    left = traces(path)
+    if left:
+        raise StateError(
+            _(
+                "is missing, and so is the state folder's {identity}, but the folder holds "
+                "what earlier runs left ({traces}): it was not new"
+            ).format(identity=IDENTITY, traces=", ".join(left)),
+            path=path,
+            hint=restore_hint(path),
+        )
 
 
 def _check_file(path: Path, identity: Identity | None) -> None:
@@ -255,6 +324,8 @@ def _check_file(path: Path, identity: Identity | None) -> None:
     if path.is_dir():
         raise StateError(_("is a folder, not a database"), path=path, hint=restore_hint(path))
     if not path.exists():
+        if identity is None:
+            _refuse_if_traces(path)
         if listed:
             raise StateError(
                 _("is missing, although this state folder had it"),
@@ -300,8 +371,22 @@ def _claim(db: sqlite3.Connection, path: Path, identity: Identity | None) -> Ide
     db.execute(_META)
     row = db.execute("SELECT value FROM meta WHERE key='state_id'").fetchone()
     carried = str(row[0]) if row else None
+    if identity is None and carried is not None:
+        # Made under an identity that is gone now: which other stores went with it is
+        # unknown, so nothing is opened until a person restores or rebuilds it.
+        raise StateError(
+            _(
+                "the state folder's {identity} is missing, although this store was made "
+                "with one: other stores of this folder may be lost with it"
+            ).format(identity=IDENTITY),
+            path=path,
+            hint=_(
+                "restore the state folder from your backup, e.g. 'cp -a /backup/mailer-DATE/. "
+                "{folder}/', or, if only {identity} was lost, 'mailer state reset {file}'"
+            ).format(folder=path.parent, identity=IDENTITY, file=path.parent / IDENTITY),
+        )
     if identity is None:
-        identity = Identity(carried or secrets.token_hex(16))
+        identity = Identity(secrets.token_hex(16))
     elif carried is None and path.name in identity.stores:
         raise StateError(
             _("is not the database this state folder created (it carries no identity)"),
@@ -352,6 +437,29 @@ def connect(path: Path, *, what: str) -> sqlite3.Connection:
     return db
 
 
+def rebuild_identity(folder: Path) -> Identity:
+    """Write the folder's identity anew from the stores it holds (the explicit way out
+    when only identity.json was lost): the id they carry, and their names. A store
+    missing now is taken for a new one afterwards."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        with _folder_lock(folder):
+            carried = {p.name: _state_id(p) for p in sorted(folder.glob("*.sqlite3"))}
+            ids = sorted({i for i in carried.values() if i})
+            if len(ids) > 1:
+                raise StateError(
+                    _("its stores belong to different state folders; restore it from backup"),
+                    path=folder,
+                    hint=restore_hint(folder / IDENTITY),
+                )
+            identity = Identity(ids[0] if ids else secrets.token_hex(16))
+            identity.stores = {name: now for name, i in carried.items() if i in ids}
+            identity.write(folder)
+    except OSError as exc:
+        raise error(exc, folder / IDENTITY, "write the state folder's identity") from None
+    return identity
+
+
 def start_anew(path: Path) -> Path | None:
     """Set a store aside so that the next open creates it empty; where it went, if anywhere.
 
@@ -374,4 +482,7 @@ def start_anew(path: Path) -> Path | None:
                 identity.write(folder)
     except OSError as exc:
         raise error(exc, path, "set the store aside") from None
+    if identity is None and traces(path):
+        # The identity went with the store: rebuilt from the stores left, without this one.
+        rebuild_identity(folder)
     return aside

@@ -229,11 +229,15 @@ def test_forget_while_a_send_runs_loses_no_one_elses_log_line(workspace, held):
     """forget rewrites delivery.log; the running send must not go on writing to the old file
     (every later outcome would be lost), nor lose a line written while forget rewrites."""
     from mailer.campaign.log import DeliveryLog
+    from mailer.journal import Journal
 
     server, emails = held
     use_smtp(workspace, "msb", server.port, max_connections=1)
     forgotten = emails[-1]
-    with DeliveryLog(workspace / ".mailer") as log:  # an earlier mailing named them
+    # An earlier mailing named them: it had a journal too (a log with no store beside it
+    # is a folder whose stores were lost, and refused).
+    Journal.in_state_dir(workspace / ".mailer").close()
+    with DeliveryLog(workspace / ".mailer") as log:
         log.write("invitation-1", "msb", forgotten, "sent", 1, "250 OK")
     first = mailer(workspace, *SEND)
     try:

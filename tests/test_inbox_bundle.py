@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import sqlite3
 import urllib.parse
 from typing import Any
 
@@ -126,3 +127,68 @@ def test_another_members_channel_file_is_refused_as_send_refuses_it(members, msb
         in result.stderr
     )
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_bounce_itself_reaches_the_coordinators_journal(
+    coordinator, workspace, members, msb_sent, monkeypatch
+):
+    """The status code and the diagnostic of each bounce the member read go on the
+    coordinator's rows, as 'mailer inbox import' writes them for its own sends."""
+    msb = members["msb"]
+    bounced, soft = msb_sent.people()[:2]
+    box = mailbox.Maildir(msb.root / "Maildir", create=True)
+    box.add(msb_sent.fill("postfix.eml", bounced))
+    box.add(msb_sent.fill("exchange-online-no-dsn.eml", soft))
+    read = msb("bundle", "inbox", str(msb.bundle), str(msb.root / "Maildir"))
+    assert read.exit_code == 0, read.output
+
+    report = json.loads(msb.report().read_text())
+    by_email = {p["email"]: p for p in report["people"]}
+    assert by_email[bounced]["bounce"] == "5.1.1"
+    assert by_email[soft]["bounce"] == "5.2.2"
+    monkeypatch.chdir(workspace)
+    imported = coordinator("bundle", "import-report", str(msb.root / "report.json"))
+    assert imported.exit_code == 0, imported.output + imported.stderr
+
+    db = sqlite3.connect(workspace / ".mailer" / "journal.sqlite3")
+    try:
+        rows = {
+            r[0]: r[1:]
+            for r in db.execute(
+                "SELECT email, state, bounce, bounce_note, bounced_at FROM deliveries"
+                " WHERE mailing='invitation-2' AND bounce IS NOT NULL"
+            )
+        }
+        counted = db.execute("SELECT email, status, permanent FROM bounces ORDER BY status")
+        assert counted.fetchall() == [(bounced, "5.1.1", 1), (soft, "5.2.2", 0)]
+    finally:
+        db.close()
+    assert set(rows) == {bounced, soft}
+    state, status, note, at = rows[bounced]
+    assert (state, status) == ("sent", "5.1.1")  # the server took it; it came back later
+    assert "Recipient address rejected" in note and at.startswith("2026-12-04T09:15")
+    assert rows[soft][1] == "5.2.2" and "mailbox full" in rows[soft][2]
+
+    status_out = coordinator("status", "invitation-2")
+    assert status_out.exit_code == 0, status_out.output
+    assert f"bounced   {bounced} (msb): 5.1.1" in status_out.output
+    assert f"bounced   {soft} (msb): 5.2.2" in status_out.output
+    as_json = json.loads(coordinator("status", "invitation-2", "--json").output)
+    bounces = {p["email"]: p["bounce"] for p in as_json["invitation-2"]["problems"]}
+    assert bounces == {bounced: "5.1.1", soft: "5.2.2"}
+    person = json.loads(coordinator("person", "export", soft, "--json").output)
+    (mailing,) = person["mailings"]
+    assert (mailing["bounce"], mailing["member"]) == ("5.2.2", "msb")
+    text = coordinator("person", "export", soft).output
+    assert "bounced on " in text and "5.2.2" in text and "mailbox full" in text
+
+
+def test_a_report_with_a_made_up_status_is_refused(coordinator, members, msb_sent):
+    msb = members["msb"]
+    path = msb.report()
+    data = json.loads(path.read_text())
+    data["people"][0]["bounce"] = "rm -rf"
+    path.write_text(json.dumps(data))
+    imported = coordinator("bundle", "import-report", str(path))
+    assert imported.exit_code == 2
+    assert "'rm -rf' is not a bounce's status code" in imported.output

@@ -4,8 +4,9 @@ The coordinator exports a signed bundle per member (:mod:`.export`); the member 
 checks it (:mod:`.archive`, :mod:`.member`), sends through its own ``CHANNEL.toml`` with
 the same send path as the coordinator, and returns a report (:mod:`.reports`). When the
 seminar changes, :mod:`.outstanding` tells which bundles are still out, and
-:mod:`.revocation` revokes them. Every file is read bounded (:mod:`.files`) and through a
-pydantic model (:mod:`.formats`); keys are in :mod:`.signing`.
+:mod:`.revocation` revokes them; :mod:`.optouts` carries the opt-outs made after an
+export to the member (a signed note of who may still be mailed). Every file is read
+bounded (:mod:`.files`) and through a pydantic model (:mod:`.formats`); keys are in :mod:`.signing`.
 """
 
 from __future__ import annotations

@@ -19,8 +19,10 @@ from mailer.bundle.member import (
     load_channel_file,
     member_journal,
     member_rehearsal,
+    member_state_dir,
     open_bundle,
 )
+from mailer.bundle.optouts import Applied, apply_note
 from mailer.bundle.reports import make_report
 from mailer.bundle.revocation import ensure_not_superseded, load_supersessions
 from mailer.bundle.signing import Key
@@ -165,9 +167,12 @@ def prepare_send(
         open_to_send(bundle_file, key, channel, revocations) as (b, network),
         contextlib.ExitStack() as stack,
     ):
+        state = member_state(bundle_file, state_dir)
+        # The member's own opt-out list ('bundle inbox', 'bundle suppress') is the one the
+        # plan and the send read, not one beside the unpacked files.
+        network.keep_state_in(member_state_dir(state, b.network_id))
         # Before any journal exists: an older bundle cannot be rehearsed.
         factory = b.factory(network, rehearsal=rehearsal)
-        state = member_state(bundle_file, state_dir)
         if not (rehearsal or dry_run):
             name = b.member.short_name or b.member.name
             sentfrom.claim(b.network_id, b.mailing.id, b.member.id, state, name=name)
@@ -220,6 +225,16 @@ def write_report(
         target = out or Path(f"{b.mailing.id}-{b.member.id}-report.json")
         target.write_bytes(data)
         return Written(target, len(b.people), counts)
+
+
+def apply_opt_outs(
+    bundle_file: Path, note: Path, key: Key, state_dir: Path | None
+) -> tuple[Applied, str]:
+    """Apply the coordinator's opt-out note to the member's opt-out list ('mailer bundle
+    suppress'): what was done, and when the note was made as the member reads it."""
+    with open_bundle(bundle_file, key) as b:
+        applied = apply_note(b, note, key, member_state(bundle_file, state_dir))
+        return applied, b.moment(applied.made_at)
 
 
 def credentials_ready(channel: Channel) -> str | None:

@@ -26,6 +26,7 @@ NAMES = {
     "bundle": N_("the bundle"),
     "report": N_("the report"),
     "revocation note": N_("the revocation note"),
+    "opt-out note": N_("the opt-out note"),
     "key file": N_("the key file"),
 }
 

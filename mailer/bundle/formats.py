@@ -25,6 +25,8 @@ REPORT_FORMAT = 1
 REVOCATION_FORMAT = 1
 REPORT_TYPE = "mailer-bundle-report"
 REVOCATION_TYPE = "mailer-bundle-revocation"
+OPT_OUTS_FORMAT = 1
+OPT_OUTS_TYPE = "mailer-bundle-opt-outs"
 MANIFEST = "manifest.json"
 SIGNATURE = "signature.json"
 DATA = "mailing.json"
@@ -39,6 +41,7 @@ MAX_UNPACKED = 50_000_000
 MAX_BUNDLE = MAX_UNPACKED + 10_000_000  # the zip's own headers come on top
 MAX_REPORT = 20_000_000
 MAX_NOTE = 64_000
+MAX_OPT_OUTS = 5_000_000  # an opt-out note names a digest per person of the share
 REPORT_STATES = ("sent", "failed", "deferred", "sending", "queued")
 
 M = TypeVar("M", bound=BaseModel)
@@ -129,12 +132,16 @@ _FORMAT_PROBLEMS = {
         N_("not a mailer revocation note: no format version"),
         N_("this revocation note has format {found}, newer than this mailer reads ({newest})"),
     ),
+    "opt-out note": (
+        N_("not a mailer opt-out note: no format version"),
+        N_("this opt-out note has format {found}, newer than this mailer reads ({newest})"),
+    ),
 }
 
 
 def check_format(path: Path, value: object, what: str, newest: int) -> None:
-    """Refuse a file of kind ``what`` ('bundle', 'report', 'revocation note') without a
-    format, or with one newer than ``newest``."""
+    """Refuse a file of kind ``what`` ('bundle', 'report', 'revocation note', 'opt-out
+    note') without a format, or with one newer than ``newest``."""
     missing, newer = _FORMAT_PROBLEMS[what]
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise refuse(path, _(missing))
@@ -259,6 +266,10 @@ class ReportEntry(Lenient):
     reply: str | None = None
     sent_at: str | None = None
     attempts: int | None = 0
+    # A bounce read later from the member's mailbox; absent in a report of an older mailer.
+    bounce: str | None = None
+    bounce_note: str | None = None
+    bounced_at: str | None = None
 
 
 class ReportFile(Lenient):
@@ -288,4 +299,25 @@ class RevocationFile(Lenient):
     member: str
     revoked_at: dt.datetime
     bundles: list[str]  # the digests of the bundles the coordinator had exported
+    signature: Signature | None = None
+
+
+# -- the coordinator's opt-out note -----------------------------------------------------
+
+
+class OptOutsFile(Lenient):
+    """Who of a member's bundles of one mailing may still be mailed, as the coordinator's
+    opt-out list stood at ``made_at``: ``keep`` holds HMAC-SHA256(salt, address) of each
+    (the first 32 hex digits), so the note names nobody to anyone without the bundle."""
+
+    format: int
+    type: Literal["mailer-bundle-opt-outs"]
+    tool: str = ""
+    network: str
+    mailing: str
+    member: str
+    made_at: dt.datetime
+    bundles: list[str]  # the digests of the bundles it covers
+    salt: str
+    keep: list[str]
     signature: Signature | None = None

@@ -9,6 +9,7 @@ hard bounces and unsubscribes into the network's opt-out list.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,9 +99,14 @@ def make_report(
             "reply": d.last_reply,
             "sent_at": d.sent_at,
             "attempts": d.attempts,
+            "bounce": d.bounce,
+            "bounce_note": d.bounce_note,
+            "bounced_at": d.bounced_at,
         }
         for d in (done.get(p.email) for p in bundle.people)
-        if d is not None and d.member == bundle.member.id
+        # 'suppressed': left out for the member's opt-out list, never sent; why travels in
+        # 'unsubscribed' and 'bounced' (or the coordinator's own list had them first).
+        if d is not None and d.member == bundle.member.id and d.state != "suppressed"
     ]
     body = {
         "format": REPORT_FORMAT,
@@ -135,6 +141,20 @@ def _parse(path: Path) -> dict[str, object]:
     return data
 
 
+MAX_DIAGNOSTIC = 1000  # of a bounce's diagnostic kept from a report
+_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+
+
+def _status(path: Path, email: str, status: str | None) -> str | None:
+    """A bounce's status code as the report gives it; refused unless it is one (RFC 3463)."""
+    if status is None or _STATUS.fullmatch(status):
+        return status
+    raise refuse(
+        path,
+        _("{email}: {status!r} is not a bounce's status code").format(email=email, status=status),
+    )
+
+
 def read_report(path: Path) -> Report:
     """Parse a report; its shape and format only (binding is checked on import)."""
     data = _parse(path)
@@ -142,6 +162,8 @@ def read_report(path: Path) -> Report:
     parsed = validate(ReportFile, data, path=path, problem=_("the report is incomplete"))
     # The signature covers the body exactly as the member wrote it, unknown keys and all.
     body = canonical({k: v for k, v in data.items() if k != "signature"})
+    from mailer.inbox.dsn import permanent
+
     outcomes = [
         ReportedOutcome(
             email=p.email,
@@ -150,6 +172,10 @@ def read_report(path: Path) -> Report:
             reply=p.reply,
             sent_at=p.sent_at,
             attempts=p.attempts or 0,
+            bounce=_status(path, p.email, p.bounce),
+            bounce_note=(p.bounce_note or "")[:MAX_DIAGNOSTIC] if p.bounce else None,
+            bounced_at=(p.bounced_at or parsed.created_at) if p.bounce else None,
+            bounce_permanent=bool(p.bounce and permanent(p.bounce)),
         )
         for p in parsed.people
     ]
@@ -308,6 +334,10 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
         added = s.add_many(sorted(bounced - forgotten), reason="bounced", note=note)
         unsubscribed = set(report.unsubscribed) - bounced - forgotten
         added += s.add_many(sorted(unsubscribed), reason="unsubscribed", note=note)
+        # Those the member left out for the opt-out list (its note, 'bundle suppress'):
+        # not 'not sent by the member yet' but opted out, as a direct send records them.
+        opted_out = [email for email in export.people if email in s]
+    journal.left_out(report.mailing, report.member, opted_out)
     result.suppressed = added
     return result
 

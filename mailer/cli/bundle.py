@@ -60,12 +60,43 @@ def bundle() -> None:
 
     \b
     Coordinator:  mailer bundle export invitation 2 --org msb -o msb.zip
+                  mailer bundle opt-outs invitation-2 --org msb
                   mailer bundle import-report msb-report.json
                   mailer bundle revoke invitation-2 --org msb
     Member:       mailer bundle check msb.zip
+                  mailer bundle suppress msb.zip invitation-2-msb-opt-outs.json
                   mailer bundle send msb.zip --channel CHANNEL.toml
                   mailer bundle report msb.zip -o msb-report.json
     """
+
+
+@bundle.command()
+@bundle_argument
+@click.argument("note", metavar="NOTE", type=click.Path(dir_okay=False, path_type=Path))
+@state_option
+@key_option
+@reports_errors
+def suppress(bundle_file: Path, note: Path, state_dir: Path | None, key_file: Path | None) -> None:
+    """Leave out the people who opted out since the bundle was made.
+
+    NOTE is the opt-out note the coordinator wrote ('mailer bundle opt-outs'), signed with
+    the network's key. Everybody in the bundle it does not keep goes on your own opt-out
+    list, which 'mailer bundle send' reads: they are not mailed, now or in a later run.
+    """
+    from mailer.bundle.commands import apply_opt_outs
+    from mailer.bundle.signing import load_key
+
+    applied, made = apply_opt_outs(bundle_file, note, load_key(key_file), state_dir)
+    n = len(applied.left_out)
+    say(
+        ngettext(
+            "{note} (made {moment}): {count} person in this bundle opted out since it was "
+            "made and is left out.",
+            "{note} (made {moment}): {count} people in this bundle opted out since it was "
+            "made and are left out.",
+            n,
+        ).format(note=note, moment=made, count=n)
+    )
 
 
 @bundle.command()

@@ -216,6 +216,48 @@ def revoke(state: State, mailing: str, org: str, out: Path | None, key_file: Pat
     )
 
 
+@bundle.command("opt-outs")
+@click.argument("mailing", metavar="MAILING")
+@option("--org", "org", required=True, metavar="ID", help="The member whose bundles it is for.")
+@option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The note for the member (default: MAILING-ID-opt-outs.json here).",
+)
+@key_option
+@pass_state
+@reports_errors
+def opt_outs(state: State, mailing: str, org: str, out: Path | None, key_file: Path | None) -> None:
+    """Write the opt-out note for a member's bundles of MAILING (say invitation-2).
+
+    People who opted out after the bundle was exported (on the web, by mail, bounced for
+    good, forgotten) are still in it. The note, signed with the network's key, says who of
+    them may still be mailed (as salted digests: it names nobody). Send it to the member
+    just before they send: 'mailer bundle suppress BUNDLE NOTE' leaves out everybody else.
+    """
+    from mailer.bundle.optouts import write_note
+    from mailer.bundle.signing import load_key
+
+    target = out or Path(f"{mailing}-{org}-opt-outs.json")
+    done = write_note(state.network, mailing, org, load_key(key_file), target)
+    left = done.people - done.kept
+    say(
+        ngettext(
+            "{note}: {count} of {people} person in the bundles of {mailing} for {member} "
+            "opted out since.",
+            "{note}: {count} of {people} people in the bundles of {mailing} for {member} "
+            "opted out since.",
+            done.people,
+        ).format(note=done.path, people=done.people, mailing=mailing, member=org, count=left)
+    )
+    say(
+        _("Send it to {member} before they send: 'mailer bundle suppress BUNDLE NOTE'.").format(
+            member=org
+        )
+    )
+
+
 def _imported(path: Path, result: ImportResult) -> list[str]:
     """The clauses of one report's line: what was merged, kept, and put on the opt-out list."""
     merged = state_counts(result.merged) or _("nothing")

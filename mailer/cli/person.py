@@ -102,6 +102,13 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
         if m.get("rehearsal"):
             line += " " + _("(a rehearsal, to a test server)")
         out.print(f"  {line}", markup=False)
+        if m.get("bounce"):
+            bounced = _("bounced on {when}: {status} {diagnostic}").format(
+                when=_when(m["bounced_at"], zone),
+                status=m["bounce"],
+                diagnostic=m.get("bounce_note") or "",
+            )
+            out.print(f"    {bounced.strip()}", markup=False)
     if not data["mailings"]:
         out.print("  " + _("(none)"), markup=False)
     s = data["suppression"]

@@ -26,11 +26,25 @@ def reset(file: Path, yes: bool) -> None:
     Restore it from a backup instead whenever you can (e.g. cp -a /backup/mailer-DATE/.
     .mailer/): a journal started anew mails everyone again, an opt-out list started anew
     mails the people who said no. The old file is kept beside, renamed *.set-aside-DATE.
+    FILE may also be the folder's identity.json, when only it was lost: it is rebuilt from
+    the stores the folder still holds.
     """
     from mailer.journal import FILENAME as JOURNAL_FILE
-    from mailer.state import start_anew
+    from mailer.state import IDENTITY, rebuild_identity, start_anew
     from mailer.suppression import FILENAME as SUPPRESSION_FILE
 
+    if file.name == IDENTITY:
+        if not yes:
+            ask_yes_no(
+                _(
+                    "Rebuild {file} from the stores in its folder? A store lost with it "
+                    "is then taken for a new, empty one"
+                ).format(file=file)
+            )
+        rebuilt = rebuild_identity(file.parent)
+        stores = ", ".join(sorted(rebuilt.stores)) or _("none")
+        say(_("{file} is rebuilt; the stores it names: {stores}.").format(file=file, stores=stores))
+        return
     if file.name not in (JOURNAL_FILE, SUPPRESSION_FILE):
         raise click.BadParameter(
             _("{file}: not a store (name the {journal} or {suppression} mailer refused)").format(

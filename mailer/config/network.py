@@ -265,6 +265,7 @@ class Network(ConfigModel):
 
     _root: Path = PrivateAttr(default=Path("."))
     _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG))
+    _state_dir: Path | None = PrivateAttr(default=None)
 
     # -- paths -----------------------------------------------------------------
 
@@ -279,7 +280,13 @@ class Network(ConfigModel):
 
     @property
     def state_dir(self) -> Path:
-        return self._root / STATE_DIR
+        return self._state_dir or self._root / STATE_DIR
+
+    def keep_state_in(self, folder: Path) -> None:
+        """For the network a member's bundle carries (its root is where the bundle was
+        unpacked, for a moment): the member's own state folder, whose opt-out list the
+        send reads."""
+        self._state_dir = folder
 
     def resolve(self, relative: str) -> Path:
         return (self._root / relative).resolve()

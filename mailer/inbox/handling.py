@@ -239,7 +239,10 @@ class Reader:
         return bounces
 
     def _soft(self, bounce: Bounce, done: Handled) -> None:
-        history = [*self.journal.soft_bounces(bounce.email), (bounce.mailing, bounce.at)]
+        # Only soft ones count: a policy refusal (5.7.x) says nothing about the address.
+        earlier = self.journal.soft_bounces(bounce.email)
+        history = [(m, at) for m, at, status in earlier if dsn.soft(status)]
+        history.append((bounce.mailing, bounce.at))
         mailings = len({mailing for mailing, _at in history})
         first = dt.datetime.fromisoformat(min(at for _m, at in history))
         last = dt.datetime.fromisoformat(max(at for _m, at in history))

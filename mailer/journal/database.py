@@ -190,6 +190,20 @@ class Journal(InboxRecords, AttemptRecords):
                 [(reply, now, mailing, email) for email in emails],
             )
 
+    def left_out(self, mailing: str, member: str, emails: Iterable[str]) -> int:
+        """Mark a member's people still queued as 'suppressed': on the opt-out list, so
+        its bundle send left them out; how many."""
+        now = timestamp()
+        with self.transaction() as db:
+            return sum(
+                db.execute(
+                    """UPDATE deliveries SET state='suppressed', last_reply='on the opt-out list',
+                       updated_at=? WHERE mailing=? AND email=? AND member=? AND state='queued'""",
+                    (now, mailing, email, member),
+                ).rowcount
+                for email in emails
+            )
+
     # -- bundles (members who send their own share) ------------------------------
 
     def add_bundle_export(self, digest: str, mailing: str, member: str, people: list[str]) -> None:
@@ -273,6 +287,7 @@ class Journal(InboxRecords, AttemptRecords):
                         for o in outcomes
                     ],
                 )
+                self.reported_bounces(db, digest, mailing, outcomes, now)
         except sqlite3.IntegrityError:
             raise StateError(
                 _("this report was already imported; nothing changed"), path=self.path

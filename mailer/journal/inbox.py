@@ -12,7 +12,7 @@ import datetime as dt
 import sqlite3
 from collections.abc import Iterable
 
-from mailer.journal.records import Bounce, Delivery, InboxRecord
+from mailer.journal.records import Bounce, Delivery, InboxRecord, ReportedOutcome
 
 
 def _now() -> str:
@@ -49,14 +49,15 @@ class InboxRecords:
         ).fetchone()
         return Delivery(**row) if row else None
 
-    def soft_bounces(self, email: str) -> list[tuple[str, str]]:
-        """(mailing, when) of each earlier soft bounce of this address, oldest first."""
+    def soft_bounces(self, email: str) -> list[tuple[str, str, str]]:
+        """(mailing, when, status) of each earlier bounce of this address that was not for
+        good, oldest first (which of them are soft is mailer.inbox's to say)."""
         rows = self.db.execute(
-            "SELECT mailing, bounced_at FROM bounces WHERE email=? AND permanent=0"
+            "SELECT mailing, bounced_at, status FROM bounces WHERE email=? AND permanent=0"
             " ORDER BY bounced_at",
             (email,),
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def record_inbox(self, record: InboxRecord, bounces: Iterable[Bounce] = ()) -> bool:
         """Remember a message read and write its bounces on their rows, in one
@@ -86,6 +87,44 @@ class InboxRecords:
                     (b.status, b.diagnostic, b.at, _now(), b.mailing, b.email),
                 )
         return True
+
+    @staticmethod
+    def reported_bounces(
+        db: sqlite3.Connection,
+        digest: str,
+        mailing: str,
+        outcomes: list[ReportedOutcome],
+        now: str,
+    ) -> None:
+        """The bounces a member's mailbox gave back ('mailer bundle inbox'): on the rows,
+        as 'mailer inbox import' writes them, and counted with the rest (soft bounces)."""
+        bounced = [o for o in outcomes if o.bounce]
+        db.executemany(
+            """UPDATE deliveries SET bounce=?, bounce_note=?, bounced_at=?, updated_at=?
+               WHERE mailing=? AND email=?""",
+            [(o.bounce, o.bounce_note, o.bounced_at, now, mailing, o.email) for o in bounced],
+        )
+        # One row per report and address, as for a bounce read here; a later report of
+        # the same bounce has another digest but the same time, so it is not counted twice.
+        db.executemany(
+            """INSERT INTO bounces SELECT ?, ?, ?, ?, ?, ?
+               WHERE NOT EXISTS (SELECT 1 FROM bounces
+                                 WHERE email=? AND mailing=? AND bounced_at=?)""",
+            [
+                (
+                    f"report:{digest}",
+                    o.email,
+                    mailing,
+                    o.bounce,
+                    int(o.bounce_permanent),
+                    o.bounced_at,
+                    o.email,
+                    mailing,
+                    o.bounced_at,
+                )
+                for o in bounced
+            ],
+        )
 
     def imap_position(self, member: str, folder: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, last UID handled) of a member's IMAP folder, or None."""

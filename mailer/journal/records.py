@@ -15,6 +15,12 @@ class ReportedOutcome:
     reply: str | None
     sent_at: str | None
     attempts: int
+    # A bounce that came back to the member's mailbox later ('mailer bundle inbox'):
+    # its status code, diagnostic and time, and whether it was for good.
+    bounce: str | None = None
+    bounce_note: str | None = None
+    bounced_at: str | None = None
+    bounce_permanent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
