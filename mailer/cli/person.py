@@ -104,7 +104,7 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
         out.print(f"  {line}", markup=False)
         if m.get("bounce"):
             bounced = _("bounced on {when}: {status} {diagnostic}").format(
-                when=_when(m["bounced_at"], zone),
+                when=stored_moment(m["bounced_at"], zone),
                 status=m["bounce"],
                 diagnostic=m.get("bounce_note") or "",
             )
