@@ -181,6 +181,9 @@ def test_the_bounce_itself_reaches_the_coordinators_journal(
     assert (mailing["bounce"], mailing["member"]) == ("5.2.2", "msb")
     text = coordinator("person", "export", soft).output
     assert "bounced on " in text and "5.2.2" in text and "mailbox full" in text
+    # The journal's tables are named as a person reads them, not by their SQL names.
+    assert "Mail to them that came back (bounces) (journal.sqlite3): 1 record" in text
+    assert ":bounces" not in text
 
 
 def test_a_report_with_a_made_up_status_is_refused(coordinator, members, msb_sent):

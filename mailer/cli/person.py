@@ -26,6 +26,14 @@ STATE_NAMES = {
     "suppressed": N_("not sent (on the opt-out list)"),
 }
 
+# The journal's tables that name a person (journal.PERSONAL), as the person reads them.
+RECORD_NAMES = {
+    "registrations": N_("Registrations and attendance"),
+    "inbox_messages": N_("Mail from them or about them, read back"),
+    "bounces": N_("Mail to them that came back (bounces)"),
+    "signups": N_("Public sign-ups and consent"),
+}
+
 
 def _log_line(line: str, zone: ZoneInfo) -> str:
     """A delivery.log line (time, mailing, member, address, outcome, attempts, detail) as
@@ -127,8 +135,11 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
             out.print(f"  {path}", markup=False)
     other = {k: v for k, v in data["state_records"].items() if not k.endswith(":deliveries")}
     for key, rows in other.items():
+        store, _sep, table = key.rpartition(":")
+        what = RECORD_NAMES.get(table)
         records = ngettext("{where}: {count} record", "{where}: {count} records", len(rows))
-        out.print("\n" + records.format(where=key, count=len(rows)), markup=False)
+        where = f"{_(what)} ({store})" if what else key
+        out.print("\n" + records.format(where=where, count=len(rows)), markup=False)
     for path, lines in data["log_lines"].items():
         found = ngettext("{file}: {count} line", "{file}: {count} lines", len(lines))
         out.print("\n" + found.format(file=path, count=len(lines)), markup=False)
