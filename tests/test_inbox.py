@@ -161,7 +161,7 @@ def test_the_human_output_and_a_single_eml(cli, sent, tmp_path, monkeypatch):
     again = cli("inbox", "import", str(path), "--json")
     (record,) = records(again)
     assert (record["kind"], record["outcome"]) == ("bounce", "already-read")  # codes in JSON
-    assert record["action"] == "redan läst (spärrad (studsade för gott)); inget ändrades"
+    assert record["action"] == "redan läst, och då: spärrad (studsade för gott); inget ändrades"
 
 
 def test_soft_bounces_in_different_mailings_become_permanent(cli, workspace, server, tmp_path):

@@ -192,7 +192,7 @@ class Reader:
             earlier = outcome_text(before)
             done.act(
                 "already-read",
-                _("already read ({earlier}); nothing changed").format(earlier=earlier),
+                _("already read, and then: {earlier}; nothing changed").format(earlier=earlier),
             )
             return done
         if found.message_id and self.journal.by_message_id(found.message_id):
