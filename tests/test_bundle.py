@@ -28,6 +28,7 @@ from tests.helpers import (
     NETWORK_ID,
     TOKEN_KEY,
     Member,
+    add_cancellation,
     copy_workspace,
     edit_table,
     export_bundle,
@@ -258,6 +259,26 @@ def test_summary_bundle_carries_the_summary(coordinator, workspace, members, mon
     summary = (workspace / "seminars" / "1-summary.md").read_text(encoding="utf-8")
     first_words = summary.strip().splitlines()[-1].split()[:3]
     assert " ".join(first_words) in " ".join(body.split())
+
+
+def test_summary_bundle_carries_the_next_seminar_that_takes_place(
+    coordinator, workspace, members, monkeypatch
+):
+    # Seminar 2 is cancelled: the bundle carries seminar 3 as the next one, as a summary
+    # the coordinator sends says, and the member's mail names it.
+    add_cancellation(workspace, 2)
+    msb = members["msb"]
+    result = coordinator("bundle", "export", "summary", "1", "--org", "msb", "-o", str(msb.bundle))
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(msb.bundle) as zf:
+        data = json.loads(zf.read("mailing.json"))
+    assert [s["number"] for s in data["seminars"]] == [1, 3]
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    for received in msb.server.received:
+        body = received.message.get_body(("plain",)).get_content()
+        assert "innovation" not in body, body
+        assert "säkerhetsaspekter" in body or "security" in body
 
 
 # -- bad bundles: one line, exit code 2, nothing sent ---------------------------------------

@@ -329,7 +329,8 @@ class Network(ConfigModel):
         )
 
     def next_seminar(self, after: Seminar) -> Seminar | None:
-        later = [s for s in self.seminars if s.date > after.date]
+        """The next seminar that takes place: a cancelled one is no invitation to come."""
+        later = [s for s in self.seminars if s.date > after.date and not s.cancelled]
         return min(later, key=lambda s: s.date) if later else None
 
     @property
