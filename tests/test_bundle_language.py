@@ -88,6 +88,17 @@ def test_a_member_who_chose_a_language_keeps_it(coordinator, members, monkeypatc
     assert not any(word in output for word in SWEDISH), output
 
 
+def test_check_names_the_seminar_in_the_readers_language(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export_bundle(coordinator, msb)  # a Swedish network's bundle, seminar 2
+    monkeypatch.chdir(msb.root)
+    english = check_lines(msb, language="en")
+    assert "invitation-2: Open data – innovation, " in english, english
+    assert "Öppna data – innovationer" not in english
+    swedish = check_lines(msb)
+    assert "invitation-2: Öppna data – innovationer, " in swedish, swedish
+
+
 def test_a_refusal_speaks_the_bundles_language_too(coordinator, members, monkeypatch):
     msb, kau = members["msb"], members["karlstads-universitet"]
     export_bundle(coordinator, msb)

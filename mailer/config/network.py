@@ -240,6 +240,10 @@ class Seminar(ConfigModel):
     def held(self) -> bool:
         return self.summary_file is not None or bool(self.videos) or self.attendance is not None
 
+    def title_in(self, language: str) -> str:
+        """The title a reader of ``language`` reads: the English one when there is one."""
+        return (self.title_en if language == "en" else None) or self.title
+
 
 class Series(ConfigModel):
     title: str
