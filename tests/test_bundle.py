@@ -82,6 +82,9 @@ def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
         imported = coordinator("bundle", "import-report", str(m.report()))
         assert imported.exit_code == 0, imported.output + imported.stderr
         assert f"merged {len(received)} sent" in imported.output
+        # The member named as send names it, not by its id.
+        label = {"msb": "MSB", KAU: "KAU"}[m.member]
+        assert f": {label}, invitation-2: merged" in imported.output
 
     # Nobody got two copies, and everybody got one.
     everyone = Counter(
@@ -540,7 +543,7 @@ def edited(report: Path, **changes: Any) -> Path:
         ({"bundle": "0" * 64}, "for a bundle this workspace never exported"),
         (
             {"people": lambda p: [*p, p[0] | {"email": "jan.ek@kronofogden.example"}]},
-            "names jan.ek@kronofogden.example, who is not in msb's share",
+            "names jan.ek@kronofogden.example, who is not in MSB's share",
         ),
         ({"format": 2}, "this report has format 2, newer than this mailer reads (1)"),
         ({"people": lambda p: [p[0] | {"state": "delivered"}]}, "unknown outcome 'delivered'"),

@@ -156,6 +156,12 @@ class Member(ConfigModel):
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [d.strip().lower() for d in value]
 
+    @property
+    def label(self) -> str:
+        """How a person reads the member's name in a line or a table: its short name, else
+        its name (never its id)."""
+        return self.short_name or self.name
+
 
 class Speaker(ConfigModel):
     name: str
@@ -309,6 +315,11 @@ class Network(ConfigModel):
             path=self._path,
             hint=_("known: {ids}").format(ids=", ".join(m.id for m in self.members)),
         )
+
+    def member_label(self, member_id: str) -> str:
+        """The member's label; the id itself for a member no longer in network.toml."""
+        found = next((m for m in self.members if m.id == member_id), None)
+        return found.label if found is not None else member_id
 
     def seminar(self, number: int) -> Seminar:
         for s in self.seminars:
