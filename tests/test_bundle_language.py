@@ -344,9 +344,9 @@ def test_the_coordinators_and_members_bundle_lines_are_swedish(
     report = msb("bundle", "report", str(msb.bundle), "-o", str(msb.root / "rapport.json"))
     assert "4 av 4 personer (4 skickade)." in swedish_only(report)
     imported = coordinator("bundle", "import-report", str(msb.root / "rapport.json"))
-    assert "msb, invitation-2: infört 4 skickade" in swedish_only(imported)
+    assert "MSB, invitation-2: infört 4 skickade" in swedish_only(imported)
     again = coordinator("bundle", "import-report", str(msb.root / "rapport.json"))
     assert again.exit_code == 2
     assert "rapporten importerades redan " in swedish_only(again)
     revoked = coordinator("bundle", "revoke", "invitation-2", "--org", "msb")
-    assert "återkallar 1 paket med invitation-2 till msb." in swedish_only(revoked)
+    assert "återkallar 1 paket med invitation-2 till MSB." in swedish_only(revoked)
