@@ -116,6 +116,13 @@ _VALIDATOR_CODES = (
 )
 
 
+def address_error(exc: EmailNotValidError) -> AddressError:
+    """email-validator's refusal as ours: a reason from the catalogue (its code as in
+    --json), with email-validator's English words as the detail only an English reader sees."""
+    message = str(exc).rstrip(".")
+    return AddressError(_code_for(message), message)
+
+
 def _code_for(message: str) -> str:
     for needle, code in _VALIDATOR_CODES:
         if needle in message:
@@ -208,8 +215,7 @@ def validate_address(raw: str, *, check_dns: bool = False) -> str:
     try:
         normalised = validate_email(value, check_deliverability=check_dns).normalized
     except EmailNotValidError as exc:
-        message = str(exc).rstrip(".")
-        raise AddressError(_code_for(message), message) from None
+        raise address_error(exc) from None
     local, _, domain = normalised.rpartition("@")
     return f"{local.lower()}@{domain.lower()}"
 

@@ -24,6 +24,8 @@ WIDTH = 78  # RFC 5322: at most 78 characters a line
 LABEL = 24
 # An address that must not be broken: on a line of its own when the line is too long.
 URL = re.compile(r"(?:https?://|mailto:)\S+")
+# The signature separator (RFC 3676 4.3): its space is what mail clients know it by.
+SIGNATURE_SEPARATOR = "-- "
 # A list item's marker, or an indent: what a wrapped line's continuation lines align to.
 # Stands for a space that must not break while lines are wrapped (textwrap breaks at
 # ASCII whitespace only); a control character, so never in the text itself.
@@ -57,7 +59,7 @@ def wrap(
     out: list[str] = []
     for line in text.split("\n"):
         if len(line) <= width and not (placeholders and placeholders.search(line)):
-            out.append(line.rstrip())
+            out.append(line if line == SIGNATURE_SEPARATOR else line.rstrip())
         else:
             out.extend(_wrap_line(line.rstrip(), width, own_line))
     return "\n".join(out).replace(_GLUE, " ")

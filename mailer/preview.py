@@ -80,7 +80,8 @@ def describe(message: Outgoing, member: Member) -> View:
     lines += [
         "",
         f"-- {_('text part')} ".ljust(73, "-"),
-        text_part.rstrip(),
+        # The part's own CRLFs: each CR would reach the terminal as a space at a line's end.
+        *(line.rstrip() for line in text_part.rstrip().splitlines()),
         "-" * 73,
         _("HTML part: {size} bytes (CSS inlined)").format(
             size=_number(len(html_text.encode()), language)

@@ -254,6 +254,9 @@ ANSWERS: dict[str, tuple[int, dict[str, object] | None]] = {
 def _handler(state: EntraGraph) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the client reuses its connections
+        # Headers and body go out in two writes: with Nagle's algorithm the body waited for
+        # the client's delayed ACK (40 ms), so an answer with a body (a 503) came late.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: object) -> None:
             pass

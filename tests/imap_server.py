@@ -159,7 +159,7 @@ service anvil {{
         [binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     server = ImapServer(port, ca_file, root, process, store)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a loaded machine starts dovecot slowly
     while True:
         try:
             with server.client("probe@example.org"):

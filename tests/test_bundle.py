@@ -28,6 +28,7 @@ from tests.helpers import (
     NETWORK_ID,
     TOKEN_KEY,
     Member,
+    add_cancellation,
     copy_workspace,
     edit_table,
     export_bundle,
@@ -81,6 +82,9 @@ def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
         imported = coordinator("bundle", "import-report", str(m.report()))
         assert imported.exit_code == 0, imported.output + imported.stderr
         assert f"merged {len(received)} sent" in imported.output
+        # The member named as send names it, not by its id.
+        label = {"msb": "MSB", KAU: "KAU"}[m.member]
+        assert f": {label}, invitation-2: merged" in imported.output
 
     # Nobody got two copies, and everybody got one.
     everyone = Counter(
@@ -258,6 +262,26 @@ def test_summary_bundle_carries_the_summary(coordinator, workspace, members, mon
     summary = (workspace / "seminars" / "1-summary.md").read_text(encoding="utf-8")
     first_words = summary.strip().splitlines()[-1].split()[:3]
     assert " ".join(first_words) in " ".join(body.split())
+
+
+def test_summary_bundle_carries_the_next_seminar_that_takes_place(
+    coordinator, workspace, members, monkeypatch
+):
+    # Seminar 2 is cancelled: the bundle carries seminar 3 as the next one, as a summary
+    # the coordinator sends says, and the member's mail names it.
+    add_cancellation(workspace, 2)
+    msb = members["msb"]
+    result = coordinator("bundle", "export", "summary", "1", "--org", "msb", "-o", str(msb.bundle))
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(msb.bundle) as zf:
+        data = json.loads(zf.read("mailing.json"))
+    assert [s["number"] for s in data["seminars"]] == [1, 3]
+    monkeypatch.chdir(msb.root)
+    assert msb.send().exit_code == 0
+    for received in msb.server.received:
+        body = received.message.get_body(("plain",)).get_content()
+        assert "innovation" not in body, body
+        assert "säkerhetsaspekter" in body or "security" in body
 
 
 # -- bad bundles: one line, exit code 2, nothing sent ---------------------------------------
@@ -519,7 +543,7 @@ def edited(report: Path, **changes: Any) -> Path:
         ({"bundle": "0" * 64}, "for a bundle this workspace never exported"),
         (
             {"people": lambda p: [*p, p[0] | {"email": "jan.ek@kronofogden.example"}]},
-            "names jan.ek@kronofogden.example, who is not in msb's share",
+            "names jan.ek@kronofogden.example, who is not in MSB's share",
         ),
         ({"format": 2}, "this report has format 2, newer than this mailer reads (1)"),
         ({"people": lambda p: [p[0] | {"state": "delivered"}]}, "unknown outcome 'delivered'"),

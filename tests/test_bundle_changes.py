@@ -56,9 +56,12 @@ def test_unreported_bundles_names_the_members_still_holding_people(
         held = unreported_bundles(journal, 2)
         assert [(h.member, h.mailing, h.reported) for h in held] == [(KAU, "invitation-2", False)]
         assert held[0].people == share(workspace, KAU)
-        assert held[0].line == (
-            f"{KAU} holds a bundle of invitation-2 not yet reported: its people are not sent "
-            f"this change from here; export a change bundle for {KAU}"
+        # Named as send and status name members: by the label, never the id.
+        label = load_network(workspace / "network.toml").member_label(KAU)
+        assert label == "KAU"
+        assert held[0].line(label) == (
+            "KAU holds a bundle of invitation-2 not yet reported: its people are not sent "
+            f"this change from here; export a change bundle for KAU (--org {KAU})"
         )
         assert unreported_bundles(journal, 1) == []
 
@@ -67,7 +70,7 @@ def test_unreported_bundles_names_the_members_still_holding_people(
         left_out = awaiting_invitation(journal, 2, people)
         assert {lo.person.email for lo in left_out} == share(workspace, KAU)
         assert all(lo.bundle.member == KAU for lo in left_out)
-        assert "left out; their invitation is in" in left_out[0].line
+        assert "left out; their invitation is in KAU's bundle" in left_out[0].line(label)
 
 
 def test_an_early_report_leaves_the_unsent_people_held(coordinator, workspace, members):
@@ -77,7 +80,7 @@ def test_an_early_report_leaves_the_unsent_people_held(coordinator, workspace, m
     with Journal.in_state_dir(workspace / ".mailer") as journal:
         (held,) = unreported_bundles(journal, 2)
         assert held.reported and held.people == share(workspace, "msb")
-        assert "only partly reported" in held.line
+        assert "only partly reported" in held.line("MSB")
 
 
 # -- revocation ------------------------------------------------------------------------------
@@ -91,7 +94,8 @@ def test_a_revoked_bundle_is_refused_by_check_and_send(
     note = msb.root / "revocation.json"
     revoked = coordinator("bundle", "revoke", "invitation-2", "--org", "msb", "-o", str(note))
     assert revoked.exit_code == 0, revoked.output + revoked.stderr
-    assert "revokes 1 bundle(s) of invitation-2 for msb" in revoked.output
+    assert "revokes 1 bundle(s) of invitation-2 for MSB" in revoked.output
+    assert "Send it to MSB;" in revoked.output
     (record,) = recorded_revocations(workspace / ".mailer")
     assert record.member == "msb" and record.revoked
     assert TOM not in note.read_text()  # a note holds no addresses
@@ -155,7 +159,7 @@ def test_an_altered_or_foreign_revocation_note_is_refused(coordinator, members, 
 def test_revoking_what_was_never_exported_is_one_line(coordinator):
     result = coordinator("bundle", "revoke", "invitation-2", "--org", "msb")
     assert result.exit_code == 2
-    assert "msb holds no bundle of invitation-2: nothing to revoke" in result.stderr
+    assert "MSB holds no bundle of invitation-2: nothing to revoke" in result.stderr
     unknown = coordinator("bundle", "revoke", "invitation-2", "--org", "nobody")
     assert unknown.exit_code == 2 and "unknown organisation 'nobody'" in unknown.stderr
 
@@ -238,12 +242,12 @@ def test_a_change_tells_the_coordinator_first_and_skips_invitations_still_in_a_b
 
     dry = coordinator("send", "change", "2", "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert f"{KAU} holds a bundle of invitation-2 not yet reported" in dry.output
+    assert "KAU holds a bundle of invitation-2 not yet reported" in dry.output
     assert smtp_server.received == []
 
     sent = coordinator("send", "change", "2", "--yes")
     assert sent.exit_code == 0, sent.output
-    assert f"export a change bundle for {KAU}" in sent.output
+    assert f"export a change bundle for KAU (--org {KAU})" in sent.output
     got = set(smtp_server.handler.recipients())
     assert not got & share(workspace, KAU), "a change to an invitation they never got"
     assert share(workspace, "msb") <= got

@@ -88,6 +88,18 @@ def test_a_member_who_chose_a_language_keeps_it(coordinator, members, monkeypatc
     assert not any(word in output for word in SWEDISH), output
 
 
+def test_check_names_the_seminar_in_the_readers_language(coordinator, members, monkeypatch):
+    msb = members["msb"]
+    export_bundle(coordinator, msb)  # a Swedish network's bundle, seminar 2
+    monkeypatch.chdir(msb.root)
+    english = check_lines(msb, language="en")
+    # (The sample message further down is a Swede's, in Swedish.)
+    (mailing,) = [line for line in english.splitlines() if line.startswith("Mailing:")]
+    assert "invitation-2: Open data – innovation, " in mailing, english
+    swedish = check_lines(msb)
+    assert "invitation-2: Öppna data – innovationer, " in swedish, swedish
+
+
 def test_a_refusal_speaks_the_bundles_language_too(coordinator, members, monkeypatch):
     msb, kau = members["msb"], members["karlstads-universitet"]
     export_bundle(coordinator, msb)
@@ -332,9 +344,9 @@ def test_the_coordinators_and_members_bundle_lines_are_swedish(
     report = msb("bundle", "report", str(msb.bundle), "-o", str(msb.root / "rapport.json"))
     assert "4 av 4 personer (4 skickade)." in swedish_only(report)
     imported = coordinator("bundle", "import-report", str(msb.root / "rapport.json"))
-    assert "msb, invitation-2: infört 4 skickade" in swedish_only(imported)
+    assert "MSB, invitation-2: infört 4 skickade" in swedish_only(imported)
     again = coordinator("bundle", "import-report", str(msb.root / "rapport.json"))
     assert again.exit_code == 2
     assert "rapporten importerades redan " in swedish_only(again)
     revoked = coordinator("bundle", "revoke", "invitation-2", "--org", "msb")
-    assert "återkallar 1 paket med invitation-2 till msb." in swedish_only(revoked)
+    assert "återkallar 1 paket med invitation-2 till MSB." in swedish_only(revoked)

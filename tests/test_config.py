@@ -166,3 +166,22 @@ def test_numbers_out_of_bounds_are_one_line_naming_the_key(workspace, cli, old, 
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert key in line
+
+
+@pytest.mark.parametrize(
+    ("language", "says", "never"),
+    [
+        ("sv", "är inte en adress som 'Namn <a@b.example>': två punkter i rad", "periods"),
+        ("en", "is not an address like 'Name <a@b.example>': two dots in a row", "två"),
+    ],
+)
+def test_a_bad_from_address_is_explained_in_the_readers_language(
+    workspace, cli, monkeypatch, language, says, never
+):
+    # email-validator's reason is English: the line a Swede reads has ours instead.
+    monkeypatch.setenv("MAILER_LANGUAGE", language)
+    edit(workspace, "MSB <seminarier@msb.example>", "MSB <seminarier..x@msb.example>")
+    result = cli("check")
+    assert result.exit_code == 2
+    assert says in result.stderr, result.stderr
+    assert never not in result.stderr

@@ -59,12 +59,14 @@ def test_no_answer_after_the_whole_message_is_uncertain_not_retried(cli, workspa
     # Hung up, or silent past the timeout, after the final dot: the server may have taken
     # it. A retry could deliver it twice, so it is left for the coordinator to decide.
     server = smtp_servers()
-    server.handler.stall_seconds = 2
+    # Margins a loaded machine keeps: a healthy DATA answers well within 2 s, the stalled
+    # one never does (0.5 s left a healthy message little room on a busy CPU).
+    server.handler.stall_seconds = 8
     server.handler.script = {
         "erik.sandberg@msb.example": ["drop"],
         "tom.walker@msb.example": ["stall"],
     }
-    use_smtp(workspace, "msb", server.port, data_timeout=0.5)
+    use_smtp(workspace, "msb", server.port, data_timeout=2)
     result = cli("send", "invitation", "2", "--org", "msb", "--yes")
     assert result.exit_code == 1, result.output + result.stderr
     unanswered = {"erik.sandberg@msb.example", "tom.walker@msb.example"}
@@ -105,8 +107,8 @@ class StallsAtRcpt(RecordingHandler):
 
 def test_a_timeout_before_the_message_is_handed_over_is_retried(cli, workspace, smtp_servers):
     server = smtp_servers(StallsAtRcpt({"tom.walker@msb.example"}))
-    server.handler.stall_seconds = 1.5
-    use_smtp(workspace, "msb", server.port, timeout=0.5)
+    server.handler.stall_seconds = 6  # past the timeout, which a healthy step keeps under load
+    use_smtp(workspace, "msb", server.port, timeout=2)
     result = cli("send", "invitation", "2", "--org", "msb", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     assert counts(server) == Counter(MSB)

@@ -161,16 +161,26 @@ def test_throttling_does_not_use_up_the_retries(cli, workspace, graph):
 
 
 def test_503_holds_every_request_in_flight(cli, workspace, graph):
-    big_msb_list(workspace, 12)
+    big_msb_list(workspace, 16)
     edit_channel(workspace, "msb", max_connections=4)
     graph.script["person003@msb.example"] = ["503:1"]
     result = cli("send", "invitation", "2", "--org", "msb", "--yes")
     assert result.exit_code == 0, result.output + result.stderr
     throttled = next(a for a in graph.arrivals if a.status == "503")
-    later = [a for a in graph.arrivals if a.at > throttled.at + 0.05]
-    # After the 503 the channel as a whole waited a second before its next request.
-    assert later and min(a.at for a in later) >= throttled.at + 1.0
-    assert len(graph.delivered()) == 12
+    retried = next(a for a in graph.delivered() if a.recipient == throttled.recipient)
+    # The throttled message itself went again after exactly the second Graph asked for.
+    assert retried.at >= throttled.at + 1.0
+    # The hold began when the sender read the 503 (after throttled.at, by how much depends
+    # on the machine's load) and lasted a second, so it covered (retried.at - 1,
+    # throttled.at + 1). What arrived then was already on its way when the 503 was read: at
+    # most one request from each of the other three connections. A channel that did not hold
+    # would have sent the dozen people still queued in that time.
+    during = [a for a in graph.arrivals if retried.at - 1.0 < a.at < throttled.at + 1.0]
+    assert len(during) <= 3, [(a.recipient, a.at - throttled.at) for a in during]
+    # ... and the hold held back people still queued until it ended (how many were sent
+    # before the 503 was read depends on the load; the dozen are not all gone by then).
+    assert any(a.at >= throttled.at + 1.0 for a in graph.delivered() if a is not retried)
+    assert len(graph.delivered()) == 16
 
 
 def test_a_dropped_connection_after_the_body_is_uncertain(cli, workspace, graph):
@@ -348,11 +358,13 @@ def test_check_online_with_a_wrong_secret(cli, workspace, graph, monkeypatch):
 
 
 def test_no_answer_within_the_timeout_after_the_body_is_uncertain(cli, workspace, graph):
-    edit_channel(workspace, "msb", max_connections=1, timeout=0.3)
-    graph.delay = 1.0
+    # A timeout a loaded machine's TLS handshake and token request keep within, and an
+    # answer far later than it.
+    edit_channel(workspace, "msb", max_connections=1, timeout=1)
+    graph.delay = 3.0
     result = cli("send", "invitation", "2", "--org", "msb", "--yes")
     assert result.exit_code == 1
-    assert "no answer from Microsoft Graph within 0.3 s" in result.output
+    assert "no answer from Microsoft Graph within 1 s" in result.output
     assert set(states(workspace).values()) == {"sending"}
     assert len(graph.arrivals) == len(MSB)  # each went out once: never retried on its own
 

@@ -143,6 +143,21 @@ def test_summary_has_no_registration_for_a_cancelled_next_seminar(workspace):
     assert "Nästa seminarium" in text and REGISTER_2 not in text
 
 
+def test_summary_names_the_next_seminar_that_takes_place(workspace):
+    # Seminar 2 is cancelled: "Nästa seminarium" is seminar 3, not the one nobody attends.
+    add_cancellation(workspace, 2)
+    for email, next_title, cancelled in (
+        (SWEDE, "Öppna data – säkerhetsaspekter", "Öppna data – innovationer"),
+        (ENGLISH, "Open data – security", "Open data – innovation"),
+    ):
+        message = build(workspace, "summary", 1, email)
+        text = message.get_body(("plain",)).get_content()
+        html = message.get_body(("html",)).get_content()
+        line = next(x for x in text.splitlines() if x.startswith(("Nästa", "Next")))
+        assert next_title in line and cancelled not in line, line
+        assert next_title in html and cancelled not in html
+
+
 def test_one_click_unsubscribe_headers_and_footer(workspace, token_key):
     msg = build(workspace, "invitation", 2, ENGLISH)
     header = msg["List-Unsubscribe"]

@@ -448,3 +448,33 @@ def test_every_file_message_has_both_languages():
         assert en and sv and en != sv, code
         assert (en_hint is None) == (sv_hint is None), code
         assert sv_hint is None or sv_hint != en_hint, code
+
+
+@pytest.mark.parametrize(
+    ("text", "english", "swedish"),
+    [
+        (
+            'email,name\na@msb.example,"Berg" Anna\n',
+            "broken CSV: a quote inside a field that is not quoted as a whole",
+            "trasig CSV: ett citattecken inuti ett fält som inte står inom citattecken",
+        ),
+        (
+            f'email,name\na@msb.example,"x"\nb@msb.example,{"x" * 140_000}\n',
+            "broken CSV: field larger than the limit of 131072 characters",
+            "trasig CSV: ett fält längre än gränsen på 131072 tecken",
+        ),
+    ],
+)
+def test_the_csv_modules_reasons_are_the_readers_language(
+    tmp_path: Path, cli, monkeypatch, text: str, english: str, swedish: str
+):
+    # The csv module says why in English; a Swede reads the catalogue's words instead.
+    path = tmp_path / "lista.csv"
+    path.write_text(text, encoding="utf-8")
+    for language, says in (("en", english), ("sv", swedish)):
+        monkeypatch.setenv("MAILER_LANGUAGE", language)
+        result = cli("recipients", "check", str(path))
+        assert result.exit_code == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert says in line, line
+    assert "expected after" not in line and "field limit" not in line

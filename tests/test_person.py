@@ -129,6 +129,21 @@ def test_forget_asks_first(cli, workspace, smtp_network):
     assert any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
 
 
+def test_forget_and_prune_ask_in_swedish(cli, workspace, smtp_network, monkeypatch):
+    # The questions a Swede reads offer "[j/N]" and take "j" for yes, as send's does.
+    monkeypatch.setenv("MAILER_LANGUAGE", "sv")
+    send_all(cli, smtp_network)
+    kept = cli("person", "forget", MAJA, input="n\n")
+    assert kept.exit_code == 1 and "[j/N]" in kept.output and "[y/N]" not in kept.output
+    assert any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
+    asked = cli("prune", "--older-than", "18m", input="j\n")
+    assert asked.exit_code == 0, asked.output + asked.stderr
+    assert "[j/N]" in asked.output and "[y/N]" not in asked.output
+    forgotten = cli("person", "forget", MAJA, input="j\n")
+    assert "[j/N]" in forgotten.output
+    assert not any(MAJA.encode() in p.read_bytes() for p in state_files(workspace))
+
+
 def test_a_bad_address_is_one_line(cli):
     result = cli("person", "export", "not-an-address")
     assert result.exit_code == 2

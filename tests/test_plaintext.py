@@ -167,3 +167,17 @@ def test_wrapping_keeps_every_word_and_every_line_short(lines):
     for line in wrapped.split("\n"):
         unbreakable = [w for w in line.split() if len(w) > 78 - LABEL or slot.search(w)]
         assert len(line) <= 78 or unbreakable, line
+
+
+@pytest.mark.parametrize("email", [SWEDE, ENGLISH])
+@pytest.mark.parametrize(("kind", "number"), [case[:2] for case in KIND_CASES])
+def test_the_footer_follows_the_signature_separator(workspace, kind, number, email):
+    # "-- " (dash dash space) alone on a line: mail clients know what follows is the
+    # signature and leave it out of a reply's quote. "--" without the space is text.
+    lines = text_part(workspace, kind, number, email).replace("\r\n", "\n").split("\n")
+    assert lines.count("-- ") == 1, (kind, email)
+    assert "--" not in lines
+    assert any(
+        "unsubscribe" in line.lower() or "avregistrera" in line.lower()
+        for line in lines[lines.index("-- ") :]
+    )

@@ -57,3 +57,15 @@ def test_preview_speaks_swedish_with_swedish_numbers(cli, monkeypatch):
     assert "Kanal:" in result.output and "MIME-delar:" in result.output
     size = re.search(r"Meddelandets storlek: ([\d\u00a0 ]+) byte", result.output)
     assert size is not None and "," not in size.group(1)
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_preview_lines_end_without_spaces(cli, monkeypatch, language):
+    # The text part's CRLF line ends reached the terminal as a space at the end of each line.
+    monkeypatch.setenv("MAILER_LANGUAGE", language)
+    result = cli("preview", "invitation", "2", "--to", ENGLISH)
+    assert result.exit_code == 0, result.stderr
+    lines = result.output.splitlines()
+    assert len(lines) > 40
+    assert [line for line in lines if line != line.rstrip()] == []
+    assert "\r" not in result.output

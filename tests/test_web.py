@@ -272,11 +272,16 @@ def test_mailer_serve_runs_as_a_command(workspace):
         stderr=subprocess.PIPE,
     )
     try:
-        for _ in range(200):
+        # Until it answers, however long a loaded machine takes to start it: a count of
+        # tries was a deadline in disguise (10 s). It may only not die meanwhile.
+        deadline = time.monotonic() + 120
+        while True:
             try:
                 reply = httpx.get(f"http://127.0.0.1:{port}/healthz")
                 break
             except httpx.TransportError:
+                assert server.poll() is None, server.communicate()[1].decode()
+                assert time.monotonic() < deadline, "mailer serve did not answer in 120 s"
                 time.sleep(0.05)
         assert reply.status_code == 200 and reply.text == "ok"
         assert "server" not in reply.headers  # uvicorn does not announce itself

@@ -95,7 +95,8 @@ class Inspection:
             (_("Member:"), f"{b.member.name} ({b.member.id})"),
             (
                 _("Mailing:"),
-                f"{b.mailing.id}: {seminar.title}, {long_date(seminar.date, current_language())}",
+                f"{b.mailing.id}: {seminar.title_in(current_language())}, "
+                f"{long_date(seminar.date, current_language())}",
             ),
             (
                 _("People:"),

@@ -45,28 +45,32 @@ class HeldBundle:
     reported: bool  # an earlier report came in, but not for these people
     revoked: bool  # the coordinator revoked it ('mailer bundle revoke')
 
-    @property
-    def line(self) -> str:
-        names = {"member": self.member, "mailing": self.mailing}
+    def line(self, name: str) -> str:
+        """What a person reads about it, naming the member as ``name`` (its label)."""
+        # The id too: it is what 'mailer bundle export --org' takes.
+        names = {"member": name, "org": self.member, "mailing": self.mailing}
         if self.reported and self.revoked:
             text = _(
                 "{member} holds a bundle of {mailing} only partly reported, revoked: its "
-                "people are not sent this change from here; export a change bundle for {member}"
+                "people are not sent this change from here; export a change bundle for "
+                "{member} (--org {org})"
             )
         elif self.reported:
             text = _(
                 "{member} holds a bundle of {mailing} only partly reported: its people are not "
-                "sent this change from here; export a change bundle for {member}"
+                "sent this change from here; export a change bundle for {member} "
+                "(--org {org})"
             )
         elif self.revoked:
             text = _(
                 "{member} holds a bundle of {mailing} not yet reported, revoked: its people are "
-                "not sent this change from here; export a change bundle for {member}"
+                "not sent this change from here; export a change bundle for {member} "
+                "(--org {org})"
             )
         else:
             text = _(
                 "{member} holds a bundle of {mailing} not yet reported: its people are not sent "
-                "this change from here; export a change bundle for {member}"
+                "this change from here; export a change bundle for {member} (--org {org})"
             )
         return text.format(**names)
 
@@ -121,11 +125,11 @@ class LeftOut:
     person: Person
     bundle: HeldBundle
 
-    @property
-    def line(self) -> str:
+    def line(self, name: str) -> str:
+        """What a person reads about it, naming the bundle's member as ``name``."""
         return _(
             "{email}: left out; their invitation is in {member} bundle, not reported as sent"
-        ).format(email=self.person.email, member=genitive(self.bundle.member))
+        ).format(email=self.person.email, member=genitive(name))
 
 
 def awaiting_invitation(journal: Journal, seminar: int, people: Iterable[Person]) -> list[LeftOut]:

@@ -312,7 +312,7 @@ def import_report(network: Network, journal: Journal, report: Report, key: Key) 
         raise refuse(
             report.path,
             _("the report names {email}, who is not in {member} share: it was altered").format(
-                email=email, member=genitive(export.member)
+                email=email, member=genitive(network.member_label(export.member))
             ),
         )
     imported_at = journal.bundle_report_imported(report.digest)

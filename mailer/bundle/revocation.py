@@ -104,7 +104,7 @@ def revoke(network: Network, mailing: str, member: str, key: Key, out: Path) -> 
     if not exports:
         raise BundleError(
             _("{member} holds no bundle of {mailing}: nothing to revoke").format(
-                member=member, mailing=mailing
+                member=network.member_label(member), mailing=mailing
             ),
             hint=_("see 'mailer status {mailing}'").format(mailing=mailing),
         )

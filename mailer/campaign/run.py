@@ -408,6 +408,11 @@ class _ChannelRun:
                 self.mailing, person.email, self.member.id, message.message_id, self.channel
             ):
                 return self._opted_out(person)  # forgotten this very moment
+            if self.hold_until > self.clock():
+                # Another worker heard Retry-After while this one waited for the journal:
+                # nothing went out yet, so back to queued and wait out the hold like the rest.
+                self.writes.finish(self.mailing, person.email, "queued", None)
+                continue
             try:
                 reply = await transport.send(message)
             except TransientError as exc:
@@ -449,12 +454,14 @@ class _ChannelRun:
     async def _ready(self, transport: Transport) -> bool:
         """Wait out a hold the service asked for and the rate limit, and connect; False
         when the run stops, or the channel did, first."""
-        if await self._pause(self.hold_until - self.clock()):
-            return False
-        if self.bucket is not None:
-            while not self.bucket.take():
-                if await self._pause(self.bucket.delay()):
-                    return False
+        while True:
+            if await self._pause(self.hold_until - self.clock()):
+                return False
+            if self.bucket is None or self.bucket.take():
+                break
+            # A hold that began during this pause is waited out before the token is taken.
+            if await self._pause(self.bucket.delay()):
+                return False
         if transport.is_open:
             return True
         try:

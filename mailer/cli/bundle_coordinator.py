@@ -156,7 +156,7 @@ def import_report_command(state: State, reports: tuple[Path, ...], key_file: Pat
     from mailer.bundle.signing import load_key
 
     for r, result in import_reports(state.network, reports, load_key(key_file)):
-        say("; ".join(_imported(r.path, result)))
+        say("; ".join(_imported(r.path, result, state.network.member_label(result.member))))
         if result.forgotten:
             n = result.forgotten
             say(
@@ -200,6 +200,7 @@ def revoke(state: State, mailing: str, org: str, out: Path | None, key_file: Pat
 
     target = out or Path(f"{mailing}-{org}-revocation.json")
     done = revoke_bundles(state.network, mailing, org, load_key(key_file), target)
+    name = state.network.member_label(org)
     n = done.bundles
     say(
         ngettext(
@@ -207,12 +208,12 @@ def revoke(state: State, mailing: str, org: str, out: Path | None, key_file: Pat
             "{note}: revokes {count} bundle(s) of {mailing} for {member}.",
             "{note}: revokes {count} bundles of {mailing} for {member}.",
             n,
-        ).format(note=done.note, count=n, mailing=mailing, member=org)
+        ).format(note=done.note, count=n, mailing=mailing, member=name)
     )
     say(
         _(
             "Send it to {member}; export a fresh bundle if its people should still get a mailing."
-        ).format(member=org)
+        ).format(member=name)
     )
 
 
@@ -241,6 +242,7 @@ def opt_outs(state: State, mailing: str, org: str, out: Path | None, key_file: P
 
     target = out or Path(f"{mailing}-{org}-opt-outs.json")
     done = write_note(state.network, mailing, org, load_key(key_file), target)
+    member = state.network.member_label(org)
     left = done.people - done.kept
     say(
         ngettext(
@@ -249,21 +251,21 @@ def opt_outs(state: State, mailing: str, org: str, out: Path | None, key_file: P
             "{note}: {count} of {people} people in the bundles of {mailing} for {member} "
             "opted out since.",
             done.people,
-        ).format(note=done.path, people=done.people, mailing=mailing, member=org, count=left)
+        ).format(note=done.path, people=done.people, mailing=mailing, member=member, count=left)
     )
     say(
         _("Send it to {member} before they send: 'mailer bundle suppress BUNDLE NOTE'.").format(
-            member=org
+            member=member
         )
     )
 
 
-def _imported(path: Path, result: ImportResult) -> list[str]:
+def _imported(path: Path, result: ImportResult, member: str) -> list[str]:
     """The clauses of one report's line: what was merged, kept, and put on the opt-out list."""
     merged = state_counts(result.merged) or _("nothing")
     clauses = [
         _("{path}: {member}, {mailing}: merged {counts}").format(
-            path=path, member=result.member, mailing=result.mailing, counts=merged
+            path=path, member=member, mailing=result.mailing, counts=merged
         )
     ]
     if result.kept_sent:

@@ -124,10 +124,11 @@ def show_plan(plan: Plan, factory: MessageFactory, flow: Flow, *, verbose: bool)
         )
     # Before anything leaves: bundles still out when the seminar changed, and who is left
     # out of the change because their invitation is only in one of them.
+    network = factory.network
     for held in plan.held:
-        out.print(held.line, markup=False)
+        out.print(held.line(network.member_label(held.member)), markup=False)
     for left in plan.withheld:
-        out.print(left.line, markup=False)
+        out.print(left.line(network.member_label(left.bundle.member)), markup=False)
     if not verbose:
         return
     mailing = factory.mailing

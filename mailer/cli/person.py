@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from mailer.cli._common import EXIT_FAILED, State, console, pass_state, reports_errors
+from mailer.cli._common import (
+    EXIT_FAILED,
+    State,
+    ask_yes_no,
+    console,
+    pass_state,
+    reports_errors,
+)
 from mailer.cli.translated import Command, Group, option
 from mailer.i18n import N_, _, ngettext
 
@@ -171,11 +178,10 @@ def person_forget(state: State, address: str, yes: bool, delete_mail_copies: boo
 
     email = address_of(address)
     if not yes:
-        click.confirm(
+        ask_yes_no(
             _("Remove every record of {email} from the state folder? This cannot be undone").format(
                 email=email
-            ),
-            abort=True,
+            )
         )
     result = forget(state.network, email, delete_mail_copies=delete_mail_copies)
     _forget_report(result, state.network)
@@ -246,10 +252,7 @@ def prune(state: State, age: str, yes: bool) -> None:
     before = cutoff(age)
     when = moment(before, state.network.tz)
     if not yes:
-        click.confirm(
-            _("Remove journal rows and log lines from before {when}?").format(when=when),
-            abort=True,
-        )
+        ask_yes_no(_("Remove journal rows and log lines from before {when}?").format(when=when))
     result = prune_state(state.network, before)
     rows = ngettext(
         "Removed {count} journal row from before {when}.",

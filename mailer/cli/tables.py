@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 def member_label(member: Member) -> str:
     """How a member is named in every table: its short name, else its name."""
-    return member.short_name or member.name
+    return member.label
 
 
 def in_network_order(

@@ -156,6 +156,12 @@ class Member(ConfigModel):
     def _lower_domains(cls, value: list[str]) -> list[str]:
         return [d.strip().lower() for d in value]
 
+    @property
+    def label(self) -> str:
+        """How a person reads the member's name in a line or a table: its short name, else
+        its name (never its id)."""
+        return self.short_name or self.name
+
 
 class Speaker(ConfigModel):
     name: str
@@ -240,6 +246,10 @@ class Seminar(ConfigModel):
     def held(self) -> bool:
         return self.summary_file is not None or bool(self.videos) or self.attendance is not None
 
+    def title_in(self, language: str) -> str:
+        """The title a reader of ``language`` reads: the English one when there is one."""
+        return (self.title_en if language == "en" else None) or self.title
+
 
 class Series(ConfigModel):
     title: str
@@ -313,6 +323,11 @@ class Network(ConfigModel):
             hint=_("known: {ids}").format(ids=", ".join(m.id for m in self.members)),
         )
 
+    def member_label(self, member_id: str) -> str:
+        """The member's label; the id itself for a member no longer in network.toml."""
+        found = next((m for m in self.members if m.id == member_id), None)
+        return found.label if found is not None else member_id
+
     def seminar(self, number: int) -> Seminar:
         for s in self.seminars:
             if s.number == number:
@@ -336,7 +351,8 @@ class Network(ConfigModel):
         )
 
     def next_seminar(self, after: Seminar) -> Seminar | None:
-        later = [s for s in self.seminars if s.date > after.date]
+        """The next seminar that takes place: a cancelled one is no invitation to come."""
+        later = [s for s in self.seminars if s.date > after.date and not s.cancelled]
         return min(later, key=lambda s: s.date) if later else None
 
     @property

@@ -55,7 +55,7 @@ def mailbox(value: str | None) -> str | None:
         return None
     from email.utils import parseaddr
 
-    from email_validator import EmailNotValidError, validate_email
+    from mailer.addresses import AddressError, validate_address
 
     if any(not c.isprintable() for c in value):
         raise ValueError(
@@ -63,8 +63,8 @@ def mailbox(value: str | None) -> str | None:
         )
     address = parseaddr(value)[1]
     try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
+        validate_address(address)
+    except AddressError as exc:  # our reason, in the reader's language
         raise ValueError(
             _("{value} is not an address like 'Name <a@b.example>': {reason}").format(
                 value=repr(value), reason=exc

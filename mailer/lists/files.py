@@ -235,7 +235,9 @@ def _read_csv(
         except csv.Error as exc:
             if "end of data" in str(exc):
                 raise list_error("unclosed_quote", path, line=line) from None
-            raise list_error("broken_csv", path, line=reader.line_num or line, why=exc) from None
+            raise list_error(
+                "broken_csv", path, line=reader.line_num or line, why=_csv_problem(exc)
+            ) from None
 
     if '"' in text:
         return map_rows(result, numbered(), columns, extra_fields)
@@ -243,7 +245,25 @@ def _read_csv(
     try:
         return map_rows(result, enumerate(reader, 1), columns, extra_fields)
     except csv.Error as exc:
-        raise list_error("broken_csv", path, line=reader.line_num, why=exc) from None
+        raise list_error("broken_csv", path, line=reader.line_num, why=_csv_problem(exc)) from None
+
+
+# The csv module's reasons (English only) as the catalogue's, first match wins.
+_CSV_PROBLEMS = (
+    ("expected after '\"'", N_("a quote inside a field that is not quoted as a whole")),
+    ("field larger than field limit", N_("field larger than the limit of {limit} characters")),
+    ("line contains NUL", N_("a NUL character in the line")),
+    ("new-line character seen", N_("a line break inside a field that is not quoted")),
+)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """What broke, in the reader's language; the csv module's own words when it is new."""
+    said = str(exc)
+    for needle, text in _CSV_PROBLEMS:
+        if needle in said:
+            return _(text).format(limit=csv.field_size_limit())
+    return said
 
 
 def _looks_binary(text: str) -> bool:
