@@ -46,7 +46,7 @@ def test_people_who_opted_out_after_the_export_are_not_mailed(
     # The forgotten person is no longer known to the coordinator, so not counted; the note
     # leaves them out all the same, since it lists only whom it keeps.
     count = len(people) - 1
-    assert f"{note}: 2 of {count} people in the bundles of invitation-2 for msb" in wrote.output
+    assert f"{note}: 2 of {count} people in the bundles of invitation-2 for MSB" in wrote.output
     data = json.loads(note.read_text())
     assert len(data["keep"]) == len(people) - 3
     assert not any(p in note.read_text() for p in people)  # the note names nobody
