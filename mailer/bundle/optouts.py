@@ -108,15 +108,16 @@ def read_note(path: Path, key: Key) -> OptOutsFile:
         raise refuse(path, _("not an opt-out note"), hint=_(_NOT_A_NOTE))
     check_format(path, Header.model_validate(data).format, "opt-out note", OPT_OUTS_FORMAT)
     note = validate(OptOutsFile, data, path=path, problem=_("the opt-out note is incomplete"))
-    sig = note.signature
-    if sig is None or sig.algorithm != key.algorithm or sig.key_id != key.key_id:
+    matches = key.signed(
+        canonical({k: v for k, v in data.items() if k != "signature"}), note.signature
+    )
+    if matches is None:
         raise refuse(
             path,
             _("the opt-out note is not signed with the network's key"),
             hint=_("use the key the coordinator gave you for this network"),
         )
-    body = canonical({k: v for k, v in data.items() if k != "signature"})
-    if not key.verify(body, sig.value):
+    if not matches:
         raise refuse(path, _("the opt-out note's signature does not match: it was altered"))
     return note
 

@@ -148,15 +148,15 @@ def read_note(path: Path, key: Key | None) -> Supersession:
     own copy, read from its state folder)."""
     data, note = _parse_note(path)
     if key is not None:
-        sig = note.signature
-        if sig is None or sig.algorithm != key.algorithm or sig.key_id != key.key_id:
+        body = canonical({k: v for k, v in data.items() if k != "signature"})
+        matches = key.signed(body, note.signature)
+        if matches is None:
             raise refuse(
                 path,
                 _("the revocation note is not signed with the network's key"),
                 hint=_("use the key the coordinator gave you for this network"),
             )
-        body = canonical({k: v for k, v in data.items() if k != "signature"})
-        if not key.verify(body, sig.value):
+        if not matches:
             raise refuse(path, _("the revocation note's signature does not match: it was altered"))
     return Supersession(
         source=path,

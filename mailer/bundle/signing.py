@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
+    from mailer.bundle.formats import Signature
+
 KEY_ENV = "MAILER_BUNDLE_KEY"
 KEY_FILE_ENV = "MAILER_BUNDLE_KEY_FILE"
 HMAC = "hmac-sha256"
@@ -84,6 +86,16 @@ class Key:
         except InvalidSignature:
             return False
         return True
+
+    def signed(self, body: bytes, signature: Signature | None) -> bool | None:
+        """Whether ``signature`` over ``body`` is this key's: None when it was not made
+        with this key at all (unsigned, another algorithm or key), else whether it matches
+        (False: the file was altered). Each caller words the two refusals for its file."""
+        if signature is None:
+            return None
+        if signature.algorithm != self.algorithm or signature.key_id != self.key_id:
+            return None
+        return self.verify(body, signature.value)
 
 
 def _fingerprint(material: bytes) -> str:
