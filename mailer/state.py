@@ -175,6 +175,10 @@ def migrate(db: sqlite3.Connection, steps: Sequence[Migration]) -> None:
         if name in done:
             continue
         with transaction(db):
+            # Another process opening the new store at the same moment may have applied
+            # it since the list was read: asked again under the write lock.
+            if db.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone():
+                continue
             step(db)
             now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
             db.execute("INSERT INTO migrations VALUES (?, ?)", (name, now))
@@ -353,8 +357,11 @@ def _check_file(path: Path, identity: Identity | None) -> None:
 def _shorter_than_its_header(path: Path, size: int) -> bool:
     """Whether an SQLite file lost its end: its header names more pages than it holds."""
     wal = path.with_name(path.name + "-wal")
-    if wal.exists() and wal.stat().st_size:
-        return False  # the file may be behind its WAL, legitimately
+    try:
+        if wal.stat().st_size:
+            return False  # the file may be behind its WAL, legitimately
+    except FileNotFoundError:
+        pass  # none, or another process's last connection just closed and removed it
     with path.open("rb") as handle:
         header = handle.read(100)
     if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,7 @@ def test_a_state_folder_without_write_permission(tmp_path):
 
 FORGET = """
 import sys
+import time
 from pathlib import Path
 from mailer.journal import Journal
 with Journal(Path(sys.argv[1])) as journal:
@@ -286,3 +288,43 @@ def test_forget_wins_over_a_send_still_running(tmp_path):
         assert set(journal.deliveries("m2")) == {"tom.walker@msb.example"}
         journal.enqueue("m3", [(MAJA, "msb")])  # a run planned before she was forgotten
         assert journal.deliveries("m3") == {}
+
+
+# Each process waits for the start file, then opens the stores and writes, closes, opens
+# again: first openings of a new store race each other, and a closing connection removes
+# its WAL file while another process looks at it.
+_OPENER = """
+import os, sys, time
+from pathlib import Path
+from mailer.journal import Journal
+from mailer.suppression import Suppression
+state, start, n = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+while not start.exists():
+    time.sleep(0.001)
+for round in range(5):
+    with Suppression.in_state_dir(state) as opt_out:
+        opt_out.add(f"p{n}-{round}@example.org")
+    with Journal.in_state_dir(state):
+        pass
+"""
+
+
+def test_many_processes_opening_a_new_state_folder_at_once(tmp_path):
+    for attempt in range(3):
+        state = tmp_path / f"state-{attempt}"
+        state.mkdir(mode=0o700)
+        start = tmp_path / f"go-{attempt}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPENER, str(state), str(start), str(n)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(6)
+        ]
+        time.sleep(0.3)  # every process started and waiting
+        start.touch()
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, "\n".join(errors)
+        with Suppression.in_state_dir(state) as opt_out:
+            assert all(f"p{n}-4@example.org" in opt_out for n in range(6))
