@@ -159,6 +159,22 @@ def _journals(state_dir: Path) -> list[Path]:
 # -- export ----------------------------------------------------------------------------
 
 
+def _mailing(d: dict[str, Any], rehearsal: bool) -> dict[str, Any]:
+    """One delivery as a person's export shows it."""
+    return {
+        "mailing": d.get("mailing"),
+        "member": d.get("member"),
+        "state": d.get("state"),
+        "sent_at": d.get("sent_at"),
+        "message_id": d.get("message_id"),
+        # A bounce that came back later (mailer inbox, or a member's report).
+        "bounce": d.get("bounce"),
+        "bounce_note": d.get("bounce_note"),
+        "bounced_at": d.get("bounced_at"),
+        "rehearsal": rehearsal,
+    }
+
+
 def export(network: Network, raw: str) -> dict[str, Any]:
     """Everything the workspace holds about one person (a subject access request)."""
     email = address_of(raw)
@@ -201,21 +217,7 @@ def export(network: Network, raw: str) -> dict[str, Any]:
         "language": next((li.language for li in named if li.language), None)
         or network.network.language,
         "lists": [{"member": li.member, "file": li.path, "line": li.line} for li in named],
-        "mailings": [
-            {
-                "mailing": d.get("mailing"),
-                "member": d.get("member"),
-                "state": d.get("state"),
-                "sent_at": d.get("sent_at"),
-                "message_id": d.get("message_id"),
-                # A bounce that came back later (mailer inbox, or a member's report).
-                "bounce": d.get("bounce"),
-                "bounce_note": d.get("bounce_note"),
-                "bounced_at": d.get("bounced_at"),
-                "rehearsal": rehearsal,
-            }
-            for d, rehearsal in deliveries
-        ],
+        "mailings": [_mailing(d, rehearsal) for d, rehearsal in deliveries],
         "suppression": suppression,
         "mail_copies": copies,
         "bundles": bundles,

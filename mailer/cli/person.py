@@ -91,6 +91,32 @@ def person_export(state: State, address: str, as_json: bool) -> None:
         _export_report(data, state.network.tz)
 
 
+def _mailing_lines(m: dict[str, Any], zone: ZoneInfo) -> list[str]:
+    """One mailing in a person's export: its state, and a bounce that came back later."""
+    from mailer.dates import stored_moment
+
+    name = STATE_NAMES.get(m["state"])
+    values = {
+        "mailing": m["mailing"],
+        "state": _(name) if name else m["state"],
+        "member": m["member"],
+        "when": stored_moment(m["sent_at"], zone),
+    }
+    line = _("{mailing}: {state} from {member} on {when}") if m["sent_at"] else None
+    line = (line or _("{mailing}: {state} from {member}")).format(**values)
+    if m.get("rehearsal"):
+        line += " " + _("(a rehearsal, to a test server)")
+    lines = [f"  {line}"]
+    if m.get("bounce"):
+        bounced = _("bounced on {when}: {status} {diagnostic}").format(
+            when=stored_moment(m["bounced_at"], zone),
+            status=m["bounce"],
+            diagnostic=m.get("bounce_note") or "",
+        )
+        lines.append(f"    {bounced.strip()}")
+    return lines
+
+
 def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
     from mailer.dates import stored_moment
     from mailer.suppression import reason_name
@@ -105,25 +131,8 @@ def _export_report(data: dict[str, Any], zone: ZoneInfo) -> None:
         out.print("  " + _("(none)"), markup=False)
     out.print("\n" + _("Mailings:"), markup=False)
     for m in data["mailings"]:
-        name = STATE_NAMES.get(m["state"])
-        values = {
-            "mailing": m["mailing"],
-            "state": _(name) if name else m["state"],
-            "member": m["member"],
-            "when": stored_moment(m["sent_at"], zone),
-        }
-        line = _("{mailing}: {state} from {member} on {when}") if m["sent_at"] else None
-        line = (line or _("{mailing}: {state} from {member}")).format(**values)
-        if m.get("rehearsal"):
-            line += " " + _("(a rehearsal, to a test server)")
-        out.print(f"  {line}", markup=False)
-        if m.get("bounce"):
-            bounced = _("bounced on {when}: {status} {diagnostic}").format(
-                when=stored_moment(m["bounced_at"], zone),
-                status=m["bounce"],
-                diagnostic=m.get("bounce_note") or "",
-            )
-            out.print(f"    {bounced.strip()}", markup=False)
+        for line in _mailing_lines(m, zone):
+            out.print(line, markup=False)
     if not data["mailings"]:
         out.print("  " + _("(none)"), markup=False)
     s = data["suppression"]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mailer.cli._common import State, console, pass_state, reports_errors
 from mailer.cli.translated import Group, option
 from mailer.i18n import ngettext
+
+if TYPE_CHECKING:
+    from mailer.registrations import ImportReport
 
 
 @click.group(cls=Group)
@@ -41,26 +45,27 @@ def import_(state: State, file: Path, seminar: int, as_json: bool) -> None:
     with Journal.in_state_dir(network.state_dir) as journal:
         report = import_registrations(network, journal, file, seminar=seminar, people=people)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "file": str(report.path),
-                    "seminar": report.seminar,
-                    "rows": report.rows,
-                    "matched_by_token": report.by_token,
-                    "matched_by_address": report.by_address,
-                    "registered": report.registered,
-                    "attended": report.attended,
-                    "unmatched": [
-                        {"line": u.line, "value": u.value, "reason": u.reason}
-                        for u in report.unmatched
-                    ],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-        return
+        click.echo(json.dumps(_as_json(report), ensure_ascii=False, indent=2))
+    else:
+        _say_imported(report, file, seminar)
+
+
+def _as_json(report: ImportReport) -> dict[str, Any]:
+    return {
+        "file": str(report.path),
+        "seminar": report.seminar,
+        "rows": report.rows,
+        "matched_by_token": report.by_token,
+        "matched_by_address": report.by_address,
+        "registered": report.registered,
+        "attended": report.attended,
+        "unmatched": [
+            {"line": u.line, "value": u.value, "reason": u.reason} for u in report.unmatched
+        ],
+    }
+
+
+def _say_imported(report: ImportReport, file: Path, seminar: int) -> None:
     out = console()
     values = {
         "file": file,

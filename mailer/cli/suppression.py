@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mailer.cli._common import EXIT_FAILED, Failure, State, console, pass_state, reports_errors
 from mailer.cli.translated import Command, option
 from mailer.i18n import _, ngettext
+
+if TYPE_CHECKING:
+    from mailer.config import Network
+    from mailer.suppression import Unsubscribed
 
 # 'forgotten' is set by `mailer person forget`, which also drops the address itself.
 REASON = click.Choice(["unsubscribed", "bounced", "other"])
@@ -56,22 +61,13 @@ def unsubscribe(
     """
     from mailer.addresses import say
     from mailer.cli.recipients import list_errors
-    from mailer.suppression import reason_name
     from mailer.suppression import unsubscribe as add_to_list
 
     if not addresses and not files and not tokens_:
         raise click.UsageError(_("give one or more addresses, --file FILE or --token TOKEN"))
     network = state.network
     if tokens_:
-        from mailer.tokens import Signer, unsubscribe_purpose
-
-        signer = Signer.from_env(network, why=_("checking an unsubscribe token"))
-        # A forged or damaged token stops the command before anything is added.
-        # So does a rehearsal's token: it names a real person who asked for nothing.
-        purpose = unsubscribe_purpose(network)
-        refused = _("nobody was unsubscribed")
-        verified = [signer.verify(purpose, t, refused=refused) for t in tokens_]
-        addresses = (*addresses, *verified)
+        addresses = (*addresses, *_verified(network, tokens_))
         note = note or "one-click unsubscribe"
     with list_errors():
         result = add_to_list(
@@ -92,6 +88,27 @@ def unsubscribe(
         raise Failure(refused.format(count=bad), 2)
     if result.rejected and not result.added and not result.again:
         raise Failure(_("no valid addresses; nothing was added"), 2)
+    click.echo(_added_line(result, reason))
+    if result.rejected:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _verified(network: Network, tokens_: tuple[str, ...]) -> list[str]:
+    """The addresses the tokens name. A forged or damaged token stops the command before
+    anything is added; so does a rehearsal's token: it names a real person who asked for
+    nothing."""
+    from mailer.tokens import Signer, unsubscribe_purpose
+
+    signer = Signer.from_env(network, why=_("checking an unsubscribe token"))
+    purpose = unsubscribe_purpose(network)
+    refused = _("nobody was unsubscribed")
+    return [signer.verify(purpose, t, refused=refused) for t in tokens_]
+
+
+def _added_line(result: Unsubscribed, reason: str) -> str:
+    """What the command did, in one line."""
+    from mailer.suppression import reason_name
+
     added = ngettext(
         "{count} address added to the opt-out list ({reason}).",
         "{count} addresses added to the opt-out list ({reason}).",
@@ -105,9 +122,7 @@ def unsubscribe(
         "The list now holds {count} addresses: {path}",
         result.total,
     ).format(count=result.total, path=result.path)
-    click.echo(f"{added} {again} {total}")
-    if result.rejected:
-        raise click.exceptions.Exit(EXIT_FAILED)
+    return f"{added} {again} {total}"
 
 
 @click.command(cls=Command)
