@@ -305,12 +305,12 @@ class Renderer:
         en = language == "en"
         return {
             "breakfast": (seminar.breakfast_en if en else None) or seminar.breakfast,
-            "title": (seminar.title_en if en else None) or seminar.title,
+            "title": seminar.title_in(language),
             "theme": (seminar.theme_en if en else None) or seminar.theme,
             "description": " ".join(
                 ((seminar.description_en if en else None) or seminar.description).split()
             ),
-            "series": (self.network.series.title_en if en else None) or self.network.series.title,
+            "series": self.network.series.title_in(language),
         }
 
     def event_text(self, seminar: Seminar, language: str) -> EventText:

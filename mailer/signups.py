@@ -38,7 +38,7 @@ def consent_text(network: Network, language: str) -> str:
 def confirmation_variant(network: Network, seminar: Seminar, language: str) -> Variant:
     """The confirmation mail: plain pieces around two fields, ``name`` and ``confirm_url``."""
     with i18n.speaking(language):
-        title = (seminar.title_en if language == "en" else None) or seminar.title
+        title = seminar.title_in(language)
         day = dates.long_date(seminar.date, language)
         body = ngettext(
             "Someone, hopefully you, signed this address up for {seminar} on {date}. "

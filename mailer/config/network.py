@@ -255,6 +255,10 @@ class Series(ConfigModel):
     title: str
     title_en: str | None = None
 
+    def title_in(self, language: str) -> str:
+        """The series' title a reader of ``language`` reads (as :meth:`Seminar.title_in`)."""
+        return (self.title_en if language == "en" else None) or self.title
+
 
 class Newsletter(ConfigModel):
     """A free article in Markdown with TOML front matter, in the workspace."""

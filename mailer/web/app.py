@@ -322,7 +322,7 @@ async def registration(
 ) -> Response:
     """The registration form (GET) and its answer (POST), in the person's language."""
     network = site.network
-    title = _("Registration: {seminar}").format(seminar=pages.seminar_title(seminar, language))
+    title = _("Registration: {seminar}").format(seminar=seminar.title_in(language))
     about = [pages.when(network, seminar)]
     if not open_for_registration(network, seminar):
         return site.closed(request, language)

@@ -35,7 +35,7 @@ def _line(network: Network, prefix: str, seminar: Seminar, language: str) -> str
     when = pages.when(network, seminar)
     state = f" ({_('Cancelled')})" if seminar.cancelled else ""
     link = escape(seminar_path(prefix, seminar))
-    title = escape(pages.seminar_title(seminar, language))
+    title = escape(seminar.title_in(language))
     return f'<a href="{link}">{title}</a>, {escape(when)}{escape(state)}'
 
 
@@ -83,7 +83,7 @@ def series_endpoint(site: Site, prefix: str) -> Callable[[Request], Awaitable[Re
         language = site.language(request)
         with i18n.speaking(language):
             series = network.series
-            title = (series.title_en if language == "en" else None) or series.title
+            title = series.title_in(language)
             ordered = sorted(network.seminars, key=lambda s: s.date)
             coming = [s for s in ordered if not s.held]
             past = [s for s in reversed(ordered) if s.held]
@@ -136,7 +136,7 @@ def seminar_endpoint(
                 signup = escape(seminar_path(prefix, seminar) + "/anmal")
                 body += f'<p><a href="{signup}">{escape(_("Sign up for the seminar"))}</a></p>'
             body += f'<p><a href="{escape(prefix or "/")}">{escape(_("All seminars"))}</a></p>'
-        title = pages.seminar_title(seminar, language)
+        title = seminar.title_in(language)
         return site.page(request, language, title, paragraphs, extra=body)
 
     return endpoint

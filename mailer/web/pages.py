@@ -99,10 +99,6 @@ def page(
     )
 
 
-def seminar_title(seminar: Seminar, language: str) -> str:
-    return (seminar.title_en if language == "en" else None) or seminar.title
-
-
 def when(network: Network, seminar: Seminar) -> str:
     """The seminar's day, hours and place, in the current language."""
     language = current_language()

@@ -147,7 +147,7 @@ async def sign_up(
 ) -> Response:
     """The public form (GET) and a sign-up (POST), in the browser's language."""
     network = site.network
-    title = _("Sign up: {seminar}").format(seminar=pages.seminar_title(seminar, language))
+    title = _("Sign up: {seminar}").format(seminar=seminar.title_in(language))
     about = [pages.when(network, seminar)]
     if not open_for_registration(network, seminar):
         return site.closed(request, language)
