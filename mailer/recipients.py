@@ -155,8 +155,9 @@ class Conflict:
     kept_from: str
     dropped_from: str
 
-    def text(self) -> str:
-        """The conflict in the current language."""
+    def text(self, name: Callable[[str], str] = str) -> str:
+        """The conflict in the current language; ``name`` turns a member's id into the
+        name the tables use (``Network.member_label``)."""
         return _(
             "{email}: {field} {kept!r} (from {kept_from}, the sender) kept over {dropped!r} "
             "(from {dropped_from})"
@@ -164,9 +165,9 @@ class Conflict:
             email=self.email,
             field=field_name(self.field),
             kept=self.kept,
-            kept_from=self.kept_from,
+            kept_from=name(self.kept_from),
             dropped=self.dropped,
-            dropped_from=self.dropped_from,
+            dropped_from=name(self.dropped_from),
         )
 
     def as_dict(self) -> dict[str, str]:

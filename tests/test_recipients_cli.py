@@ -32,7 +32,7 @@ def test_merge_report_in_swedish(cli, monkeypatch):
     assert "varning recipients/karlstads-universitet.csv:6: 'info@startup-varmland.example': " in (
         out
     )
-    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från msb, avsändaren)" in out
+    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från MSB, avsändaren)" in out
 
 
 def test_merge_report_in_english(cli, workspace: Path):
@@ -40,7 +40,7 @@ def test_merge_report_in_english(cli, workspace: Path):
     out = cli("recipients", "merge").output
     assert "'anna.holmgren.konsumentverket.example': no @ in the address" in out
     assert "role address (kept, but perhaps no person reads it)" in out
-    assert "(from msb, the sender) kept over 'Maja Lundh'" in out
+    assert "(from MSB, the sender) kept over 'Maja Lundh'" in out
 
 
 def test_merge_json(cli, monkeypatch):
@@ -177,7 +177,7 @@ def test_the_merge_report_fits_an_80_column_terminal(workspace: Path):
     words = " ".join(lines).split()
     for label in ("ogiltiga", "slutligt", "spärrade", "kodning", "windows-1252"):
         assert label in words or f"{label}," in words, (label, out)
-    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från msb," in out
+    assert "konflikt maja.lund@msb.example: namn 'Maja Lund' (från MSB," in out
     assert "33 personer; var och en får e-post från en medlem." in lines
     # Wide enough, the table stays a table.
     wide = in_a_terminal(["recipients", "merge"], columns=200, env=env)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from mailer.config import Network
     from mailer.recipients import Conflict, ListReport
 
 SHOWN = 10  # invalid rows and warnings listed per file; --json has them all
@@ -195,9 +196,9 @@ def _formats(reports: list[ListReport]) -> None:
             _line(shown(note_text(note)), indent=2)
 
 
-def _conflicts(conflicts: list[Conflict]) -> None:
+def _conflicts(conflicts: list[Conflict], network: Network) -> None:
     for c in conflicts:
-        _line(c.text(), label=("yellow", _("conflict")))
+        _line(c.text(network.member_label), label=("yellow", _("conflict")))
 
 
 @recipients.command("merge")
@@ -241,7 +242,7 @@ def recipients_merge(state: State, as_json: bool, out: Path | None, check_dns: b
         return
     title = _("{network}: member lists").format(network=network.network.name)
     _report_table(merged.reports, title)
-    _conflicts(merged.conflicts)
+    _conflicts(merged.conflicts, network)
     term = console()
     people = len(merged.people)
     term.print(
