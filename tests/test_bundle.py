@@ -59,7 +59,7 @@ def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
     assert direct.exit_code == 0, direct.output
     assert "MSB: sends its own share with a bundle" in direct.output
     status = coordinator("status", "invitation-2")
-    assert "msb: no report yet" in status.output and f"{KAU}: no report yet" in status.output
+    assert "MSB: no report yet" in status.output and "KAU: no report yet" in status.output
 
     # Each member, in its own folder with no network.toml, checks, sends and reports.
     for m in (msb, kau):
@@ -105,7 +105,7 @@ def test_two_members_send_their_own_share_and_the_journal_matches_a_direct_send(
 
     status = coordinator("status", "invitation-2")
     assert "no report yet" not in status.output
-    assert "msb: report imported" in status.output
+    assert "MSB: report imported" in status.output
     data = json.loads(coordinator("status", "invitation-2", "--json").output)
     assert data["invitation-2"]["members"]["msb"] == {"sent": len(share(workspace, "msb"))}
     assert data["invitation-2"]["bundles"]["msb"]["reported_at"]
@@ -140,7 +140,7 @@ def test_report_carries_outcomes_and_message_ids_but_no_bodies(
     rows = journal_rows(workspace / ".mailer")
     assert rows["tom.walker@msb.example"] == ("msb", "failed")
     status = coordinator("status", "invitation-2")
-    assert "tom.walker@msb.example (msb): 550 5.1.1 User unknown" in status.output
+    assert "tom.walker@msb.example (MSB): 550 5.1.1 User unknown" in status.output
     # A hard bounce goes on the network's opt-out list.
     assert "1 added to the suppression list" in imported.output
     with Suppression.in_state_dir(workspace / ".mailer") as suppressed:
@@ -164,8 +164,8 @@ def test_a_member_sees_where_its_share_stands_with_bundle_status(coordinator, me
     status = msb("bundle", "status", str(msb.bundle))
     assert status.exit_code == 0, status.output
     assert "Mailing invitation-2" in status.output
-    assert "failed    tom.walker@msb.example (msb): 550 5.1.1 User unknown" in status.output
-    assert "uncertain erik.sandberg@msb.example (msb)" in status.output
+    assert "failed    tom.walker@msb.example (MSB): 550 5.1.1 User unknown" in status.output
+    assert "uncertain erik.sandberg@msb.example (MSB)" in status.output
     as_json = json.loads(msb("bundle", "status", str(msb.bundle), "--json").output)
     counts = as_json["invitation-2"]["members"]["msb"]
     assert counts["failed"] == 1 and counts["sending"] == 1
@@ -567,7 +567,7 @@ def test_an_early_report_says_what_is_still_to_send(coordinator, members, monkey
     early = coordinator("bundle", "import-report", str(msb.report()))
     assert early.exit_code == 0, early.output + early.stderr
     status = coordinator("status", "invitation-2")
-    assert "msb: report imported" in status.output
+    assert "MSB: report imported" in status.output
     assert "4 not sent by the member yet" in status.output
 
 

@@ -74,7 +74,7 @@ def test_people_who_opted_out_after_the_export_are_not_mailed(
     assert status["invitation-2"]["members"]["msb"]["suppressed"] == 2
     assert status["invitation-2"]["members"]["msb"].get("queued", 0) == 0
     shown = coordinator("status", "invitation-2").output
-    assert "not sent by the member yet" not in shown and "msb: report imported" in shown
+    assert "not sent by the member yet" not in shown and "MSB: report imported" in shown
 
 
 def test_a_note_that_is_not_for_this_bundle_is_refused(coordinator, members, monkeypatch):

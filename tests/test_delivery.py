@@ -277,7 +277,7 @@ def test_status_lists_uncertain_with_reply(cli, workspace, smtp_server):
     db.commit()
     db.close()
     status = cli("status", "invitation-2")
-    assert "uncertain tom.walker@msb.example (msb)" in status.output
+    assert "uncertain tom.walker@msb.example (MSB)" in status.output
     data = json.loads(cli("status", "invitation-2", "--json").output)
     (problem,) = data["invitation-2"]["problems"]
     assert problem["state"] == "uncertain" and problem["message_id"]

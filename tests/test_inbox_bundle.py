@@ -171,8 +171,8 @@ def test_the_bounce_itself_reaches_the_coordinators_journal(
 
     status_out = coordinator("status", "invitation-2")
     assert status_out.exit_code == 0, status_out.output
-    assert f"bounced   {bounced} (msb): 5.1.1" in status_out.output
-    assert f"bounced   {soft} (msb): 5.2.2" in status_out.output
+    assert f"bounced   {bounced} (MSB): 5.1.1" in status_out.output
+    assert f"bounced   {soft} (MSB): 5.2.2" in status_out.output
     as_json = json.loads(coordinator("status", "invitation-2", "--json").output)
     bounces = {p["email"]: p["bounce"] for p in as_json["invitation-2"]["problems"]}
     assert bounces == {bounced: "5.1.1", soft: "5.2.2"}

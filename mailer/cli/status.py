@@ -58,6 +58,10 @@ class _Shown:
     members: Sequence[Member]
     zone: ZoneInfo | None
 
+    def label(self, member_id: str) -> str:
+        """A member as the tables name it; the id of one the network no longer names."""
+        return next((m.label for m in self.members if m.id == member_id), member_id)
+
 
 def show_status(
     state_dir: Path,
@@ -155,7 +159,7 @@ def _print_status(journal: Journal, mailing: str | None, shown: _Shown) -> None:
             reply = d.last_reply or ""
             if d.bounce and d.state == "sent":
                 label, reply = _("bounced"), f"{d.bounce} {d.bounce_note or ''}".strip()
-            out.print(f"{label:9} {d.email} ({d.member}): {reply}", markup=False)
+            out.print(f"{label:9} {d.email} ({shown.label(d.member)}): {reply}", markup=False)
         for member_id, info in _bundle_states(journal.bundle_exports(m)).items():
             out.print(labelled(_("bundle"), _bundle_line(member_id, info, counts, shown)))
 
@@ -167,15 +171,17 @@ def _bundle_line(
 
     if not info["reported_at"]:
         return _("{member}: no report yet (bundle exported {when})").format(
-            member=member_id, when=stored_moment(info["exported_at"], shown.zone)
+            member=shown.label(member_id), when=stored_moment(info["exported_at"], shown.zone)
         )
     queued = counts.get(member_id, {}).get("queued", 0)
     if queued:
         return _("{member}: report imported {when}; {n} not sent by the member yet").format(
-            member=member_id, when=stored_moment(info["reported_at"], shown.zone), n=queued
+            member=shown.label(member_id),
+            when=stored_moment(info["reported_at"], shown.zone),
+            n=queued,
         )
     return _("{member}: report imported {when}").format(
-        member=member_id, when=stored_moment(info["reported_at"], shown.zone)
+        member=shown.label(member_id), when=stored_moment(info["reported_at"], shown.zone)
     )
 
 
