@@ -20,6 +20,8 @@ from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from urllib.parse import urlsplit
 
+from mailer.i18n import _
+
 URL_SCHEMES = ("http", "https", "mailto")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
@@ -43,7 +45,7 @@ def header_text(value: str, *, limit: int = 200) -> str:
 def _decode_words(value: str) -> str:
     # Twice at most: a decoded word may itself hold another one; what is left is broken
     # up by header_text.
-    for _ in range(2):
+    for _attempt in range(2):
         if not _ENCODED_WORD.search(value):
             break
         try:
@@ -56,23 +58,27 @@ def _decode_words(value: str) -> str:
 def safe_url(value: str, *, schemes: tuple[str, ...] = URL_SCHEMES) -> str:
     """``value`` when it is a URL with an allowed scheme, else UnsafeURLError."""
     if not value or value != value.strip():
-        raise UnsafeURLError("an empty address, or spaces around it")
+        raise UnsafeURLError(_("an empty address, or spaces around it"))
     if _CONTROL.search(value) or _SPACE.search(value):
-        raise UnsafeURLError("spaces or control characters inside the address")
+        raise UnsafeURLError(_("spaces or control characters inside the address"))
     if any(c in value for c in '<>"\\'):
-        raise UnsafeURLError('<, >, " or \\ inside the address')
+        raise UnsafeURLError(_('<, >, " or \\ inside the address'))
     try:
         parts = urlsplit(value)
     except ValueError as exc:
-        raise UnsafeURLError(f"not a URL: {exc}") from None
+        raise UnsafeURLError(_("not a URL: {reason}").format(reason=exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in schemes:
-        shown = f"{scheme}:" if scheme else "no scheme"
-        raise UnsafeURLError(f"{shown} is not allowed (only {', '.join(schemes)})")
+        allowed = ", ".join(schemes)
+        if not scheme:
+            raise UnsafeURLError(_("no scheme (only {allowed})").format(allowed=allowed))
+        raise UnsafeURLError(
+            _("{scheme}: is not allowed (only {allowed})").format(scheme=scheme, allowed=allowed)
+        )
     if scheme in ("http", "https") and not parts.hostname:
-        raise UnsafeURLError("no host name")
+        raise UnsafeURLError(_("no host name"))
     if scheme == "mailto" and not parts.path:
-        raise UnsafeURLError("mailto: without an address")
+        raise UnsafeURLError(_("mailto: without an address"))
     return value
 
 

@@ -113,3 +113,17 @@ def test_language_can_follow_the_command_as_people_type_it(workspace, monkeypatc
     assert swedish.output != english.output
     assert "Inga utskick" in swedish.output
     assert "Inga utskick" not in english.output
+
+
+def test_a_bad_web_address_in_the_config_is_explained_in_swedish(workspace, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from mailer.cli import main
+    from tests.helpers import edit_table
+
+    edit_table(workspace, "network", website="https://")
+    monkeypatch.chdir(workspace)
+    result = CliRunner().invoke(main, ["--language", "sv", "check"])
+    assert result.exit_code == 2
+    assert "inget värdnamn" in result.output + result.stderr
+    assert "no host name" not in result.output + result.stderr
