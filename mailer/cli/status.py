@@ -59,8 +59,9 @@ class _Shown:
     zone: ZoneInfo | None
 
     def label(self, member_id: str) -> str:
-        """A member as the tables name it; the id of one the network no longer names."""
-        return next((m.label for m in self.members if m.id == member_id), member_id)
+        from mailer.config.network import label_of
+
+        return label_of(self.members, member_id)
 
 
 def show_status(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -268,6 +269,13 @@ class Newsletter(ConfigModel):
     file_en: str | None = None
 
 
+def label_of(members: Sequence[Member], member_id: str) -> str:
+    """How the member with ``member_id`` is named among ``members``; the id itself for a
+    member no longer there (its rows outlive it in the journal)."""
+    found = next((m for m in members if m.id == member_id), None)
+    return found.label if found is not None else member_id
+
+
 class Network(ConfigModel):
     network: NetworkInfo
     coordinator: Coordinator
@@ -329,8 +337,7 @@ class Network(ConfigModel):
 
     def member_label(self, member_id: str) -> str:
         """The member's label; the id itself for a member no longer in network.toml."""
-        found = next((m for m in self.members if m.id == member_id), None)
-        return found.label if found is not None else member_id
+        return label_of(self.members, member_id)
 
     def seminar(self, number: int) -> Seminar:
         for s in self.seminars:
